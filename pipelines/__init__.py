@@ -1,0 +1,1 @@
+"""The Beam pipelines and the `vocaloom` command."""

@@ -1,0 +1,134 @@
+"""`vocaloom build`: read text, tokenise, deduplicate, decompose into buckets, write checksummed Arrow shards.
+
+Everything that can be wrong with the options, inputs or models is found by `prepare` before the pipeline starts.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+import assets
+from schemas.config import BuildConfig, ConfigError, add_build_arguments, config_from_args
+from schemas.manifest import FORMAT, MANIFEST, parse_manifest
+from schemas.vocab import Vocabulary
+from transforms.commit import CommitDataset
+from transforms.counting import COUNTS, SumCounts
+from transforms.dataset_decomposition import DecomposeDocuments
+from transforms.dedup import ExactDedup
+from transforms.read import REJECTS, FORMATS, ReadCorpus, input_format
+from transforms.rejects import WriteRejects
+from transforms.shard_writer import WriteShards
+from transforms.tokenize import TokenizeFn, load_sentencepiece
+
+TEMP_DIR = ".vocaloom-tmp"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """A validated config with its inputs matched and its tokenizer loaded."""
+    config: BuildConfig
+    inputs: list[dict]  # [{path, bytes}]
+    tokenizer: dict  # {path, sha256, text_size}
+    vocab: Vocabulary
+
+    @property
+    def temp_dir(self) -> str:
+        return FileSystems.join(self.config.output, TEMP_DIR)
+
+    def manifest_base(self) -> dict:
+        return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
+                "tokenizer": self.tokenizer, "speech": None, "vocab": self.vocab.to_json(), "ordering": None}
+
+
+def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
+    files = {}
+    for pattern in patterns:
+        try:
+            matched = FileSystems.match([pattern])[0].metadata_list
+        except Exception as e:  # Beam raises BeamIOError with the cause inside
+            raise ConfigError(f"input {pattern!r} cannot be listed: {e}") from None
+        if not matched:
+            raise ConfigError(f"input {pattern!r} matches no file")
+        for meta in matched:
+            if input_format(meta.path) is None:
+                raise ConfigError(f"input {meta.path!r} has an unsupported extension (use {', '.join(FORMATS)})")
+            files[meta.path] = meta.size_in_bytes
+    return [{"path": path, "bytes": size} for path, size in sorted(files.items())]
+
+
+def load_tokenizer(path: str) -> tuple[dict, Vocabulary]:
+    try:
+        with FileSystems.open(path) as f:
+            data = f.read()
+        sp = load_sentencepiece(path)
+    except Exception as e:
+        raise ConfigError(f"tokenizer {path!r} cannot be loaded as a SentencePiece model: {e}") from None
+    eos = sp.eos_id()
+    vocab = Vocabulary.build(sp.get_piece_size(), eos if eos >= 0 else None)
+    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "text_size": vocab.text_size}, vocab
+
+
+def prepare_output(config: BuildConfig) -> None:
+    """Refuse to replace a complete dataset unless told; clear what a crashed or replaced build left."""
+    output = config.output
+    if FileSystems.exists(FileSystems.join(output, MANIFEST)):
+        if not config.overwrite:
+            raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
+        FileSystems.delete([FileSystems.join(output, MANIFEST)])
+    for name in ("data", "rejects", "report.md", TEMP_DIR):
+        path = FileSystems.join(output, name)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+
+
+def prepare(config: BuildConfig) -> BuildPlan:
+    """Fills the bundled defaults in, matches inputs and loads the tokenizer."""
+    config = dataclasses.replace(config, inputs=config.inputs or (str(assets.SAMPLE_CORPUS),),
+                                 tokenizer=config.tokenizer or str(assets.TOKENIZER_MODEL))
+    inputs = match_inputs(config.inputs)
+    tokenizer, vocab = load_tokenizer(config.tokenizer)
+    return BuildPlan(config, inputs, tokenizer, vocab)
+
+
+def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
+    """The mission statement, top to bottom. Returns the PCollection holding the committed manifest."""
+    config, temp = plan.config, plan.temp_dir
+    read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
+    tokenized = read.documents | "Tokenize" >> beam.ParDo(
+        TokenizeFn(config.tokenizer, plan.vocab.eos, FileSystems.join(temp, "spill")))
+    unique = tokenized | "ExactDedup" >> ExactDedup()
+    rows = unique.kept | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
+    shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
+                                                      config.compression)
+    rejects = read[REJECTS] | "WriteRejects" >> WriteRejects(FileSystems.join(temp, "rejects"))
+    totals = (read[COUNTS], unique[COUNTS], rows[COUNTS]) | "SumCounts" >> SumCounts()
+    return (shards, rejects, totals) | "CommitDataset" >> CommitDataset(config.output, temp, plan.manifest_base())
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam's own flags; without --runner, the in-process FnApiRunner (Beam's default would fetch Prism)."""
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        standard.runner = "FnApiRunner"
+    return options
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Parses flags, builds the dataset and returns its manifest; raises ConfigError before any work on bad input."""
+    parser = argparse.ArgumentParser(prog="vocaloom build")
+    add_build_arguments(parser)
+    args, beam_args = parser.parse_known_args(argv)
+    plan = prepare(config_from_args(args))
+    options = pipeline_options(beam_args)
+    prepare_output(plan.config)
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, plan)
+    with FileSystems.open(FileSystems.join(plan.config.output, MANIFEST)) as f:
+        return parse_manifest(f.read())

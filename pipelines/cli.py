@@ -1,0 +1,50 @@
+"""The `vocaloom` command: build, inspect, verify (SPEC "Command line")."""
+from __future__ import annotations
+
+import sys
+
+from schemas.config import ConfigError
+from schemas.manifest import ManifestError
+
+USAGE = """usage: vocaloom build [--input PATTERN ...] --output DIR [options] [Beam pipeline options]
+       vocaloom inspect DIR
+       vocaloom verify DIR"""
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"vocaloom: error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "build":
+            from pipelines.build import run
+            from transforms.report import render_report
+            manifest = run(rest)
+            print(render_report(manifest))
+            return 0
+        if command in ("inspect", "verify") and len(rest) == 1:
+            from pipelines.verify import read_manifest, verify
+            if command == "inspect":
+                from transforms.report import render_report
+                print(render_report(read_manifest(rest[0])))
+                return 0
+            problems = verify(rest[0])
+            for problem in problems:
+                print(problem)
+            print(f"{rest[0]}: {'FAILED, ' + str(len(problems)) + ' problems' if problems else 'OK'}")
+            return 1 if problems else 0
+    except (ConfigError, ManifestError) as e:
+        return _fail(str(e), 1 if command == "verify" else 2)
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""What vocaloom promises its users: options, vocabulary, shard layout and manifest (see SPEC.md).
+
+Nothing here imports Beam, so the training-side reader can use these definitions too.
+"""

@@ -1,0 +1,224 @@
+"""Real public-domain English documents read from installed Debian packages.
+
+The sample corpus, the tokenizer and the benchmark corpus are all built from
+these generators, so they must work offline and give the same documents, in the
+same order, on every run. Each document is a dict {"id", "text", "source"}.
+
+Packages used: bible-kjv (the `bible` command), fortunes, dict-gcide and
+wordnet-base.
+"""
+import functools
+import gzip
+import re
+import subprocess
+import unicodedata
+from pathlib import Path
+
+FORTUNE_DIR = Path("/usr/share/games/fortunes")
+GCIDE_DICT = Path("/usr/share/dictd/gcide.dict.dz")
+GCIDE_INDEX = Path("/usr/share/dictd/gcide.index")
+WORDNET_DIR = Path("/usr/share/wordnet")
+# Fixed part-of-speech order so the glosses always come out in the same order.
+WORDNET_PARTS = ("noun", "verb", "adj", "adv")
+
+# Whole Bible in one call; a huge line width keeps each verse on one line.
+BIBLE_COMMAND = ("bible", "-l100000", "Gen1:1-Rev22:21")
+# Pretty-printed output: "Book N" headers, then "  N verse text" lines.
+CHAPTER_HEADER = re.compile(r"^(\S.*) (\d+)$")
+VERSE_LINE = re.compile(r"^\s+\d+ (.*)$")
+
+DICTD_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+# Pronunciation ("\Al*low"ance\") and an optional respelling "(l[add])" after it.
+GCIDE_PRONUNCIATION = re.compile(r"\\[^\\]{0,300}\\(?:\s*\([^()\n]{0,60}\))?")
+# Editorial source tags such as "[1913 Webster]" or "[WordNet 1.5 +PJC]".
+GCIDE_SOURCE_TAG = re.compile(
+    r"\[[^\[\]]*\b(?:Webster|WordNet|PJC|Century Dict|RHUD|RDH|MI11)\b[^\[\]]*\]"
+)
+# Letter codes like ["o], ['e], [=a], [ae]; translated by _gcide_letter.
+GCIDE_LETTER = re.compile(r"\[([\"'`^~=.,*-]?)([A-Za-z]{1,6})(\^?)\]")
+GCIDE_MARKS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302",
+               "~": "\u0303", "=": "\u0304", ".": "\u0307", ",": "\u0327",
+               "-": "\u0306", "*": "\u030a"}
+GCIDE_NAMED = {"ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "eth": "ð",
+               "thorn": "þ", "deg": "°", "sect": "§", "pounds": "£", "ng": "ŋ",
+               "yogh": "ȝ", "root": "√", "imac": "ī", "aum": "ä", "add": "a\u0324",
+               "asl": "a", "udd": "u\u0324", "alpha": "α", "beta": "β", "gamma": "γ",
+               "Delta": "Δ", "theta": "θ", "iota": "ι", "pi": "π", "tau": "τ",
+               "phi": "φ"}
+QUESTION_RUN = re.compile(r"\?{3,}")
+SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:])")
+
+
+def normalize_space(text):
+    """Collapse all runs of whitespace (line breaks included) to one space."""
+    return " ".join(text.split())
+
+
+def group_documents(texts, group, prefix, source):
+    """Join `group` consecutive texts per document, one per line.
+
+    Different group sizes give distinct documents from the same text, which the
+    benchmark needs because the pipeline drops exact duplicates.
+    """
+    batch = []
+    n = 0
+    for text in texts:
+        batch.append(text)
+        if len(batch) == group:
+            yield {"id": f"{prefix}/g{group}/{n}", "text": "\n".join(batch), "source": source}
+            batch = []
+            n += 1
+    if batch:
+        yield {"id": f"{prefix}/g{group}/{n}", "text": "\n".join(batch), "source": source}
+
+
+def _bible_text():
+    """Run `bible` once for the whole text; one process beats 31,102 lookups."""
+    result = subprocess.run(BIBLE_COMMAND, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def kjv_chapters():
+    """Yield the 1,189 KJV chapters, verses joined with spaces, numbers dropped.
+
+    Ids use the book name with spaces as underscores ("kjv/1_Samuel/3") so they
+    stay single tokens in paths and logs.
+    """
+    book, chapter, verses = None, None, []
+    for line in _bible_text().splitlines():
+        header = CHAPTER_HEADER.match(line)
+        verse = VERSE_LINE.match(line)
+        if header:
+            if verses:
+                yield _chapter(book, chapter, verses)
+            book, chapter, verses = header.group(1), header.group(2), []
+        elif verse:
+            verses.append(verse.group(1).strip())
+    if verses:
+        yield _chapter(book, chapter, verses)
+
+
+def _chapter(book, chapter, verses):
+    """Build one chapter document."""
+    return {"id": f"kjv/{book.replace(' ', '_')}/{chapter}",
+            "text": " ".join(verses), "source": "kjv"}
+
+
+def fortune_files():
+    """List the fortune text files by name, leaving out index files and links."""
+    return sorted(path for path in FORTUNE_DIR.iterdir()
+                  if path.is_file() and not path.is_symlink()
+                  and path.suffix not in (".dat", ".u8"))
+
+
+def fortunes():
+    """Yield each non-empty fortune, whitespace-normalised, numbered per file."""
+    for path in fortune_files():
+        chunks = re.split(r"^%$", path.read_text(encoding="utf-8"), flags=re.M)
+        texts = (normalize_space(chunk) for chunk in chunks)
+        for n, text in enumerate(text for text in texts if text):
+            yield {"id": f"fortunes/{path.name}/{n}", "text": text, "source": "fortunes"}
+
+
+def _dictd_number(digits):
+    """Decode the base-64 numbers used in dictd index files."""
+    value = 0
+    for digit in digits:
+        value = value * 64 + DICTD_DIGITS.index(digit)
+    return value
+
+
+def _gcide_spans():
+    """Return each (offset, length) once, in index order, skipping metadata.
+
+    Several headwords share one entry ("Law", "Law Latin", ...); keeping only
+    the first keeps the same definition from repeating.
+    """
+    seen = set()
+    spans = []
+    for line in GCIDE_INDEX.read_text(encoding="utf-8").splitlines():
+        headword, offset, length = line.split("\t")
+        span = (_dictd_number(offset), _dictd_number(length))
+        if headword.startswith("00-") or span in seen:
+            continue
+        seen.add(span)
+        spans.append(span)
+    return spans
+
+
+def _gcide_letter(match):
+    """Turn a gcide letter code into the Unicode letter it stands for."""
+    mark, letters, breve = match.groups()
+    if letters in GCIDE_NAMED and not mark and not breve:
+        return GCIDE_NAMED[letters]
+    if len(letters) > 2 or (len(letters) == 2 and not mark):
+        return match.group(0)
+    accent = "\u0306" if breve else GCIDE_MARKS.get(mark, "")
+    return unicodedata.normalize("NFC", letters[0] + accent + letters[1:])
+
+
+def clean_gcide(raw):
+    """Strip gcide markup so an entry reads as plain text on one line."""
+    text = GCIDE_PRONUNCIATION.sub("", raw)
+    text = GCIDE_SOURCE_TAG.sub("", text)
+    text = GCIDE_LETTER.sub(_gcide_letter, text)
+    text = QUESTION_RUN.sub("", text).replace("{", "").replace("}", "")
+    return SPACE_BEFORE_PUNCT.sub(r"\1", normalize_space(text))
+
+
+def _decode(raw):
+    """Decode an entry; a few old entries hold Windows-1252 bytes, not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+@functools.lru_cache(maxsize=1)
+def gcide_texts():
+    """Return every distinct gcide entry as clean text, in index order.
+
+    Cached because callers group the same entries several ways and parsing the
+    40 MB dictionary takes seconds.
+    """
+    with gzip.open(GCIDE_DICT) as handle:
+        data = handle.read()
+    texts = (clean_gcide(_decode(data[offset:offset + length]))
+             for offset, length in _gcide_spans())
+    return tuple(text for text in texts if text)
+
+
+def gcide_entries(group=1):
+    """Yield gcide entries, `group` consecutive entries per document."""
+    return group_documents(gcide_texts(), group, "gcide", "gcide")
+
+
+def _wordnet_sentence(line):
+    """Render one data-file line as "lemma, lemma: gloss." text."""
+    fields, gloss = line.split(" | ", 1)
+    parts = fields.split()
+    count = int(parts[3], 16)
+    words = parts[4:4 + 2 * count:2]
+    lemmas = [re.sub(r"\([a-z]+\)$", "", word).replace("_", " ") for word in words]
+    gloss = gloss.strip()
+    if not gloss.endswith((".", "!", "?")):
+        gloss += "."
+    return f"{', '.join(lemmas)}: {gloss}"
+
+
+@functools.lru_cache(maxsize=1)
+def wordnet_texts():
+    """Return a sentence per synset: nouns, verbs, adjectives, then adverbs.
+
+    Cached for the same reason as gcide_texts.
+    """
+    return tuple(_wordnet_sentence(line)
+                 for part in WORDNET_PARTS
+                 for line in (WORDNET_DIR / f"data.{part}").read_text(encoding="utf-8").splitlines()
+                 if not line.startswith(" ") and " | " in line)
+
+
+def wordnet_glosses(group=1):
+    """Yield WordNet gloss sentences, `group` consecutive synsets per document."""
+    return group_documents(wordnet_texts(), group, "wordnet", "wordnet")

@@ -1,0 +1,27 @@
+"""vocaloom: synthetic interleaved speech-text pre-training corpora, built with Apache Beam."""
+from setuptools import find_packages, setup
+
+setup(
+    name="vocaloom",
+    version="0.1.0",
+    description="Apache Beam pipelines that build bucketed, checksummed Arrow datasets for speech-text pre-training",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipelines", "transforms", "schemas", "assets", "loader",
+                                    "pipelines.*", "transforms.*", "schemas.*", "assets.*", "loader.*"]),
+    package_data={"assets": ["sample/*.jsonl.zst", "tokenizer/*.model"]},
+    install_requires=[
+        "apache-beam==2.77.0",
+        "pyarrow==25.0.1",
+        "numpy==2.4.6",
+        "torch==2.13.0",
+        "sentencepiece==0.2.3",
+        "faiss-cpu==1.15.1",
+        "zstandard==0.25.0",
+        "tqdm==4.70.1",
+        "orjson>=3.8",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0"],
+    },
+    entry_points={"console_scripts": ["vocaloom=pipelines.cli:main"]},
+)

@@ -1,0 +1,16 @@
+"""Shared fixtures. Tests never reach the network: Beam runs in-process (FnApiRunner) and hubs are offline."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+import assets  # noqa: E402
+
+RUNNER = ["--runner=FnApiRunner"]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_path() -> str:
+    return str(assets.TOKENIZER_MODEL)

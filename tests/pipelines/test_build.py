@@ -1,0 +1,160 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import zstandard
+
+import assets
+from pipelines.build import run
+from pipelines.verify import verify
+from schemas.config import ConfigError
+from tests.conftest import RUNNER
+from transforms.tokenize import load_sentencepiece
+
+WORDS = "the quick brown fox jumps over the lazy dog while seven wise owls watch from an old oak tree".split()
+
+
+def text(i: int, words: int) -> str:
+    return " ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] + str(j % (i + 2)) for j in range(words))
+
+
+GOOD = [{"id": f"doc{i}", "text": text(i, 20 + 37 * i)} for i in range(12)]
+# A copy of doc3 that differs only in whitespace: its id sorts first, so it is the survivor.
+COPY = {"id": "copy", "text": GOOD[3]["text"].replace(" ", "  ")}
+KEPT = [COPY] + GOOD[:3] + GOOD[4:]
+BAD_LINES = [b'{"id": "broken", "text": "no end', b'"just a string"', b'{"id": "n", "text": 42}',
+             b'{"id": "z", "text": "a\xffb"}', b'{"text": "ok"} extra']
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    lines = [json.dumps(r).encode() for r in GOOD[:8]] + BAD_LINES
+    lines += [json.dumps(COPY).encode(), b'{"text": " "}']
+    (folder / "part-0.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines) + b"\n"))
+    (folder / "part-1.jsonl").write_bytes(b"\n".join(json.dumps(r).encode() for r in GOOD[8:]) + b"\n")
+    return folder
+
+
+def build(corpus: Path, output: Path, *extra: str) -> dict:
+    return run(["--input", str(corpus / "*.jsonl*"), "--output", str(output), "--min-bucket", "5",
+                "--max-bucket", "7", "--shard-tokens", "2000", *RUNNER, *extra])
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory) -> tuple[Path, dict]:
+    output = tmp_path_factory.mktemp("out") / "ds"
+    return output, build(corpus, output)
+
+
+def test_every_record_and_token_accounted(built):
+    output, manifest = built
+    counts = manifest["counts"]
+    assert counts["records_read"] == 12 + len(BAD_LINES) + 2
+    assert counts["rejected"] == {"malformed_json": 1, "not_an_object": 1, "text_not_string": 1,
+                                  "invalid_utf8": 1, "trailing_garbage": 1}
+    assert counts["filtered"] == {"empty_text": 1}
+    assert (counts["duplicates"], counts["documents_kept"]) == (1, 12)
+    sp = load_sentencepiece(str(assets.TOKENIZER_MODEL))
+    assert counts["text_tokens"] == sum(len(sp.encode(r["text"])) + 1 for r in KEPT)
+    assert counts["tokens_written"] + counts["tokens_dropped"] == counts["text_tokens"]
+    assert counts["tokens_written"] == sum(b["tokens"] for b in manifest["buckets"]) > 0
+    assert verify(str(output)) == []
+
+
+def test_rejects_keep_source_line_reason_and_raw_bytes(built, corpus):
+    output, _ = built
+    files = sorted((output / "rejects").iterdir())
+    assert [f.name for f in files] == [f"rejects-{i:05d}.jsonl.zst" for i in range(len(files))]
+    rejects = [json.loads(line) for f in files
+               for line in zstandard.ZstdDecompressor().stream_reader(f.read_bytes()).read().splitlines()]
+    by_line = {r["line"]: r for r in rejects}
+    assert sorted(by_line) == [9, 10, 11, 12, 13]
+    assert by_line[12]["reason"] == "invalid_utf8" and by_line[12]["raw"] == '{"id": "z", "text": "a\\xffb"}'
+    assert all(r["source"] == str(corpus / "part-0.jsonl.zst") for r in rejects)
+
+
+def test_rows_hold_l_plus_one_tokens_of_one_document(built):
+    output, manifest = built
+    sp = load_sentencepiece(str(assets.TOKENIZER_MODEL))
+    tokens = {r["id"]: np.array(sp.encode(r["text"]) + [sp.eos_id()]) for r in KEPT}
+    seen = 0
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            table = pa.ipc.open_file(str(output / shard["path"])).read_all()
+            for row, starts, ids in zip(*(table.column(c).to_pylist() for c in ("input_ids", "doc_starts", "doc_ids"))):
+                assert len(row) == bucket["length"] + 1 and starts == [0] and len(ids) == 1
+                whole = tokens[ids[0]]
+                windows = np.lib.stride_tricks.sliding_window_view(whole, len(row))
+                assert (windows == np.array(row)).all(axis=1).any()  # a contiguous piece of that document
+                seen += 1
+    assert seen == sum(b["rows"] for b in manifest["buckets"])
+
+
+def test_identical_shards_with_two_worker_processes(built, corpus, tmp_path):
+    output, manifest = built
+    other = build(corpus, tmp_path / "mp", "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    assert other["buckets"] == manifest["buckets"]
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            assert (tmp_path / "mp" / shard["path"]).read_bytes() == (output / shard["path"]).read_bytes()
+
+
+def test_shards_open_in_pyarrow_polars_and_datasets(built, tmp_path):
+    import datasets
+    import polars as pl
+    output, manifest = built
+    shard = manifest["buckets"][0]["shards"][0]
+    path = str(output / shard["path"])
+    assert pa.ipc.open_file(pa.memory_map(path)).read_all().num_rows == shard["rows"]
+    assert pl.read_ipc(path).height == shard["rows"]
+    ds = datasets.load_dataset("arrow", data_files=path, split="train", cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == shard["rows"] and len(ds[0]["input_ids"]) == manifest["buckets"][0]["length"] + 1
+
+
+def test_zstd_compressed_shards_hold_the_same_rows(built, corpus, tmp_path):
+    output, manifest = built
+    other = build(corpus, tmp_path / "z", "--compression", "zstd")
+    assert verify(str(tmp_path / "z")) == []
+    for a, b in zip(manifest["buckets"], other["buckets"]):
+        for sa, sb in zip(a["shards"], b["shards"]):
+            assert pa.ipc.open_file(str(tmp_path / "z" / sb["path"])).read_all().equals(
+                pa.ipc.open_file(str(output / sa["path"])).read_all())
+
+
+def test_complete_dataset_is_not_replaced_unless_asked(built, corpus):
+    output, manifest = built
+    with pytest.raises(ConfigError, match="already holds a complete dataset"):
+        build(corpus, output)
+    assert build(corpus, output, "--overwrite")["buckets"] == manifest["buckets"]
+
+
+def test_verify_finds_a_corrupted_shard(corpus, tmp_path):
+    manifest = build(corpus, tmp_path / "c")
+    path = tmp_path / "c" / manifest["buckets"][0]["shards"][0]["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert verify(str(tmp_path / "c")) == [f"{manifest['buckets'][0]['shards'][0]['path']}: sha256 mismatch"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--input", "/nonexistent/*.jsonl"], "matches no file"),
+    (["--input", __file__], "unsupported extension"),
+    (["--tokenizer", __file__], "cannot be loaded as a SentencePiece model"),
+])
+def test_bad_inputs_fail_before_any_work(tmp_path, argv, message):
+    with pytest.raises(ConfigError, match=message):
+        run(["--output", str(tmp_path / "never"), *argv, *RUNNER])
+    assert not (tmp_path / "never").exists()
+
+
+def test_bundled_sample_builds_and_verifies(tmp_path):
+    manifest = run(["--output", str(tmp_path / "sample"), *RUNNER])
+    assert manifest["inputs"][0]["path"] == str(assets.SAMPLE_CORPUS)
+    assert manifest["counts"]["documents_kept"] >= 2000
+    assert [b["length"] for b in manifest["buckets"]] == [256, 512, 1024, 2048, 4096, 8192]
+    assert verify(str(tmp_path / "sample")) == []
+    assert (tmp_path / "sample" / "report.md").read_text().startswith("# vocaloom build")

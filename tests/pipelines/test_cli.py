@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-m", "pipelines.cli"]
+ENV = dict(os.environ, HF_HUB_OFFLINE="1")
+
+
+def vocaloom(*args):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build", "--output", "o", "--speech-ratio", "0.3"], "needs a text-to-token model"),
+    (["build", "--output", "o", "--input", "/missing/x.jsonl"], "matches no file"),
+    (["build", "--output", "o", "--min-bucket", "x"], "invalid int value"),
+])
+def test_bad_build_options_exit_nonzero_with_one_line(args, message):
+    result = vocaloom(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
+
+
+def test_build_inspect_verify(tmp_path):
+    out = str(tmp_path / "ds")
+    built = vocaloom("build", "--output", out, "--runner=FnApiRunner")
+    assert built.returncode == 0, built.stderr
+    assert "| records read |" in built.stdout
+    inspected = vocaloom("inspect", out)
+    assert inspected.returncode == 0 and "## Buckets" in inspected.stdout
+    assert vocaloom("verify", out).returncode == 0
+    os.remove(os.path.join(out, "manifest.json"))
+    missing = vocaloom("verify", out)
+    assert missing.returncode == 1 and "no manifest.json" in missing.stderr

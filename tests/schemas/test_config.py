@@ -1,0 +1,74 @@
+import argparse
+
+import pytest
+
+from schemas.config import BuildConfig, ConfigError, add_build_arguments, config_from_args
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_build_arguments(parser)
+    args, rest = parser.parse_known_args(argv)
+    return config_from_args(args), rest
+
+
+def test_defaults_follow_spec():
+    config, rest = parse(["--output", "out"])
+    assert config == BuildConfig(output="out")
+    assert (config.speech_ratio, config.span_lambda, config.min_bucket, config.max_bucket) == (0.0, 10.0, 8, 13)
+    assert (config.shard_tokens, config.seed, config.context) == (1048576, 0, "document")
+    assert rest == []
+
+
+def test_unknown_flags_are_left_for_beam():
+    _, rest = parse(["--output", "out", "--runner=FnApiRunner", "--direct_num_workers=2"])
+    assert rest == ["--runner=FnApiRunner", "--direct_num_workers=2"]
+
+
+def test_repeated_inputs():
+    config, _ = parse(["--output", "o", "--input", "a.jsonl", "--input", "b/*.parquet"])
+    assert config.inputs == ("a.jsonl", "b/*.parquet")
+
+
+def test_command_line_overrides_config_file(tmp_path):
+    toml = tmp_path / "build.toml"
+    toml.write_text('output = "from-file"\ninput = ["x.jsonl"]\nseed = 7\nmin-bucket = 9\nshard_tokens = 4096\n')
+    config, _ = parse(["--config", str(toml), "--seed", "3"])
+    assert (config.output, config.inputs, config.seed, config.min_bucket, config.shard_tokens) == (
+        "from-file", ("x.jsonl",), 3, 9, 4096)
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "--output is required"),
+    (["--output", "o", "--context", "sentence"], "--context must be one of document, related"),
+    (["--output", "o", "--min-bucket", "12", "--max-bucket", "10"], "--min-bucket (12) is larger than --max-bucket"),
+    (["--output", "o", "--max-bucket", "40"], "--max-bucket must be between"),
+    (["--output", "o", "--shard-tokens", "0"], "--shard-tokens must be positive"),
+    (["--output", "o", "--speech-ratio", "1.5"], "--speech-ratio must be in [0, 1)"),
+    (["--output", "o", "--span-lambda", "0"], "--span-lambda must be positive"),
+    (["--output", "o", "--compression", "lz4"], "--compression must be one of none, zstd"),
+    (["--output", "o", "--speech-ratio", "0.3"], "needs a text-to-token model"),
+    (["--output", "o", "--context", "related"], "needs document ordering"),
+])
+def test_bad_options_fail_in_one_line(argv, message):
+    with pytest.raises(ConfigError) as e:
+        parse(argv)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        parse(["--config", str(tmp_path / "none.toml")])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("output = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse(["--config", str(bad)])
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('output = "o"\nshard_size = 3\n')
+    with pytest.raises(ConfigError, match="unknown option 'shard_size'"):
+        parse(["--config", str(unknown)])
+    typed = tmp_path / "typed.toml"
+    typed.write_text('output = "o"\nseed = "zero"\n')
+    with pytest.raises(ConfigError, match="--seed: expected int"):
+        parse(["--config", str(typed)])

@@ -1,0 +1,58 @@
+import random
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import RUNNER
+from transforms.counting import COUNTS
+from transforms.dataset_decomposition import DecomposeDocuments, decompose, over_long_odds
+from transforms.tokenize import DocTokens
+
+
+def test_known_decompositions():
+    rng = random.Random(0)
+    assert decompose(256, 8, 13, rng) == []  # under 2^8 + 1 tokens: dropped
+    assert decompose(257, 8, 13, rng) == [(0, 256)]
+    assert decompose(257 + 513 + 100, 8, 13, rng) == [(0, 512), (513, 256)]  # largest first, 100 dropped
+    assert decompose(8193, 8, 13, rng) == [(0, 8192)]
+
+
+def test_over_long_odds_give_equal_expected_tokens():
+    odds = over_long_odds(8, 13)
+    assert odds == [32, 16, 8, 4, 2, 1]
+    assert len({o * (1 << k) for o, k in zip(odds, range(8, 14))}) == 1
+
+
+@given(st.integers(0, 60_000), st.integers(4, 9), st.integers(0, 4), st.integers(0, 2**32))
+def test_every_token_in_one_row_or_dropped(n, min_k, extra, seed):
+    max_k = min_k + extra
+    pieces = decompose(n, min_k, max_k, random.Random(seed))
+    position = 0
+    for start, length in pieces:
+        assert start == position  # in order, disjoint, contiguous
+        assert length in [1 << k for k in range(min_k, max_k + 1)]
+        position += length + 1
+    dropped = n - position
+    assert 0 <= dropped < (1 << min_k) + 1  # only a short tail is ever dropped
+    assert pieces == decompose(n, min_k, max_k, random.Random(seed))  # deterministic
+
+
+def doc(i, n):
+    return DocTokens(bytes([i]) * 16, f"d{i}", "src", i, n, "spill", 1000 * i)
+
+
+def test_decompose_documents_exact_rows_and_counts():
+    with TestPipeline(argv=RUNNER) as p:
+        out = (p | beam.Create([doc(1, 300), doc(2, 100), doc(3, 257 + 513)])
+               | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0))
+        rows = out.rows | beam.Map(lambda r: (r.length, r.pieces))
+        assert_that(rows, equal_to([
+            (256, (("d1", "spill", 1000, 257),)),
+            (512, (("d3", "spill", 3000, 513),)),
+            (256, (("d3", "spill", 3513, 257),)),
+        ]), label="Rows")
+        assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([
+            ("documents_kept", 3), ("text_tokens", 1170), ("tokens_dropped", 143)]), label="Counts")

@@ -1,0 +1,23 @@
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.conftest import RUNNER
+from transforms.counting import COUNTS
+from transforms.dedup import ExactDedup, fingerprint, normalise
+from transforms.tokenize import DocTokens
+
+
+def test_normalise_folds_whitespace_and_composes():
+    assert normalise("  Cafe\u0301 \n\t au  lait ") == "Caf\u00e9 au lait"
+    assert fingerprint("a  b") == fingerprint("a\nb") != fingerprint("ab")
+
+
+def test_one_deterministic_survivor():
+    def meta(doc_id, text, line):
+        return DocTokens(fingerprint(text), doc_id, "src", line, 3, "spill", 0)
+    docs = [meta("b", "same text", 1), meta("a", "same  text", 2), meta("c", "other", 3), meta("a", "same\ntext", 4)]
+    with TestPipeline(argv=RUNNER) as p:
+        out = p | beam.Create(docs) | ExactDedup()
+        assert_that(out.kept | beam.Map(lambda d: (d.id, d.line)), equal_to([("a", 2), ("c", 3)]), label="Kept")
+        assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([("duplicates", 2)]), label="Counts")

@@ -1,0 +1,1 @@
+"""Beam PTransforms and DoFns, one concern a module, in the order the build applies them."""

@@ -1,0 +1,81 @@
+"""Dataset Decomposition (Pouransari et al. 2024): cut each document into rows of exactly 2^k + 1 tokens.
+
+A row of bucket L stores L + 1 tokens so that inputs = row[:-1] and targets = row[1:] give L positions.
+Pieces are disjoint, so every token is in exactly one row or counted as dropped.
+"""
+from __future__ import annotations
+
+import random
+from typing import NamedTuple
+
+import apache_beam as beam
+
+from transforms import seeds
+from transforms.counting import COUNTS, count
+from transforms.tokenize import DocTokens
+
+
+def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:
+    """p(k) proportional to 2^(max - k): every bucket gets the same expected number of tokens (Apple's choice)."""
+    return [float(1 << (max_bucket - k)) for k in range(min_bucket, max_bucket + 1)]
+
+
+def decompose(n_tokens: int, min_bucket: int, max_bucket: int, rng: random.Random) -> list[tuple[int, int]]:
+    """(start, L) of each row cut from a document of `n_tokens` tokens, in document order.
+
+    While more than the longest row remains, the row length is drawn at random (p(k) ~ 2^(max-k)); then the largest
+    row that fits is taken until less than the shortest row (2^min + 1 tokens) remains, which is dropped.
+    """
+    longest = (1 << max_bucket) + 1
+    exponents = list(range(min_bucket, max_bucket + 1))
+    odds = over_long_odds(min_bucket, max_bucket)
+    pieces, start, remaining = [], 0, n_tokens
+    while remaining > longest:
+        k = rng.choices(exponents, weights=odds)[0]
+        pieces.append((start, 1 << k))
+        start += (1 << k) + 1
+        remaining -= (1 << k) + 1
+    for k in reversed(exponents):
+        while remaining >= (1 << k) + 1:
+            pieces.append((start, 1 << k))
+            start += (1 << k) + 1
+            remaining -= (1 << k) + 1
+    return pieces
+
+
+class RowRef(NamedTuple):
+    """One row of bucket `length`: pieces of (doc id, spill file, token offset, tokens) concatenated.
+
+    `order` is a hash of the seed and the row's content ids: it picks the shard and the position within it.
+    """
+    length: int
+    order: int
+    pieces: tuple[tuple[str, str, int, int], ...]
+
+
+class DecomposeDocumentFn(beam.DoFn):
+    """`--context document`: each row holds a piece of a single document."""
+
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+        self._min, self._max, self._seed = min_bucket, max_bucket, seed
+
+    def process(self, doc: DocTokens):
+        rng = random.Random(seeds.derive(self._seed, "decompose", doc.id, doc.fingerprint))
+        pieces = decompose(doc.n_tokens, self._min, self._max, rng)
+        for i, (start, length) in enumerate(pieces):
+            order = seeds.derive(self._seed, "row", doc.id, doc.fingerprint, i)
+            yield RowRef(length, order, ((doc.id, doc.spill, doc.offset + start, length + 1),))
+        kept = sum(length + 1 for _, length in pieces)
+        yield count("documents_kept")
+        yield count("text_tokens", doc.n_tokens)
+        if doc.n_tokens > kept:
+            yield count("tokens_dropped", doc.n_tokens - kept)
+
+
+class DecomposeDocuments(beam.PTransform):
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+        super().__init__()
+        self._fn = DecomposeDocumentFn(min_bucket, max_bucket, seed)
+
+    def expand(self, docs):
+        return docs | "Decompose" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")

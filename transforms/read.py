@@ -1,0 +1,135 @@
+"""Reading every input format through Beam's FileSystems, so gs:// and s3:// work as local paths do.
+
+One input file is one element: compressed files cannot be split, so parallelism comes from corpora being many files.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.counting import COUNTS, count
+from transforms.records import Document, Filtered, Reject, document_from_fields, parse_json_record, parse_text_file
+
+REJECTS = "rejects"
+FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
+_BUFFER = 1 << 20
+
+
+def input_format(path: str) -> str | None:
+    return next((ext for ext in FORMATS if path.endswith(ext)), None)
+
+
+def _zstd_chunks(raw):
+    """Decompressed chunks of every frame; a file that ends inside a frame raises instead of reading short."""
+    frame, fed = zstandard.ZstdDecompressor().decompressobj(), False
+    while data := raw.read(_BUFFER):
+        while data:
+            out, fed = frame.decompress(data), True
+            if out:
+                yield out
+            data = b""
+            if frame.eof:
+                data, frame, fed = frame.unused_data, zstandard.ZstdDecompressor().decompressobj(), False
+    if fed:
+        raise EOFError("zstd stream ends inside a frame (truncated file)")
+
+
+def _chunks(path: str):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        if path.endswith(".zst"):
+            yield from _zstd_chunks(raw)
+            return
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
+        while data := stream.read(_BUFFER):
+            yield data
+
+
+def _jsonl_records(path: str, text_field: str, id_field: str):
+    line, carry = 0, b""
+    try:
+        for chunk in _chunks(path):
+            lines = (carry + chunk).split(b"\n")
+            carry = lines.pop()
+            for raw in lines:
+                line += 1
+                if raw.strip():
+                    yield parse_json_record(raw.rstrip(b"\r"), path, line, text_field, id_field)
+    except (zstandard.ZstdError, OSError, EOFError) as e:
+        # A corrupt or truncated compressed file: what follows the damage cannot be read as records.
+        yield Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])
+        return
+    if carry.strip():
+        yield parse_json_record(carry.rstrip(b"\r"), path, line + 1, text_field, id_field)
+
+
+def _parquet_records(path: str, text_field: str, id_field: str):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        try:
+            parquet = pq.ParquetFile(f)
+        except (pa.ArrowException, OSError) as e:
+            yield Reject(path, 1, "corrupt_file", f"not a readable Parquet file: {e}", b"")
+            return
+        names = parquet.schema_arrow.names
+        columns = [name for name in (text_field, id_field) if name in names]
+        row = 0
+        for batch in parquet.iter_batches(columns=columns or None, batch_size=4096):
+            texts = batch.column(text_field).to_pylist() if text_field in names else [None] * batch.num_rows
+            ids = batch.column(id_field).to_pylist() if id_field in names else [None] * batch.num_rows
+            for text, id_value in zip(texts, ids):
+                row += 1
+                raw = json.dumps({text_field: text, id_field: id_value}, ensure_ascii=False, default=repr).encode()
+                yield document_from_fields(text, id_value, text_field in names, path, row, raw, text_field, id_field)
+
+
+def _text_records(path: str):
+    yield parse_text_file(b"".join(_chunks(path)), path)
+
+
+class ReadFileFn(beam.DoFn):
+    """A file path in; its documents out, its unusable records on REJECTS, and what it saw on COUNTS."""
+
+    def __init__(self, text_field: str, id_field: str):
+        self._text_field, self._id_field = text_field, id_field
+
+    def process(self, path: str):
+        fmt = input_format(path)
+        if fmt == ".parquet":
+            records = _parquet_records(path, self._text_field, self._id_field)
+        elif fmt == ".txt":
+            records = _text_records(path)
+        else:
+            records = _jsonl_records(path, self._text_field, self._id_field)
+        tally: dict[str, int] = {}
+        for record in records:
+            tally["records_read"] = tally.get("records_read", 0) + 1
+            if isinstance(record, Document):
+                yield record
+            elif isinstance(record, Reject):
+                tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
+                yield beam.pvalue.TaggedOutput(REJECTS, record)
+            else:
+                assert isinstance(record, Filtered)
+                tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
+        for key, n in tally.items():
+            yield count(key, n)
+
+
+class ReadCorpus(beam.PTransform):
+    """Matched input paths to Documents, with REJECTS and COUNTS as extra outputs."""
+
+    def __init__(self, paths: list[str], text_field: str = "text", id_field: str = "id"):
+        super().__init__()
+        self._paths, self._text_field, self._id_field = list(paths), text_field, id_field
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
+                | "ReadFiles" >> beam.ParDo(ReadFileFn(self._text_field, self._id_field)).with_outputs(
+                    REJECTS, COUNTS, main="documents"))

@@ -1,0 +1,98 @@
+"""Turning raw input records into documents, or into rejects that say why (pure functions, no Beam)."""
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import orjson
+
+
+class Document(NamedTuple):
+    id: str
+    text: str
+    source: str
+    line: int  # 1-based line (JSONL), row (Parquet) or 1 (a .txt file)
+
+
+class Reject(NamedTuple):
+    source: str
+    line: int
+    reason: str
+    detail: str
+    raw: bytes
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "line": self.line, "reason": self.reason, "detail": self.detail,
+                "raw": self.raw.decode("utf-8", errors="backslashreplace")}
+
+
+class Filtered(NamedTuple):
+    """A well-formed record with nothing to train on: counted, not written to rejects."""
+    reason: str
+
+
+def derived_id(source: str, line: int) -> str:
+    """The stable id of a record that has none: its source path and line."""
+    return f"{source}:{line}"
+
+
+def _json_reason(raw: str) -> tuple[str, str]:
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as e:
+        return ("trailing_garbage" if e.msg == "Extra data" else "malformed_json"), str(e)
+    return "malformed_json", "rejected by the strict JSON parser"  # e.g. NaN, accepted by json but not orjson
+
+
+def parse_json_record(raw: bytes, source: str, line: int, text_field: str, id_field: str):
+    """One JSONL line to a Document, a Reject or a Filtered."""
+    if b"\x00" in raw:
+        return Reject(source, line, "nul_byte", "raw NUL byte in record", raw)
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Reject(source, line, "invalid_utf8", str(e), raw)
+    try:
+        record = orjson.loads(decoded)
+    except orjson.JSONDecodeError:
+        reason, detail = _json_reason(decoded)
+        return Reject(source, line, reason, detail, raw)
+    if not isinstance(record, dict):
+        return Reject(source, line, "not_an_object", f"a JSON {type(record).__name__}, not an object", raw)
+    return document_from_fields(record.get(text_field), record.get(id_field), text_field in record,
+                                source, line, raw, text_field, id_field)
+
+
+def document_from_fields(text, id_value, has_text: bool, source: str, line: int, raw: bytes,
+                         text_field: str, id_field: str):
+    """Validate a record's text and id fields (shared by JSONL and Parquet)."""
+    if not has_text or text is None:
+        return Reject(source, line, "missing_text", f"no {text_field!r} field", raw)
+    if not isinstance(text, str):
+        return Reject(source, line, "text_not_string", f"{text_field!r} is a {type(text).__name__}", raw)
+    if "\x00" in text:
+        return Reject(source, line, "nul_byte", f"NUL character in {text_field!r}", raw)
+    if id_value is None:
+        doc_id = derived_id(source, line)
+    elif isinstance(id_value, int) and not isinstance(id_value, bool):
+        doc_id = str(id_value)
+    elif isinstance(id_value, str) and id_value:
+        doc_id = id_value
+    else:
+        return Reject(source, line, "bad_id", f"{id_field!r} must be a non-empty string or an integer", raw)
+    if not text.strip():
+        return Filtered("empty_text")
+    return Document(doc_id, text, source, line)
+
+
+def parse_text_file(raw: bytes, source: str):
+    """A whole .txt file is one document; its id is its path."""
+    if b"\x00" in raw:
+        return Reject(source, 1, "nul_byte", "raw NUL byte in file", raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Reject(source, 1, "invalid_utf8", str(e), raw)
+    if not text.strip():
+        return Filtered("empty_text")
+    return Document(source, text, source, 1)
