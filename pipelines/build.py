@@ -20,11 +20,11 @@ from schemas.vocab import Vocabulary
 from transforms.commit import CommitDataset
 from transforms.counting import COUNTS, SumCounts
 from transforms.dataset_decomposition import DecomposeDocuments
-from transforms.dedup import ExactDedup
+from transforms.dedup import ExactDedup, partition_count
 from transforms.read import REJECTS, FORMATS, ReadCorpus, input_format
 from transforms.rejects import WriteRejects
 from transforms.shard_writer import WriteShards
-from transforms.tokenize import TokenizeFn, load_sentencepiece
+from transforms.tokenize import DocTokens, TokenizeFn, load_sentencepiece
 
 TEMP_DIR = ".vocaloom-tmp"
 
@@ -102,7 +102,8 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
         TokenizeFn(config.tokenizer, plan.vocab.eos, FileSystems.join(temp, "spill")))
-    unique = tokenized | "ExactDedup" >> ExactDedup()
+    unique = tokenized | "ExactDedup" >> ExactDedup(
+        DocTokens, partition_count(sum(i["bytes"] for i in plan.inputs)))
     rows = unique.kept | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
     shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
                                                       config.compression)

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from transforms import seeds
+from transforms.columns import pack
 from transforms.counting import COUNTS, count
 from transforms.tokenize import DocTokens
 
@@ -20,16 +21,18 @@ def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:
     return [float(1 << (max_bucket - k)) for k in range(min_bucket, max_bucket + 1)]
 
 
-def decompose(n_tokens: int, min_bucket: int, max_bucket: int, rng: random.Random) -> list[tuple[int, int]]:
+def decompose(n_tokens: int, min_bucket: int, max_bucket: int, seed: int) -> list[tuple[int, int]]:
     """(start, L) of each row cut from a document of `n_tokens` tokens, in document order.
 
-    While more than the longest row remains, the row length is drawn at random (p(k) ~ 2^(max-k)); then the largest
-    row that fits is taken until less than the shortest row (2^min + 1 tokens) remains, which is dropped.
+    While more than the longest row remains, the row length is drawn at random (p(k) ~ 2^(max-k)) from a generator
+    seeded with `seed`; then the largest row that fits is taken until less than the shortest row (2^min + 1 tokens)
+    remains, which is dropped.
     """
     longest = (1 << max_bucket) + 1
     exponents = list(range(min_bucket, max_bucket + 1))
-    odds = over_long_odds(min_bucket, max_bucket)
     pieces, start, remaining = [], 0, n_tokens
+    if remaining > longest:
+        rng, odds = random.Random(seed), over_long_odds(min_bucket, max_bucket)
     while remaining > longest:
         k = rng.choices(exponents, weights=odds)[0]
         pieces.append((start, 1 << k))
@@ -54,22 +57,26 @@ class RowRef(NamedTuple):
 
 
 class DecomposeDocumentFn(beam.DoFn):
-    """`--context document`: each row holds a piece of a single document."""
+    """`--context document`: each row holds a piece of a single document. A batch of documents in, their rows out
+    as one packed batch."""
 
     def __init__(self, min_bucket: int, max_bucket: int, seed: int):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
 
-    def process(self, doc: DocTokens):
-        rng = random.Random(seeds.derive(self._seed, "decompose", doc.id, doc.fingerprint))
-        pieces = decompose(doc.n_tokens, self._min, self._max, rng)
-        for i, (start, length) in enumerate(pieces):
-            order = seeds.derive(self._seed, "row", doc.id, doc.fingerprint, i)
-            yield RowRef(length, order, ((doc.id, doc.spill, doc.offset + start, length + 1),))
-        kept = sum(length + 1 for _, length in pieces)
-        yield count("documents_kept")
-        yield count("text_tokens", doc.n_tokens)
-        if doc.n_tokens > kept:
-            yield count("tokens_dropped", doc.n_tokens - kept)
+    def process(self, docs: list[DocTokens]):
+        rows, tokens, kept = [], 0, 0
+        for doc in docs:
+            doc_seed = seeds.derive(self._seed, doc.id, doc.fingerprint)
+            for i, (start, length) in enumerate(decompose(doc.n_tokens, self._min, self._max, doc_seed)):
+                rows.append(RowRef(length, seeds.derive(doc_seed, i),
+                                   ((doc.id, doc.spill, doc.offset + start, length + 1),)))
+                kept += length + 1
+            tokens += doc.n_tokens
+        if rows:
+            yield pack(rows)
+        yield count("documents_kept", len(docs))
+        yield count("text_tokens", tokens)
+        yield count("tokens_dropped", tokens - kept)
 
 
 class DecomposeDocuments(beam.PTransform):

@@ -1,12 +1,22 @@
-"""Exact deduplication on normalised text: one deterministic survivor among identical documents."""
+"""Exact deduplication on normalised text: one deterministic survivor among identical documents.
+
+Documents travel in batches: each batch is split by fingerprint into partitions, a partition's pieces are grouped
+on one worker, and copies can only meet there. The partition count changes how work is spread, never which
+document survives.
+"""
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections import defaultdict
 
 import apache_beam as beam
 
+from transforms.columns import pack, unpack
 from transforms.counting import COUNTS, count
+
+# Documents per partition at most about this many (bounded memory on a worker), and at least this many partitions.
+DOCS_PER_PARTITION, MIN_PARTITIONS = 4_000_000, 16
 
 
 def normalise(text: str) -> str:
@@ -20,22 +30,57 @@ def fingerprint(text: str) -> bytes:
     return hashlib.blake2b(normalise(text).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+def partition_count(input_bytes: int) -> int:
+    """A power of two sized from the corpus (assuming documents of 1 kB or more) so no group outgrows a worker."""
+    partitions = MIN_PARTITIONS
+    while partitions * DOCS_PER_PARTITION * 1000 < input_bytes and partitions < 1 << 20:
+        partitions *= 2
+    return partitions
+
+
+def split_by_partition(docs: list, partitions: int):
+    """A batch of documents to (partition, packed documents) pairs."""
+    parts = defaultdict(list)
+    for doc in docs:
+        parts[int.from_bytes(doc.fingerprint[:8], "little") % partitions].append(doc)
+    return [(partition, pack(part)) for partition, part in parts.items()]
+
+
 class KeepOneFn(beam.DoFn):
     """Of the documents sharing a fingerprint keep the one with the smallest (id, source, line)."""
 
+    def __init__(self, record_type):
+        self._record_type = record_type
+
     def process(self, element):
-        _, docs = element
-        docs = list(docs)
-        yield min(docs, key=lambda d: (d.id, d.source, d.line))
-        if len(docs) > 1:
-            yield count("duplicates", len(docs) - 1)
+        _, batches = element
+        survivors: dict[bytes, object] = {}
+        copies = 0
+        for batch in batches:
+            for doc in unpack(self._record_type, batch):
+                kept = survivors.get(doc.fingerprint)
+                if kept is None:
+                    survivors[doc.fingerprint] = doc
+                    continue
+                copies += 1
+                if (doc.id, doc.source, doc.line) < (kept.id, kept.source, kept.line):
+                    survivors[doc.fingerprint] = doc
+        yield list(survivors.values())
+        if copies:
+            yield count("duplicates", copies)
 
 
 class ExactDedup(beam.PTransform):
-    """Elements with a `fingerprint` field in, one survivor each out; only these small records are shuffled."""
+    """Batches (lists) of `record_type` records, which have `fingerprint`, `id`, `source` and `line` fields, in;
+    batches of survivors out. Only these small records, never text or tokens, are shuffled."""
 
-    def expand(self, docs):
-        return (docs
-                | "KeyByFingerprint" >> beam.Map(lambda d: (d.fingerprint, d))
-                | "GroupByFingerprint" >> beam.GroupByKey()
-                | "KeepOne" >> beam.ParDo(KeepOneFn()).with_outputs(COUNTS, main="kept"))
+    def __init__(self, record_type, partitions: int = MIN_PARTITIONS):
+        super().__init__()
+        self._record_type, self._partitions = record_type, partitions
+
+    def expand(self, batches):
+        partitions = self._partitions
+        return (batches
+                | "SplitByFingerprint" >> beam.FlatMap(split_by_partition, partitions)
+                | "GroupByPartition" >> beam.GroupByKey()
+                | "KeepOne" >> beam.ParDo(KeepOneFn(self._record_type)).with_outputs(COUNTS, main="kept"))

@@ -7,7 +7,8 @@ commit step gives them their final `shard-i-of-n` names once it knows which are 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import itertools
+from collections import Counter, defaultdict
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -17,6 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.shard import num_shards, shard_schema
+from transforms.columns import pack, unpack
 from transforms.dataset_decomposition import RowRef
 from transforms.spill import read_spans
 
@@ -62,13 +64,23 @@ def ipc_file_bytes(table: pa.Table, compression: str) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def rows_per_bucket(packed_rows):
+    return Counter(row.length for row in unpack(RowRef, packed_rows)).items()
+
+
 class AssignShardFn(beam.DoFn):
+    """A batch of rows to ((length, shard slot), rows of the batch in that slot) pairs."""
+
     def __init__(self, shard_tokens: int):
         self._shard_tokens = shard_tokens
 
-    def process(self, row: RowRef, rows_per_bucket: dict[int, int]):
-        shards = num_shards(rows_per_bucket[row.length], row.length, self._shard_tokens)
-        yield (row.length, row.order % shards), row
+    def process(self, packed_rows, bucket_rows: dict[int, int]):
+        slots = defaultdict(list)
+        for row in unpack(RowRef, packed_rows):
+            shards = num_shards(bucket_rows[row.length], row.length, self._shard_tokens)
+            slots[row.length, row.order % shards].append(row)
+        for slot, rows in slots.items():
+            yield slot, pack(rows)
 
 
 class WriteShardFn(beam.DoFn):
@@ -76,8 +88,8 @@ class WriteShardFn(beam.DoFn):
         self._temp_dir, self._compression = temp_dir, compression
 
     def process(self, element):
-        (length, index), rows = element
-        rows = sorted(rows, key=lambda r: (r.order, [piece[0] for piece in r.pieces]))
+        (length, index), batches = element
+        rows = sorted(itertools.chain.from_iterable(unpack(RowRef, b) for b in batches), key=lambda r: (r.order, [piece[0] for piece in r.pieces]))
         data = ipc_file_bytes(shard_table(length, rows), self._compression)
         path = FileSystems.join(self._temp_dir, f"bucket-{length:05d}-slot-{index:05d}.arrow")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -87,18 +99,18 @@ class WriteShardFn(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """RowRefs in, ShardFiles out."""
+    """Packed batches of RowRefs in, ShardFiles out."""
 
     def __init__(self, temp_dir: str, shard_tokens: int, compression: str):
         super().__init__()
         self._temp_dir, self._shard_tokens, self._compression = temp_dir, shard_tokens, compression
 
     def expand(self, rows):
-        rows_per_bucket = (rows
-                           | "BucketOfRow" >> beam.Map(lambda r: (r.length, 1))
-                           | "RowsPerBucket" >> beam.CombinePerKey(sum))
+        bucket_rows = (rows
+                       | "BucketsOfRows" >> beam.FlatMap(rows_per_bucket)
+                       | "RowsPerBucket" >> beam.CombinePerKey(sum))
         return (rows
                 | "AssignShard" >> beam.ParDo(AssignShardFn(self._shard_tokens),
-                                              rows_per_bucket=beam.pvalue.AsDict(rows_per_bucket))
+                                              bucket_rows=beam.pvalue.AsDict(bucket_rows))
                 | "GroupByShard" >> beam.GroupByKey()
                 | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression)))

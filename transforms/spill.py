@@ -13,16 +13,12 @@ from apache_beam.io.filesystems import FileSystems
 TOKEN = np.dtype("<i4")
 
 
-def write_spill(directory: str, arrays: list[np.ndarray]) -> tuple[str, list[int]]:
-    """Writes the arrays back to back to a new file; returns its path and each array's token offset."""
+def write_spill(directory: str, tokens: np.ndarray) -> str:
+    """Writes the tokens to a new file (a unique name: a retried bundle never overwrites another's); returns it."""
     path = FileSystems.join(directory, uuid.uuid4().hex + ".i32")
-    offsets = np.zeros(len(arrays), dtype=np.int64)
-    if arrays:
-        np.cumsum([len(a) for a in arrays[:-1]], out=offsets[1:])
-    data = np.concatenate(arrays).astype(TOKEN, copy=False) if arrays else np.zeros(0, TOKEN)
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data.tobytes())
-    return path, offsets.tolist()
+        f.write(tokens.astype(TOKEN, copy=False).tobytes())
+    return path
 
 
 def read_spans(path: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:

@@ -1,14 +1,14 @@
 """SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file."""
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
 import sentencepiece as spm
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms.counting import global_window_value
 from transforms.dedup import fingerprint
 from transforms.records import Document
 from transforms.spill import TOKEN, write_spill
@@ -53,15 +53,24 @@ class TokenizeFn(beam.DoFn):
             yield from self._flush()
 
     def finish_bundle(self):
-        for meta in self._flush():
-            yield WindowedValue(meta, GlobalWindow().max_timestamp(), (GlobalWindow(),))
+        for batch in self._flush():
+            yield global_window_value(batch)
 
     def _flush(self):
+        """Encodes the batch, spills its tokens, and yields the batch's DocTokens as one list."""
         batch, self._batch, self._chars = self._batch, [], 0
         if not batch:
             return
         encoded = self._sp.encode([d.text for d in batch])
-        arrays = [np.append(np.asarray(ids, dtype=TOKEN), TOKEN.type(self._eos)) for ids in encoded]
-        path, offsets = write_spill(self._spill_dir, arrays)
-        for doc, tokens, offset in zip(batch, arrays, offsets):
-            yield DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, len(tokens), path, offset)
+        lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
+        ends = np.cumsum(lengths)
+        tokens = np.full(int(ends[-1]), self._eos, dtype=TOKEN)
+        eos_positions = ends - 1
+        text_positions = np.ones(tokens.size, dtype=bool)
+        text_positions[eos_positions] = False
+        tokens[text_positions] = np.fromiter(itertools.chain.from_iterable(encoded), dtype=TOKEN,
+                                             count=tokens.size - len(batch))
+        path = write_spill(self._spill_dir, tokens)
+        starts = (ends - lengths).tolist()
+        yield [DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
+               for doc, n, start in zip(batch, lengths.tolist(), starts)]

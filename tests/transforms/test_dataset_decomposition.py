@@ -1,5 +1,3 @@
-import random
-
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -8,16 +6,25 @@ from hypothesis import strategies as st
 
 from tests.conftest import RUNNER
 from transforms.counting import COUNTS
-from transforms.dataset_decomposition import DecomposeDocuments, decompose, over_long_odds
+from transforms.columns import unpack
+from transforms.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
 from transforms.tokenize import DocTokens
 
 
 def test_known_decompositions():
-    rng = random.Random(0)
-    assert decompose(256, 8, 13, rng) == []  # under 2^8 + 1 tokens: dropped
-    assert decompose(257, 8, 13, rng) == [(0, 256)]
-    assert decompose(257 + 513 + 100, 8, 13, rng) == [(0, 512), (513, 256)]  # largest first, 100 dropped
-    assert decompose(8193, 8, 13, rng) == [(0, 8192)]
+    assert decompose(256, 8, 13, seed=0) == []  # under 2^8 + 1 tokens: dropped
+    assert decompose(257, 8, 13, seed=0) == [(0, 256)]
+    assert decompose(257 + 513 + 100, 8, 13, seed=0) == [(0, 512), (513, 256)]  # largest first, 100 dropped
+    assert decompose(8193, 8, 13, seed=0) == [(0, 8192)]
+
+
+def test_over_long_documents_populate_every_bucket_with_equal_tokens():
+    tokens = {1 << k: 0 for k in range(8, 14)}
+    for seed in range(300):
+        for start, length in decompose(100_000, 8, 13, seed)[:-8]:  # the random part, not the greedy tail
+            tokens[length] += length + 1
+    shares = [t / sum(tokens.values()) for t in tokens.values()]
+    assert all(abs(share - 1 / 6) < 0.03 for share in shares), shares
 
 
 def test_over_long_odds_give_equal_expected_tokens():
@@ -29,7 +36,7 @@ def test_over_long_odds_give_equal_expected_tokens():
 @given(st.integers(0, 60_000), st.integers(4, 9), st.integers(0, 4), st.integers(0, 2**32))
 def test_every_token_in_one_row_or_dropped(n, min_k, extra, seed):
     max_k = min_k + extra
-    pieces = decompose(n, min_k, max_k, random.Random(seed))
+    pieces = decompose(n, min_k, max_k, seed)
     position = 0
     for start, length in pieces:
         assert start == position  # in order, disjoint, contiguous
@@ -37,7 +44,7 @@ def test_every_token_in_one_row_or_dropped(n, min_k, extra, seed):
         position += length + 1
     dropped = n - position
     assert 0 <= dropped < (1 << min_k) + 1  # only a short tail is ever dropped
-    assert pieces == decompose(n, min_k, max_k, random.Random(seed))  # deterministic
+    assert pieces == decompose(n, min_k, max_k, seed)  # deterministic
 
 
 def doc(i, n):
@@ -46,9 +53,9 @@ def doc(i, n):
 
 def test_decompose_documents_exact_rows_and_counts():
     with TestPipeline(argv=RUNNER) as p:
-        out = (p | beam.Create([doc(1, 300), doc(2, 100), doc(3, 257 + 513)])
+        out = (p | beam.Create([[doc(1, 300), doc(2, 100)], [doc(3, 257 + 513)]])
                | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0))
-        rows = out.rows | beam.Map(lambda r: (r.length, r.pieces))
+        rows = out.rows | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
         assert_that(rows, equal_to([
             (256, (("d1", "spill", 1000, 257),)),
             (512, (("d3", "spill", 3000, 513),)),

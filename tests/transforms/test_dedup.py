@@ -4,8 +4,13 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from transforms.counting import COUNTS
-from transforms.dedup import ExactDedup, fingerprint, normalise
+from transforms.dedup import ExactDedup, fingerprint, normalise, partition_count
 from transforms.tokenize import DocTokens
+
+
+def test_partitions_grow_with_the_corpus():
+    assert partition_count(50 << 20) == 16
+    assert partition_count(1 << 40) == 512
 
 
 def test_normalise_folds_whitespace_and_composes():
@@ -18,6 +23,7 @@ def test_one_deterministic_survivor():
         return DocTokens(fingerprint(text), doc_id, "src", line, 3, "spill", 0)
     docs = [meta("b", "same text", 1), meta("a", "same  text", 2), meta("c", "other", 3), meta("a", "same\ntext", 4)]
     with TestPipeline(argv=RUNNER) as p:
-        out = p | beam.Create(docs) | ExactDedup()
-        assert_that(out.kept | beam.Map(lambda d: (d.id, d.line)), equal_to([("a", 2), ("c", 3)]), label="Kept")
+        out = p | beam.Create([docs[:2], docs[2:]]) | ExactDedup(DocTokens, partitions=4)
+        assert_that(out.kept | beam.FlatMap(lambda batch: [(d.id, d.line) for d in batch]),
+                    equal_to([("a", 2), ("c", 3)]), label="Kept")
         assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([("duplicates", 2)]), label="Counts")

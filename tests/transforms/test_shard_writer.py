@@ -5,21 +5,20 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
+from transforms.columns import pack
 from transforms.dataset_decomposition import RowRef
 from transforms.shard_writer import WriteShards, shard_table
 from transforms.spill import read_spans, write_spill
 
 
 def test_spill_round_trip(tmp_path):
-    arrays = [np.arange(5, dtype=np.int32), np.arange(100, 103, dtype=np.int32)]
-    path, offsets = write_spill(str(tmp_path), arrays)
-    assert offsets == [0, 5]
+    path = write_spill(str(tmp_path), np.array([0, 1, 2, 3, 4, 100, 101, 102], dtype=np.int32))
     got = read_spans(path, [(5, 3), (1, 2)])
     assert [a.tolist() for a in got] == [[100, 101, 102], [1, 2]]
 
 
 def test_shard_table_reads_pieces_in_order(tmp_path):
-    path, _ = write_spill(str(tmp_path), [np.arange(20, dtype=np.int32)])
+    path = write_spill(str(tmp_path), np.arange(20, dtype=np.int32))
     rows = [RowRef(4, 1, (("x", path, 10, 5),)), RowRef(4, 2, (("y", path, 0, 2), ("z", path, 2, 3)))]
     table = shard_table(4, rows)
     assert table.column("input_ids").to_pylist() == [[10, 11, 12, 13, 14], [0, 1, 2, 3, 4]]
@@ -28,11 +27,11 @@ def test_shard_table_reads_pieces_in_order(tmp_path):
 
 
 def test_shards_are_sized_and_hash_ordered(tmp_path):
-    path, _ = write_spill(str(tmp_path), [np.arange(90, dtype=np.int32)])
+    path = write_spill(str(tmp_path), np.arange(90, dtype=np.int32))
     rows = [RowRef(8, order, ((f"d{order}", path, 9 * i, 9),)) for i, order in enumerate([7, 2, 5, 4, 9, 0, 3, 8, 1, 6])]
     out_dir = tmp_path / "shards"
     with TestPipeline(argv=RUNNER) as p:
-        shards = p | beam.Create(rows) | WriteShards(str(out_dir), shard_tokens=45, compression="none")
+        shards = p | beam.Create([pack(rows[:4]), pack(rows[4:])]) | WriteShards(str(out_dir), shard_tokens=45, compression="none")
         assert_that(shards | beam.Map(lambda s: (s.length, s.index, s.rows)), equal_to([(8, 0, 5), (8, 1, 5)]))
     first = pa.ipc.open_file(str(out_dir / "bucket-00008-slot-00000.arrow")).read_all()
     assert first.column("doc_ids").to_pylist() == [["d0"], ["d2"], ["d4"], ["d6"], ["d8"]]

@@ -1,0 +1,177 @@
+"""The text path against its raw limit and against HF datatrove, on the same real corpus, in one run.
+
+Three jobs per corpus scale, each in its own process tree, timed by wall clock with peak memory sampled across the
+whole tree (Beam's worker processes included):
+  raw        zstd decode + SentencePiece batch encode + pyarrow IPC write, no Beam (the limit)
+  vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest
+  datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
+Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data]
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import assets  # noqa: E402
+
+
+def measure(cmd: list[str], env: dict | None = None) -> dict:
+    """Runs cmd; returns wall seconds and the peak summed RSS of its process tree (sampled every 50 ms)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, done = 0, threading.Event()
+
+    def sample():
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                procs = [root] + root.children(recursive=True)
+                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0]
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{output[-3000:]}")
+    return {"seconds": seconds, "peak_rss_mb": peak / 2**20, "output": output}
+
+
+def raw_limit(input_dir: str, out_dir: str) -> None:
+    """The least work that turns the corpus into token shards: no validation, dedup, buckets or manifest."""
+    import orjson
+    import pyarrow as pa
+    import sentencepiece as spm
+    import zstandard
+    sp = spm.SentencePieceProcessor(model_file=str(assets.TOKENIZER_MODEL))
+    eos, tokens = sp.eos_id(), 0
+    os.makedirs(out_dir, exist_ok=True)
+    for i, path in enumerate(sorted(glob.glob(os.path.join(input_dir, "*.jsonl.zst")))):
+        with open(path, "rb") as f:
+            lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
+        texts = [orjson.loads(line)["text"] for line in lines]
+        ids = [doc + [eos] for doc in sp.encode(texts, num_threads=os.cpu_count())]
+        tokens += sum(map(len, ids))
+        table = pa.table({"input_ids": pa.array(ids, pa.list_(pa.int32()))})
+        with pa.OSFile(os.path.join(out_dir, f"part-{i:05d}.arrow"), "wb") as sink:
+            with pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+    print(json.dumps({"tokens": tokens}))
+
+
+def hf_tokenizer_json(path: str) -> None:
+    """The bundled SentencePiece model as a HF tokenizers file (transformers' own converter, its own protobuf)."""
+    from transformers.convert_slow_tokenizer import SpmConverter
+    from transformers.utils import sentencepiece_model_pb2_new as model_pb2
+    proto = model_pb2.ModelProto()
+    proto.ParseFromString(assets.TOKENIZER_MODEL.read_bytes())
+    tokenizer = SpmConverter.build_tokenizer_from_spm_proto(proto, [(p.piece, p.score) for p in proto.pieces])
+    tokenizer.save(path)
+
+
+def datatrove_job(input_dir: str, out_dir: str, tokenizer_json: str, workers: int) -> None:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.tokens import DocumentTokenizer
+    files = len(glob.glob(os.path.join(input_dir, "*.jsonl.zst")))
+    LocalPipelineExecutor(
+        pipeline=[JsonlReader(input_dir, glob_pattern="*.jsonl.zst", compression="zstd"),
+                  DocumentTokenizer(os.path.join(out_dir, "tokens"), tokenizer_name_or_path=tokenizer_json,
+                                    eos_token="</s>", shuffle_documents=False)],
+        tasks=files, workers=workers, logging_dir=os.path.join(out_dir, "logs")).run()
+    token_bytes = sum(os.path.getsize(p) for p in glob.glob(os.path.join(out_dir, "tokens", "*.ds")))
+    print(json.dumps({"tokens": token_bytes // 2}))  # uint16 tokens: the vocabulary is under 65,536
+
+
+def last_json(output: str) -> dict:
+    return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
+
+
+def bench_scale(scale: int, data: Path, workers: int) -> dict:
+    corpus = data / f"corpus-x{scale}"
+    if not corpus.exists():
+        import prepare_bench_corpus
+        prepare_bench_corpus.main(["--out", str(corpus), "--scale", str(scale)])
+    text_mb = sum(json.loads(line)["text"].encode().__len__() for line in _corpus_lines(corpus)) / 1e6
+    out = data / f"out-x{scale}"
+    shutil.rmtree(out, ignore_errors=True)
+    me = [sys.executable, __file__]
+    raw = measure(me + ["--stage", "raw", "--input", str(corpus), "--out", str(out / "raw")])
+    raw["tokens"] = last_json(raw["output"])["tokens"]
+    build = measure([sys.executable, "-m", "pipelines.cli", "build", "--input", str(corpus / "*.jsonl.zst"),
+                     "--output", str(out / "vocaloom"), "--runner=FnApiRunner",
+                     f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
+    manifest = json.loads((out / "vocaloom" / "manifest.json").read_text())
+    build["tokens"] = manifest["counts"]["text_tokens"]
+    build["duplicates"] = manifest["counts"]["duplicates"]
+    tokenizer_json = str(out / "tokenizer.json")
+    hf_tokenizer_json(tokenizer_json)
+    trove = measure(me + ["--stage", "datatrove", "--input", str(corpus), "--out", str(out / "datatrove"),
+                          "--tokenizer-json", tokenizer_json, "--workers", str(workers)])
+    trove["tokens"] = last_json(trove["output"])["tokens"]
+    shutil.rmtree(out, ignore_errors=True)
+    result = {"scale": scale, "text_mb": round(text_mb, 1)}
+    for name, run in (("raw", raw), ("vocaloom", build), ("datatrove", trove)):
+        result[name] = {"seconds": round(run["seconds"], 2), "tokens": run["tokens"],
+                        "tokens_per_s": round(run["tokens"] / run["seconds"]), "peak_rss_mb": round(run["peak_rss_mb"])}
+    result["vocaloom"]["duplicates_removed"] = build["duplicates"]
+    result["vocaloom_over_raw"] = round(result["vocaloom"]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
+    result["vocaloom_over_datatrove"] = round(result["vocaloom"]["tokens_per_s"]
+                                              / result["datatrove"]["tokens_per_s"], 3)
+    return result
+
+
+def _corpus_lines(corpus: Path):
+    import zstandard
+    for path in sorted(corpus.glob("*.jsonl.zst")):
+        with open(path, "rb") as f:
+            yield from zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
+    parser.add_argument("--stage", choices=["raw", "datatrove"], help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizer-json", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stage == "raw":
+        return raw_limit(args.input, args.out)
+    if args.stage == "datatrove":
+        return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
+    results = [bench_scale(scale, args.data, args.workers) for scale in args.scales]
+    print(f"{'scale':>5} {'text MB':>8} {'job':>10} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8}")
+    for r in results:
+        for name in ("raw", "vocaloom", "datatrove"):
+            j = r[name]
+            print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>10} {j['seconds']:>8} "
+                  f"{j['tokens_per_s'] / 1e6:>7.2f} {j['peak_rss_mb']:>8}")
+        print(f"      vocaloom/raw = {r['vocaloom_over_raw']}, vocaloom/datatrove = {r['vocaloom_over_datatrove']}")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
