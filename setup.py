@@ -6,8 +6,7 @@ setup(
     version="0.1.0",
     description="Apache Beam pipelines that build bucketed, checksummed Arrow datasets for speech-text pre-training",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipelines", "transforms", "schemas", "assets", "loader",
-                                    "pipelines.*", "transforms.*", "schemas.*", "assets.*", "loader.*"]),
+    packages=find_packages(include=["pipelines", "transforms", "schemas", "assets", "loader", "text_to_token"]),
     package_data={"assets": ["sample/*.jsonl.zst", "tokenizer/*.model"]},
     install_requires=[
         "apache-beam==2.77.0",
@@ -19,6 +18,7 @@ setup(
         "zstandard==0.25.0",
         "tqdm==4.70.1",
         "orjson>=3.8",
+        "safetensors>=0.4",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0"],

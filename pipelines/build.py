@@ -17,33 +17,46 @@ import assets
 from schemas.config import BuildConfig, ConfigError, add_build_arguments, config_from_args
 from schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from schemas.vocab import Vocabulary
+from text_to_token.model_file import ModelFileError, ModelSpec, read_model
 from transforms.commit import CommitDataset
+from transforms.conversion_cache import cache_files, cache_key, model_cache_dir
 from transforms.counting import COUNTS, SumCounts
 from transforms.dataset_decomposition import DecomposeDocuments
 from transforms.dedup import ExactDedup, partition_count
-from transforms.read import REJECTS, FORMATS, ReadCorpus, input_format
-from transforms.rejects import WriteRejects
+from transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
+from transforms.records import Reject
+from transforms.rejects import WriteRecordFiles
 from transforms.shard_writer import WriteShards
-from transforms.tokenize import DocTokens, TokenizeFn, load_sentencepiece
+from transforms.speech_conversion import DEAD_LETTER, ConvertSpans
+from transforms.text_to_token import Span, resolve_device
+from transforms.tokenize import DocTokens, Interleaving, TokenizeFn, load_sentencepiece
+from transforms.weave import Weave
 
 TEMP_DIR = ".vocaloom-tmp"
 
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """A validated config with its inputs matched and its tokenizer loaded."""
+    """A validated config with its inputs matched and its tokenizer and text-to-token model loaded."""
     config: BuildConfig
     inputs: list[dict]  # [{path, bytes}]
     tokenizer: dict  # {path, sha256, text_size}
     vocab: Vocabulary
+    model: ModelSpec | None  # None: a text-only build
+    cache_files: list[str]  # conversion cache entries for this model, found before the build
 
     @property
     def temp_dir(self) -> str:
         return FileSystems.join(self.config.output, TEMP_DIR)
 
     def manifest_base(self) -> dict:
+        speech = None
+        if self.model:
+            speech = {"source": self.config.speech_source, "model": self.model.path, "sha256": self.model.sha256,
+                      "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
+                      "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
-                "tokenizer": self.tokenizer, "speech": None, "vocab": self.vocab.to_json(), "ordering": None}
+                "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(), "ordering": None}
 
 
 def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
@@ -62,7 +75,7 @@ def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
     return [{"path": path, "bytes": size} for path, size in sorted(files.items())]
 
 
-def load_tokenizer(path: str) -> tuple[dict, Vocabulary]:
+def load_tokenizer(path: str, speech_size: int) -> tuple[dict, Vocabulary]:
     try:
         with FileSystems.open(path) as f:
             data = f.read()
@@ -70,8 +83,19 @@ def load_tokenizer(path: str) -> tuple[dict, Vocabulary]:
     except Exception as e:
         raise ConfigError(f"tokenizer {path!r} cannot be loaded as a SentencePiece model: {e}") from None
     eos = sp.eos_id()
-    vocab = Vocabulary.build(sp.get_piece_size(), eos if eos >= 0 else None)
+    vocab = Vocabulary.build(sp.get_piece_size(), eos if eos >= 0 else None, speech_size)
     return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "text_size": vocab.text_size}, vocab
+
+
+def load_speech_model(config: BuildConfig) -> ModelSpec | None:
+    if config.speech_ratio == 0:
+        return None
+    try:
+        spec = read_model(config.text_to_token_model)
+        resolve_device(config.device)
+    except (ModelFileError, RuntimeError) as e:
+        raise ConfigError(str(e)) from None
+    return spec
 
 
 def prepare_output(config: BuildConfig) -> None:
@@ -92,24 +116,52 @@ def prepare(config: BuildConfig) -> BuildPlan:
     config = dataclasses.replace(config, inputs=config.inputs or (str(assets.SAMPLE_CORPUS),),
                                  tokenizer=config.tokenizer or str(assets.TOKENIZER_MODEL))
     inputs = match_inputs(config.inputs)
-    tokenizer, vocab = load_tokenizer(config.tokenizer)
-    return BuildPlan(config, inputs, tokenizer, vocab)
+    model = load_speech_model(config)
+    tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
+    cached = cache_files(config.cache, model.sha256) if model else []
+    return BuildPlan(config, inputs, tokenizer, vocab, model, cached)
 
 
 def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     """The mission statement, top to bottom. Returns the PCollection holding the committed manifest."""
     config, temp = plan.config, plan.temp_dir
+    spill = FileSystems.join(temp, "spill")
+    interleaving = Interleaving(config.speech_ratio, config.span_lambda, config.seed) if plan.model else None
     read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
-        TokenizeFn(config.tokenizer, plan.vocab.eos, FileSystems.join(temp, "spill")))
+        TokenizeFn(config.tokenizer, plan.vocab.eos, spill, interleaving))
     unique = tokenized | "ExactDedup" >> ExactDedup(
         DocTokens, partition_count(sum(i["bytes"] for i in plan.inputs)))
-    rows = unique.kept | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
+    docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
+    records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
+               | "WriteRejects" >> WriteRecordFiles(FileSystems.join(temp, "records"), "rejects")]
+    if plan.model:
+        spans = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256)
+        speech = spans | "ConvertSpans" >> ConvertSpans(plan.model, config.device, plan.cache_files,
+                                                       cache_dir(config, plan.model))
+        woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(config.tokenizer, plan.vocab, spill)
+        docs = woven.docs
+        counts += [speech[COUNTS], woven[COUNTS]]
+        records.append(speech[DEAD_LETTER]
+                       | "WriteDeadLetters" >> WriteRecordFiles(FileSystems.join(temp, "records"), "dead_letter"))
+    rows = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
     shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
                                                       config.compression)
-    rejects = read[REJECTS] | "WriteRejects" >> WriteRejects(FileSystems.join(temp, "rejects"))
-    totals = (read[COUNTS], unique[COUNTS], rows[COUNTS]) | "SumCounts" >> SumCounts()
-    return (shards, rejects, totals) | "CommitDataset" >> CommitDataset(config.output, temp, plan.manifest_base())
+    totals = tuple(counts + [rows[COUNTS]]) | "SumCounts" >> SumCounts()
+    record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
+    return (shards, record_files, totals) | "CommitDataset" >> CommitDataset(config.output, temp,
+                                                                              plan.manifest_base())
+
+
+def speech_spans(docs: list[DocTokens], model_sha256: str):
+    """A batch of kept documents to their speech spans, each with its conversion cache key."""
+    for doc in docs:
+        for index, text in enumerate(doc.spans):
+            yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
+
+
+def cache_dir(config: BuildConfig, model: ModelSpec) -> str | None:
+    return model_cache_dir(config.cache, model.sha256) if config.cache else None
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 CONTEXTS = ("document", "related")
 SPEECH_SOURCES = ("text-to-token", "tts")
 COMPRESSIONS = ("none", "zstd")
+DEVICES = ("cpu", "cuda")
 # Bucket exponents outside this range make rows too short to hold a sentence or too long for any model.
 MIN_EXPONENT, MAX_EXPONENT = 4, 20
 
@@ -29,6 +30,8 @@ class BuildConfig:
     span_lambda: float = 10.0
     speech_source: str = "text-to-token"
     text_to_token_model: str | None = None
+    device: str = "cpu"
+    cache: str | None = None
     context: str = "document"
     min_bucket: int = 8
     max_bucket: int = 13
@@ -54,6 +57,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--span-lambda", type=float, default=s, help="mean speech span length in words [10]")
     parser.add_argument("--speech-source", default=s, help="text-to-token|tts [text-to-token]")
     parser.add_argument("--text-to-token-model", default=s, help="text-to-token model file [bundled]")
+    parser.add_argument("--device", default=s, help="where the text-to-token model runs: cpu|cuda [cpu]")
+    parser.add_argument("--cache", default=s, help="conversion cache location, kept between builds [none]")
     parser.add_argument("--context", default=s, help="document|related [document]")
     parser.add_argument("--min-bucket", type=int, default=s, help="log2 of the shortest bucket [8]")
     parser.add_argument("--max-bucket", type=int, default=s, help="log2 of the longest bucket [13]")
@@ -120,6 +125,8 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--context must be one of {', '.join(CONTEXTS)}, got {config.context!r}")
     if config.speech_source not in SPEECH_SOURCES:
         raise ConfigError(f"--speech-source must be one of {', '.join(SPEECH_SOURCES)}, got {config.speech_source!r}")
+    if config.device not in DEVICES:
+        raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {config.device!r}")
     if config.compression not in COMPRESSIONS:
         raise ConfigError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got {config.compression!r}")
     if not 0.0 <= config.speech_ratio < 1.0:
@@ -139,10 +146,12 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--seed must be non-negative, got {config.seed}")
     if not config.text_field or not config.id_field:
         raise ConfigError("--text-field and --id-field must not be empty")
-    if config.speech_ratio > 0:
-        raise ConfigError(
-            "--speech-ratio above 0 needs a text-to-token model, and this version bundles none yet: "
-            "use --speech-ratio 0 (text only)")
+    if config.speech_ratio > 0 and config.speech_source == "tts":
+        raise ConfigError("--speech-source tts needs the espeak-ng teacher, which this version does not have yet: "
+                          "use --speech-source text-to-token")
+    if config.speech_ratio > 0 and config.text_to_token_model is None:
+        raise ConfigError("--speech-ratio above 0 needs --text-to-token-model: this version bundles no "
+                          "text-to-token model yet (use --speech-ratio 0 for text only)")
     if config.context == "related":
         raise ConfigError(
             "--context related needs document ordering, which this version does not have yet: use --context document")

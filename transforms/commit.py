@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.manifest import MANIFEST, accounting_errors, dump_manifest
 from schemas.shard import bucket_lengths, shard_path
 from transforms.counting import nested_counts
-from transforms.rejects import reject_path
+from transforms.rejects import record_path
 from transforms.report import render_report
 
 
@@ -59,24 +59,44 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int) -
     return buckets
 
 
+SPEECH_COUNTS = ("words", "speech_words", "spans_cached", "spans_converted", "spans_failed")
+
+
+def speech_summary(speech: dict | None, counts: dict) -> dict | None:
+    """The manifest's speech block: the model's facts, plus what this build converted (its counts move here)."""
+    figures = {key: counts.pop(key, 0) for key in SPEECH_COUNTS}
+    if speech is None:
+        return None
+    spans = figures["spans_cached"] + figures["spans_converted"] + figures["spans_failed"]
+    return dict(speech, spans=spans, **{k: figures[k] for k in SPEECH_COUNTS[2:]},
+                cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
+                achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
+
+
 class CommitDatasetFn(beam.DoFn):
     def __init__(self, output: str, temp_dir: str, manifest_base: dict):
         self._output, self._temp_dir, self._base = output, temp_dir, manifest_base
 
-    def process(self, _, shard_files, reject_files, totals):
+    def process(self, _, shard_files, record_files, totals):
         config = self._base["config"]
         buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"])
-        for i, reject in enumerate(sorted(reject_files, key=lambda r: r.index)):
-            _move(reject.temp_path, FileSystems.join(self._output, reject_path(i)))
+        written = {"rejects": 0, "dead_letter": 0}
+        for kind in written:
+            files = sorted((f for f in record_files if f.kind == kind), key=lambda f: f.index)
+            for i, record_file in enumerate(files):
+                _move(record_file.temp_path, FileSystems.join(self._output, record_path(kind, i)))
+                written[kind] += record_file.records
         counts = nested_counts(totals)
+        speech = speech_summary(self._base["speech"], counts)
         counts["tokens_written"] = sum(b["tokens"] for b in buckets)
-        written_rejects = sum(r.records for r in reject_files)
         errors = accounting_errors(counts)
-        if written_rejects != sum(counts["rejected"].values()):
-            errors.append(f"{written_rejects} rejects written, {sum(counts['rejected'].values())} counted")
+        if written["rejects"] != sum(counts["rejected"].values()):
+            errors.append(f"{written['rejects']} rejects written, {sum(counts['rejected'].values())} counted")
+        if speech and written["dead_letter"] != speech["spans_failed"]:
+            errors.append(f"{written['dead_letter']} dead letters written, {speech['spans_failed']} spans failed")
         if errors:
             raise AccountingError("; ".join(errors))
-        manifest = dict(self._base, buckets=buckets, counts=counts)
+        manifest = dict(self._base, speech=speech, buckets=buckets, counts=counts)
         _write_atomically(FileSystems.join(self._output, "report.md"), render_report(manifest).encode())
         _write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         FileSystems.delete([self._temp_dir])
@@ -89,8 +109,8 @@ class CommitDataset(beam.PTransform):
         self._fn = CommitDatasetFn(output, temp_dir, manifest_base)
 
     def expand(self, inputs):
-        shard_files, reject_files, totals = inputs
+        shard_files, record_files, totals = inputs
         return (shard_files.pipeline
                 | "Once" >> beam.Create([None])
                 | "Commit" >> beam.ParDo(self._fn, beam.pvalue.AsList(shard_files),
-                                         beam.pvalue.AsList(reject_files), beam.pvalue.AsDict(totals)))
+                                         beam.pvalue.AsList(record_files), beam.pvalue.AsDict(totals)))

@@ -20,24 +20,6 @@ def count(key: str, n: int = 1) -> beam.pvalue.TaggedOutput:
     return beam.pvalue.TaggedOutput(COUNTS, (key, n))
 
 
-class BundleTally:
-    """Counts summed within a bundle and emitted once at its end: per-element count outputs would cost more
-    than the work they count."""
-
-    def __init__(self):
-        self._totals: dict[str, int] = {}
-
-    def add(self, key: str, n: int = 1) -> None:
-        self._totals[key] = self._totals.get(key, 0) + n
-
-    def flush(self):
-        """Windowed count outputs for DoFn.finish_bundle."""
-        totals, self._totals = self._totals, {}
-        for key, n in totals.items():
-            Metrics.counter(NAMESPACE, key).inc(n)
-            yield beam.pvalue.TaggedOutput(COUNTS, global_window_value((key, n)))
-
-
 def global_window_value(value) -> WindowedValue:
     """What DoFn.finish_bundle must emit: a value with its window made explicit."""
     return WindowedValue(value, GlobalWindow().max_timestamp(), (GlobalWindow(),))

@@ -64,7 +64,7 @@ class DecomposeDocumentFn(beam.DoFn):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
 
     def process(self, docs: list[DocTokens]):
-        rows, tokens, kept = [], 0, 0
+        rows, tokens, speech, kept = [], 0, 0, 0
         for doc in docs:
             doc_seed = seeds.derive(self._seed, doc.id, doc.fingerprint)
             for i, (start, length) in enumerate(decompose(doc.n_tokens, self._min, self._max, doc_seed)):
@@ -72,10 +72,12 @@ class DecomposeDocumentFn(beam.DoFn):
                                    ((doc.id, doc.spill, doc.offset + start, length + 1),)))
                 kept += length + 1
             tokens += doc.n_tokens
+            speech += doc.n_speech
         if rows:
             yield pack(rows)
         yield count("documents_kept", len(docs))
-        yield count("text_tokens", tokens)
+        yield count("text_tokens", tokens - speech)
+        yield count("speech_tokens", speech)
         yield count("tokens_dropped", tokens - kept)
 
 

@@ -1,4 +1,5 @@
-"""rejects/: every input record that could not be used, with where it came from, why, and its raw bytes."""
+"""Record files a person reads when something was not used: `rejects/` (input records that could not be used,
+with source, line, reason and raw bytes) and `dead_letter/` (speech spans whose conversion failed)."""
 from __future__ import annotations
 
 import zlib
@@ -10,43 +11,45 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-# Rejects are spread over this many files at most, so no one worker holds them all.
-REJECT_SLOTS = 8
+# Records of one kind are spread over this many files at most, so no one worker holds them all.
+RECORD_SLOTS = 8
+KINDS = {"rejects": "rejects/rejects-{:05d}.jsonl.zst", "dead_letter": "dead_letter/dead-letter-{:05d}.jsonl.zst"}
 
 
-class RejectFile(NamedTuple):
+class RecordFile(NamedTuple):
+    kind: str
     index: int
     temp_path: str
     records: int
 
 
-class WriteRejectFileFn(beam.DoFn):
-    def __init__(self, temp_dir: str):
-        self._temp_dir = temp_dir
+def record_path(kind: str, index: int) -> str:
+    return KINDS[kind].format(index)
+
+
+class WriteRecordFileFn(beam.DoFn):
+    def __init__(self, temp_dir: str, kind: str):
+        self._temp_dir, self._kind = temp_dir, kind
 
     def process(self, element):
-        slot, rejects = element
-        rejects = sorted(rejects, key=lambda r: (r.source, r.line, r.reason))
-        lines = b"".join(orjson.dumps(r.to_json()) + b"\n" for r in rejects)
-        path = FileSystems.join(self._temp_dir, f"rejects-slot-{slot:05d}.jsonl.zst")
+        slot, lines = element
+        lines = sorted(lines)
+        path = FileSystems.join(self._temp_dir, f"{self._kind}-slot-{slot:05d}.jsonl.zst")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(zstandard.ZstdCompressor(level=3).compress(lines))
-        yield RejectFile(slot, path, len(rejects))
+            f.write(zstandard.ZstdCompressor(level=3).compress(b"".join(line + b"\n" for line in lines)))
+        yield RecordFile(self._kind, slot, path, len(lines))
 
 
-class WriteRejects(beam.PTransform):
-    def __init__(self, temp_dir: str):
+class WriteRecordFiles(beam.PTransform):
+    """JSON-able dicts in, RecordFiles of `kind` (under temporary names) out; the content is in a fixed order."""
+
+    def __init__(self, temp_dir: str, kind: str):
         super().__init__()
-        self._temp_dir = temp_dir
+        self._temp_dir, self._kind = temp_dir, kind
 
-    def expand(self, rejects):
-        return (rejects
-                | "SlotOfReject" >> beam.Map(
-                    lambda r: (zlib.crc32(f"{r.source}\0{r.line}".encode()) % REJECT_SLOTS, r))
+    def expand(self, records):
+        return (records
+                | "ToJson" >> beam.Map(lambda r: orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
+                | "SlotOfRecord" >> beam.Map(lambda line: (zlib.crc32(line) % RECORD_SLOTS, line))
                 | "GroupBySlot" >> beam.GroupByKey()
-                | "WriteRejectFile" >> beam.ParDo(WriteRejectFileFn(self._temp_dir)))
-
-
-def reject_path(index: int) -> str:
-    return f"rejects/rejects-{index:05d}.jsonl.zst"
-
+                | "WriteRecordFile" >> beam.ParDo(WriteRecordFileFn(self._temp_dir, self._kind)))

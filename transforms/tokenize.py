@@ -11,6 +11,7 @@ import sentencepiece as spm
 from transforms.counting import global_window_value
 from transforms.dedup import fingerprint
 from transforms.records import Document
+from transforms.synthetic_interleaving import segments, word_bounds
 from transforms.spill import TOKEN, write_spill
 
 # Characters of text encoded in one SentencePiece call: large enough to amortise the call, small enough for memory.
@@ -18,7 +19,12 @@ BATCH_CHARS = 4 << 20
 
 
 class DocTokens(NamedTuple):
-    """A tokenised document by reference: its tokens are `n_tokens` int32 at `offset` in the `spill` file."""
+    """A tokenised document by reference: its tokens are `n_tokens` int32 at `offset` in the `spill` file, the
+    last one `eos`. `n_speech` of them are speech ids.
+
+    Before speech is woven in (interleaved builds), the spill holds only the text segments' tokens: `layout` gives
+    each segment in order, its token count for text or -1 for a speech span, and `spans` the spans' texts.
+    """
     fingerprint: bytes
     id: str
     source: str
@@ -26,6 +32,17 @@ class DocTokens(NamedTuple):
     n_tokens: int
     spill: str
     offset: int
+    n_speech: int = 0
+    layout: tuple = ()
+    spans: tuple = ()
+    n_words: int = 0
+
+
+class Interleaving(NamedTuple):
+    """`--speech-ratio`, `--span-lambda` and `--seed`: which words become speech."""
+    ratio: float
+    span_lambda: float
+    seed: int
 
 
 def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
@@ -36,8 +53,12 @@ def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
 
 
 class TokenizeFn(beam.DoFn):
-    def __init__(self, tokenizer_path: str, eos_id: int, spill_dir: str):
+    """Documents in, batches (lists) of DocTokens out. With `interleaving`, only the text segments are encoded and
+    the speech spans are set aside for the text-to-token model."""
+
+    def __init__(self, tokenizer_path: str, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None):
         self._tokenizer_path, self._eos, self._spill_dir = tokenizer_path, eos_id, spill_dir
+        self._interleaving = interleaving
 
     def setup(self):
         self._sp = load_sentencepiece(self._tokenizer_path)
@@ -61,6 +82,9 @@ class TokenizeFn(beam.DoFn):
         batch, self._batch, self._chars = self._batch, [], 0
         if not batch:
             return
+        if self._interleaving:
+            yield self._flush_interleaved(batch)
+            return
         encoded = self._sp.encode([d.text for d in batch])
         lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
         ends = np.cumsum(lengths)
@@ -74,3 +98,27 @@ class TokenizeFn(beam.DoFn):
         starts = (ends - lengths).tolist()
         yield [DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
                for doc, n, start in zip(batch, lengths.tolist(), starts)]
+
+    def _flush_interleaved(self, batch: list[Document]) -> list[DocTokens]:
+        ratio, span_lambda, seed = self._interleaving
+        plans = [segments(doc.text, ratio, span_lambda, seed, doc.id) for doc in batch]
+        encoded = iter(self._sp.encode([doc.text[s.start:s.end] for doc, plan in zip(batch, plans)
+                                        for s in plan if not s.speech]))
+        arrays, metas, start = [], [], 0
+        for doc, plan in zip(batch, plans):
+            ids, layout, spans = [], [], []
+            for segment in plan:
+                if segment.speech:
+                    layout.append(-1)
+                    spans.append(doc.text[segment.start:segment.end])
+                else:
+                    piece = next(encoded)
+                    layout.append(len(piece))
+                    ids.extend(piece)
+            ids.append(self._eos)
+            arrays.append(np.asarray(ids, dtype=TOKEN))
+            metas.append((doc, len(ids), start, tuple(layout), tuple(spans), len(word_bounds(doc.text))))
+            start += len(ids)
+        path = write_spill(self._spill_dir, np.concatenate(arrays))
+        return [DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, offset, 0, layout, spans,
+                          words) for doc, n, offset, layout, spans, words in metas]

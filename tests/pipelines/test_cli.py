@@ -13,7 +13,7 @@ def vocaloom(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["build", "--output", "o", "--speech-ratio", "0.3"], "needs a text-to-token model"),
+    (["build", "--output", "o", "--speech-ratio", "0.3"], "needs --text-to-token-model"),
     (["build", "--output", "o", "--input", "/missing/x.jsonl"], "matches no file"),
     (["build", "--output", "o", "--min-bucket", "x"], "invalid int value"),
 ])

@@ -62,4 +62,4 @@ def test_decompose_documents_exact_rows_and_counts():
             (256, (("d3", "spill", 3513, 257),)),
         ]), label="Rows")
         assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([
-            ("documents_kept", 3), ("text_tokens", 1170), ("tokens_dropped", 143)]), label="Counts")
+            ("documents_kept", 3), ("text_tokens", 1170), ("speech_tokens", 0), ("tokens_dropped", 143)]), label="Counts")

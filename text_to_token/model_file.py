@@ -1,0 +1,119 @@
+"""The text-to-token model file format: a directory holding `config.json` and `model.safetensors`.
+
+config.json:
+  format          "vocaloom-text-to-token/1"
+  architecture    a name registered in text_to_token.architectures
+  frame_rate_hz   speech units per second of speech (GLM-4-Voice: 12.5)
+  codebook_size   unit ids are 0 .. codebook_size - 1
+  input           how text becomes input ids: {"kind": "bytes"} (UTF-8 bytes, ids 0-255) or
+                  {"kind": "characters", "alphabet": "...", "unknown_id": n} (id = position in alphabet)
+  hyperparameters keyword arguments of the architecture's constructor
+Weights load with safetensors (never pickle) and must match the architecture exactly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from text_to_token.architectures import ARCHITECTURES
+
+FORMAT = "vocaloom-text-to-token/1"
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+class ModelFileError(ValueError):
+    """A model directory that cannot be used: one line that names the problem."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    path: str
+    config: dict
+    sha256: str  # of config.json and model.safetensors together: the conversion cache's key
+    architecture: type  # resolved when read, so worker processes unpickle the class itself, not a registry name
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return float(self.config["frame_rate_hz"])
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.config["codebook_size"])
+
+    def encode_text(self, text: str) -> list[int]:
+        spec = self.config["input"]
+        if spec["kind"] == "bytes":
+            return list(text.encode("utf-8"))
+        index = {c: i for i, c in enumerate(spec["alphabet"])}
+        unknown = spec["unknown_id"]
+        return [index.get(c, unknown) for c in text]
+
+    def load(self, device: str = "cpu") -> torch.nn.Module:
+        model = self.architecture(**self.config.get("hyperparameters", {}))
+        try:
+            model.load_state_dict(load_file(str(Path(self.path) / WEIGHTS)), strict=True)
+        except (RuntimeError, OSError) as e:
+            first_line = str(e).strip().splitlines()[0]
+            raise ModelFileError(f"{self.path}: weights do not match architecture "
+                                 f"{self.config['architecture']!r}: {first_line}") from None
+        return model.to(device).eval()
+
+
+def _check_config(path: str, config) -> None:
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        raise ModelFileError(f"{path}: {CONFIG} format is {found!r}, expected {FORMAT!r}")
+    missing = [k for k in ("architecture", "frame_rate_hz", "codebook_size", "input") if k not in config]
+    if missing:
+        raise ModelFileError(f"{path}: {CONFIG} lacks {', '.join(missing)}")
+    if config["architecture"] not in ARCHITECTURES:
+        known = ", ".join(sorted(ARCHITECTURES)) or "none"
+        raise ModelFileError(f"{path}: unknown architecture {config['architecture']!r} (known: {known})")
+    if not isinstance(config["codebook_size"], int) or config["codebook_size"] <= 0:
+        raise ModelFileError(f"{path}: codebook_size must be a positive integer")
+    if not isinstance(config["frame_rate_hz"], (int, float)) or config["frame_rate_hz"] <= 0:
+        raise ModelFileError(f"{path}: frame_rate_hz must be a positive number")
+    kind = config["input"].get("kind") if isinstance(config["input"], dict) else None
+    if kind not in ("bytes", "characters") or (kind == "characters" and not {"alphabet", "unknown_id"}
+                                               <= set(config["input"])):
+        raise ModelFileError(f"{path}: input must be {{'kind': 'bytes'}} or "
+                             "{'kind': 'characters', 'alphabet': ..., 'unknown_id': ...}")
+
+
+def read_model(path: str) -> ModelSpec:
+    """Reads and checks a model directory (config and weights both) without keeping the weights."""
+    folder = Path(path)
+    for name in (CONFIG, WEIGHTS):
+        if not (folder / name).is_file():
+            raise ModelFileError(f"{path}: no {name} (a text-to-token model is a directory with {CONFIG} "
+                                 f"and {WEIGHTS})")
+    raw_config = (folder / CONFIG).read_bytes()
+    try:
+        config = json.loads(raw_config)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path}: {CONFIG} is not valid JSON ({e})") from None
+    _check_config(path, config)
+    digest = hashlib.sha256(raw_config)
+    digest.update((folder / WEIGHTS).read_bytes())
+    spec = ModelSpec(str(folder), config, digest.hexdigest(), ARCHITECTURES[config["architecture"]])
+    try:
+        spec.load("cpu")
+    except ModelFileError:
+        raise
+    except Exception as e:  # a corrupt safetensors file, a constructor refusing the hyperparameters
+        raise ModelFileError(f"{path}: cannot load: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    return spec
+
+
+def write_model(path: str, config: dict, model: torch.nn.Module) -> None:
+    """Saves a model in this format (used by training scripts and tests)."""
+    _check_config(path, config)
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS))

@@ -1,0 +1,71 @@
+"""The text-to-token model slot: a Beam RunInference ModelHandler for any model in the text_to_token file format.
+
+RunInference loads the model once per worker process and shares it between threads; batches are formed by a
+budget of input characters (BatchElements' element_size_fn). Spans arrive grouped by length (see
+speech_conversion.LengthGroups), so a batch holds spans of similar length and pads little.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from text_to_token.model_file import ModelSpec
+
+# Input characters per batch.
+TOKEN_BUDGET = 16384
+
+
+class Span(NamedTuple):
+    """A speech span of a kept document: its `index`-th span, `text` its words. `key` is the conversion cache key."""
+    doc_id: str
+    fingerprint: bytes
+    index: int
+    text: str
+    key: str
+
+
+def resolve_device(device: str) -> str:
+    """'cuda' only when asked for and present; asking for an absent GPU is an error, not a silent CPU run."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    return device
+
+
+class TextToTokenHandler(ModelHandler[Span, PredictionResult, torch.nn.Module]):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", token_budget: int = TOKEN_BUDGET):
+        super().__init__()
+        self._spec, self._device, self._budget = spec, device, token_budget
+
+    def load_model(self) -> torch.nn.Module:
+        return self._spec.load(resolve_device(self._device))
+
+    def run_inference(self, batch, model, inference_args=None):
+        inputs = [self._spec.encode_text(span.text) for span in batch]
+        lengths = torch.tensor([len(ids) for ids in inputs], dtype=torch.long)
+        padded = torch.zeros(len(inputs), int(lengths.max()), dtype=torch.long)
+        for row, ids in enumerate(inputs):
+            padded[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        with torch.inference_mode():
+            units = model.generate(padded.to(self._device), lengths.to(self._device))
+        results = []
+        for span, unit_ids in zip(batch, units, strict=True):
+            unit_ids = unit_ids.cpu()
+            if unit_ids.numel() and (int(unit_ids.min()) < 0 or int(unit_ids.max()) >= self._spec.codebook_size):
+                raise ValueError(f"model produced unit ids outside [0, {self._spec.codebook_size})")
+            results.append(PredictionResult(span, unit_ids.tolist()))
+        return results  # a list, not a generator: a failure must raise here, where RunInference catches it
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self._budget, "element_size_fn": span_size}
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+    def get_metrics_namespace(self) -> str:
+        return "vocaloom_text_to_token"
+
+
+def span_size(span: Span) -> int:
+    return max(1, len(span.text))

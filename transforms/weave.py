@@ -1,0 +1,106 @@
+"""Weaving speech back into documents: text segments' tokens and each span's units, in the document's order.
+
+Each speech span becomes `begin_of_audio, speech_offset + unit..., end_of_audio`; a span whose conversion failed
+is tokenised as text instead, so no word is ever lost. The woven tokens go to new spill files.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+
+from schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
+from transforms.counting import COUNTS, count, global_window_value
+from transforms.spill import TOKEN, read_spans, write_spill
+from transforms.tokenize import DocTokens, load_sentencepiece
+
+# Tokens of woven documents written to one spill file.
+SPILL_TOKENS = 1 << 20
+
+
+def weave(text_tokens: np.ndarray, layout: tuple, span_tokens: list[list[int]]) -> np.ndarray:
+    """Text segments (sized by `layout`, -1 for a span) interleaved with `span_tokens`; the trailing eos kept."""
+    pieces, position, spans = [], 0, iter(span_tokens)
+    for size in layout:
+        if size < 0:
+            pieces.append(np.asarray(next(spans), dtype=TOKEN))
+        else:
+            pieces.append(text_tokens[position:position + size])
+            position += size
+    pieces.append(text_tokens[position:])  # eos
+    return np.concatenate(pieces)
+
+
+class WeaveFn(beam.DoFn):
+    """(doc key, {"doc": [DocTokens], "units": [(span index, unit ids or None)]}) in; batches of woven DocTokens."""
+
+    def __init__(self, tokenizer_path: str, vocab: Vocabulary, spill_dir: str):
+        self._tokenizer_path, self._vocab, self._spill_dir = tokenizer_path, vocab, spill_dir
+
+    def setup(self):
+        self._sp = load_sentencepiece(self._tokenizer_path)
+
+    def start_bundle(self):
+        self._woven: list[tuple[DocTokens, np.ndarray, int]] = []
+        self._tokens = 0
+        self._words = self._speech_words = 0
+
+    def process(self, element):
+        _, grouped = element
+        (doc,) = grouped["doc"]
+        self._words += doc.n_words
+        if not doc.spans:
+            yield [doc]
+            return
+        units = dict(grouped["units"])
+        (text_tokens,) = read_spans(doc.spill, [(doc.offset, doc.n_tokens)])
+        boa, eoa = self._vocab.specials[BEGIN_OF_AUDIO], self._vocab.specials[END_OF_AUDIO]
+        span_tokens, n_speech = [], 0
+        for index, text in enumerate(doc.spans):
+            unit_ids = units.get(index)
+            if unit_ids is None:  # conversion failed: the words stay text
+                span_tokens.append(self._sp.encode(text))
+                continue
+            span_tokens.append([boa] + [self._vocab.speech_offset + u for u in unit_ids] + [eoa])
+            n_speech += len(unit_ids)
+            self._speech_words += len(text.split())
+        tokens = weave(text_tokens, doc.layout, span_tokens)
+        self._woven.append((doc, tokens, n_speech))
+        self._tokens += len(tokens)
+        if self._tokens >= SPILL_TOKENS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for output in self._flush():
+            yield global_window_value(output) if isinstance(output, list) else beam.pvalue.TaggedOutput(
+                output.tag, global_window_value(output.value))
+
+    def _flush(self):
+        woven, self._woven, self._tokens = self._woven, [], 0
+        if woven:
+            path = write_spill(self._spill_dir, np.concatenate([tokens for _, tokens, _ in woven]))
+            batch, offset = [], 0
+            for doc, tokens, n_speech in woven:
+                batch.append(doc._replace(n_tokens=len(tokens), spill=path, offset=offset, n_speech=n_speech,
+                                          layout=(), spans=()))
+                offset += len(tokens)
+            yield batch
+        words, speech_words, self._words, self._speech_words = self._words, self._speech_words, 0, 0
+        yield count("words", words)
+        yield count("speech_words", speech_words)
+
+
+class Weave(beam.PTransform):
+    """Batches of DocTokens and (span, units) pairs in; batches of woven DocTokens out, with COUNTS."""
+
+    def __init__(self, tokenizer_path: str, vocab: Vocabulary, spill_dir: str):
+        super().__init__()
+        self._fn = WeaveFn(tokenizer_path, vocab, spill_dir)
+
+    def expand(self, inputs):
+        docs, units = inputs
+        keyed_docs = docs | "KeyDocs" >> beam.FlatMap(lambda batch: [((d.id, d.fingerprint), d) for d in batch])
+        keyed_units = units | "KeyUnits" >> beam.Map(
+            lambda pair: ((pair[0].doc_id, pair[0].fingerprint), (pair[0].index, pair[1])))
+        return ({"doc": keyed_docs, "units": keyed_units}
+                | "JoinSpeech" >> beam.CoGroupByKey()
+                | "Weave" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="docs"))
