@@ -40,6 +40,9 @@ def render_report(manifest: dict) -> str:
         f"| written to shards | {counts['tokens_written']:,} | {_pct(counts['tokens_written'], produced)} |",
         f"| dropped | {counts['tokens_dropped']:,} | {_pct(counts['tokens_dropped'], produced)} |",
         "",
+    ]
+    lines += _speech_lines(manifest["speech"]) if manifest["speech"] else []
+    lines += [
         "## Buckets",
         "",
         "| length | rows | tokens | share of written | shards |",
@@ -49,3 +52,21 @@ def render_report(manifest: dict) -> str:
         lines.append(f"| {bucket['length']:,} | {bucket['rows']:,} | {bucket['tokens']:,} | "
                      f"{_pct(bucket['tokens'], counts['tokens_written'])} | {len(bucket['shards'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _speech_lines(speech: dict) -> list[str]:
+    return [
+        "## Speech",
+        "",
+        f"source `{speech['source']}`, model `{speech['model']}` ({speech['codebook_size']} units at "
+        f"{speech['frame_rate_hz']} Hz), target share {speech['speech_ratio']}, span lambda {speech['span_lambda']}",
+        "",
+        "| | value |",
+        "|---|---:|",
+        f"| achieved word share | {speech['achieved_word_share']:.4f} |",
+        f"| spans | {speech['spans']:,} |",
+        f"| from the conversion cache | {speech['spans_cached']:,} ({speech['cache_hit_rate']:.2%}) |",
+        f"| converted now | {speech['spans_converted']:,} |",
+        f"| failed (kept as text, see dead_letter/) | {speech['spans_failed']:,} |",
+        "",
+    ]

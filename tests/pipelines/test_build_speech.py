@@ -64,6 +64,7 @@ def test_speech_build_accounts_for_every_token(built):
     assert abs(speech["achieved_word_share"] - 0.3) < 0.03
     assert manifest["vocab"]["speech_size"] == speech["codebook_size"] == 64
     assert (speech["frame_rate_hz"], speech["source"]) == (12.5, "text-to-token")
+    assert "| achieved word share |" in (folder / "out" / "report.md").read_text()
 
 
 def test_speech_runs_are_wrapped_and_text_is_kept(built):
