@@ -1,0 +1,130 @@
+"""A dataset on local disk: its manifest, and its shards memory-mapped, checked and read as numpy views."""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import mmap
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from schemas.manifest import MANIFEST, ManifestError, parse_manifest
+from schemas.shard import shard_schema
+
+
+class ShardIntegrityError(RuntimeError):
+    """A shard whose bytes or layout differ from what the manifest says."""
+
+
+_verified: set[tuple[str, str]] = set()  # (path, sha256) hashed in this process: each shard is hashed once
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"{directory}: no {MANIFEST} (not a complete dataset)") from None
+    return parse_manifest(text, str(path))
+
+
+class Shard:
+    """One shard, mapped copy-on-write so that in-place writes to handed-out tensors never reach the file."""
+
+    def __init__(self, path: str, length: int, entry: dict, verify: bool):
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != entry["bytes"]:
+                raise ShardIntegrityError(f"shard {path}: {size} bytes, the manifest says {entry['bytes']}")
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if verify and (path, entry["sha256"]) not in _verified:
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise ShardIntegrityError(f"shard {path}: sha256 differs from the manifest (corrupt or replaced)")
+            _verified.add((path, entry["sha256"]))
+        file_buffer = pa.py_buffer(data)
+        try:
+            table = pa.ipc.open_file(file_buffer).read_all()
+        except pa.ArrowException as e:
+            raise ShardIntegrityError(f"shard {path}: not an Arrow IPC file ({e})") from None
+        if not table.schema.equals(shard_schema(length)) or table.num_rows != entry["rows"]:
+            raise ShardIntegrityError(f"shard {path}: schema or row count differs from bucket {length} in the manifest")
+        # The writer writes one record batch a shard; more would have to be joined (a copy).
+        batch = table.to_batches()[0] if table.column(0).num_chunks == 1 else table.combine_chunks().to_batches()[0]
+        self.rows = batch.num_rows
+        self.input_ids = _int32_view(batch.column("input_ids").flatten(), data, file_buffer).reshape(-1, length + 1)
+        doc_starts = batch.column("doc_starts")
+        self._doc_offsets = _int32_view(doc_starts.offsets, data, file_buffer)
+        self._doc_starts = _int32_view(doc_starts.values, data, file_buffer)
+
+    def rows_between(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Views of input_ids [stop - start, L + 1], of the rows' doc_starts run together, and of the doc_starts
+        offsets of rows start..stop (stop - start + 1 of them, counted from the shard's first doc_start)."""
+        offsets = self._doc_offsets[start:stop + 1]
+        return self.input_ids[start:stop], self._doc_starts[offsets[0]:offsets[-1]], offsets
+
+
+def _int32_view(values: pa.Array, data: mmap.mmap, file_buffer: pa.Buffer) -> np.ndarray:
+    """A writable view into the mapped file when the values lie in it (uncompressed), else Arrow's read-only one."""
+    start = values.buffers()[1].address + values.offset * 4 - file_buffer.address
+    if 0 <= start and start + len(values) * 4 <= len(data):
+        return np.frombuffer(data, dtype=np.int32, count=len(values), offset=start)
+    return values.to_numpy()
+
+
+class ShardCache:
+    """The most recently used shards, open; an evicted shard is unmapped once no tensor refers to it."""
+
+    def __init__(self, capacity: int, verify: bool):
+        self._capacity, self._verify = capacity, verify
+        self._open: OrderedDict[str, Shard] = OrderedDict()
+
+    def get(self, path: str, length: int, entry: dict) -> Shard:
+        shard = self._open.pop(path, None) or Shard(path, length, entry, self._verify)
+        self._open[path] = shard
+        if len(self._open) > self._capacity:
+            self._open.popitem(last=False)
+        return shard
+
+    def __getstate__(self):  # a mapping does not cross processes: each DataLoader worker opens its own
+        return {"_capacity": self._capacity, "_verify": self._verify, "_open": OrderedDict()}
+
+
+class BucketRows:
+    """One bucket's rows over its shards, numbered 0..rows-1 in the manifest's shard order."""
+
+    def __init__(self, directory: Path, bucket: dict, cache: ShardCache):
+        self.length = bucket["length"]
+        self._shards = bucket["shards"]
+        self._paths = [str(directory / entry["path"]) for entry in self._shards]
+        self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self._shards), initial=0))
+        self.rows = self._first_rows[-1]
+        if self.rows != bucket["rows"]:
+            raise ManifestError(f"bucket {self.length}: shards hold {self.rows} rows, the bucket says {bucket['rows']}")
+        self._cache = cache
+
+    def take(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`count` rows from row `first`, wrapping past the last row: input_ids, doc_starts and CSR doc offsets.
+
+        input_ids is a view into one shard when the rows lie in one; rows spread over shards are joined (a copy).
+        """
+        pieces, row = [], first
+        while count:
+            index = bisect.bisect_right(self._first_rows, row) - 1
+            shard = self._cache.get(self._paths[index], self.length, self._shards[index])
+            start = row - self._first_rows[index]
+            taken = min(count, shard.rows - start)
+            pieces.append(shard.rows_between(start, start + taken))
+            row, count = (row + taken) % self.rows, count - taken
+        if len(pieces) == 1:
+            input_ids, doc_starts, offsets = pieces[0]
+            return input_ids, doc_starts, offsets - offsets[0]
+        doc_offsets, before = [np.zeros(1, dtype=np.int32)], 0
+        for _, doc_starts, offsets in pieces:
+            doc_offsets.append(offsets[1:] - offsets[0] + before)
+            before += len(doc_starts)
+        return (np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]),
+                np.concatenate(doc_offsets))

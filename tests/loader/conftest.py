@@ -1,0 +1,27 @@
+"""A small real dataset for the loader's tests, and its rows read back with plain pyarrow as the truth."""
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.build import run
+from tests.conftest import RUNNER
+
+# Buckets 32, 64, 128 and shards of about 2,000 tokens: the bundled sample gives ~32,000 rows in ~900 shards.
+SMALL_BUILD = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "2000"]
+
+
+def build_dataset(output: Path, *extra: str) -> dict:
+    return run(["--output", str(output), *SMALL_BUILD, *RUNNER, *extra])
+
+
+def read_rows(directory: Path, manifest: dict) -> dict[int, tuple[np.ndarray, list[list[int]]]]:
+    """Each bucket's input_ids [rows, L + 1] and doc_starts, rows numbered in manifest shard order."""
+    rows = {}
+    for bucket in manifest["buckets"]:
+        tables = [pa.ipc.open_file(str(directory / s["path"])).read_all() for s in bucket["shards"]]
+        length = bucket["length"]
+        ids = [t.column("input_ids").combine_chunks().flatten().to_numpy().reshape(-1, length + 1) for t in tables]
+        starts = [s for t in tables for s in t.column("doc_starts").to_pylist()]
+        rows[length] = (np.concatenate(ids) if ids else np.empty((0, length + 1), np.int32), starts)
+    return rows

@@ -1,0 +1,121 @@
+import hashlib
+import json
+import mmap
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from loader import BucketLoader, ManifestError, ShardIntegrityError
+from loader.shards import BucketRows, ShardCache
+from tests.loader.conftest import build_dataset, read_rows
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("shards") / "ds"
+    return directory, build_dataset(directory)
+
+
+@pytest.fixture
+def copy(dataset, tmp_path):
+    """A private copy of the dataset (new paths, so its shards are hashed afresh), to damage."""
+    target = tmp_path / "ds"
+    shutil.copytree(dataset[0], target)
+    return target
+
+
+def mapped(array: np.ndarray) -> bool:
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return isinstance(array, memoryview) and isinstance(array.obj, mmap.mmap)
+
+
+def compress(directory, bucket: dict) -> None:
+    """Rewrites a bucket's shards with zstd buffers (as `--compression zstd` writes them) and their manifest entries."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for entry in next(b for b in manifest["buckets"] if b["length"] == bucket["length"])["shards"]:
+        path = directory / entry["path"]
+        table = pa.ipc.open_file(str(path)).read_all()
+        with pa.ipc.new_file(str(path), table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+            writer.write_table(table)
+        data = path.read_bytes()
+        entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    bucket.update(manifest["buckets"][[b["length"] for b in manifest["buckets"]].index(bucket["length"])])
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
+    directory, manifest = dataset
+    truth = read_rows(directory, manifest)
+    bucket = dict(manifest["buckets"][0])
+    if compressed:
+        compress(copy, bucket)
+    rows = BucketRows(copy, bucket, ShardCache(4, verify=True))
+    ids, starts, offsets = rows.take(rows.rows - 50, 120)  # many shards, then past the last row to row 0
+    expected = np.concatenate([np.arange(rows.rows - 50, rows.rows), np.arange(70)])
+    np.testing.assert_array_equal(ids, truth[32][0][expected])
+    assert [starts[offsets[r]:offsets[r + 1]].tolist() for r in range(120)] == [truth[32][1][r] for r in expected]
+    one_shard, _, _ = rows.take(0, 3)
+    np.testing.assert_array_equal(one_shard, truth[32][0][:3])
+    # Uncompressed rows in one shard are a view of the mapped file; zstd buffers are decompressed (a copy).
+    assert mapped(one_shard) != compressed
+
+
+def test_writes_to_a_view_never_reach_the_file(dataset):
+    directory, manifest = dataset
+    bucket = manifest["buckets"][2]
+    ids, _, _ = BucketRows(directory, bucket, ShardCache(4, verify=True)).take(0, 2)
+    assert mapped(ids) and ids.flags.writeable
+    ids[0, 0] = -1  # the mapping is copy-on-write
+    entry = bucket["shards"][0]
+    assert hashlib.sha256((directory / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_a_corrupt_shard_is_named_when_first_read(copy, dataset):
+    entry = dataset[1]["buckets"][1]["shards"][5]
+    path = copy / entry["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reader = BucketLoader(copy, tokens_per_batch=128)  # shards are checked when read, not up front
+    with pytest.raises(ShardIntegrityError, match=f"shard {path}: sha256 differs from the manifest"):
+        for _ in reader:
+            pass
+
+
+def test_a_truncated_shard_is_named(copy, dataset):
+    entry = dataset[1]["buckets"][0]["shards"][0]
+    path = copy / entry["path"]
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ShardIntegrityError, match=f"shard {path}: {entry['bytes'] - 10} bytes, the manifest says"):
+        for _ in BucketLoader(copy, tokens_per_batch=128):
+            pass
+
+
+def test_each_shard_is_hashed_once_per_process(copy, dataset, monkeypatch):
+    hashed, real = [], hashlib.sha256
+
+    def counting(data=b""):
+        if isinstance(data, mmap.mmap):
+            hashed.append(len(data))
+        return real(data)
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    reader = BucketLoader(copy, tokens_per_batch=512, max_open_shards=2)  # shards are reopened often
+    for _ in range(2):
+        for _ in reader:
+            pass
+    BucketLoader(copy, tokens_per_batch=512).load_state_dict(reader.state_dict())
+    assert len(hashed) == sum(len(b["shards"]) for b in dataset[1]["buckets"])
+
+
+def test_an_unknown_format_or_no_manifest_is_refused(copy):
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps(manifest | {"format": "vocaloom/2"}))
+    with pytest.raises(ManifestError, match="unknown format 'vocaloom/2', this version reads 'vocaloom/1'"):
+        BucketLoader(copy, tokens_per_batch=128)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(ManifestError, match="no manifest.json"):
+        BucketLoader(copy, tokens_per_batch=128)
