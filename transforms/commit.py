@@ -1,4 +1,5 @@
-"""The last step of a build: final shard and reject names, the accounting check, report.md, then manifest.json.
+"""The last step of a build: final shard and reject names, the accounting check, report.md and its figures, then
+manifest.json.
 
 The manifest is written last and atomically (temporary name, then rename): no manifest, no dataset.
 """
@@ -14,7 +15,7 @@ from schemas.manifest import MANIFEST, accounting_errors, dump_manifest
 from schemas.shard import bucket_lengths, shard_path
 from transforms.counting import nested_counts
 from transforms.rejects import record_path
-from transforms.report import render_report
+from transforms.report import FIGURES_DIR, render_figures, render_report
 
 
 class AccountingError(RuntimeError):
@@ -73,6 +74,32 @@ def speech_summary(speech: dict | None, counts: dict) -> dict | None:
                 achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
 
 
+def ordering_summary(ordering: dict | None, counts: dict, config: dict) -> dict | None:
+    """The manifest's ordering block from the "ordering." counts (which move here)."""
+    figures = {key[len("ordering."):]: counts.pop(key) for key in list(counts) if key.startswith("ordering.")}
+    if ordering is None:
+        return None
+    adjacent = figures.get("adjacent_similarity_sum", 0.0) / max(1, figures.get("adjacent_pairs", 0))
+    ceiling = figures.get("best_neighbour_similarity_sum", 0.0) / max(1, figures.get("best_neighbour_documents", 0))
+    random_pairs = figures.get("random_pair_similarity", 0.0)
+    edges, lost = figures.get("sample_edges", 0), figures.get("sample_edges_lost", 0)
+    approximate = figures.get("approximate_partitions", 0)
+    return dict(ordering, **{
+        "documents": figures.get("documents", 0), "partitions": figures.get("partitions", 0),
+        "segments": figures.get("segments", 0), "knn": config["knn"],
+        "mean_adjacent_similarity": round(adjacent, 6),
+        "random_order_similarity": round(random_pairs, 6),
+        "best_neighbour_similarity": round(ceiling, 6),
+        "quality": round((adjacent - random_pairs) / (ceiling - random_pairs), 6) if ceiling > random_pairs else None,
+        "approximate_partitions": approximate,
+        "approximate_recall": round(figures["recall_sum"] / approximate, 6) if approximate else None,
+        "sample_knn_edges": edges, "sample_knn_edges_lost": lost,
+        "edges_lost_fraction": round(lost / edges, 6) if edges else 0.0,
+        "tokens_dropped": counts["tokens_dropped"],
+        "tokens_dropped_document_mode": figures.get("document_mode_tokens_dropped", 0),
+    })
+
+
 class CommitDatasetFn(beam.DoFn):
     def __init__(self, output: str, temp_dir: str, manifest_base: dict):
         self._output, self._temp_dir, self._base = output, temp_dir, manifest_base
@@ -88,6 +115,7 @@ class CommitDatasetFn(beam.DoFn):
                 written[kind] += record_file.records
         counts = nested_counts(totals)
         speech = speech_summary(self._base["speech"], counts)
+        ordering = ordering_summary(self._base["ordering"], counts, config)
         counts["tokens_written"] = sum(b["tokens"] for b in buckets)
         errors = accounting_errors(counts)
         if written["rejects"] != sum(counts["rejected"].values()):
@@ -96,8 +124,15 @@ class CommitDatasetFn(beam.DoFn):
             errors.append(f"{written['dead_letter']} dead letters written, {speech['spans_failed']} spans failed")
         if errors:
             raise AccountingError("; ".join(errors))
-        manifest = dict(self._base, speech=speech, buckets=buckets, counts=counts)
-        _write_atomically(FileSystems.join(self._output, "report.md"), render_report(manifest).encode())
+        manifest = dict(self._base, speech=speech, ordering=ordering, buckets=buckets, counts=counts)
+        figures = render_figures(manifest)
+        figures_dir = FileSystems.join(self._output, FIGURES_DIR)
+        if FileSystems.exists(figures_dir):  # a replaced build's figures (a speech figure may not come back)
+            FileSystems.delete([figures_dir])
+        for name, png in figures.items():
+            _write_atomically(FileSystems.join(figures_dir, name), png)
+        _write_atomically(FileSystems.join(self._output, "report.md"),
+                          render_report(manifest, tuple(figures)).encode())
         _write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         FileSystems.delete([self._temp_dir])
         yield manifest

@@ -5,6 +5,8 @@ Pieces are disjoint, so every token is in exactly one row or counted as dropped.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 from typing import NamedTuple
 
@@ -56,6 +58,16 @@ class RowRef(NamedTuple):
     pieces: tuple[tuple[str, str, int, int], ...]
 
 
+def document_pieces(doc: DocTokens, min_bucket: int, max_bucket: int, seed: int) -> tuple[int, list]:
+    """A document's own rows in `document` mode: (its seed, [(start, L)])."""
+    doc_seed = seeds.derive(seed, doc.id, doc.fingerprint)
+    return doc_seed, decompose(doc.n_tokens, min_bucket, max_bucket, doc_seed)
+
+
+def dropped_tokens(n_tokens: int, pieces: list[tuple[int, int]]) -> int:
+    return n_tokens - sum(length + 1 for _, length in pieces)
+
+
 class DecomposeDocumentFn(beam.DoFn):
     """`--context document`: each row holds a piece of a single document. A batch of documents in, their rows out
     as one packed batch."""
@@ -66,8 +78,8 @@ class DecomposeDocumentFn(beam.DoFn):
     def process(self, docs: list[DocTokens]):
         rows, tokens, speech, kept = [], 0, 0, 0
         for doc in docs:
-            doc_seed = seeds.derive(self._seed, doc.id, doc.fingerprint)
-            for i, (start, length) in enumerate(decompose(doc.n_tokens, self._min, self._max, doc_seed)):
+            doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
+            for i, (start, length) in enumerate(pieces):
                 rows.append(RowRef(length, seeds.derive(doc_seed, i),
                                    ((doc.id, doc.spill, doc.offset + start, length + 1),)))
                 kept += length + 1
@@ -88,3 +100,53 @@ class DecomposeDocuments(beam.PTransform):
 
     def expand(self, docs):
         return docs | "Decompose" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")
+
+
+class DecomposeSegmentFn(beam.DoFn):
+    """`--context related` (METHOD section 5): a segment of related documents, in path order and each ending with
+    eos, is decomposed as one token stream, so rows cross document boundaries (recorded per row) and only the
+    segment's tail is dropped. Also counts what `document` mode would have dropped of the same documents."""
+
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+        self._min, self._max, self._seed = min_bucket, max_bucket, seed
+
+    def process(self, element):
+        segment, members = element
+        docs = [doc for _, doc in sorted(members, key=lambda m: m[0])]
+        starts = list(itertools.accumulate((d.n_tokens for d in docs), initial=0))
+        segment_seed = seeds.derive(self._seed, "segment", segment)
+        rows, kept = [], 0
+        for i, (start, length) in enumerate(decompose(starts[-1], self._min, self._max, segment_seed)):
+            rows.append(RowRef(length, seeds.derive(segment_seed, i),
+                               tuple(_doc_pieces(docs, starts, start, start + length + 1))))
+            kept += length + 1
+        if rows:
+            yield pack(rows)
+        speech = sum(d.n_speech for d in docs)
+        yield count("documents_kept", len(docs))
+        yield count("text_tokens", starts[-1] - speech)
+        yield count("speech_tokens", speech)
+        yield count("tokens_dropped", starts[-1] - kept)
+        yield count("ordering.document_mode_tokens_dropped", sum(
+            dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs))
+
+
+def _doc_pieces(docs: list[DocTokens], starts: list[int], begin: int, end: int):
+    """The (doc id, spill, offset, n) pieces that tokens [begin, end) of the segment's stream come from."""
+    first = bisect.bisect_right(starts, begin) - 1
+    for d in range(first, len(docs)):
+        if starts[d] >= end:
+            break
+        lo, hi = max(begin, starts[d]), min(end, starts[d + 1])
+        yield docs[d].id, docs[d].spill, docs[d].offset + lo - starts[d], hi - lo
+
+
+class DecomposeSegments(beam.PTransform):
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+        super().__init__()
+        self._fn = DecomposeSegmentFn(min_bucket, max_bucket, seed)
+
+    def expand(self, segments):
+        return (segments
+                | "GroupBySegment" >> beam.GroupByKey()
+                | "DecomposeSegment" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows"))

@@ -1,12 +1,17 @@
-"""report.md: what a person reads after a build, rendered from the manifest alone."""
+"""report.md and its figures: what a person reads after a build, rendered from the manifest alone."""
 from __future__ import annotations
+
+import io
+
+FIGURES_DIR = "figures"
 
 
 def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.2f}%" if whole else "n/a"
 
 
-def render_report(manifest: dict) -> str:
+def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
+    """The report's Markdown; `figures` (file names under FIGURES_DIR) are linked below the title."""
     counts, config = manifest["counts"], manifest["config"]
     produced = counts["text_tokens"] + counts["speech_tokens"]
     lines = [
@@ -15,6 +20,7 @@ def render_report(manifest: dict) -> str:
         f"format `{manifest['format']}`, context `{config['context']}`, seed {config['seed']}, "
         f"tokenizer `{manifest['tokenizer']['path']}` ({manifest['tokenizer']['text_size']} pieces)",
         "",
+        *(line for name in figures for line in (f"![{name[:-4]}]({FIGURES_DIR}/{name})", "")),
         "## Documents",
         "",
         "| | count |",
@@ -70,3 +76,82 @@ def _speech_lines(speech: dict) -> list[str]:
         f"| failed (kept as text, see dead_letter/) | {speech['spans_failed']:,} |",
         "",
     ]
+
+
+def render_figures(manifest: dict) -> dict[str, bytes]:
+    """PNG figures by file name: tokens and rows per bucket, what happened to the records and tokens, and for
+    speech builds the speech share and where the spans' units came from."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display on build workers
+    from matplotlib.figure import Figure
+
+    figures = {"buckets.png": _buckets_figure(Figure(figsize=(8, 3.6)), manifest),
+               "accounting.png": _accounting_figure(Figure(figsize=(9, 4.2)), manifest["counts"])}
+    if manifest["speech"]:
+        figures["speech.png"] = _speech_figure(Figure(figsize=(9, 3.2)), manifest["counts"], manifest["speech"])
+    return {name: _png(figure) for name, figure in figures.items()}
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})  # no version stamp in the bytes
+    return buffer.getvalue()
+
+
+def _buckets_figure(figure, manifest: dict):
+    buckets = manifest["buckets"]
+    labels = [f"{b['length']:,}" for b in buckets]
+    tokens_axis, rows_axis = figure.subplots(1, 2)
+    bars = tokens_axis.bar(labels, [b["tokens"] / 1e6 for b in buckets], color="tab:blue")
+    tokens_axis.bar_label(bars, labels=[_pct(b["tokens"], manifest["counts"]["tokens_written"]) for b in buckets],
+                          padding=2, fontsize=8)
+    tokens_axis.margins(y=0.12)
+    tokens_axis.set(title="Tokens per bucket", xlabel="row length L", ylabel="million tokens")
+    rows_axis.bar(labels, [b["rows"] for b in buckets], color="tab:gray")
+    rows_axis.set(title="Rows per bucket", xlabel="row length L", ylabel="rows")
+    for axis in (tokens_axis, rows_axis):
+        axis.tick_params(axis="x", labelrotation=45)
+    figure.tight_layout()
+    return figure
+
+
+def _accounting_figure(figure, counts: dict):
+    records_axis, tokens_axis = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    records = [("kept", counts["documents_kept"], "tab:green"), ("duplicates", counts["duplicates"], "tab:olive")]
+    records += [(f"rejected: {r}", n, "tab:red") for r, n in sorted(counts["rejected"].items())]
+    records += [(f"filtered: {r}", n, "tab:orange") for r, n in sorted(counts["filtered"].items())]
+    bars = records_axis.barh([r[0] for r in records], [r[1] for r in records], color=[r[2] for r in records])
+    records_axis.bar_label(bars, labels=[f"{r[1]:,}" for r in records], padding=3)
+    records_axis.invert_yaxis()
+    records_axis.margins(x=0.15)
+    records_axis.set_xscale("symlog")  # one reject next to millions kept stays visible
+    records_axis.set(title=f"{counts['records_read']:,} records read", xlabel="records (log scale)")
+    tokens = [("written", counts["tokens_written"], "tab:blue"), ("dropped", counts["tokens_dropped"], "tab:red")]
+    bars = tokens_axis.bar([t[0] for t in tokens], [t[1] / 1e6 for t in tokens], color=[t[2] for t in tokens])
+    produced = counts["text_tokens"] + counts["speech_tokens"]
+    tokens_axis.bar_label(bars, labels=[_pct(t[1], produced) for t in tokens], padding=2)
+    tokens_axis.margins(y=0.12)
+    tokens_axis.set(title=f"{produced / 1e6:,.2f}M tokens produced", ylabel="million tokens")
+    figure.tight_layout()
+    return figure
+
+
+def _speech_figure(figure, counts: dict, speech: dict):
+    share_axis, spans_axis = figure.subplots(1, 2)
+    produced, left = counts["text_tokens"] + counts["speech_tokens"], 0.0
+    for name, tokens, color in (("text", counts["text_tokens"], "tab:blue"),
+                                ("speech", counts["speech_tokens"], "tab:purple")):
+        bars = share_axis.barh(["tokens"], [tokens / 1e6], left=[left], color=color)
+        share_axis.bar_label(bars, labels=[f"{name} {_pct(tokens, produced)}"], label_type="center", color="white")
+        left += tokens / 1e6
+    share_axis.set(title=f"Speech word share {speech['achieved_word_share']:.3f} "
+                         f"(target {speech['speech_ratio']})", xlabel="million tokens")
+    spans = [("from cache", speech["spans_cached"], "tab:green"), ("converted", speech["spans_converted"], "tab:blue"),
+             ("failed", speech["spans_failed"], "tab:red")]
+    bars = spans_axis.bar([s[0] for s in spans], [s[1] for s in spans], color=[s[2] for s in spans])
+    spans_axis.bar_label(bars, labels=[f"{s[1]:,}" for s in spans], padding=2)
+    spans_axis.margins(y=0.12)
+    spans_axis.set(title=f"{speech['spans']:,} speech spans, cache hit rate {speech['cache_hit_rate']:.1%}",
+                   ylabel="spans")
+    figure.tight_layout()
+    return figure

@@ -5,12 +5,11 @@ with its span ids; those spans stay text and the build goes on.
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import RunInference
+from apache_beam.ml.inference.base import ModelHandler, RunInference
 
-from text_to_token.model_file import ModelSpec
 from transforms.conversion_cache import ReadCacheFileFn, WriteCacheFileFn
 from transforms.counting import COUNTS, count
-from transforms.text_to_token import Span, TextToTokenHandler, span_size
+from transforms.text_to_token import Span, span_size
 
 PENDING, DEAD_LETTER = "pending", "dead_letter"
 # Groups per length class: enough to spread one class over many workers.
@@ -75,9 +74,9 @@ def failed_texts(failed):
 class ConvertSpans(beam.PTransform):
     """Spans in; (span, unit ids or None) out, plus DEAD_LETTER records and COUNTS."""
 
-    def __init__(self, spec: ModelSpec, device: str, cache_files: list[str], cache_dir: str | None):
+    def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None):
         super().__init__()
-        self._spec, self._device, self._cache_files, self._cache_dir = spec, device, cache_files, cache_dir
+        self._handler, self._cache_files, self._cache_dir = handler, cache_files, cache_dir
 
     def expand(self, spans):
         p = spans.pipeline
@@ -88,8 +87,7 @@ class ConvertSpans(beam.PTransform):
                   | "ServeFromCache" >> beam.ParDo(ServeFromCacheFn()).with_outputs(PENDING, COUNTS, main="hits"))
         requests = (served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0])
                     | "SimilarLengths" >> LengthGroups())
-        converted, failed = (requests | "TextToToken" >> RunInference(
-            TextToTokenHandler(self._spec, self._device)).with_exception_handling())
+        converted, failed = (requests | "TextToToken" >> RunInference(self._handler).with_exception_handling())
         units = converted | "UnitsByText" >> beam.Map(lambda r: (r.example.key, r.inference))
         errors = failed.failed_inferences | "FailedTexts" >> beam.FlatMap(failed_texts)
         fanned = ({"pending": served[PENDING] | "PendingByText" >> beam.Map(lambda w: (w[0].key, w)),

@@ -6,6 +6,9 @@ speech_conversion.LengthGroups), so a batch holds spans of similar length and pa
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -69,3 +72,49 @@ class TextToTokenHandler(ModelHandler[Span, PredictionResult, torch.nn.Module]):
 
 def span_size(span: Span) -> int:
     return max(1, len(span.text))
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """`--speech-source tts`: espeak-ng speaking each span and the speech tokenizer in `path` turning the audio into
+    units (InSerter's route: the slow reference for the text-to-token model)."""
+    path: str
+    sha256: str  # of the tokenizer's files: the conversion cache's key
+    frame_rate_hz: float
+    codebook_size: int
+
+
+def read_teacher(path: str) -> TeacherSpec:
+    """Checks espeak-ng and loads the speech tokenizer; raises with one line naming what is missing."""
+    from text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
+    from text_to_token.teacher import check_espeak
+    check_espeak()
+    tokenizer = SpeechTokenizer.load(path)
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).iterdir()):
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return TeacherSpec(path, digest.hexdigest(), FRAME_RATE_HZ, tokenizer.codebook_size)
+
+
+class TeacherHandler(ModelHandler[Span, PredictionResult, object]):
+    def __init__(self, spec: TeacherSpec):
+        super().__init__()
+        self._spec = spec
+
+    def load_model(self):
+        from text_to_token.teacher import Teacher
+        return Teacher(self._spec.path)
+
+    def run_inference(self, batch, model, inference_args=None):
+        return [PredictionResult(span, units) for span, units in zip(batch, model.units([s.text for s in batch]),
+                                                                       strict=True)]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": TOKEN_BUDGET, "element_size_fn": span_size}
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+
+def speech_handler(spec: ModelSpec | TeacherSpec, device: str) -> ModelHandler:
+    return TeacherHandler(spec) if isinstance(spec, TeacherSpec) else TextToTokenHandler(spec, device)

@@ -126,7 +126,6 @@ def test_failed_batches_go_to_dead_letter_and_stay_text(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--speech-ratio", "0.3"], "needs --text-to-token-model"),
     (["--speech-ratio", "0.3", "--text-to-token-model", "/nonexistent"], "no config.json"),
-    (["--speech-ratio", "0.3", "--speech-source", "tts", "--text-to-token-model", "x"], "espeak-ng"),
 ])
 def test_speech_options_fail_before_work(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
@@ -141,3 +140,14 @@ def test_cuda_asked_for_and_absent(tmp_path, model):
     with pytest.raises(ConfigError, match="--device cuda was asked for"):
         run(["--output", str(tmp_path / "never"), "--speech-ratio", "0.3", "--text-to-token-model", model,
              "--device", "cuda", *RUNNER])
+
+
+def test_tts_teacher_is_the_reference_source(tmp_path):
+    corpus = write_corpus(tmp_path / "in")
+    manifest = run(["--input", corpus, "--output", str(tmp_path / "out"), "--speech-ratio", "0.3",
+                    "--span-lambda", "3", "--speech-source", "tts", "--min-bucket", "5", "--max-bucket", "7",
+                    *RUNNER])
+    speech = manifest["speech"]
+    assert speech["source"] == "tts" and speech["frame_rate_hz"] == 12.5
+    assert speech["spans_converted"] == speech["spans"] > 0 and manifest["counts"]["speech_tokens"] > 0
+    assert verify(str(tmp_path / "out")) == []

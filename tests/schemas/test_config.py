@@ -48,9 +48,10 @@ def test_command_line_overrides_config_file(tmp_path):
     (["--output", "o", "--span-lambda", "0"], "--span-lambda must be positive"),
     (["--output", "o", "--compression", "lz4"], "--compression must be one of none, zstd"),
     (["--output", "o", "--speech-ratio", "0.3"], "needs --text-to-token-model"),
-    (["--output", "o", "--context", "related"], "needs document ordering"),
+    (["--output", "o", "--knn", "0"], "--knn must be positive"),
+    (["--output", "o", "--context", "related", "--semantic-dedup", "2"], "--semantic-dedup is a cosine similarity"),
+    (["--output", "o", "--semantic-dedup", "0.9"], "works on the kNN graph of --context related"),
     (["--output", "o", "--device", "tpu"], "--device must be one of cpu, cuda"),
-    (["--output", "o", "--speech-ratio", "0.3", "--speech-source", "tts"], "needs the espeak-ng teacher"),
 ])
 def test_bad_options_fail_in_one_line(argv, message):
     with pytest.raises(ConfigError) as e:

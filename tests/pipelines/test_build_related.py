@@ -1,0 +1,105 @@
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import zstandard
+
+import assets
+from pipelines.build import run
+from pipelines.verify import verify
+from tests.conftest import RUNNER
+
+
+def sample_records(n: int) -> list[dict]:
+    """Every 25th record of the bundled sample: real text on varied subjects."""
+    with open(assets.SAMPLE_CORPUS, "rb") as f:
+        lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
+    return [json.loads(line) for line in lines[::25][:n]]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("related") / "c.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in sample_records(160)))
+    return str(path)
+
+
+def build(corpus: str, output: Path, *extra: str) -> dict:
+    return run(["--input", corpus, "--output", str(output), "--context", "related", "--min-bucket", "6",
+                "--max-bucket", "9", "--shard-tokens", "20000", *RUNNER, *extra])
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory):
+    output = tmp_path_factory.mktemp("out") / "ds"
+    return output, build(corpus, output)
+
+
+def row_pieces(output: Path, manifest: dict):
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            table = pa.ipc.open_file(str(output / shard["path"])).read_all()
+            for starts, ids in zip(table.column("doc_starts").to_pylist(), table.column("doc_ids").to_pylist()):
+                ends = starts[1:] + [bucket["length"] + 1]
+                yield from zip(ids, (e - s for s, e in zip(starts, ends)))
+
+
+def test_related_rows_hold_several_documents_and_drop_less(built):
+    output, manifest = built
+    assert verify(str(output)) == []
+    ordering, counts = manifest["ordering"], manifest["counts"]
+    assert ordering["method"] == "in-context-pretraining" and ordering["documents"] == counts["documents_kept"] == 160
+    assert ordering["tokens_dropped"] == counts["tokens_dropped"] < ordering["tokens_dropped_document_mode"]
+    assert ordering["random_order_similarity"] < ordering["mean_adjacent_similarity"] \
+        <= ordering["best_neighbour_similarity"]
+    assert any(len(set(ids)) > 1 for ids in _rows_doc_ids(output, manifest))
+
+
+def _rows_doc_ids(output, manifest):
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            yield from pa.ipc.open_file(str(output / shard["path"])).read_all().column("doc_ids").to_pylist()
+
+
+def test_every_document_at_most_once(built, tmp_path):
+    output, manifest = built
+    per_doc = Counter()
+    for doc_id, n in row_pieces(output, manifest):
+        per_doc[doc_id] += n
+    plain = run(["--input", manifest["config"]["inputs"][0], "--output", str(tmp_path / "plain"), "--min-bucket", "6",
+                 "--max-bucket", "9", *RUNNER])
+    assert sum(per_doc.values()) == manifest["counts"]["tokens_written"]
+    assert plain["counts"]["text_tokens"] == manifest["counts"]["text_tokens"]  # the same documents, the same tokens
+
+
+def test_identical_with_two_worker_processes(built, corpus, tmp_path):
+    output, manifest = built
+    other = build(corpus, tmp_path / "mp", "--direct_num_workers=2", "--direct_running_mode=multi_processing")
+    for a, b in zip(manifest["buckets"], other["buckets"]):
+        assert a == b
+        for shard in a["shards"]:
+            assert (output / shard["path"]).read_bytes() == (tmp_path / "mp" / shard["path"]).read_bytes()
+
+
+def test_partitions_are_walked_separately_and_lost_edges_counted(built, corpus, tmp_path):
+    _, single = built
+    parted = build(corpus, tmp_path / "p", "--partition-size", "40")
+    assert single["ordering"]["partitions"] == 1 and single["ordering"]["edges_lost_fraction"] == 0
+    assert parted["ordering"]["partitions"] == 4
+    assert parted["ordering"]["documents"] == 160 and 0 < parted["ordering"]["edges_lost_fraction"] < 1
+    assert parted["ordering"]["segments"] >= single["ordering"]["segments"]
+    assert verify(str(tmp_path / "p")) == []
+
+
+def test_semantic_dedup_counts_near_copies(tmp_path):
+    records = sample_records(40)
+    copies = [{"id": r["id"] + "-copy", "text": r["text"] + " Amen."} for r in records[:10] if len(r["text"]) > 400]
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records + copies))
+    manifest = build(str(path), tmp_path / "out", "--semantic-dedup", "0.98")
+    dropped = manifest["counts"]["filtered"].get("semantic_duplicate", 0)
+    assert len(copies) <= dropped < 20
+    assert manifest["counts"]["documents_kept"] == len(records) + len(copies) - dropped
+    assert verify(str(tmp_path / "out")) == []
