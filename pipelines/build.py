@@ -143,7 +143,7 @@ def load_embedder(config: BuildConfig) -> str | None:
 def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     """The mission statement, top to bottom. Returns the PCollection holding the committed manifest."""
     config, temp = plan.config, plan.temp_dir
-    spill = FileSystems.join(temp, "spill")
+    spill, records_dir = FileSystems.join(temp, "spill"), FileSystems.join(temp, "records")
     interleaving = Interleaving(config.speech_ratio, config.span_lambda, config.seed) if plan.model else None
     read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
@@ -152,27 +152,17 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         DocTokens, partition_count(sum(i["bytes"] for i in plan.inputs)))
     docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
     records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
-               | "WriteRejects" >> WriteRecordFiles(FileSystems.join(temp, "records"), "rejects")]
+               | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
-        spans = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256)
-        speech = spans | "ConvertSpans" >> ConvertSpans(speech_handler(plan.model, config.device), plan.cache_files,
-                                                       cache_dir(config, plan.model))
+        speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
+            speech_handler(plan.model, config.device), plan.cache_files, cache_dir(config, plan.model))
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(config.tokenizer, plan.vocab, spill)
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
-        records.append(speech[DEAD_LETTER]
-                       | "WriteDeadLetters" >> WriteRecordFiles(FileSystems.join(temp, "records"), "dead_letter"))
+        records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, "dead_letter"))
     if plan.embedder:
-        embeddings = (unique.kept
-                      | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size))
-                      | "Embed" >> RunInference(EmbedderHandler(plan.embedder))
-                      | "KeyEmbeddings" >> beam.Map(lambda r: (r.example.key, r.inference)))
-        order = embeddings | "InContextPretraining" >> OrderDocuments(
-            config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
-        placed = place_documents(docs, order["positions"])
-        rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(
-            config.min_bucket, config.max_bucket, config.seed)
-        counts += [order[COUNTS], placed[COUNTS]]
+        rows, ordering_counts = related_rows(unique.kept, docs, plan)
+        counts += ordering_counts
     else:
         rows = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
     shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
@@ -181,6 +171,22 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
     return (shards, record_files, totals) | "CommitDataset" >> CommitDataset(config.output, temp,
                                                                               plan.manifest_base())
+
+
+def related_rows(text_docs, docs, plan: BuildPlan):
+    """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
+    segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
+    config = plan.config
+    embeddings = (text_docs
+                  | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size))
+                  | "Embed" >> RunInference(EmbedderHandler(plan.embedder))
+                  | "KeyEmbeddings" >> beam.Map(lambda r: (r.example.key, r.inference)))
+    order = embeddings | "InContextPretraining" >> OrderDocuments(
+        config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
+    placed = place_documents(docs, order["positions"])
+    rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
+                                                                       config.seed)
+    return rows, [order[COUNTS], placed[COUNTS]]
 
 
 def speech_spans(docs: list[DocTokens], model_sha256: str):

@@ -57,7 +57,8 @@ def verify(directory: str) -> list[str]:
     vocab_size = manifest["vocab"]["size"]
     for bucket in manifest["buckets"]:
         length = bucket["length"]
-        if sum(s["rows"] for s in bucket["shards"]) != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (length + 1):
+        rows = sum(s["rows"] for s in bucket["shards"])
+        if rows != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (length + 1):
             problems.append(f"bucket {length}: rows/tokens do not add up")
         for entry in bucket["shards"]:
             problems += shard_problems(directory, length, entry, vocab_size)

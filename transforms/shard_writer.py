@@ -89,7 +89,8 @@ class WriteShardFn(beam.DoFn):
 
     def process(self, element):
         (length, index), batches = element
-        rows = sorted(itertools.chain.from_iterable(unpack(RowRef, b) for b in batches), key=lambda r: (r.order, [piece[0] for piece in r.pieces]))
+        rows = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
+        rows = sorted(rows, key=lambda r: (r.order, [piece[0] for piece in r.pieces]))  # ids break (rare) ties
         data = ipc_file_bytes(shard_table(length, rows), self._compression)
         path = FileSystems.join(self._temp_dir, f"bucket-{length:05d}-slot-{index:05d}.arrow")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
