@@ -7,8 +7,8 @@ setup(
     description="Apache Beam pipelines that build bucketed, checksummed Arrow datasets for speech-text pre-training",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipelines", "transforms", "schemas", "assets", "loader", "text_to_token"]),
-    package_data={"assets": ["sample/*.jsonl.zst", "tokenizer/*.model", "speech_tokenizer/*.json",
-                             "speech_tokenizer/*.safetensors", "text_to_token/*.json", "text_to_token/*.safetensors"]},
+    package_data={"assets": ["sample/*.jsonl.zst", "tokenizer/*.model", "speech_tokenizer/*",
+                             "text_to_token/*"]},
     install_requires=[
         "apache-beam==2.77.0",
         "pyarrow==25.0.1",

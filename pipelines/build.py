@@ -98,7 +98,7 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
     try:
         if config.speech_source == "tts":
             return read_teacher(str(assets.SPEECH_TOKENIZER))
-        spec = read_model(config.text_to_token_model)
+        spec = read_model(config.text_to_token_model or str(assets.TEXT_TO_TOKEN_MODEL))
         resolve_device(config.device)
     except (ModelFileError, RuntimeError, OSError) as e:
         raise ConfigError(str(e)) from None
@@ -112,7 +112,7 @@ def prepare_output(config: BuildConfig) -> None:
         if not config.overwrite:
             raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
         FileSystems.delete([FileSystems.join(output, MANIFEST)])
-    for name in ("data", "rejects", "report.md", TEMP_DIR):
+    for name in ("data", "rejects", "dead_letter", "figures", "report.md", TEMP_DIR):
         path = FileSystems.join(output, name)
         if FileSystems.exists(path):
             FileSystems.delete([path])

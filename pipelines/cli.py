@@ -1,4 +1,4 @@
-"""The `vocaloom` command: build, inspect, verify (SPEC "Command line")."""
+"""The `vocaloom` command: build, inspect, verify (SPEC "Command line"), and nightly (pipelines/nightly.py)."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,8 @@ from schemas.manifest import ManifestError
 
 USAGE = """usage: vocaloom build [--input PATTERN ...] --output DIR [options] [Beam pipeline options]
        vocaloom inspect DIR
-       vocaloom verify DIR"""
+       vocaloom verify DIR
+       vocaloom nightly --config FILE --root DIR [--keep N] [Beam pipeline options]"""
 
 
 def _fail(message: str, status: int = 2) -> int:
@@ -25,10 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "build":
             from pipelines.build import run
+            from pipelines.progress import build_progress
             from transforms.report import render_report
-            manifest = run(rest)
+            with build_progress(rest):
+                manifest = run(rest)
             print(render_report(manifest))
             return 0
+        if command == "nightly":
+            from pipelines.nightly import main as nightly
+            return nightly(rest)
         if command in ("inspect", "verify") and len(rest) == 1:
             from pipelines.verify import read_manifest, verify
             if command == "inspect":

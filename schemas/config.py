@@ -29,7 +29,7 @@ class BuildConfig:
     speech_ratio: float = 0.0
     span_lambda: float = 10.0
     speech_source: str = "text-to-token"
-    text_to_token_model: str | None = None
+    text_to_token_model: str | None = None  # None: the bundled student (assets/text_to_token)
     device: str = "cpu"
     cache: str | None = None
     context: str = "document"
@@ -159,9 +159,6 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--seed must be non-negative, got {config.seed}")
     if not config.text_field or not config.id_field:
         raise ConfigError("--text-field and --id-field must not be empty")
-    if config.speech_ratio > 0 and config.speech_source == "text-to-token" and config.text_to_token_model is None:
-        raise ConfigError("--speech-ratio above 0 needs --text-to-token-model: this version bundles no "
-                          "text-to-token model yet (use --speech-ratio 0 for text only)")
     for name in ("knn", "exact_search_max", "partition_size"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")

@@ -14,3 +14,7 @@ RUNNER = ["--runner=FnApiRunner"]
 @pytest.fixture(scope="session")
 def tokenizer_path() -> str:
     return str(assets.TOKENIZER_MODEL)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "runners: Spark/Flink portable runner tests")

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from text_to_token import student  # noqa: F401  (registers the bundled model's architecture)
 from text_to_token.architectures import ARCHITECTURES
 
 FORMAT = "vocaloom-text-to-token/1"

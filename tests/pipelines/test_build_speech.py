@@ -124,7 +124,6 @@ def test_failed_batches_go_to_dead_letter_and_stay_text(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--speech-ratio", "0.3"], "needs --text-to-token-model"),
     (["--speech-ratio", "0.3", "--text-to-token-model", "/nonexistent"], "no config.json"),
 ])
 def test_speech_options_fail_before_work(tmp_path, extra, message):
@@ -150,4 +149,13 @@ def test_tts_teacher_is_the_reference_source(tmp_path):
     speech = manifest["speech"]
     assert speech["source"] == "tts" and speech["frame_rate_hz"] == 12.5
     assert speech["spans_converted"] == speech["spans"] > 0 and manifest["counts"]["speech_tokens"] > 0
+    assert verify(str(tmp_path / "out")) == []
+
+
+def test_bundled_student_is_the_default_model(tmp_path):
+    corpus = write_corpus(tmp_path / "in")
+    manifest = run(["--input", corpus, "--output", str(tmp_path / "out"), "--speech-ratio", "0.3",
+                    "--min-bucket", "5", "--max-bucket", "7", *RUNNER])
+    assert manifest["speech"]["model"] == str(assets.TEXT_TO_TOKEN_MODEL)
+    assert manifest["speech"]["codebook_size"] == 256 and manifest["counts"]["speech_tokens"] > 0
     assert verify(str(tmp_path / "out")) == []

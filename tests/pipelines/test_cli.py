@@ -13,7 +13,7 @@ def vocaloom(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["build", "--output", "o", "--speech-ratio", "0.3"], "needs --text-to-token-model"),
+    (["build", "--output", "o", "--speech-ratio", "1.5"], "--speech-ratio must be in [0, 1)"),
     (["build", "--output", "o", "--input", "/missing/x.jsonl"], "matches no file"),
     (["build", "--output", "o", "--min-bucket", "x"], "invalid int value"),
 ])

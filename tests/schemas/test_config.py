@@ -47,7 +47,6 @@ def test_command_line_overrides_config_file(tmp_path):
     (["--output", "o", "--speech-ratio", "1.5"], "--speech-ratio must be in [0, 1)"),
     (["--output", "o", "--span-lambda", "0"], "--span-lambda must be positive"),
     (["--output", "o", "--compression", "lz4"], "--compression must be one of none, zstd"),
-    (["--output", "o", "--speech-ratio", "0.3"], "needs --text-to-token-model"),
     (["--output", "o", "--knn", "0"], "--knn must be positive"),
     (["--output", "o", "--context", "related", "--semantic-dedup", "2"], "--semantic-dedup is a cosine similarity"),
     (["--output", "o", "--semantic-dedup", "0.9"], "works on the kNN graph of --context related"),

@@ -1,0 +1,174 @@
+"""`vocaloom nightly --config FILE --root DIR`: a dated build, verified, then published by moving ROOT/LATEST.
+
+    ROOT/builds/<UTC stamp>/     one build each run; one that failed or did not verify is renamed <stamp>.failed
+    ROOT/LATEST                  symlink to builds/<stamp> of the newest verified build, replaced by rename
+    ROOT/cache/                  the conversion cache every nightly build reads and extends
+    ROOT/nightly.lock            flock'd while a run is in progress
+
+ROOT must be a local (POSIX) directory: the lock is flock(2) and LATEST a symlink. A failed or unverified build
+never moves LATEST. Every log line starts with "vocaloom.nightly" and holds key=value pairs, for grep.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from schemas.config import ConfigError
+from schemas.manifest import MANIFEST
+
+# Exit codes a scheduler can act on.
+OK, CONFIG_ERROR, LOCK_HELD, BUILD_FAILED, VERIFY_FAILED = 0, 2, 3, 4, 5
+BUILDS, LATEST, CACHE, LOCK = "builds", "LATEST", "cache", "nightly.lock"
+FAILED_SUFFIX = ".failed"
+# When `--context related` lands, its embeddings cache belongs beside CACHE (ROOT/embeddings), passed the same way.
+
+log = logging.getLogger("vocaloom.nightly")
+
+
+class LockHeld(RuntimeError):
+    """Another nightly run holds ROOT/nightly.lock."""
+
+
+def acquire_lock(root: Path):
+    """An open file holding an exclusive flock on ROOT/nightly.lock. The kernel drops the lock when its process
+    dies, so a lock file left by a killed run is never stale; its text (pid, start) is only for people."""
+    handle = open(root / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise LockHeld(f"{root / LOCK} is held by another run ({holder})") from None
+    handle.truncate(0)
+    handle.write(f"pid={os.getpid()} since={utc_now():%Y-%m-%dT%H:%M:%SZ}\n")
+    handle.flush()
+    return handle
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_build_dir(builds: Path, now: datetime) -> Path:
+    """builds/<UTC stamp>; stamps sort in time order, and a second run within one second gets a suffix."""
+    stamp = now.strftime("%Y-%m-%dT%H%M%SZ")
+    candidate, n = builds / stamp, 0
+    while candidate.exists() or candidate.with_name(candidate.name + FAILED_SUFFIX).exists():
+        n += 1
+        candidate = builds / f"{stamp}.{n}"
+    return candidate
+
+
+def publish(root: Path, build: Path) -> None:
+    """Points ROOT/LATEST at `build` atomically: a new symlink under a temporary name renamed over the old one."""
+    temp = root / (LATEST + ".tmp")
+    temp.unlink(missing_ok=True)
+    temp.symlink_to(build.relative_to(root))
+    os.replace(temp, root / LATEST)
+
+
+def latest_build(root: Path) -> Path | None:
+    link = root / LATEST
+    return link.resolve() if link.is_symlink() else None
+
+
+def prune(root: Path, keep: int) -> list[Path]:
+    """Removes every build but the `keep` newest complete ones and LATEST's; returns what it removed. Failed and
+    partial builds stay until the next successful run, for the on-call engineer to look at."""
+    builds = sorted((d for d in (root / BUILDS).iterdir() if d.is_dir()), key=lambda d: d.name, reverse=True)
+    complete = [d for d in builds if not d.name.endswith(FAILED_SUFFIX) and (d / MANIFEST).exists()]
+    kept = set(complete[:keep]) | {latest_build(root)}
+    removed = [d for d in builds if d not in kept]
+    for d in removed:
+        shutil.rmtree(d)
+    return removed
+
+
+def mark_failed(build: Path) -> Path:
+    if not build.exists():
+        return build
+    failed = build.with_name(build.name + FAILED_SUFFIX)
+    build.rename(failed)
+    return failed
+
+
+def build_and_verify(config: str, build: Path, cache: Path, beam_args: list[str]) -> int:
+    """Runs the build and `verify`; returns an exit code. Only an OK build may be published."""
+    from pipelines.build import run
+    from pipelines.verify import verify
+    started = time.monotonic()
+    try:
+        manifest = run(["--config", config, "--output", str(build), "--cache", str(cache), *beam_args])
+    except ConfigError as e:
+        log.error("stage=build status=config_error error=%s", e)
+        return CONFIG_ERROR
+    except Exception as e:  # any pipeline failure: the run ends with a code, the traceback goes to the log
+        log.exception("stage=build status=failed build=%s error=%s", mark_failed(build), e)
+        return BUILD_FAILED
+    counts, speech = manifest["counts"], manifest["speech"]
+    log.info("stage=build status=ok build=%s seconds=%.1f documents=%d tokens_written=%d cache_hit_rate=%s",
+             build, time.monotonic() - started, counts["documents_kept"], counts["tokens_written"],
+             f"{speech['cache_hit_rate']:.4f}" if speech else "n/a (text-only build)")
+    problems = verify(str(build))
+    if problems:
+        for problem in problems:
+            log.error("stage=verify problem=%s", problem)
+        log.error("stage=verify status=failed build=%s problems=%d", mark_failed(build), len(problems))
+        return VERIFY_FAILED
+    log.info("stage=verify status=ok build=%s", build)
+    return OK
+
+
+def nightly(config: str, root: Path, keep: int, beam_args: list[str]) -> int:
+    if not Path(config).is_file():
+        log.error("stage=start status=config_error error=config file not found: %s", config)
+        return CONFIG_ERROR
+    (root / BUILDS).mkdir(parents=True, exist_ok=True)
+    try:
+        lock = acquire_lock(root)
+    except LockHeld as e:
+        log.error("stage=lock status=held error=%s", e)
+        return LOCK_HELD
+    started = time.monotonic()
+    with lock:
+        build = new_build_dir(root / BUILDS, utc_now())
+        log.info("stage=start root=%s build=%s config=%s previous=%s", root, build, config, latest_build(root))
+        status = build_and_verify(config, build, root / CACHE, beam_args)
+        if status != OK:
+            log.error("stage=done status=failed exit=%d seconds=%.1f latest=%s (unchanged)", status,
+                      time.monotonic() - started, latest_build(root))
+            return status
+        publish(root, build)
+        log.info("stage=publish status=ok latest=%s", build)
+        for removed in prune(root, keep):
+            log.info("stage=prune removed=%s", removed)
+        log.info("stage=done status=ok exit=0 seconds=%.1f latest=%s", time.monotonic() - started, build)
+        return OK
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vocaloom nightly")
+    parser.add_argument("--config", required=True, help="TOML file with the build options (its output is ignored)")
+    parser.add_argument("--root", required=True, type=Path, help="local directory holding builds/, LATEST, cache/")
+    parser.add_argument("--keep", type=int, default=3, help="complete builds kept, LATEST included [3]")
+    args, beam_args = parser.parse_known_args(argv)
+    if args.keep < 1:
+        parser.error("--keep must be at least 1")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s vocaloom.nightly %(levelname)s %(message)s",
+                                           "%Y-%m-%dT%H:%M:%S%z"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        return nightly(args.config, args.root.resolve(), args.keep, beam_args)
+    finally:
+        log.removeHandler(handler)

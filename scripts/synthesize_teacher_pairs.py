@@ -1,0 +1,84 @@
+"""Synthesise the student's training pairs with the teacher, and write the held-out evaluation sentences.
+
+Each pair is a training fragment (scripts/teacher_text.py: 1-60 word spans of training documents), its teacher
+units and each word's start in units (from espeak-ng's word events). Output directory:
+  texts.txt            one fragment a line
+  pairs.safetensors    units (int16, concatenated) + unit_offsets, word_starts (float32, in units) + word_offsets
+  meta.json            counts, hours of speech, seed, tokenizer
+Fragments are spoken by --workers teacher processes; results keep the fragments' order, so a fixed --seed gives
+identical files.
+
+    python3 scripts/synthesize_teacher_pairs.py --out build/teacher_pairs --fragments 60000
+"""
+import argparse
+import json
+import multiprocessing
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import assets  # noqa: E402
+import teacher_text  # noqa: E402
+from text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
+from text_to_token.teacher import Teacher  # noqa: E402
+
+EVAL_PER_SOURCE = 100
+EVAL_SEED = 0
+TEACHER = None  # one per worker process
+
+
+def start_worker(tokenizer: str) -> None:
+    global TEACHER
+    TEACHER = Teacher(tokenizer)
+
+
+def speak(text: str) -> tuple[np.ndarray, np.ndarray]:
+    units, starts = TEACHER.speak(text)
+    return units.astype(np.int16), starts.astype(np.float32)
+
+
+def concatenated(arrays: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.cumsum([0] + [len(a) for a in arrays]).astype(np.int64)
+    return (np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)), offsets
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/teacher_pairs")
+    parser.add_argument("--fragments", type=int, default=60000)
+    parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
+    parser.add_argument("--eval-sentences", default=str(assets.EVAL_SENTENCES))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=2, help="the codebook used seeds 0 and 1")
+    args = parser.parse_args(argv)
+
+    train, held_out = teacher_text.split_corpus()
+    held = teacher_text.eval_sentences(train, held_out, EVAL_PER_SOURCE, EVAL_SEED)
+    Path(args.eval_sentences).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.eval_sentences).write_text("".join(s + "\n" for s in held), encoding="utf-8")
+    texts = teacher_text.training_fragments(train, args.fragments, args.seed)
+
+    with multiprocessing.get_context("spawn").Pool(args.workers, start_worker, (args.tokenizer,)) as pool:
+        pairs = list(tqdm(pool.imap(speak, texts, chunksize=64), total=len(texts), desc="teacher pairs",
+                          unit="pair"))
+    units, unit_offsets = concatenated([u for u, _ in pairs], np.int16)
+    starts, word_offsets = concatenated([s for _, s in pairs], np.float32)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "texts.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    save_file({"units": units, "unit_offsets": unit_offsets, "word_starts": starts, "word_offsets": word_offsets},
+              str(out / "pairs.safetensors"))
+    meta = {"pairs": len(texts), "units": len(units), "hours": round(len(units) / FRAME_RATE_HZ / 3600, 2),
+            "words": len(starts), "seed": args.seed, "tokenizer": args.tokenizer}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()

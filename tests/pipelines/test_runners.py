@@ -1,0 +1,71 @@
+"""The bundled sample, and a small speech build, on Beam's portable Spark and Flink runners, each with an embedded
+engine (local[2] Spark, [local] Flink) and the Python SDK in LOOPBACK: the shards must be the bytes FnApiRunner writes.
+
+The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); nothing is downloaded here.
+Run only these: `pytest -m runners tests/pipelines/test_runners.py`.
+"""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.build import run
+from pipelines.verify import verify
+from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
+from tests.conftest import RUNNER
+from tests.pipelines.test_build_speech import write_corpus
+from tests.text_to_token.toy_models import make_toy_model
+
+pytestmark = pytest.mark.runners
+
+ENGINES = {
+    "spark": ["--runner=SparkRunner", "--spark_master_url=local[2]", "--spark_job_server_jar={jar}"],
+    "flink": ["--runner=FlinkRunner", "--flink_master=[local]", "--flink_job_server_jar={jar}"],
+}
+
+
+def dataset_files(output: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(output)): p.read_bytes()
+            for folder in ("data", "rejects", "dead_letter") for p in sorted((output / folder).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fnapi_sample(tmp_path_factory) -> tuple[Path, dict]:
+    output = tmp_path_factory.mktemp("fnapi") / "sample"
+    return output, run(["--output", str(output), *RUNNER])
+
+
+def engine_flags(engine: str) -> list[str]:
+    jar = launcher_path(DEFAULT_DEST, engine)
+    if not jar.exists():
+        pytest.fail(f"no {engine} job server at {jar}: run python3 scripts/fetch_job_servers.py")
+    assert shutil.which("java"), "the job servers need a Java runtime (17)"
+    # LOOPBACK: the SDK worker is this process, so the toy model registered here is known to it.
+    return [flag.format(jar=jar) for flag in ENGINES[engine]] + ["--environment_type=LOOPBACK"]
+
+
+@pytest.fixture(scope="module")
+def speech_build(tmp_path_factory) -> list[str]:
+    """A speech build's options (toy model, no cache: every span goes through RunInference and CoGroupByKey)."""
+    folder = tmp_path_factory.mktemp("speech")
+    return ["--input", write_corpus(folder / "in"), "--speech-ratio", "0.3", "--span-lambda", "3",
+            "--text-to-token-model", make_toy_model(folder / "toy"), "--min-bucket", "5", "--max-bucket", "7",
+            "--shard-tokens", "3000"]
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_speech_build_on_portable_runner_matches_fnapi(engine, speech_build, tmp_path):
+    expected = run([*speech_build, "--output", str(tmp_path / "fnapi"), *RUNNER])
+    manifest = run([*speech_build, "--output", str(tmp_path / engine), *engine_flags(engine)])
+    assert manifest["speech"]["spans_converted"] > 0 and manifest["speech"] == expected["speech"]
+    assert dataset_files(tmp_path / engine) == dataset_files(tmp_path / "fnapi")
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_sample_on_portable_runner_matches_fnapi(engine, fnapi_sample, tmp_path):
+    expected_dir, expected = fnapi_sample
+    output = tmp_path / engine
+    manifest = run(["--output", str(output), *engine_flags(engine)])
+    assert verify(str(output)) == []
+    assert manifest["buckets"] == expected["buckets"] and manifest["counts"] == expected["counts"]
+    assert dataset_files(output) == dataset_files(expected_dir)

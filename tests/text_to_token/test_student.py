@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+import assets
+from text_to_token.model_file import WEIGHTS, read_model, write_model
+from text_to_token.student import DurationUnits
+
+TEXTS = ["Hello there, my friend.", "a", "  In the beginning God created  the heaven and the earth ",
+         "naïve café, 1990!", "", "   "]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    spec = read_model(str(assets.TEXT_TO_TOKEN_MODEL))
+    return spec, spec.load()
+
+
+def batch(spec, texts):
+    ids = [spec.encode_text(t) for t in texts]
+    inputs = torch.zeros(len(ids), max(1, max(map(len, ids))), dtype=torch.long)
+    for row, i in enumerate(ids):
+        inputs[row, :len(i)] = torch.tensor(i, dtype=torch.long)
+    return inputs, torch.tensor([len(i) for i in ids])
+
+
+def test_bundled_model_reads_back_as_the_student(bundled):
+    spec, model = bundled
+    assert spec.architecture is DurationUnits and isinstance(model, DurationUnits)
+    assert (spec.frame_rate_hz, spec.codebook_size, spec.config["input"]) == (12.5, 256, {"kind": "bytes"})
+    assert (assets.TEXT_TO_TOKEN_MODEL / WEIGHTS).stat().st_size <= 20 * 1024 * 1024
+
+
+def test_generate_shape_and_plausible_length(bundled):
+    spec, model = bundled
+    units = model.generate(*batch(spec, TEXTS))
+    assert len(units) == len(TEXTS) and all(u.dtype == torch.long and u.dim() == 1 for u in units)
+    assert all(0 <= int(u.min()) and int(u.max()) < spec.codebook_size for u in units if len(u))
+    assert [len(u) for u in units[-2:]] == [0, 0]  # no words, no speech
+    words = len(TEXTS[2].split())
+    assert 2.5 * words <= len(units[2]) <= 6.5 * words  # ~3 a word for KJV prose, ~4.4 over the eval sentences
+
+
+def test_generate_is_deterministic_and_independent_of_batch_mates(bundled):
+    spec, model = bundled
+    together = model.generate(*batch(spec, TEXTS))
+    assert [u.tolist() for u in model.generate(*batch(spec, TEXTS))] == [u.tolist() for u in together]
+    for text, units in zip(TEXTS, together):
+        assert model.generate(*batch(spec, [text]))[0].tolist() == units.tolist()
+    reversed_units = model.generate(*batch(spec, TEXTS[::-1]))[::-1]
+    assert [u.tolist() for u in reversed_units] == [u.tolist() for u in together]
+
+
+def test_training_pass_shapes():
+    torch.manual_seed(0)
+    model = DurationUnits(codebook_size=32, dim=32, heads=2, feedforward=64, encoder_layers=1, decoder_layers=1)
+    inputs = torch.tensor([list(b"ab cd"), list(b"e") + [0] * 4])
+    starts = torch.tensor([[0.0, 2.5], [0.0, 0.0]])
+    logits, frame_mask, log_durations, word_mask = model(inputs, torch.tensor([5, 1]), starts, torch.tensor([6, 3]))
+    assert logits.shape == (2, 6, 32) and frame_mask.sum(1).tolist() == [6, 3]
+    assert log_durations.shape == (2, 2) and word_mask.tolist() == [[True, True], [True, False]]
+
+
+def test_small_student_round_trip(tmp_path, bundled):
+    spec, _ = bundled
+    torch.manual_seed(0)
+    hyperparameters = {"codebook_size": 32, "dim": 32, "heads": 2, "feedforward": 64, "encoder_layers": 1,
+                       "decoder_layers": 1}
+    model = DurationUnits(**hyperparameters).eval()
+    write_model(str(tmp_path / "m"), {**spec.config, "codebook_size": 32, "hyperparameters": hyperparameters},
+                model)
+    loaded = read_model(str(tmp_path / "m")).load()
+    inputs, lengths = batch(spec, TEXTS[:3])
+    assert [u.tolist() for u in loaded.generate(inputs, lengths)] == \
+        [u.tolist() for u in model.generate(inputs, lengths)]
