@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import assets  # noqa: E402
 from text_to_token.model_file import read_model  # noqa: E402
+from transforms.conversion_cache import cache_key  # noqa: E402
 from transforms.speech_conversion import length_group  # noqa: E402
 from transforms.synthetic_interleaving import segments  # noqa: E402
 from transforms.text_to_token import Span, TextToTokenHandler, span_size  # noqa: E402
@@ -31,7 +32,8 @@ def sample_spans(limit: int) -> list[Span]:
     spans = []
     for doc in docs:
         for i, s in enumerate(x for x in segments(doc["text"], 0.3, 10.0, 0, doc["id"]) if x.speech):
-            spans.append(Span(doc["id"], b"", i, doc["text"][s.start:s.end], f"{doc['id']}:{i}"))
+            text = doc["text"][s.start:s.end]
+            spans.append(Span(doc["id"], b"", i, text, cache_key("bench", text)))
             if len(spans) == limit:
                 return spans
     return spans
@@ -73,7 +75,6 @@ def main(argv=None):
     spans = sample_spans(args.spans)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = {"model": args.model, "spans": len(spans), "span_words": sum(len(s.text.split()) for s in spans),
-               "torch_threads": torch.get_num_threads(),
                "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "runs": []}
     for device in devices:
         for budget in args.budgets:
@@ -81,6 +82,7 @@ def main(argv=None):
             results["runs"].append(run)
             print(f"{device:>5} budget {budget:>6} chars: {run['speech_tokens_per_s']:>10,} speech tokens/s "
                   f"({run['batches']} batches, {run['seconds']} s)", flush=True)
+    results["torch_threads"] = torch.get_num_threads()  # as the handler set it: one a worker process on CPU
     print(json.dumps(results, indent=1))
 
 

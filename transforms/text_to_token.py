@@ -42,7 +42,12 @@ class TextToTokenHandler(ModelHandler[Span, PredictionResult, torch.nn.Module]):
         self._spec, self._device, self._budget = spec, device, token_budget
 
     def load_model(self) -> torch.nn.Module:
-        return self._spec.load(resolve_device(self._device))
+        device = resolve_device(self._device)
+        if device == "cpu":
+            # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared machine
+            # were measured 100x slower on small batches (spin-waiting against other processes).
+            torch.set_num_threads(1)
+        return self._spec.load(device)
 
     def run_inference(self, batch, model, inference_args=None):
         inputs = [self._spec.encode_text(span.text) for span in batch]
