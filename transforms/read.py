@@ -84,8 +84,12 @@ def _parquet_records(path: str, text_field: str, id_field: str):
             ids = batch.column(id_field).to_pylist() if id_field in names else [None] * batch.num_rows
             for text, id_value in zip(texts, ids):
                 row += 1
-                raw = json.dumps({text_field: text, id_field: id_value}, ensure_ascii=False, default=repr).encode()
-                yield document_from_fields(text, id_value, text_field in names, path, row, raw, text_field, id_field)
+                record = document_from_fields(text, id_value, text_field in names, path, row, b"", text_field,
+                                              id_field)
+                if isinstance(record, Reject):  # the row as JSON, made only for the rows that need it
+                    record = record._replace(raw=json.dumps({text_field: text, id_field: id_value},
+                                                            ensure_ascii=False, default=repr).encode())
+                yield record
 
 
 def _text_records(path: str):
