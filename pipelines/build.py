@@ -8,32 +8,30 @@ import argparse
 import dataclasses
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 import assets
 from schemas.config import BuildConfig, ConfigError, add_build_arguments, config_from_args
 from schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from schemas.vocab import Vocabulary
-from text_to_token.model_file import ModelFileError, ModelSpec, read_model
 from transforms.commit import CommitDataset
 from transforms.conversion_cache import cache_files, cache_key, model_cache_dir
 from transforms.counting import COUNTS, SumCounts
 from transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
 from transforms.dedup import ExactDedup, partition_count
-from transforms.embed import EmbedderHandler, EmbeddingTextFn, check_embedder, default_embedder
-from transforms.ordering import OrderDocuments, place_documents
 from transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
 from transforms.records import Reject
 from transforms.rejects import WriteRecordFiles
 from transforms.shard_writer import WriteShards
-from transforms.speech_conversion import DEAD_LETTER, ConvertSpans
-from transforms.text_to_token import Span, TeacherSpec, read_teacher, resolve_device, speech_handler
 from transforms.tokenize import DocTokens, Interleaving, TokenizeFn, load_sentencepiece
-from transforms.weave import Weave
+
+if TYPE_CHECKING:
+    from text_to_token.model_file import ModelSpec
+    from transforms.text_to_token import TeacherSpec
 
 TEMP_DIR = ".vocaloom-tmp"
 
@@ -95,6 +93,9 @@ def load_tokenizer(path: str, speech_size: int) -> tuple[dict, Vocabulary]:
 def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
     if config.speech_ratio == 0:
         return None
+    # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
+    from text_to_token.model_file import ModelFileError, read_model
+    from transforms.text_to_token import read_teacher, resolve_device
     try:
         if config.speech_source == "tts":
             return read_teacher(str(assets.SPEECH_TOKENIZER))
@@ -132,6 +133,7 @@ def prepare(config: BuildConfig) -> BuildPlan:
 def load_embedder(config: BuildConfig) -> str | None:
     if config.context != "related":
         return None
+    from transforms.embed import check_embedder, default_embedder
     path = config.embedder or default_embedder()
     try:
         check_embedder(path)
@@ -154,6 +156,9 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
+        from transforms.speech_conversion import DEAD_LETTER, ConvertSpans
+        from transforms.text_to_token import speech_handler
+        from transforms.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
             speech_handler(plan.model, config.device), plan.cache_files, cache_dir(config, plan.model))
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(config.tokenizer, plan.vocab, spill)
@@ -176,6 +181,10 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
 def related_rows(text_docs, docs, plan: BuildPlan):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
+    from apache_beam.ml.inference.base import RunInference
+
+    from transforms.embed import EmbedderHandler, EmbeddingTextFn
+    from transforms.ordering import OrderDocuments, place_documents
     config = plan.config
     embeddings = (text_docs
                   | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size))
@@ -191,6 +200,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
 
 def speech_spans(docs: list[DocTokens], model_sha256: str):
     """A batch of kept documents to their speech spans, each with its conversion cache key."""
+    from transforms.text_to_token import Span
     for doc in docs:
         for index, text in enumerate(doc.spans):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
