@@ -19,7 +19,7 @@ from schemas.config import BuildConfig, ConfigError, add_build_arguments, config
 from schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from schemas.vocab import Vocabulary
 from transforms.commit import CommitDataset
-from transforms.conversion_cache import cache_files, cache_key, model_cache_dir
+from transforms.inference_cache import cache_files, cache_key, model_cache_dir
 from transforms.counting import COUNTS, SumCounts
 from transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
 from transforms.dedup import ExactDedup, partition_count
@@ -27,10 +27,11 @@ from transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
 from transforms.records import Reject
 from transforms.rejects import WriteRecordFiles
 from transforms.shard_writer import WriteShards
-from transforms.tokenize import DocTokens, Interleaving, TokenizeFn, load_sentencepiece
+from transforms.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
 
 if TYPE_CHECKING:
     from text_to_token.model_file import ModelSpec
+    from transforms.embed import Embedder
     from transforms.text_to_token import TeacherSpec
 
 TEMP_DIR = ".vocaloom-tmp"
@@ -44,8 +45,8 @@ class BuildPlan:
     tokenizer: dict  # {path, sha256, text_size}
     vocab: Vocabulary
     model: ModelSpec | TeacherSpec | None  # None: a text-only build
-    cache_files: list[str]  # conversion cache entries for this model, found before the build
-    embedder: str | None  # the encoder directory of --context related
+    cache_files: list[str]  # inference cache entries for this model, found before the build
+    embedder: Embedder | None  # the encoder of --context related
 
     @property
     def temp_dir(self) -> str:
@@ -59,7 +60,8 @@ class BuildPlan:
                       "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
-                "ordering": {"method": "in-context-pretraining", "embedder": self.embedder} if self.embedder else None}
+                "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.path,
+                             "embedder_sha256": self.embedder.sha256} if self.embedder else None}
 
 
 def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
@@ -130,16 +132,15 @@ def prepare(config: BuildConfig) -> BuildPlan:
     return BuildPlan(config, inputs, tokenizer, vocab, model, cached, load_embedder(config))
 
 
-def load_embedder(config: BuildConfig) -> str | None:
+def load_embedder(config: BuildConfig) -> Embedder | None:
     if config.context != "related":
         return None
-    from transforms.embed import check_embedder, default_embedder
-    path = config.embedder or default_embedder()
+    from transforms.embed import default_embedder, read_embedder
     try:
-        check_embedder(path)
+        embedder = read_embedder(config.embedder or default_embedder())
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    return path
+    return embedder._replace(cache_files=tuple(cache_files(config.cache, embedder.sha256)))
 
 
 def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
@@ -181,32 +182,34 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
 def related_rows(text_docs, docs, plan: BuildPlan):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
-    from apache_beam.ml.inference.base import RunInference
-
-    from transforms.embed import EmbedderHandler, EmbeddingTextFn
+    from transforms.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
+                                  keyed_embedding)
+    from transforms.inference_cache import CachedInference
     from transforms.ordering import OrderDocuments, place_documents
-    config = plan.config
-    embeddings = (text_docs
-                  | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size))
-                  | "Embed" >> RunInference(EmbedderHandler(plan.embedder))
-                  | "KeyEmbeddings" >> beam.Map(lambda r: (r.example.key, r.inference)))
+    config, embedder = plan.config, plan.embedder
+    embedded = (text_docs
+                | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size,
+                                                                embedder.sha256))
+                | "Embed" >> CachedInference(EmbedderHandler(embedder.path), list(embedder.cache_files),
+                                             cache_dir(config, embedder), EMBEDDING_COUNTERS, VECTOR_CODEC))
+    embeddings = embedded["outputs"] | "KeyEmbeddings" >> beam.Map(keyed_embedding)
     order = embeddings | "InContextPretraining" >> OrderDocuments(
         config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
     placed = place_documents(docs, order["positions"])
     rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
                                                                        config.seed)
-    return rows, [order[COUNTS], placed[COUNTS]]
+    return rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS]]
 
 
-def speech_spans(docs: list[DocTokens], model_sha256: str):
-    """A batch of kept documents to their speech spans, each with its conversion cache key."""
+def speech_spans(batch: DocBatch, model_sha256: str):
+    """A batch of kept documents to their speech spans, each with its inference cache key."""
     from transforms.text_to_token import Span
-    for doc in docs:
+    for doc in unpack_docs(batch):
         for index, text in enumerate(doc.spans):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
 
 
-def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec) -> str | None:
+def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec | Embedder) -> str | None:
     return model_cache_dir(config.cache, model.sha256) if config.cache else None
 
 

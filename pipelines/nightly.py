@@ -2,7 +2,7 @@
 
     ROOT/builds/<UTC stamp>/     one build each run; one that failed or did not verify is renamed <stamp>.failed
     ROOT/LATEST                  symlink to builds/<stamp> of the newest verified build, replaced by rename
-    ROOT/cache/                  the conversion cache every nightly build reads and extends
+    ROOT/cache/                  the inference cache (speech units, embeddings) every nightly build reads and extends
     ROOT/nightly.lock            flock'd while a run is in progress
 
 ROOT must be a local (POSIX) directory: the lock is flock(2) and LATEST a symlink. A failed or unverified build
@@ -27,7 +27,6 @@ from schemas.manifest import MANIFEST
 OK, CONFIG_ERROR, LOCK_HELD, BUILD_FAILED, VERIFY_FAILED = 0, 2, 3, 4, 5
 BUILDS, LATEST, CACHE, LOCK = "builds", "LATEST", "cache", "nightly.lock"
 FAILED_SUFFIX = ".failed"
-# When `--context related` lands, its embeddings cache belongs beside CACHE (ROOT/embeddings), passed the same way.
 
 log = logging.getLogger("vocaloom.nightly")
 
@@ -113,10 +112,11 @@ def build_and_verify(config: str, build: Path, cache: Path, beam_args: list[str]
     except Exception as e:  # any pipeline failure: the run ends with a code, the traceback goes to the log
         log.exception("stage=build status=failed build=%s error=%s", mark_failed(build), e)
         return BUILD_FAILED
-    counts, speech = manifest["counts"], manifest["speech"]
-    log.info("stage=build status=ok build=%s seconds=%.1f documents=%d tokens_written=%d cache_hit_rate=%s",
-             build, time.monotonic() - started, counts["documents_kept"], counts["tokens_written"],
-             f"{speech['cache_hit_rate']:.4f}" if speech else "n/a (text-only build)")
+    counts, speech, ordering = manifest["counts"], manifest["speech"], manifest["ordering"]
+    log.info("stage=build status=ok build=%s seconds=%.1f documents=%d tokens_written=%d cache_hit_rate=%s "
+             "embedding_cache_hit_rate=%s", build, time.monotonic() - started, counts["documents_kept"],
+             counts["tokens_written"], f"{speech['cache_hit_rate']:.4f}" if speech else "n/a",
+             f"{ordering['embedding_cache_hit_rate']:.4f}" if ordering else "n/a")
     problems = verify(str(build))
     if problems:
         for problem in problems:

@@ -26,7 +26,7 @@ class BuildConfig:
     output: str
     inputs: tuple[str, ...] = ()  # empty: the bundled sample corpus
     tokenizer: str | None = None  # None: the bundled SentencePiece model
-    speech_ratio: float = 0.0
+    speech_ratio: float = 0.3
     span_lambda: float = 10.0
     speech_source: str = "text-to-token"
     text_to_token_model: str | None = None  # None: the bundled student (assets/text_to_token)
@@ -58,7 +58,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", dest="inputs", action="append", default=s, help="file pattern (repeatable)")
     parser.add_argument("--output", default=s, help="output directory (local, gs://, s3://)")
     parser.add_argument("--tokenizer", default=s, help="SentencePiece model [bundled]")
-    parser.add_argument("--speech-ratio", type=float, default=s, help="share of words turned into speech [0]")
+    parser.add_argument("--speech-ratio", type=float, default=s, help="share of words turned into speech (0: a text-only build) [0.3]")
     parser.add_argument("--span-lambda", type=float, default=s, help="mean speech span length in words [10]")
     parser.add_argument("--speech-source", default=s, help="text-to-token|tts [text-to-token]")
     parser.add_argument("--text-to-token-model", default=s, help="text-to-token model file [bundled]")

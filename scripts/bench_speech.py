@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import assets  # noqa: E402
 from text_to_token.model_file import read_model  # noqa: E402
-from transforms.conversion_cache import cache_key  # noqa: E402
+from transforms.inference_cache import cache_key  # noqa: E402
 from transforms.speech_conversion import length_group  # noqa: E402
 from transforms.synthetic_interleaving import segments  # noqa: E402
 from transforms.text_to_token import Span, TextToTokenHandler, span_size  # noqa: E402

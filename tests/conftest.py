@@ -9,6 +9,8 @@ import pytest  # noqa: E402
 import assets  # noqa: E402
 
 RUNNER = ["--runner=FnApiRunner"]
+# Builds that test the text path say so: the default (SPEC) turns 30% of words into speech.
+TEXT_ONLY = ["--speech-ratio", "0"]
 
 
 @pytest.fixture(scope="session")

@@ -66,10 +66,12 @@ SPEECH_COUNTS = ("words", "speech_words", "spans_cached", "spans_converted", "sp
 def speech_summary(speech: dict | None, counts: dict) -> dict | None:
     """The manifest's speech block: the model's facts, plus what this build converted (its counts move here)."""
     figures = {key: counts.pop(key, 0) for key in SPEECH_COUNTS}
+    span_words = counts.pop("span_words", {})
     if speech is None:
         return None
     spans = figures["spans_cached"] + figures["spans_converted"] + figures["spans_failed"]
     return dict(speech, spans=spans, **{k: figures[k] for k in SPEECH_COUNTS[2:]},
+                span_words={words: span_words[words] for words in sorted(span_words, key=int)},
                 cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
                 achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
 
@@ -84,8 +86,11 @@ def ordering_summary(ordering: dict | None, counts: dict, config: dict) -> dict 
     random_pairs = figures.get("random_pair_similarity", 0.0)
     edges, lost = figures.get("sample_edges", 0), figures.get("sample_edges_lost", 0)
     approximate = figures.get("approximate_partitions", 0)
+    cached, computed = figures.get("embeddings_cached", 0), figures.get("embeddings_computed", 0)
     return dict(ordering, **{
         "documents": figures.get("documents", 0), "partitions": figures.get("partitions", 0),
+        "embeddings_cached": cached, "embeddings_computed": computed,
+        "embedding_cache_hit_rate": round(cached / (cached + computed), 6) if cached + computed else 0.0,
         "segments": figures.get("segments", 0), "knn": config["knn"],
         "mean_adjacent_similarity": round(adjacent, 6),
         "random_order_similarity": round(random_pairs, 6),

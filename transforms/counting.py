@@ -2,7 +2,7 @@
 
 Every DoFn reports what it read, kept, rejected or dropped as ("key", n) pairs on the COUNTS output; the keys are
 "records_read", "rejected/<reason>", "filtered/<reason>", "duplicates", "documents_kept", "text_tokens",
-"speech_tokens" and "tokens_dropped".
+"speech_tokens", "tokens_dropped" and "span_words/<words>" (spoken spans by length).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def nested_counts(totals: dict[str, int]) -> dict:
     for key, n in sorted(totals.items()):
         group, _, reason = key.partition("/")
         if reason:
-            counts[group][reason] = n
+            counts.setdefault(group, {})[reason] = n
         else:
             counts[key] = n
     return counts

@@ -15,7 +15,7 @@ import apache_beam as beam
 from transforms import seeds
 from transforms.columns import pack
 from transforms.counting import COUNTS, count
-from transforms.tokenize import DocTokens
+from transforms.tokenize import DocBatch, DocTokens, unpack_docs
 
 
 def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:
@@ -69,13 +69,14 @@ def dropped_tokens(n_tokens: int, pieces: list[tuple[int, int]]) -> int:
 
 
 class DecomposeDocumentFn(beam.DoFn):
-    """`--context document`: each row holds a piece of a single document. A batch of documents in, their rows out
-    as one packed batch."""
+    """`--context document`: each row holds a piece of a single document. A DocBatch in, its rows out as one packed
+    batch."""
 
     def __init__(self, min_bucket: int, max_bucket: int, seed: int):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
 
-    def process(self, docs: list[DocTokens]):
+    def process(self, batch: DocBatch):
+        docs = unpack_docs(batch)
         rows, tokens, speech, kept = [], 0, 0, 0
         for doc in docs:
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)

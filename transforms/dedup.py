@@ -1,6 +1,6 @@
 """Exact deduplication on normalised text: one deterministic survivor among identical documents.
 
-Documents travel in batches: each batch is split by fingerprint into partitions, a partition's pieces are grouped
+Documents travel in packed batches (transforms/columns.py): each batch is split by fingerprint into partitions, a partition's pieces are grouped
 on one worker, and copies can only meet there. The partition count changes how work is spread, never which
 document survives.
 """
@@ -38,10 +38,10 @@ def partition_count(input_bytes: int) -> int:
     return partitions
 
 
-def split_by_partition(docs: list, partitions: int):
-    """A batch of documents to (partition, packed documents) pairs."""
+def split_by_partition(batch: tuple, record_type, partitions: int):
+    """A packed batch of documents to (partition, packed documents) pairs."""
     parts = defaultdict(list)
-    for doc in docs:
+    for doc in unpack(record_type, batch):
         parts[int.from_bytes(doc.fingerprint[:8], "little") % partitions].append(doc)
     return [(partition, pack(part)) for partition, part in parts.items()]
 
@@ -65,22 +65,21 @@ class KeepOneFn(beam.DoFn):
                 copies += 1
                 if (doc.id, doc.source, doc.line) < (kept.id, kept.source, kept.line):
                     survivors[doc.fingerprint] = doc
-        yield list(survivors.values())
+        yield pack(list(survivors.values()))
         if copies:
             yield count("duplicates", copies)
 
 
 class ExactDedup(beam.PTransform):
-    """Batches (lists) of `record_type` records, which have `fingerprint`, `id`, `source` and `line` fields, in;
-    batches of survivors out. Only these small records, never text or tokens, are shuffled."""
+    """Packed batches of `record_type` records, which have `fingerprint`, `id`, `source` and `line` fields, in;
+    packed batches of survivors out. Only these small records, never text or tokens, are shuffled."""
 
     def __init__(self, record_type, partitions: int = MIN_PARTITIONS):
         super().__init__()
         self._record_type, self._partitions = record_type, partitions
 
     def expand(self, batches):
-        partitions = self._partitions
         return (batches
-                | "SplitByFingerprint" >> beam.FlatMap(split_by_partition, partitions)
+                | "SplitByFingerprint" >> beam.FlatMap(split_by_partition, self._record_type, self._partitions)
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "KeepOne" >> beam.ParDo(KeepOneFn(self._record_type)).with_outputs(COUNTS, main="kept"))

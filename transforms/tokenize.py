@@ -1,4 +1,8 @@
-"""SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file."""
+"""SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file.
+
+Documents travel between steps as DocBatch: a batch of DocTokens packed as columns of primitives
+(transforms/columns.py), which Beam encodes and sizes natively instead of pickling each record.
+"""
 from __future__ import annotations
 
 import itertools
@@ -8,6 +12,7 @@ import apache_beam as beam
 import numpy as np
 import sentencepiece as spm
 
+from transforms.columns import pack, unpack
 from transforms.counting import global_window_value
 from transforms.dedup import fingerprint
 from transforms.records import Document
@@ -38,6 +43,17 @@ class DocTokens(NamedTuple):
     n_words: int = 0
 
 
+DocBatch = tuple  # packed DocTokens
+
+
+def pack_docs(docs: list[DocTokens]) -> DocBatch:
+    return pack(docs)
+
+
+def unpack_docs(batch: DocBatch) -> list[DocTokens]:
+    return unpack(DocTokens, batch)
+
+
 class Interleaving(NamedTuple):
     """`--speech-ratio`, `--span-lambda` and `--seed`: which words become speech."""
     ratio: float
@@ -53,7 +69,7 @@ def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
 
 
 class TokenizeFn(beam.DoFn):
-    """Documents in, batches (lists) of DocTokens out. With `interleaving`, only the text segments are encoded and
+    """Documents in, DocBatches out. With `interleaving`, only the text segments are encoded and
     the speech spans are set aside for the text-to-token model."""
 
     def __init__(self, tokenizer_path: str, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None):
@@ -78,7 +94,7 @@ class TokenizeFn(beam.DoFn):
             yield global_window_value(batch)
 
     def _flush(self):
-        """Encodes the batch, spills its tokens, and yields the batch's DocTokens as one list."""
+        """Encodes the batch, spills its tokens, and yields the batch's DocBatch."""
         batch, self._batch, self._chars = self._batch, [], 0
         if not batch:
             return
@@ -96,10 +112,10 @@ class TokenizeFn(beam.DoFn):
                                              count=tokens.size - len(batch))
         path = write_spill(self._spill_dir, tokens)
         starts = (ends - lengths).tolist()
-        yield [DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
-               for doc, n, start in zip(batch, lengths.tolist(), starts)]
+        yield pack_docs([DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
+                         for doc, n, start in zip(batch, lengths.tolist(), starts)])
 
-    def _flush_interleaved(self, batch: list[Document]) -> list[DocTokens]:
+    def _flush_interleaved(self, batch: list[Document]) -> DocBatch:
         ratio, span_lambda, seed = self._interleaving
         plans = [segments(doc.text, ratio, span_lambda, seed, doc.id) for doc in batch]
         encoded = iter(self._sp.encode([doc.text[s.start:s.end] for doc, plan in zip(batch, plans)
@@ -120,5 +136,5 @@ class TokenizeFn(beam.DoFn):
             metas.append((doc, len(ids), start, tuple(layout), tuple(spans), len(word_bounds(doc.text))))
             start += len(ids)
         path = write_spill(self._spill_dir, np.concatenate(arrays))
-        return [DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, offset, 0, layout, spans,
-                          words) for doc, n, offset, layout, spans, words in metas]
+        return pack_docs([DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, offset, 0, layout,
+                                    spans, words) for doc, n, offset, layout, spans, words in metas])

@@ -5,13 +5,15 @@ is tokenised as text instead, so no word is ever lost. The woven tokens go to ne
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import apache_beam as beam
 import numpy as np
 
 from schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from transforms.counting import COUNTS, count, global_window_value
 from transforms.spill import TOKEN, read_spans, write_spill
-from transforms.tokenize import DocTokens, load_sentencepiece
+from transforms.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20
@@ -31,7 +33,7 @@ def weave(text_tokens: np.ndarray, layout: tuple, span_tokens: list[list[int]]) 
 
 
 class WeaveFn(beam.DoFn):
-    """(doc key, {"doc": [DocTokens], "units": [(span index, unit ids or None)]}) in; batches of woven DocTokens."""
+    """(doc key, {"doc": [DocTokens], "units": [(span index, unit ids or None)]}) in; DocBatches of woven documents."""
 
     def __init__(self, tokenizer_path: str, vocab: Vocabulary, spill_dir: str):
         self._tokenizer_path, self._vocab, self._spill_dir = tokenizer_path, vocab, spill_dir
@@ -43,13 +45,14 @@ class WeaveFn(beam.DoFn):
         self._woven: list[tuple[DocTokens, np.ndarray, int]] = []
         self._tokens = 0
         self._words = self._speech_words = 0
+        self._span_words: Counter[int] = Counter()  # spoken spans by length in words
 
     def process(self, element):
         _, grouped = element
         (doc,) = grouped["doc"]
         self._words += doc.n_words
         if not doc.spans:
-            yield [doc]
+            yield pack_docs([doc])
             return
         units = dict(grouped["units"])
         (text_tokens,) = read_spans(doc.spill, [(doc.offset, doc.n_tokens)])
@@ -62,7 +65,9 @@ class WeaveFn(beam.DoFn):
                 continue
             span_tokens.append([boa] + [self._vocab.speech_offset + u for u in unit_ids] + [eoa])
             n_speech += len(unit_ids)
-            self._speech_words += len(text.split())
+            words = len(text.split())
+            self._speech_words += words
+            self._span_words[words] += 1
         tokens = weave(text_tokens, doc.layout, span_tokens)
         self._woven.append((doc, tokens, n_speech))
         self._tokens += len(tokens)
@@ -71,8 +76,8 @@ class WeaveFn(beam.DoFn):
 
     def finish_bundle(self):
         for output in self._flush():
-            yield global_window_value(output) if isinstance(output, list) else beam.pvalue.TaggedOutput(
-                output.tag, global_window_value(output.value))
+            yield beam.pvalue.TaggedOutput(output.tag, global_window_value(output.value)) if isinstance(
+                output, beam.pvalue.TaggedOutput) else global_window_value(output)
 
     def _flush(self):
         woven, self._woven, self._tokens = self._woven, [], 0
@@ -83,14 +88,17 @@ class WeaveFn(beam.DoFn):
                 batch.append(doc._replace(n_tokens=len(tokens), spill=path, offset=offset, n_speech=n_speech,
                                           layout=(), spans=()))
                 offset += len(tokens)
-            yield batch
+            yield pack_docs(batch)
         words, speech_words, self._words, self._speech_words = self._words, self._speech_words, 0, 0
         yield count("words", words)
         yield count("speech_words", speech_words)
+        span_words, self._span_words = self._span_words, Counter()
+        for words, spans in sorted(span_words.items()):
+            yield count(f"span_words/{words}", spans)
 
 
 class Weave(beam.PTransform):
-    """Batches of DocTokens and (span, units) pairs in; batches of woven DocTokens out, with COUNTS."""
+    """DocBatches and (span, units) pairs in; DocBatches of woven documents out, with COUNTS."""
 
     def __init__(self, tokenizer_path: str, vocab: Vocabulary, spill_dir: str):
         super().__init__()
@@ -98,7 +106,8 @@ class Weave(beam.PTransform):
 
     def expand(self, inputs):
         docs, units = inputs
-        keyed_docs = docs | "KeyDocs" >> beam.FlatMap(lambda batch: [((d.id, d.fingerprint), d) for d in batch])
+        keyed_docs = docs | "KeyDocs" >> beam.FlatMap(
+            lambda batch: [((d.id, d.fingerprint), d) for d in unpack_docs(batch)])
         keyed_units = units | "KeyUnits" >> beam.Map(
             lambda pair: ((pair[0].doc_id, pair[0].fingerprint), (pair[0].index, pair[1])))
         return ({"doc": keyed_docs, "units": keyed_units}

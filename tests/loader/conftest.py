@@ -5,10 +5,10 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.build import run
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, TEXT_ONLY
 
 # Buckets 32, 64, 128 and shards of about 2,000 tokens: the bundled sample gives ~32,000 rows in ~900 shards.
-SMALL_BUILD = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "2000"]
+SMALL_BUILD = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY]
 
 
 def build_dataset(output: Path, *extra: str) -> dict:

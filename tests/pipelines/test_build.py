@@ -10,7 +10,7 @@ import assets
 from pipelines.build import run
 from pipelines.verify import verify
 from schemas.config import ConfigError
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, TEXT_ONLY
 from transforms.tokenize import load_sentencepiece
 
 WORDS = "the quick brown fox jumps over the lazy dog while seven wise owls watch from an old oak tree".split()
@@ -40,7 +40,7 @@ def corpus(tmp_path_factory) -> Path:
 
 def build(corpus: Path, output: Path, *extra: str) -> dict:
     return run(["--input", str(corpus / "*.jsonl*"), "--output", str(output), "--min-bucket", "5",
-                "--max-bucket", "7", "--shard-tokens", "2000", *RUNNER, *extra])
+                "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY, *RUNNER, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_bad_inputs_fail_before_any_work(tmp_path, argv, message):
 
 
 def test_bundled_sample_builds_and_verifies(tmp_path):
-    manifest = run(["--output", str(tmp_path / "sample"), *RUNNER])
+    manifest = run(["--output", str(tmp_path / "sample"), *TEXT_ONLY, *RUNNER])
     assert manifest["inputs"][0]["path"] == str(assets.SAMPLE_CORPUS)
     assert manifest["counts"]["documents_kept"] >= 2000
     assert [b["length"] for b in manifest["buckets"]] == [256, 512, 1024, 2048, 4096, 8192]

@@ -9,7 +9,7 @@ import zstandard
 import assets
 from pipelines.build import run
 from pipelines.verify import verify
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, TEXT_ONLY
 
 
 def sample_records(n: int) -> list[dict]:
@@ -28,7 +28,7 @@ def corpus(tmp_path_factory) -> str:
 
 def build(corpus: str, output: Path, *extra: str) -> dict:
     return run(["--input", corpus, "--output", str(output), "--context", "related", "--min-bucket", "6",
-                "--max-bucket", "9", "--shard-tokens", "20000", *RUNNER, *extra])
+                "--max-bucket", "9", "--shard-tokens", "20000", *TEXT_ONLY, *RUNNER, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_every_document_at_most_once(built, tmp_path):
     for doc_id, n in row_pieces(output, manifest):
         per_doc[doc_id] += n
     plain = run(["--input", manifest["config"]["inputs"][0], "--output", str(tmp_path / "plain"), "--min-bucket", "6",
-                 "--max-bucket", "9", *RUNNER])
+                 "--max-bucket", "9", *TEXT_ONLY, *RUNNER])
     assert sum(per_doc.values()) == manifest["counts"]["tokens_written"]
     assert plain["counts"]["text_tokens"] == manifest["counts"]["text_tokens"]  # the same documents, the same tokens
 
@@ -103,3 +103,16 @@ def test_semantic_dedup_counts_near_copies(tmp_path):
     assert len(copies) <= dropped < 20
     assert manifest["counts"]["documents_kept"] == len(records) + len(copies) - dropped
     assert verify(str(tmp_path / "out")) == []
+
+
+def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path):
+    output, manifest = built
+    first = build(corpus, tmp_path / "a", "--cache", str(tmp_path / "cache"))
+    second = build(corpus, tmp_path / "b", "--cache", str(tmp_path / "cache"))
+    assert (first["ordering"]["embeddings_computed"], first["ordering"]["embeddings_cached"]) == (160, 0)
+    assert (second["ordering"]["embeddings_computed"], second["ordering"]["embeddings_cached"]) == (0, 160)
+    assert second["ordering"]["embedding_cache_hit_rate"] == 1.0
+    assert second["buckets"] == first["buckets"] == manifest["buckets"]
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            assert (tmp_path / "b" / shard["path"]).read_bytes() == (output / shard["path"]).read_bytes()

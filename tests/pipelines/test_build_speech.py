@@ -65,6 +65,10 @@ def test_speech_build_accounts_for_every_token(built):
     assert manifest["vocab"]["speech_size"] == speech["codebook_size"] == 64
     assert (speech["frame_rate_hz"], speech["source"]) == (12.5, "text-to-token")
     assert "| achieved word share |" in (folder / "out" / "report.md").read_text()
+    # every converted span is in the length histogram, with exactly the spoken words
+    assert sum(speech["span_words"].values()) == speech["spans"]
+    assert manifest["counts"].keys().isdisjoint({"span_words"})
+    assert (folder / "out" / "figures" / "span_lengths.png").exists()
 
 
 def test_speech_runs_are_wrapped_and_text_is_kept(built):

@@ -12,10 +12,10 @@ import pytest
 from pipelines.build import TEMP_DIR, run
 from pipelines.verify import verify
 from schemas.manifest import MANIFEST, ManifestError
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, TEXT_ONLY
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
-BUILD = ["build", "--runner=FnApiRunner"]  # the bundled sample: a few seconds of work to kill into
+BUILD = ["build", *TEXT_ONLY, "--runner=FnApiRunner"]  # the bundled sample: a few seconds of work to kill into
 # Runs `vocaloom` and SIGKILLs itself on call number N+1 of a function of transforms/commit.py: kills that land
 # between two renames of the commit step, where an outside signal would land only by luck.
 KILL_AT_CALL = """
@@ -42,7 +42,7 @@ def dataset_files(output: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> dict[str, bytes]:
     output = tmp_path_factory.mktemp("clean") / "sample"
-    run(["--output", str(output), *RUNNER])
+    run(["--output", str(output), *TEXT_ONLY, *RUNNER])
     return dataset_files(output)
 
 

@@ -13,8 +13,8 @@ from schemas.config import BuildConfig
 pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs apache-beam[gcp]")
 
 ROOT = Path(__file__).resolve().parents[2]
-STEPS = ("ReadCorpus", "Tokenize", "ExactDedup", "DatasetDecomposition", "WriteShards", "WriteRejects", "SumCounts",
-         "CommitDataset")
+STEPS = ("ReadCorpus", "Tokenize", "ExactDedup", "SpeechSpans", "ConvertSpans", "WeaveSpeech", "DatasetDecomposition",
+         "WriteShards", "WriteRejects", "WriteDeadLetters", "SumCounts", "CommitDataset")
 DATAFLOW = ["--runner=DataflowRunner", "--dry_run=True", "--project=vocaloom-offline", "--region=europe-west4",
             "--temp_location=gs://vocaloom-offline/tmp", f"--setup_file={ROOT / 'setup.py'}"]
 
@@ -23,7 +23,7 @@ DATAFLOW = ["--runner=DataflowRunner", "--dry_run=True", "--project=vocaloom-off
 def job(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus") / "c.jsonl"
     corpus.write_text('{"id": "a", "text": "one small document"}\n')
-    plan = prepare(BuildConfig(output="gs://vocaloom-offline/out", inputs=(str(corpus),)))
+    plan = prepare(BuildConfig(output="gs://vocaloom-offline/out", inputs=(str(corpus),)))  # speech: the default
     pipeline = beam.Pipeline(options=PipelineOptions(DATAFLOW))
     build_pipeline(pipeline, plan)
     return pipeline.run().job  # with --dry_run, the translated job, never sent

@@ -25,7 +25,7 @@ def config(tmp_path) -> Path:
     corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": " ".join(
         WORDS[(i + j) % len(WORDS)] + str(j % (i + 3)) for j in range(30 + 17 * i))}) + "\n" for i in range(30)))
     path = tmp_path / "nightly.toml"
-    path.write_text(f'input = ["{corpus}"]\nmin-bucket = 5\nmax-bucket = 7\nshard-tokens = 2000\n')
+    path.write_text(f'input = ["{corpus}"]\nmin-bucket = 5\nmax-bucket = 7\nshard-tokens = 2000\nspeech-ratio = 0\n')
     return path
 
 

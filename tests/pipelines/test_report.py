@@ -7,7 +7,8 @@ COUNTS = {"records_read": 20, "rejected": {"malformed_json": 2}, "filtered": {"e
           "tokens_dropped": 304}
 SPEECH = {"source": "text-to-token", "model": "m", "sha256": "0" * 64, "frame_rate_hz": 12.5, "codebook_size": 64,
           "speech_ratio": 0.3, "span_lambda": 10, "spans": 40, "spans_cached": 30, "spans_converted": 9,
-          "spans_failed": 1, "cache_hit_rate": 0.75, "achieved_word_share": 0.29}
+          "spans_failed": 1, "cache_hit_rate": 0.75, "achieved_word_share": 0.29,
+          "span_words": {"1": 4, "2": 30, "9": 6}}
 
 
 def manifest(speech):
@@ -19,7 +20,7 @@ def manifest(speech):
 def test_figures_are_pngs_with_a_speech_figure_only_for_speech_builds():
     assert list(render_figures(manifest(None))) == ["buckets.png", "accounting.png"]
     figures = render_figures(manifest(SPEECH))
-    assert list(figures) == ["buckets.png", "accounting.png", "speech.png"]
+    assert list(figures) == ["buckets.png", "accounting.png", "speech.png", "span_lengths.png"]
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in figures.values())
 
 
@@ -27,3 +28,4 @@ def test_report_links_the_figures_it_is_given():
     report = render_report(manifest(SPEECH), ("buckets.png", "speech.png"))
     assert "![buckets](figures/buckets.png)" in report and "![speech](figures/speech.png)" in report
     assert "figures/" not in render_report(manifest(SPEECH))  # `vocaloom inspect` prints no links
+    assert "| mean spoken span (words) | 2.95 |" in report  # (4 * 1 + 30 * 2 + 6 * 9) / 40

@@ -12,7 +12,7 @@ import pytest
 from pipelines.build import run
 from pipelines.verify import verify
 from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, TEXT_ONLY
 from tests.pipelines.test_build_speech import write_corpus
 from tests.text_to_token.toy_models import make_toy_model
 
@@ -32,7 +32,7 @@ def dataset_files(output: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def fnapi_sample(tmp_path_factory) -> tuple[Path, dict]:
     output = tmp_path_factory.mktemp("fnapi") / "sample"
-    return output, run(["--output", str(output), *RUNNER])
+    return output, run(["--output", str(output), *TEXT_ONLY, *RUNNER])
 
 
 def engine_flags(engine: str) -> list[str]:
@@ -65,7 +65,7 @@ def test_speech_build_on_portable_runner_matches_fnapi(engine, speech_build, tmp
 def test_sample_on_portable_runner_matches_fnapi(engine, fnapi_sample, tmp_path):
     expected_dir, expected = fnapi_sample
     output = tmp_path / engine
-    manifest = run(["--output", str(output), *engine_flags(engine)])
+    manifest = run(["--output", str(output), *TEXT_ONLY, *engine_flags(engine)])
     assert verify(str(output)) == []
     assert manifest["buckets"] == expected["buckets"] and manifest["counts"] == expected["counts"]
     assert dataset_files(output) == dataset_files(expected_dir)

@@ -15,7 +15,7 @@ def parse(argv):
 def test_defaults_follow_spec():
     config, rest = parse(["--output", "out"])
     assert config == BuildConfig(output="out")
-    assert (config.speech_ratio, config.span_lambda, config.min_bucket, config.max_bucket) == (0.0, 10.0, 8, 13)
+    assert (config.speech_ratio, config.span_lambda, config.min_bucket, config.max_bucket) == (0.3, 10.0, 8, 13)
     assert (config.shard_tokens, config.seed, config.context) == (1048576, 0, "document")
     assert rest == []
 

@@ -8,7 +8,7 @@ from tests.conftest import RUNNER
 from transforms.counting import COUNTS
 from transforms.columns import unpack
 from transforms.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
-from transforms.tokenize import DocTokens
+from transforms.tokenize import DocTokens, pack_docs
 
 
 def test_known_decompositions():
@@ -53,7 +53,7 @@ def doc(i, n):
 
 def test_decompose_documents_exact_rows_and_counts():
     with TestPipeline(argv=RUNNER) as p:
-        out = (p | beam.Create([[doc(1, 300), doc(2, 100)], [doc(3, 257 + 513)]])
+        out = (p | beam.Create([pack_docs([doc(1, 300), doc(2, 100)]), pack_docs([doc(3, 257 + 513)])])
                | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0))
         rows = out.rows | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
         assert_that(rows, equal_to([

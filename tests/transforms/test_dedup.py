@@ -5,7 +5,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import RUNNER
 from transforms.counting import COUNTS
 from transforms.dedup import ExactDedup, fingerprint, normalise, partition_count
-from transforms.tokenize import DocTokens
+from transforms.tokenize import DocTokens, pack_docs, unpack_docs
 
 
 def test_partitions_grow_with_the_corpus():
@@ -23,7 +23,7 @@ def test_one_deterministic_survivor():
         return DocTokens(fingerprint(text), doc_id, "src", line, 3, "spill", 0)
     docs = [meta("b", "same text", 1), meta("a", "same  text", 2), meta("c", "other", 3), meta("a", "same\ntext", 4)]
     with TestPipeline(argv=RUNNER) as p:
-        out = p | beam.Create([docs[:2], docs[2:]]) | ExactDedup(DocTokens, partitions=4)
-        assert_that(out.kept | beam.FlatMap(lambda batch: [(d.id, d.line) for d in batch]),
+        out = p | beam.Create([pack_docs(docs[:2]), pack_docs(docs[2:])]) | ExactDedup(DocTokens, partitions=4)
+        assert_that(out.kept | beam.FlatMap(lambda batch: [(d.id, d.line) for d in unpack_docs(batch)]),
                     equal_to([("a", 2), ("c", 3)]), label="Kept")
         assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([("duplicates", 2)]), label="Counts")

@@ -1,0 +1,60 @@
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.counting import COUNTS
+from transforms.inference_cache import DEAD_LETTER, CachedInference, Counters, cache_files, cache_key, \
+    model_cache_dir
+
+COUNTERS = Counters("cached", "computed", "failed")
+
+
+class Example(NamedTuple):
+    name: str
+    text: str
+    key: str
+
+
+def example(name: str, text: str) -> Example:
+    return Example(name, text, cache_key("fake", text))
+
+
+class LengthHandler(ModelHandler):
+    """A fake model: a text's output is its length; a text holding "boom" fails its whole batch."""
+
+    def load_model(self):
+        return len
+
+    def run_inference(self, batch, model, inference_args=None):
+        if any("boom" in e.text for e in batch):
+            raise ValueError("boom")
+        return [PredictionResult(e, model(e.text)) for e in batch]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": 1}
+
+
+def run(examples, files, directory, expected, counts, letters):
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = (p | beam.Create(examples)
+               | CachedInference(LengthHandler(), files, directory, COUNTERS))
+        assert_that(out["outputs"] | "Names" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
+                    equal_to(expected), label="outputs")
+        assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to(counts), label="counts")
+        assert_that(out[DEAD_LETTER] | "Letters" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
+                    equal_to(letters), label="letters")
+
+
+def test_each_text_computed_once_then_served_from_the_cache(tmp_path):
+    examples = [example("a", "one  two"), example("b", "one two"), example("c", "three"), example("d", "boom")]
+    # "one  two" normalises to "one two": computed once, from the first example in sorted order ("a", 8 chars)
+    expected = [("a", 8), ("b", 8), ("c", 5), ("d", None)]
+    letters = [("d", "ValueError: ValueError('boom')")]
+    run(examples, [], model_cache_dir(str(tmp_path), "f" * 64), expected, [("computed", 3), ("failed", 1)], letters)
+    files = cache_files(str(tmp_path), "f" * 64)
+    assert len(files) >= 1
+    # a second run: every stored text served without the model; the failure was not stored, so it fails again
+    run(examples, files, None, expected, [("cached", 3), ("failed", 1)], letters)

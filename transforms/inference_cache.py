@@ -1,0 +1,173 @@
+"""The inference cache: what a model already made from a text (a span's speech units, a document's embedding),
+kept between builds so that an unchanged corpus skips the model.
+
+Key: sha256 of (model sha256, normalised text), so a changed model never reuses old outputs. Entries live in zstd
+JSONL files under `<cache>/<model sha256[:16]>/`, each file named by the hash of its content; every model has its
+own folder, so speech units and embeddings share one `--cache` location.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+import apache_beam as beam
+import orjson
+import zstandard
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.counting import COUNTS, count
+from transforms.dedup import normalise
+
+if TYPE_CHECKING:
+    from apache_beam.ml.inference.base import ModelHandler
+
+PENDING, DEAD_LETTER = "pending", "dead_letter"
+
+
+def cache_key(model_sha256: str, text: str) -> str:
+    return hashlib.sha256(f"{model_sha256}\0{normalise(text)}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def model_cache_dir(cache: str, model_sha256: str) -> str:
+    return FileSystems.join(cache, model_sha256[:16])
+
+
+def cache_files(cache: str | None, model_sha256: str) -> list[str]:
+    """Existing entry files for this model (matched before the build starts)."""
+    if not cache:
+        return []
+    pattern = FileSystems.join(model_cache_dir(cache, model_sha256), "*.jsonl.zst")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def same(value):
+    return value
+
+
+class Codec(NamedTuple):
+    """A model output to the JSON value a cache entry holds, and back."""
+    encode: Callable[[Any], Any] = same
+    decode: Callable[[Any], Any] = same
+
+
+class Counters(NamedTuple):
+    """Count names for examples served from the cache, computed by the model, and failed."""
+    cached: str
+    computed: str
+    failed: str
+
+
+class ReadCacheFileFn(beam.DoFn):
+    def __init__(self, decode: Callable[[Any], Any]):
+        self._decode = decode
+
+    def process(self, path: str):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            data = zstandard.ZstdDecompressor().stream_reader(f).read()
+        for line in data.splitlines():
+            entry = orjson.loads(line)
+            yield entry["key"], self._decode(entry["value"])
+
+
+class WriteCacheFileFn(beam.DoFn):
+    """Writes a batch of new (key, output) entries to one file."""
+
+    def __init__(self, directory: str, encode: Callable[[Any], Any]):
+        self._directory, self._encode = directory, encode
+
+    def process(self, entries: list):
+        data = b"".join(orjson.dumps({"key": k, "value": self._encode(v)}) + b"\n"
+                        for k, v in sorted(entries, key=lambda entry: entry[0]))
+        name = hashlib.sha256(data).hexdigest()[:32] + ".jsonl.zst"
+        with FileSystems.create(FileSystems.join(self._directory, name),
+                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(zstandard.ZstdCompressor(level=3).compress(data))
+        yield len(entries)
+
+
+class ServeFromCacheFn(beam.DoFn):
+    """Per cache key: every waiting example gets the cached output, or they all wait for the model."""
+
+    def __init__(self, counters: Counters):
+        self._counters = counters
+
+    def process(self, element):
+        _, grouped = element
+        examples, cached = list(grouped["examples"]), list(grouped["cached"])
+        if not examples:
+            return
+        if cached:
+            for example in examples:
+                yield example, cached[0]
+            yield count(self._counters.cached, len(examples))
+            return
+        # Sorted, so the example the model sees does not depend on how the runner grouped them.
+        yield beam.pvalue.TaggedOutput(PENDING, sorted(examples))
+
+
+class FanOutFn(beam.DoFn):
+    """A computed output to each example that waited for it; when its batch failed, None and a DEAD_LETTER
+    (example, error)."""
+
+    def __init__(self, counters: Counters):
+        self._counters = counters
+
+    def process(self, element):
+        _, grouped = element
+        outputs, errors = list(grouped["outputs"]), list(grouped["errors"])
+        examples = [example for waiting in grouped["pending"] for example in waiting]
+        for example in examples:
+            yield example, (outputs[0] if outputs else None)
+            if not outputs:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, (example, errors[0]))
+        yield count(self._counters.computed if outputs else self._counters.failed, len(examples))
+
+
+def failed_keys(failed):
+    """RunInference's (failed batch, exception) to (cache key, error) for each example of the batch."""
+    batch, (exc_type, message, _) = failed
+    for example in batch:
+        yield example.key, f"{exc_type.__name__}: {message}"
+
+
+class CachedInference(beam.PTransform):
+    """Examples, each with its cache key as `.key`, in; (example, output) out for every example. Each distinct key
+    is served from the cache files, or computed once by RunInference (after `regroup`, e.g. to batch similar
+    lengths) and written to `cache_dir`. A batch the model fails on gives its examples None and DEAD_LETTER
+    (example, error) records. COUNTS are named by `counters`."""
+
+    def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None, counters: Counters,
+                 codec: Codec = Codec(), regroup: beam.PTransform | None = None):
+        super().__init__()
+        self._handler, self._cache_files, self._cache_dir = handler, cache_files, cache_dir
+        self._counters, self._codec, self._regroup = counters, codec, regroup
+
+    def expand(self, examples):
+        # Imported here: RunInference's module takes 1.7 s to import, and text-only builds never need it.
+        from apache_beam.ml.inference.base import RunInference
+        p = examples.pipeline
+        cached = (p | "CacheFiles" >> beam.Create(self._cache_files)
+                  | "ReadCache" >> beam.ParDo(ReadCacheFileFn(self._codec.decode)))
+        served = ({"examples": examples | "KeyByText" >> beam.Map(lambda e: (e.key, e)), "cached": cached}
+                  | "JoinCache" >> beam.CoGroupByKey()
+                  | "ServeFromCache" >> beam.ParDo(ServeFromCacheFn(self._counters)).with_outputs(
+                      PENDING, COUNTS, main="hits"))
+        requests = served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0])
+        if self._regroup:
+            requests = requests | "Regroup" >> self._regroup
+        computed, failed = (requests | "RunInference" >> RunInference(self._handler).with_exception_handling())
+        outputs = computed | "OutputsByKey" >> beam.Map(lambda r: (r.example.key, r.inference))
+        errors = failed.failed_inferences | "FailedKeys" >> beam.FlatMap(failed_keys)
+        fanned = ({"pending": served[PENDING] | "PendingByKey" >> beam.Map(lambda w: (w[0].key, w)),
+                   "outputs": outputs, "errors": errors}
+                  | "JoinComputed" >> beam.CoGroupByKey()
+                  | "FanOut" >> beam.ParDo(FanOutFn(self._counters)).with_outputs(COUNTS, DEAD_LETTER,
+                                                                                  main="outputs"))
+        if self._cache_dir:
+            _ = (outputs
+                 | "BatchNewEntries" >> beam.BatchElements(min_batch_size=1, max_batch_size=50_000)
+                 | "WriteCache" >> beam.ParDo(WriteCacheFileFn(self._cache_dir, self._codec.encode)))
+        all_outputs = (served.hits, fanned.outputs) | "AllOutputs" >> beam.Flatten()
+        counts = (served[COUNTS], fanned[COUNTS]) | "CacheCounts" >> beam.Flatten()
+        return {"outputs": all_outputs, DEAD_LETTER: fanned[DEAD_LETTER], COUNTS: counts}
