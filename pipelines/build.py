@@ -152,7 +152,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
         TokenizeFn(config.tokenizer, plan.vocab.eos, spill, interleaving))
     unique = tokenized | "ExactDedup" >> ExactDedup(
-        DocTokens, partition_count(sum(i["bytes"] for i in plan.inputs)))
+        DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs)))
     docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
     records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]

@@ -48,7 +48,7 @@ def ensure_dataset(directory: Path, corpus: Path) -> dict:
     if not (directory / "manifest.json").exists():
         from pipelines.build import run
         run(["--input", str(corpus / "*.jsonl.zst"), "--output", str(directory), "--min-bucket", "6",
-             "--max-bucket", "11", "--runner=FnApiRunner"])
+             "--max-bucket", "11", "--speech-ratio", "0", "--runner=FnApiRunner"])
     return read_manifest(directory)
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 CONFIGS = {
-    "text only": "",
+    "text only": "speech-ratio = 0\n",
     "speech 0.3 (bundled student) + related order": 'speech-ratio = 0.3\ncontext = "related"\n',
 }
 BUILD_LINE = re.compile(r"stage=build status=ok .*seconds=([\d.]+) .*cache_hit_rate=(\S+) embedding_cache_hit_rate=(\S+)")

@@ -119,7 +119,7 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     raw = measure(me + ["--stage", "raw", "--input", str(corpus), "--out", str(out / "raw")])
     raw["tokens"] = last_json(raw["output"])["tokens"]
     build = measure([sys.executable, "-m", "pipelines.cli", "build", "--input", str(corpus / "*.jsonl.zst"),
-                     "--output", str(out / "vocaloom"), "--runner=FnApiRunner",
+                     "--output", str(out / "vocaloom"), "--speech-ratio", "0", "--runner=FnApiRunner",
                      f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
     manifest = json.loads((out / "vocaloom" / "manifest.json").read_text())
     build["tokens"] = manifest["counts"]["text_tokens"]

@@ -8,7 +8,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 command -v cron >/dev/null || { apt-get update -qq && apt-get install -y -qq cron >/dev/null; }
 [ -x /usr/local/bin/vocaloom ] || ln -sf "$(command -v vocaloom)" /usr/local/bin/vocaloom
 rm -rf /srv/vocaloom && mkdir -p /srv/vocaloom
-printf 'min-bucket = 8\nmax-bucket = 11\n' > /srv/vocaloom/nightly.toml  # the bundled sample, text only
+printf 'min-bucket = 8\nmax-bucket = 11\nspeech-ratio = 0\n' > /srv/vocaloom/nightly.toml  # the bundled sample, text only
 # cron runs jobs with a bare environment: the line must work with PATH=/usr/bin:/bin and no shell profile.
 grep -v '^#' "$REPO/scripts/vocaloom-nightly.crontab" | sed 's/^0 3 \* \* \* /* * * * * /' | crontab -
 crontab -l

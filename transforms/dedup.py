@@ -1,16 +1,22 @@
 """Exact deduplication on normalised text: one deterministic survivor among identical documents.
 
-Documents travel in packed batches (transforms/columns.py): each batch is split by fingerprint into partitions, a partition's pieces are grouped
-on one worker, and copies can only meet there. The partition count changes how work is spread, never which
-document survives.
+Documents travel in packed batches (transforms/columns.py): each batch is split by fingerprint into partitions,
+written to one spill file, and only (partition, file range) references are shuffled; a partition's pieces are read
+back on one worker, and copies can only meet there. So the runner's shuffle holds a few references per batch, not
+a record per document, and a worker holds one partition at a time. The partition count changes how work is spread,
+never which document survives.
 """
 from __future__ import annotations
 
 import hashlib
 import unicodedata
+import uuid
 from collections import defaultdict
 
 import apache_beam as beam
+from apache_beam.coders import FastPrimitivesCoder
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from transforms.columns import pack, unpack
 from transforms.counting import COUNTS, count
@@ -38,12 +44,44 @@ def partition_count(input_bytes: int) -> int:
     return partitions
 
 
-def split_by_partition(batch: tuple, record_type, partitions: int):
-    """A packed batch of documents to (partition, packed documents) pairs."""
-    parts = defaultdict(list)
-    for doc in unpack(record_type, batch):
-        parts[int.from_bytes(doc.fingerprint[:8], "little") % partitions].append(doc)
-    return [(partition, pack(part)) for partition, part in parts.items()]
+# Packed columns are tuples and lists of primitives: Beam's own coder writes and reads them without pickle.
+_COLUMNS = FastPrimitivesCoder()
+
+
+class SplitByPartitionFn(beam.DoFn):
+    """A packed batch of documents in; each partition's part written to one spill file, (partition, (path, offset,
+    size)) out."""
+
+    def __init__(self, record_type, partitions: int, spill_dir: str):
+        self._record_type, self._partitions, self._spill_dir = record_type, partitions, spill_dir
+
+    def process(self, batch: tuple):
+        parts = defaultdict(list)
+        for doc in unpack(self._record_type, batch):
+            parts[int.from_bytes(doc.fingerprint[:8], "little") % self._partitions].append(doc)
+        # A unique name: a retried bundle never overwrites the file another attempt's references point into.
+        path, offset, blobs = FileSystems.join(self._spill_dir, uuid.uuid4().hex + ".dedup"), 0, []
+        for partition, part in sorted(parts.items()):
+            blob = _COLUMNS.encode(pack(part))
+            blobs.append(blob)
+            yield partition, (path, offset, len(blob))
+            offset += len(blob)
+        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(b"".join(blobs))
+
+
+def read_parts(ranges) -> list[tuple]:
+    """The packed parts at (path, offset, size) ranges, each file opened once and read in order."""
+    by_file = defaultdict(list)
+    for path, offset, size in ranges:
+        by_file[path].append((offset, size))
+    parts = []
+    for path in sorted(by_file):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            for offset, size in sorted(by_file[path]):
+                f.seek(offset)
+                parts.append(_COLUMNS.decode(f.read(size)))
+    return parts
 
 
 class KeepOneFn(beam.DoFn):
@@ -53,10 +91,10 @@ class KeepOneFn(beam.DoFn):
         self._record_type = record_type
 
     def process(self, element):
-        _, batches = element
+        _, ranges = element
         survivors: dict[bytes, object] = {}
         copies = 0
-        for batch in batches:
+        for batch in read_parts(ranges):
             for doc in unpack(self._record_type, batch):
                 kept = survivors.get(doc.fingerprint)
                 if kept is None:
@@ -72,14 +110,16 @@ class KeepOneFn(beam.DoFn):
 
 class ExactDedup(beam.PTransform):
     """Packed batches of `record_type` records, which have `fingerprint`, `id`, `source` and `line` fields, in;
-    packed batches of survivors out. Only these small records, never text or tokens, are shuffled."""
+    packed batches of survivors out. The records go through spill files in `spill_dir`; only references to them
+    are shuffled."""
 
-    def __init__(self, record_type, partitions: int = MIN_PARTITIONS):
+    def __init__(self, record_type, spill_dir: str, partitions: int = MIN_PARTITIONS):
         super().__init__()
-        self._record_type, self._partitions = record_type, partitions
+        self._split = SplitByPartitionFn(record_type, partitions, spill_dir)
+        self._record_type = record_type
 
     def expand(self, batches):
         return (batches
-                | "SplitByFingerprint" >> beam.FlatMap(split_by_partition, self._record_type, self._partitions)
+                | "SplitByFingerprint" >> beam.ParDo(self._split)
                 | "GroupByPartition" >> beam.GroupByKey()
                 | "KeepOne" >> beam.ParDo(KeepOneFn(self._record_type)).with_outputs(COUNTS, main="kept"))
