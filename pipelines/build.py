@@ -23,6 +23,7 @@ from transforms.inference_cache import cache_files, cache_key, model_cache_dir
 from transforms.counting import COUNTS, SumCounts
 from transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
 from transforms.dedup import ExactDedup, partition_count
+from transforms.gc_tuning import tune_gc
 from transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
 from transforms.records import Reject
 from transforms.rejects import WriteRecordFiles
@@ -227,6 +228,7 @@ def run(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="vocaloom build")
     add_build_arguments(parser)
     args, beam_args = parser.parse_known_args(argv)
+    tune_gc()  # the in-process runner's worker shares this process
     plan = prepare(config_from_args(args))
     options = pipeline_options(beam_args)
     prepare_output(plan.config)

@@ -3,7 +3,8 @@
 Three jobs per corpus scale, each in its own process tree, timed by wall clock with peak memory sampled across the
 whole tree (Beam's worker processes included):
   raw        zstd decode + SentencePiece batch encode + pyarrow IPC write, no Beam (the limit)
-  vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest
+  vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
+             in-process runner (the default) and with --workers worker processes
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
 Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data]
 """
@@ -118,12 +119,9 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     me = [sys.executable, __file__]
     raw = measure(me + ["--stage", "raw", "--input", str(corpus), "--out", str(out / "raw")])
     raw["tokens"] = last_json(raw["output"])["tokens"]
-    build = measure([sys.executable, "-m", "pipelines.cli", "build", "--input", str(corpus / "*.jsonl.zst"),
-                     "--output", str(out / "vocaloom"), "--speech-ratio", "0", "--runner=FnApiRunner",
-                     f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
-    manifest = json.loads((out / "vocaloom" / "manifest.json").read_text())
-    build["tokens"] = manifest["counts"]["text_tokens"]
-    build["duplicates"] = manifest["counts"]["duplicates"]
+    builds = {name: vocaloom_build(corpus, out / name, flags) for name, flags in (
+        ("vocaloom", []),  # the default: Beam's in-process runner
+        (f"vocaloom-{workers}p", [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]))}
     tokenizer_json = str(out / "tokenizer.json")
     hf_tokenizer_json(tokenizer_json)
     trove = measure(me + ["--stage", "datatrove", "--input", str(corpus), "--out", str(out / "datatrove"),
@@ -131,14 +129,22 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     trove["tokens"] = last_json(trove["output"])["tokens"]
     shutil.rmtree(out, ignore_errors=True)
     result = {"scale": scale, "text_mb": round(text_mb, 1)}
-    for name, run in (("raw", raw), ("vocaloom", build), ("datatrove", trove)):
+    for name, run in (("raw", raw), *builds.items(), ("datatrove", trove)):
         result[name] = {"seconds": round(run["seconds"], 2), "tokens": run["tokens"],
                         "tokens_per_s": round(run["tokens"] / run["seconds"]), "peak_rss_mb": round(run["peak_rss_mb"])}
-    result["vocaloom"]["duplicates_removed"] = build["duplicates"]
-    result["vocaloom_over_raw"] = round(result["vocaloom"]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
-    result["vocaloom_over_datatrove"] = round(result["vocaloom"]["tokens_per_s"]
-                                              / result["datatrove"]["tokens_per_s"], 3)
+    for name, build in builds.items():
+        result[name]["duplicates_removed"] = build["duplicates"]
+        result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
+        result[name]["over_datatrove"] = round(result[name]["tokens_per_s"] / result["datatrove"]["tokens_per_s"], 3)
     return result
+
+
+def vocaloom_build(corpus: Path, output: Path, beam_flags: list[str]) -> dict:
+    """`vocaloom build` text-only with these Beam flags; its time, memory, text tokens and duplicates removed."""
+    run = measure([sys.executable, "-m", "pipelines.cli", "build", "--input", str(corpus / "*.jsonl.zst"),
+                   "--output", str(output), "--speech-ratio", "0", "--runner=FnApiRunner", *beam_flags])
+    counts = json.loads((output / "manifest.json").read_text())["counts"]
+    return dict(run, tokens=counts["text_tokens"], duplicates=counts["duplicates"])
 
 
 def _corpus_lines(corpus: Path):
@@ -163,13 +169,12 @@ def main(argv=None):
     if args.stage == "datatrove":
         return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
     results = [bench_scale(scale, args.data, args.workers) for scale in args.scales]
-    print(f"{'scale':>5} {'text MB':>8} {'job':>10} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8}")
+    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8} {'/raw':>6} {'/trove':>6}")
     for r in results:
-        for name in ("raw", "vocaloom", "datatrove"):
+        for name in [key for key in r if isinstance(r[key], dict)]:
             j = r[name]
-            print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>10} {j['seconds']:>8} "
-                  f"{j['tokens_per_s'] / 1e6:>7.2f} {j['peak_rss_mb']:>8}")
-        print(f"      vocaloom/raw = {r['vocaloom_over_raw']}, vocaloom/datatrove = {r['vocaloom_over_datatrove']}")
+            print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {j['tokens_per_s'] / 1e6:>7.2f} "
+                  f"{j['peak_rss_mb']:>8} {j.get('over_raw', ''):>6} {j.get('over_datatrove', ''):>6}")
     print(json.dumps(results, indent=1))
 
 

@@ -35,7 +35,7 @@ class ModelFileError(ValueError):
 class ModelSpec:
     path: str
     config: dict
-    sha256: str  # of config.json and model.safetensors together: the conversion cache's key
+    sha256: str  # of config.json and model.safetensors together: the inference cache key
     architecture: type  # resolved when read, so worker processes unpickle the class itself, not a registry name
 
     @property

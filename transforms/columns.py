@@ -6,10 +6,16 @@ dictionary-encoded, so the in-memory runner's shuffle buffers hold each path onc
 """
 from __future__ import annotations
 
-from itertools import starmap
+from itertools import repeat
+
+# Values of a column looked at to decide whether dictionary encoding is worth it.
+_SAMPLE = 256
 
 
 def _encode_column(values: list) -> tuple:
+    sample = values[:_SAMPLE]
+    if len(set(sample)) * 4 > len(sample) or not all(isinstance(v, str) for v in sample):
+        return ("plain", values)
     distinct = dict.fromkeys(values)
     if len(distinct) * 4 <= len(values) and all(isinstance(v, str) for v in distinct):
         index = {v: i for i, v in enumerate(distinct)}
@@ -29,4 +35,5 @@ def pack(records: list[tuple]) -> tuple:
 
 
 def unpack(record_type, columns: tuple) -> list:
-    return list(starmap(record_type, zip(*map(_decode_column, columns))))
+    # tuple.__new__ straight from C: a NamedTuple's own __new__ is Python code, and the largest cost of a batch.
+    return list(map(tuple.__new__, repeat(record_type), zip(*map(_decode_column, columns))))

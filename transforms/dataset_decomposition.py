@@ -60,6 +60,8 @@ class RowRef(NamedTuple):
 
 def document_pieces(doc: DocTokens, min_bucket: int, max_bucket: int, seed: int) -> tuple[int, list]:
     """A document's own rows in `document` mode: (its seed, [(start, L)])."""
+    if doc.n_tokens <= 1 << min_bucket:  # shorter than the shortest row: no rows, and no seed to derive
+        return 0, []
     doc_seed = seeds.derive(seed, doc.id, doc.fingerprint)
     return doc_seed, decompose(doc.n_tokens, min_bucket, max_bucket, doc_seed)
 

@@ -15,6 +15,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.counting import COUNTS, count
+from transforms.gc_tuning import tune_gc
 from transforms.records import Document, Filtered, Reject, document_from_fields, parse_json_record, parse_text_file
 
 REJECTS = "rejects"
@@ -101,6 +102,9 @@ class ReadFileFn(beam.DoFn):
 
     def __init__(self, text_field: str, id_field: str):
         self._text_field, self._id_field = text_field, id_field
+
+    def setup(self):
+        tune_gc()
 
     def process(self, path: str):
         fmt = input_format(path)

@@ -49,12 +49,12 @@ def parse_json_record(raw: bytes, source: str, line: int, text_field: str, id_fi
     if b"\x00" in raw:
         return Reject(source, line, "nul_byte", "raw NUL byte in record", raw)
     try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return Reject(source, line, "invalid_utf8", str(e), raw)
-    try:
-        record = orjson.loads(decoded)
+        record = orjson.loads(raw)  # validates UTF-8 itself: no separate decode on the good path
     except orjson.JSONDecodeError:
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return Reject(source, line, "invalid_utf8", str(e), raw)
         reason, detail = _json_reason(decoded)
         return Reject(source, line, reason, detail, raw)
     if not isinstance(record, dict):
@@ -80,7 +80,7 @@ def document_from_fields(text, id_value, has_text: bool, source: str, line: int,
         doc_id = id_value
     else:
         return Reject(source, line, "bad_id", f"{id_field!r} must be a non-empty string or an integer", raw)
-    if not text.strip():
+    if not text or text.isspace():
         return Filtered("empty_text")
     return Document(doc_id, text, source, line)
 

@@ -71,7 +71,7 @@ def _speech_lines(speech: dict) -> list[str]:
         "|---|---:|",
         f"| achieved word share | {speech['achieved_word_share']:.4f} |",
         f"| spans | {speech['spans']:,} |",
-        f"| from the conversion cache | {speech['spans_cached']:,} ({speech['cache_hit_rate']:.2%}) |",
+        f"| from the inference cache | {speech['spans_cached']:,} ({speech['cache_hit_rate']:.2%}) |",
         f"| converted now | {speech['spans_converted']:,} |",
         f"| failed (kept as text, see dead_letter/) | {speech['spans_failed']:,} |",
         f"| mean spoken span (words) | {mean_span_words(speech['span_words']):.2f} |",

@@ -21,7 +21,7 @@ TOKEN_BUDGET = 16384
 
 
 class Span(NamedTuple):
-    """A speech span of a kept document: its `index`-th span, `text` its words. `key` is the conversion cache key."""
+    """A speech span of a kept document: its `index`-th span, `text` its words. `key` is its inference cache key."""
     doc_id: str
     fingerprint: bytes
     index: int
@@ -84,7 +84,7 @@ class TeacherSpec:
     """`--speech-source tts`: espeak-ng speaking each span and the speech tokenizer in `path` turning the audio into
     units (InSerter's route: the slow reference for the text-to-token model)."""
     path: str
-    sha256: str  # of the tokenizer's files: the conversion cache's key
+    sha256: str  # of the tokenizer's files: the inference cache key
     frame_rate_hz: float
     codebook_size: int
 

@@ -15,6 +15,7 @@ import sentencepiece as spm
 from transforms.columns import pack, unpack
 from transforms.counting import global_window_value
 from transforms.dedup import fingerprint
+from transforms.gc_tuning import tune_gc
 from transforms.records import Document
 from transforms.synthetic_interleaving import segments, word_bounds
 from transforms.spill import TOKEN, write_spill
@@ -77,6 +78,7 @@ class TokenizeFn(beam.DoFn):
         self._interleaving = interleaving
 
     def setup(self):
+        tune_gc()
         self._sp = load_sentencepiece(self._tokenizer_path)
 
     def start_bundle(self):

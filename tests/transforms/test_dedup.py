@@ -1,4 +1,8 @@
+import unicodedata
+
 import apache_beam as beam
+from hypothesis import given
+from hypothesis import strategies as st
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -16,6 +20,11 @@ def test_partitions_grow_with_the_corpus():
 def test_normalise_folds_whitespace_and_composes():
     assert normalise("  Cafe\u0301 \n\t au  lait ") == "Caf\u00e9 au lait"
     assert fingerprint("a  b") == fingerprint("a\nb") != fingerprint("ab")
+
+
+@given(st.text(alphabet=st.sampled_from("ab .\n\t\r\x0b\x0c\x1c\x1f\u00a0\u2003e\u0301\u00e9"), max_size=30))
+def test_the_ascii_fast_path_agrees_with_split_and_join(text):
+    assert normalise(text) == " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def test_one_deterministic_survivor(tmp_path):

@@ -1,0 +1,17 @@
+"""The cyclic garbage collector's thresholds for a process that handles documents in batches.
+
+Per-document work allocates millions of short-lived tuples, and with Python's default thresholds (a collection
+every 700 allocations, full ones as often as every 70,000) the collector took a third of a text-only build's time:
+on the 52 MB benchmark corpus in one process, 12.8 s with the defaults, 7.9 s with these (8.1 s with the collector
+off). Reference counting still frees everything at once; only reference cycles wait longer.
+"""
+from __future__ import annotations
+
+import gc
+
+THRESHOLDS = (100_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """Called by the main process and by the setup() of the DoFns that see every document, once per worker."""
+    gc.set_threshold(*THRESHOLDS)
