@@ -6,6 +6,7 @@ Documents travel between steps as DocBatch: a batch of DocTokens packed as colum
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -71,7 +72,11 @@ def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
 
 class TokenizeFn(beam.DoFn):
     """Documents in, DocBatches out. With `interleaving`, only the text segments are encoded and
-    the speech spans are set aside for the text-to-token model."""
+    the speech spans are set aside for the text-to-token model.
+
+    SentencePiece encodes a batch on a background thread (it releases the GIL) while this thread reads the next
+    one, so encoding and parsing overlap; batches come out in the order they were filled.
+    """
 
     def __init__(self, tokenizer_path: str, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None):
         self._tokenizer_path, self._eos, self._spill_dir = tokenizer_path, eos_id, spill_dir
@@ -80,10 +85,15 @@ class TokenizeFn(beam.DoFn):
     def setup(self):
         tune_gc()
         self._sp = load_sentencepiece(self._tokenizer_path)
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentencepiece")
+
+    def teardown(self):
+        self._encoder.shutdown()
 
     def start_bundle(self):
         self._batch: list[Document] = []
         self._chars = 0
+        self._pending = None  # (batch, speech plans or None, future of its encoding)
 
     def process(self, doc: Document):
         self._batch.append(doc)
@@ -92,18 +102,32 @@ class TokenizeFn(beam.DoFn):
             yield from self._flush()
 
     def finish_bundle(self):
-        for batch in self._flush():
+        for batch in [*self._flush(), *self._collect()]:
             yield global_window_value(batch)
 
-    def _flush(self):
-        """Encodes the batch, spills its tokens, and yields the batch's DocBatch."""
+    def _flush(self) -> list[DocBatch]:
+        """Starts encoding the filled batch; returns the previous batch's DocBatch, if there was one."""
         batch, self._batch, self._chars = self._batch, [], 0
-        if not batch:
-            return
-        if self._interleaving:
-            yield self._flush_interleaved(batch)
-            return
-        encoded = self._sp.encode([d.text for d in batch])
+        done = self._collect()
+        if batch:
+            if self._interleaving:
+                ratio, span_lambda, seed = self._interleaving
+                plans = [segments(doc.text, ratio, span_lambda, seed, doc.id) for doc in batch]
+                texts = [doc.text[s.start:s.end] for doc, plan in zip(batch, plans) for s in plan if not s.speech]
+            else:
+                plans, texts = None, [doc.text for doc in batch]
+            self._pending = (batch, plans, self._encoder.submit(self._sp.encode, texts))
+        return done
+
+    def _collect(self) -> list[DocBatch]:
+        """Waits for the batch being encoded; spills its tokens and returns its DocBatch."""
+        if self._pending is None:
+            return []
+        (batch, plans, future), self._pending = self._pending, None
+        encoded = future.result()
+        return [self._spill(batch, encoded) if plans is None else self._spill_interleaved(batch, plans, encoded)]
+
+    def _spill(self, batch: list[Document], encoded: list[list[int]]) -> DocBatch:
         lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
         ends = np.cumsum(lengths)
         tokens = np.full(int(ends[-1]), self._eos, dtype=TOKEN)
@@ -114,14 +138,11 @@ class TokenizeFn(beam.DoFn):
                                              count=tokens.size - len(batch))
         path = write_spill(self._spill_dir, tokens)
         starts = (ends - lengths).tolist()
-        yield pack_docs([DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
-                         for doc, n, start in zip(batch, lengths.tolist(), starts)])
+        return pack_docs([DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
+                          for doc, n, start in zip(batch, lengths.tolist(), starts)])
 
-    def _flush_interleaved(self, batch: list[Document]) -> DocBatch:
-        ratio, span_lambda, seed = self._interleaving
-        plans = [segments(doc.text, ratio, span_lambda, seed, doc.id) for doc in batch]
-        encoded = iter(self._sp.encode([doc.text[s.start:s.end] for doc, plan in zip(batch, plans)
-                                        for s in plan if not s.speech]))
+    def _spill_interleaved(self, batch: list[Document], plans: list, encoded: list[list[int]]) -> DocBatch:
+        encoded = iter(encoded)
         arrays, metas, start = [], [], 0
         for doc, plan in zip(batch, plans):
             ids, layout, spans = [], [], []
