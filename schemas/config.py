@@ -58,12 +58,14 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", dest="inputs", action="append", default=s, help="file pattern (repeatable)")
     parser.add_argument("--output", default=s, help="output directory (local, gs://, s3://)")
     parser.add_argument("--tokenizer", default=s, help="SentencePiece model [bundled]")
-    parser.add_argument("--speech-ratio", type=float, default=s, help="share of words turned into speech (0: a text-only build) [0.3]")
+    parser.add_argument("--speech-ratio", type=float, default=s,
+                        help="share of words turned into speech (0: a text-only build) [0.3]")
     parser.add_argument("--span-lambda", type=float, default=s, help="mean speech span length in words [10]")
     parser.add_argument("--speech-source", default=s, help="text-to-token|tts [text-to-token]")
     parser.add_argument("--text-to-token-model", default=s, help="text-to-token model file [bundled]")
     parser.add_argument("--device", default=s, help="where the text-to-token model runs: cpu|cuda [cpu]")
-    parser.add_argument("--cache", default=s, help="inference cache location (speech units, embeddings), kept between builds [none]")
+    parser.add_argument("--cache", default=s,
+                        help="inference cache location (speech units, embeddings), kept between builds [none]")
     parser.add_argument("--context", default=s, help="document|related [document]")
     parser.add_argument("--knn", type=int, default=s, help="neighbours per document in the kNN graph [40]")
     parser.add_argument("--exact-search-max", type=int, default=s,

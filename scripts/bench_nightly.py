@@ -20,7 +20,8 @@ CONFIGS = {
     "text only": "speech-ratio = 0\n",
     "speech 0.3 (bundled student) + related order": 'speech-ratio = 0.3\ncontext = "related"\n',
 }
-BUILD_LINE = re.compile(r"stage=build status=ok .*seconds=([\d.]+) .*cache_hit_rate=(\S+) embedding_cache_hit_rate=(\S+)")
+BUILD_LINE = re.compile(
+    r"stage=build status=ok .*seconds=([\d.]+) .*cache_hit_rate=(\S+) embedding_cache_hit_rate=(\S+)")
 
 
 def nightly(config: Path, root: Path, beam_args: list[str]) -> dict:

@@ -169,7 +169,8 @@ def main(argv=None):
     if args.stage == "datatrove":
         return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
     results = [bench_scale(scale, args.data, args.workers) for scale in args.scales]
-    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8} {'/raw':>6} {'/trove':>6}")
+    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8} "
+          f"{'/raw':>6} {'/trove':>6}")
     for r in results:
         for name in [key for key in r if isinstance(r[key], dict)]:
             j = r[name]

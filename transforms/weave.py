@@ -44,8 +44,8 @@ class WeaveFn(beam.DoFn):
     def start_bundle(self):
         self._woven: list[tuple[DocTokens, np.ndarray, int]] = []
         self._tokens = 0
-        self._words = self._speech_words = 0
-        self._span_words: Counter[int] = Counter()  # spoken spans by length in words
+        self._words = 0
+        self._span_words: Counter[int] = Counter()  # spoken spans by length in words (and so the spoken words)
 
     def process(self, element):
         _, grouped = element
@@ -65,9 +65,7 @@ class WeaveFn(beam.DoFn):
                 continue
             span_tokens.append([boa] + [self._vocab.speech_offset + u for u in unit_ids] + [eoa])
             n_speech += len(unit_ids)
-            words = len(text.split())
-            self._speech_words += words
-            self._span_words[words] += 1
+            self._span_words[len(text.split())] += 1
         tokens = weave(text_tokens, doc.layout, span_tokens)
         self._woven.append((doc, tokens, n_speech))
         self._tokens += len(tokens)
@@ -89,12 +87,11 @@ class WeaveFn(beam.DoFn):
                                           layout=(), spans=()))
                 offset += len(tokens)
             yield pack_docs(batch)
-        words, speech_words, self._words, self._speech_words = self._words, self._speech_words, 0, 0
+        words, span_words, self._words, self._span_words = self._words, self._span_words, 0, Counter()
         yield count("words", words)
-        yield count("speech_words", speech_words)
-        span_words, self._span_words = self._span_words, Counter()
-        for words, spans in sorted(span_words.items()):
-            yield count(f"span_words/{words}", spans)
+        yield count("speech_words", sum(length * spans for length, spans in span_words.items()))
+        for length, spans in sorted(span_words.items()):
+            yield count(f"span_words/{length}", spans)
 
 
 class Weave(beam.PTransform):

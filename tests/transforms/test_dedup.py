@@ -32,7 +32,8 @@ def test_one_deterministic_survivor(tmp_path):
         return DocTokens(fingerprint(text), doc_id, "src", line, 3, "spill", 0)
     docs = [meta("b", "same text", 1), meta("a", "same  text", 2), meta("c", "other", 3), meta("a", "same\ntext", 4)]
     with TestPipeline(argv=RUNNER) as p:
-        out = p | beam.Create([pack_docs(docs[:2]), pack_docs(docs[2:])]) | ExactDedup(DocTokens, str(tmp_path), partitions=4)
+        out = (p | beam.Create([pack_docs(docs[:2]), pack_docs(docs[2:])])
+               | ExactDedup(DocTokens, str(tmp_path), partitions=4))
         assert_that(out.kept | beam.FlatMap(lambda batch: [(d.id, d.line) for d in unpack_docs(batch)]),
                     equal_to([("a", 2), ("c", 3)]), label="Kept")
         assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([("duplicates", 2)]), label="Counts")
