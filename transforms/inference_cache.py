@@ -8,6 +8,7 @@ own folder, so speech units and embeddings share one `--cache` location.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import apache_beam as beam
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from apache_beam.ml.inference.base import ModelHandler
 
 PENDING, DEAD_LETTER = "pending", "dead_letter"
+log = logging.getLogger(__name__)
 
 
 def cache_key(model_sha256: str, text: str) -> str:
@@ -63,11 +65,19 @@ class ReadCacheFileFn(beam.DoFn):
         self._decode = decode
 
     def process(self, path: str):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            data = zstandard.ZstdDecompressor().stream_reader(f).read()
-        for line in data.splitlines():
-            entry = orjson.loads(line)
-            yield entry["key"], self._decode(entry["value"])
+        """A file that cannot be read (damaged, or from another format) is skipped with a warning: the cache only
+        saves work, so its entries are computed again."""
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                data = zstandard.ZstdDecompressor().stream_reader(f).read()
+            entries = [orjson.loads(line) for line in data.splitlines()]
+            decoded = [(entry["key"], self._decode(entry["value"])) for entry in entries]
+        except Exception as e:  # noqa: BLE001 -- any damage means the same thing: recompute
+            log.warning("inference cache file %s skipped (its entries are computed again): %s: %s",
+                        path, type(e).__name__, e)
+            beam.metrics.Metrics.counter("vocaloom", "cache_files_skipped").inc()
+            return
+        yield from decoded
 
 
 class WriteCacheFileFn(beam.DoFn):
@@ -79,10 +89,14 @@ class WriteCacheFileFn(beam.DoFn):
     def process(self, entries: list):
         data = b"".join(orjson.dumps({"key": k, "value": self._encode(v)}) + b"\n"
                         for k, v in sorted(entries, key=lambda entry: entry[0]))
-        name = hashlib.sha256(data).hexdigest()[:32] + ".jsonl.zst"
-        with FileSystems.create(FileSystems.join(self._directory, name),
-                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        path = FileSystems.join(self._directory, hashlib.sha256(data).hexdigest()[:32] + ".jsonl.zst")
+        # Written under a temporary name and renamed: a build killed mid-write leaves no half file under the
+        # names the next build reads.
+        with FileSystems.create(path + ".tmp", compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(zstandard.ZstdCompressor(level=3).compress(data))
+        if FileSystems.exists(path):  # the same entries, written by a retried bundle
+            FileSystems.delete([path])
+        FileSystems.rename([path + ".tmp"], [path])
         yield len(entries)
 
 

@@ -58,3 +58,14 @@ def test_each_text_computed_once_then_served_from_the_cache(tmp_path):
     assert len(files) >= 1
     # a second run: every stored text served without the model; the failure was not stored, so it fails again
     run(examples, files, None, expected, [("cached", 3), ("failed", 1)], letters)
+
+
+def test_a_damaged_cache_file_is_skipped_and_its_texts_computed_again(tmp_path):
+    examples = [example("a", "one two"), example("c", "three")]
+    directory = model_cache_dir(str(tmp_path), "f" * 64)
+    run(examples, [], directory, [("a", 7), ("c", 5)], [("computed", 2)], [])
+    good = cache_files(str(tmp_path), "f" * 64)
+    damaged = tmp_path / "damaged.jsonl.zst"
+    damaged.write_bytes(open(good[0], "rb").read()[:-8])  # a truncated file
+    run(examples, [str(damaged)], None, [("a", 7), ("c", 5)], [("computed", 2)], [])
+    run(examples, [str(damaged), *good], None, [("a", 7), ("c", 5)], [("cached", 2)], [])
