@@ -60,6 +60,7 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
 
 def raw_limit(input_dir: str, out_dir: str) -> None:
     """The least work that turns the corpus into token shards: no validation, dedup, buckets or manifest."""
+    import numpy as np
     import orjson
     import pyarrow as pa
     import sentencepiece as spm
@@ -71,9 +72,16 @@ def raw_limit(input_dir: str, out_dir: str) -> None:
         with open(path, "rb") as f:
             lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
         texts = [orjson.loads(line)["text"] for line in lines]
-        ids = [doc + [eos] for doc in sp.encode(texts, num_threads=os.cpu_count())]
-        tokens += sum(map(len, ids))
-        table = pa.table({"input_ids": pa.array(ids, pa.list_(pa.int32()))})
+        # numpy output: an int32 array per document, no Python int per token (the fastest SentencePiece path)
+        encoded = sp.encode(texts, num_threads=os.cpu_count(), out_type="numpy")
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+        np.cumsum(np.fromiter(map(len, encoded), np.int32, len(encoded)) + 1, out=offsets[1:])
+        values = np.full(offsets[-1], eos, dtype=np.int32)  # each document's eos stays where its text ends
+        is_text = np.ones(values.size, dtype=bool)
+        is_text[offsets[1:] - 1] = False
+        values[is_text] = np.concatenate(encoded)
+        tokens += values.size
+        table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
         with pa.OSFile(os.path.join(out_dir, f"part-{i:05d}.arrow"), "wb") as sink:
             with pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)

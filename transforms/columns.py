@@ -6,7 +6,8 @@ dictionary-encoded, so the in-memory runner's shuffle buffers hold each path onc
 """
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
 
 # Values of a column looked at to decide whether dictionary encoding is worth it.
 _SAMPLE = 256
@@ -31,9 +32,32 @@ def _decode_column(column: tuple) -> list:
 
 
 def pack(records: list[tuple]) -> tuple:
-    return tuple(_encode_column(list(values)) for values in zip(*records))
+    return from_columns([list(values) for values in zip(*records)])
 
 
 def unpack(record_type, columns: tuple) -> list:
     # tuple.__new__ straight from C: a NamedTuple's own __new__ is Python code, and the largest cost of a batch.
     return list(map(tuple.__new__, repeat(record_type), zip(*map(_decode_column, columns))))
+
+
+# Whole-column operations, for steps that select or regroup records without looking at most of their fields.
+
+def to_columns(packed: tuple) -> list[list]:
+    return [_decode_column(column) for column in packed]
+
+
+def from_columns(columns: list[list]) -> tuple:
+    return tuple(_encode_column(values) for values in columns)
+
+
+def take(columns: list[list], rows: list[int]) -> list[list]:
+    """The given rows of every column, in the given order."""
+    if len(rows) == 1:  # itemgetter of one index returns the value, not a tuple
+        return [[values[rows[0]]] for values in columns]
+    get = itemgetter(*rows)
+    return [list(get(values)) for values in columns]
+
+
+def concat(batches: list[list[list]]) -> list[list]:
+    """Columns (lists or tuples) of several batches of the same record type, one after another, as lists."""
+    return [list(chain.from_iterable(parts)) for parts in zip(*batches)]

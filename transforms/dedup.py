@@ -14,11 +14,12 @@ import uuid
 from collections import defaultdict
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.columns import pack, unpack
+from transforms.columns import concat, from_columns, take, to_columns
 from transforms.counting import COUNTS, count
 from transforms.gc_tuning import tune_gc
 
@@ -49,8 +50,19 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+FINGERPRINT_BYTES = 16
+
+
 def fingerprint(text: str) -> bytes:
-    return hashlib.blake2b(normalise(text).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return hashlib.blake2b(normalise(text).encode("utf-8", "surrogatepass"), digest_size=FINGERPRINT_BYTES).digest()
+
+
+def partition_keys(fingerprints: list[bytes], partitions: int) -> np.ndarray:
+    """Each fingerprint's partition: its first 8 bytes as a little-endian integer, modulo the partition count."""
+    joined = b"".join(fingerprints)
+    if len(joined) != FINGERPRINT_BYTES * len(fingerprints):
+        raise ValueError(f"fingerprints must be {FINGERPRINT_BYTES} bytes each")
+    return np.frombuffer(joined, dtype="<u8")[::FINGERPRINT_BYTES // 8] % partitions
 
 
 def partition_count(input_bytes: int) -> int:
@@ -67,22 +79,24 @@ _COLUMNS = FastPrimitivesCoder()
 
 class SplitByPartitionFn(beam.DoFn):
     """A packed batch of documents in; each partition's part written to one spill file, (partition, (path, offset,
-    size)) out."""
+    size)) out. Works on whole columns: no record is built."""
 
     def __init__(self, record_type, partitions: int, spill_dir: str):
-        self._record_type, self._partitions, self._spill_dir = record_type, partitions, spill_dir
+        self._fingerprint = record_type._fields.index("fingerprint")
+        self._partitions, self._spill_dir = partitions, spill_dir
 
     def process(self, batch: tuple):
-        parts = defaultdict(list)
-        for doc in unpack(self._record_type, batch):
-            parts[int.from_bytes(doc.fingerprint[:8], "little") % self._partitions].append(doc)
+        columns = to_columns(batch)
+        keys = partition_keys(columns[self._fingerprint], self._partitions)
+        order, sizes = np.argsort(keys, kind="stable").tolist(), np.bincount(keys, minlength=self._partitions)
         # A unique name: a retried bundle never overwrites the file another attempt's references point into.
-        path, offset, blobs = FileSystems.join(self._spill_dir, uuid.uuid4().hex + ".dedup"), 0, []
-        for partition, part in sorted(parts.items()):
-            blob = _COLUMNS.encode(pack(part))
+        path, offset, start, blobs = FileSystems.join(self._spill_dir, uuid.uuid4().hex + ".dedup"), 0, 0, []
+        for partition in np.flatnonzero(sizes).tolist():
+            end = start + int(sizes[partition])
+            blob = _COLUMNS.encode(from_columns(take(columns, order[start:end])))
             blobs.append(blob)
             yield partition, (path, offset, len(blob))
-            offset += len(blob)
+            offset, start = offset + len(blob), end
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(b"".join(blobs))
 
@@ -101,31 +115,35 @@ def read_parts(ranges) -> list[tuple]:
     return parts
 
 
+def survivors(fingerprints: list[bytes], ids: list, sources: list, lines: list) -> list[int]:
+    """The rows to keep, in order: of the rows sharing a fingerprint, the one with the smallest (id, source, line)."""
+    if len(dict.fromkeys(fingerprints)) == len(fingerprints):
+        return list(range(len(fingerprints)))
+    kept: dict[bytes, int] = {}
+    for row, fp in enumerate(fingerprints):
+        other = kept.setdefault(fp, row)
+        if (ids[row], sources[row], lines[row]) < (ids[other], sources[other], lines[other]):
+            kept[fp] = row
+    return sorted(kept.values())
+
+
 class KeepOneFn(beam.DoFn):
-    """Of the documents sharing a fingerprint keep the one with the smallest (id, source, line)."""
+    """A partition's parts in; one packed batch of its survivors out, built column by column."""
 
     def __init__(self, record_type):
-        self._record_type = record_type
+        fields = record_type._fields
+        self._fields = [fields.index(name) for name in ("fingerprint", "id", "source", "line")]
 
     def setup(self):
         tune_gc()
 
     def process(self, element):
         _, ranges = element
-        survivors: dict[bytes, object] = {}
-        copies = 0
-        for batch in read_parts(ranges):
-            for doc in unpack(self._record_type, batch):
-                kept = survivors.get(doc.fingerprint)
-                if kept is None:
-                    survivors[doc.fingerprint] = doc
-                    continue
-                copies += 1
-                if (doc.id, doc.source, doc.line) < (kept.id, kept.source, kept.line):
-                    survivors[doc.fingerprint] = doc
-        yield pack(list(survivors.values()))
-        if copies:
-            yield count("duplicates", copies)
+        columns = concat([to_columns(part) for part in read_parts(ranges)])
+        keep = survivors(*(columns[i] for i in self._fields))
+        yield from_columns(take(columns, keep))
+        if len(keep) < len(columns[0]):
+            yield count("duplicates", len(columns[0]) - len(keep))
 
 
 class ExactDedup(beam.PTransform):

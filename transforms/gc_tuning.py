@@ -15,3 +15,4 @@ THRESHOLDS = (100_000, 10, 10)
 def tune_gc() -> None:
     """Called by the main process and by the setup() of the DoFns that see every document, once per worker."""
     gc.set_threshold(*THRESHOLDS)
+    gc.freeze()

@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.counting import COUNTS, count
 from transforms.gc_tuning import tune_gc
-from transforms.records import Document, Filtered, Reject, document_from_fields, parse_json_record, parse_text_file
+from transforms.records import Document, Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file
 
 REJECTS = "rejects"
 FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
@@ -53,29 +53,28 @@ def _chunks(path: str):
 
 
 def _jsonl_records(path: str, text_field: str, id_field: str):
+    """Lists of records, one list per decompressed chunk."""
     line, carry = 0, b""
     try:
         for chunk in _chunks(path):
             lines = (carry + chunk).split(b"\n")
             carry = lines.pop()
-            for raw in lines:
-                line += 1
-                if raw.strip():
-                    yield parse_json_record(raw.rstrip(b"\r"), path, line, text_field, id_field)
+            yield parse_json_lines(lines, line + 1, path, text_field, id_field)
+            line += len(lines)
     except (zstandard.ZstdError, OSError, EOFError) as e:
         # A corrupt or truncated compressed file: what follows the damage cannot be read as records.
-        yield Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])
+        yield [Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])]
         return
-    if carry.strip():
-        yield parse_json_record(carry.rstrip(b"\r"), path, line + 1, text_field, id_field)
+    yield parse_json_lines([carry], line + 1, path, text_field, id_field)
 
 
 def _parquet_records(path: str, text_field: str, id_field: str):
+    """Lists of records, one list per Parquet record batch."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         try:
             parquet = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as e:
-            yield Reject(path, 1, "corrupt_file", f"not a readable Parquet file: {e}", b"")
+            yield [Reject(path, 1, "corrupt_file", f"not a readable Parquet file: {e}", b"")]
             return
         names = parquet.schema_arrow.names
         columns = [name for name in (text_field, id_field) if name in names]
@@ -83,6 +82,7 @@ def _parquet_records(path: str, text_field: str, id_field: str):
         for batch in parquet.iter_batches(columns=columns or None, batch_size=4096):
             texts = batch.column(text_field).to_pylist() if text_field in names else [None] * batch.num_rows
             ids = batch.column(id_field).to_pylist() if id_field in names else [None] * batch.num_rows
+            records = []
             for text, id_value in zip(texts, ids):
                 row += 1
                 record = document_from_fields(text, id_value, text_field in names, path, row, b"", text_field,
@@ -90,15 +90,17 @@ def _parquet_records(path: str, text_field: str, id_field: str):
                 if isinstance(record, Reject):  # the row as JSON, made only for the rows that need it
                     record = record._replace(raw=json.dumps({text_field: text, id_field: id_value},
                                                             ensure_ascii=False, default=repr).encode())
-                yield record
+                records.append(record)
+            yield records
 
 
 def _text_records(path: str):
-    yield parse_text_file(b"".join(_chunks(path)), path)
+    yield [parse_text_file(b"".join(_chunks(path)), path)]
 
 
 class ReadFileFn(beam.DoFn):
-    """A file path in; its documents out, its unusable records on REJECTS, and what it saw on COUNTS."""
+    """A file path in; its documents out as DocumentColumns, one per chunk read (handing documents on one by one
+    cost more than parsing them), its unusable records on REJECTS, and what it saw on COUNTS."""
 
     def __init__(self, text_field: str, id_field: str):
         self._text_field, self._id_field = text_field, id_field
@@ -109,28 +111,30 @@ class ReadFileFn(beam.DoFn):
     def process(self, path: str):
         fmt = input_format(path)
         if fmt == ".parquet":
-            records = _parquet_records(path, self._text_field, self._id_field)
+            record_lists = _parquet_records(path, self._text_field, self._id_field)
         elif fmt == ".txt":
-            records = _text_records(path)
+            record_lists = _text_records(path)
         else:
-            records = _jsonl_records(path, self._text_field, self._id_field)
+            record_lists = _jsonl_records(path, self._text_field, self._id_field)
         tally: dict[str, int] = {}
-        for record in records:
-            tally["records_read"] = tally.get("records_read", 0) + 1
-            if isinstance(record, Document):
-                yield record
-            elif isinstance(record, Reject):
-                tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
-                yield beam.pvalue.TaggedOutput(REJECTS, record)
-            else:
-                assert isinstance(record, Filtered)
-                tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
+        for records in record_lists:
+            tally["records_read"] = tally.get("records_read", 0) + len(records)
+            documents = [record for record in records if type(record) is Document]
+            if len(documents) < len(records):
+                for record in records:
+                    if isinstance(record, Reject):
+                        tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
+                        yield beam.pvalue.TaggedOutput(REJECTS, record)
+                    elif isinstance(record, Filtered):
+                        tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
+            if documents:
+                yield tuple(zip(*documents))
         for key, n in tally.items():
             yield count(key, n)
 
 
 class ReadCorpus(beam.PTransform):
-    """Matched input paths to Documents, with REJECTS and COUNTS as extra outputs."""
+    """Matched input paths to DocumentColumns, with REJECTS and COUNTS as extra outputs."""
 
     def __init__(self, paths: list[str], text_field: str = "text", id_field: str = "id"):
         super().__init__()

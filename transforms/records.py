@@ -14,6 +14,11 @@ class Document(NamedTuple):
     line: int  # 1-based line (JSONL), row (Parquet) or 1 (a .txt file)
 
 
+# Documents as columns, (ids, texts, sources, lines) in Document's field order: how batches of documents travel
+# from the reader (Beam sizes a column of strings in one call, a list of records one record at a time).
+DocumentColumns = tuple
+
+
 class Reject(NamedTuple):
     source: str
     line: int
@@ -42,6 +47,27 @@ def _json_reason(raw: str) -> tuple[str, str]:
     except json.JSONDecodeError as e:
         return ("trailing_garbage" if e.msg == "Extra data" else "malformed_json"), str(e)
     return "malformed_json", "rejected by the strict JSON parser"  # e.g. NaN, accepted by json but not orjson
+
+
+def parse_json_lines(lines: list[bytes], first_line: int, source: str, text_field: str, id_field: str) -> list:
+    """Consecutive JSONL lines, the first numbered `first_line`, to Documents, Rejects and Filtereds (blank lines are
+    not records). The common record, an object with a non-blank string text and a non-empty string id, is taken in
+    one orjson call and a few type checks; any other goes through parse_json_record, which says what it is."""
+    records = []
+    for line, raw in enumerate(lines, first_line):
+        try:
+            record = orjson.loads(raw)  # no raw NUL byte can be in a line orjson accepts
+        except orjson.JSONDecodeError:
+            record = None
+        if type(record) is dict:
+            text, doc_id = record.get(text_field), record.get(id_field)
+            if (type(text) is str and type(doc_id) is str and doc_id and text and not text.isspace()
+                    and "\x00" not in text):
+                records.append(tuple.__new__(Document, (doc_id, text, source, line)))
+                continue
+        if raw.strip():
+            records.append(parse_json_record(raw.rstrip(b"\r"), source, line, text_field, id_field))
+    return records
 
 
 def parse_json_record(raw: bytes, source: str, line: int, text_field: str, id_field: str):

@@ -5,7 +5,6 @@ Documents travel between steps as DocBatch: a batch of DocTokens packed as colum
 """
 from __future__ import annotations
 
-import itertools
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -13,11 +12,11 @@ import apache_beam as beam
 import numpy as np
 import sentencepiece as spm
 
-from transforms.columns import pack, unpack
+from transforms.columns import concat, from_columns, pack, unpack
 from transforms.counting import global_window_value
 from transforms.dedup import fingerprint
 from transforms.gc_tuning import tune_gc
-from transforms.records import Document
+from transforms.records import DocumentColumns
 from transforms.synthetic_interleaving import segments, word_bounds
 from transforms.spill import TOKEN, write_spill
 
@@ -52,6 +51,14 @@ def pack_docs(docs: list[DocTokens]) -> DocBatch:
     return pack(docs)
 
 
+def doc_batch(**columns) -> DocBatch:
+    """A DocBatch from whole columns, built without a record per document; a field given one value (not a list)
+    or not given at all has that value, or its default, for every document."""
+    n = len(columns["id"])
+    return from_columns([values if isinstance(values, list) else [values] * n for values in
+                         (columns.get(field, DocTokens._field_defaults.get(field)) for field in DocTokens._fields)])
+
+
 def unpack_docs(batch: DocBatch) -> list[DocTokens]:
     return unpack(DocTokens, batch)
 
@@ -71,8 +78,8 @@ def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
 
 
 class TokenizeFn(beam.DoFn):
-    """Documents in, DocBatches out. With `interleaving`, only the text segments are encoded and
-    the speech spans are set aside for the text-to-token model.
+    """DocumentColumns in, DocBatches out. With `interleaving`, only the text segments are encoded and the speech
+    spans are set aside for the text-to-token model.
 
     SentencePiece encodes a batch on a background thread (it releases the GIL) while this thread reads the next
     one, so encoding and parsing overlap; batches come out in the order they were filled.
@@ -91,13 +98,13 @@ class TokenizeFn(beam.DoFn):
         self._encoder.shutdown()
 
     def start_bundle(self):
-        self._batch: list[Document] = []
+        self._filling: list[DocumentColumns] = []
         self._chars = 0
         self._pending = None  # (batch, speech plans or None, future of its encoding)
 
-    def process(self, doc: Document):
-        self._batch.append(doc)
-        self._chars += len(doc.text)
+    def process(self, documents: DocumentColumns):
+        self._filling.append(documents)
+        self._chars += sum(map(len, documents[1]))
         if self._chars >= BATCH_CHARS:
             yield from self._flush()
 
@@ -107,16 +114,18 @@ class TokenizeFn(beam.DoFn):
 
     def _flush(self) -> list[DocBatch]:
         """Starts encoding the filled batch; returns the previous batch's DocBatch, if there was one."""
-        batch, self._batch, self._chars = self._batch, [], 0
+        filling, self._filling, self._chars = self._filling, [], 0
         done = self._collect()
-        if batch:
+        if filling:
+            batch = concat(filling)
+            ids, texts = batch[0], batch[1]
             if self._interleaving:
                 ratio, span_lambda, seed = self._interleaving
-                plans = [segments(doc.text, ratio, span_lambda, seed, doc.id) for doc in batch]
-                texts = [doc.text[s.start:s.end] for doc, plan in zip(batch, plans) for s in plan if not s.speech]
+                plans = [segments(text, ratio, span_lambda, seed, doc_id) for doc_id, text in zip(ids, texts)]
+                texts = [text[s.start:s.end] for text, plan in zip(texts, plans) for s in plan if not s.speech]
             else:
-                plans, texts = None, [doc.text for doc in batch]
-            self._pending = (batch, plans, self._encoder.submit(self._sp.encode, texts))
+                plans = None
+            self._pending = (batch, plans, self._encoder.submit(self._sp.encode, texts, out_type="numpy"))
         return done
 
     def _collect(self) -> list[DocBatch]:
@@ -127,37 +136,41 @@ class TokenizeFn(beam.DoFn):
         encoded = future.result()
         return [self._spill(batch, encoded) if plans is None else self._spill_interleaved(batch, plans, encoded)]
 
-    def _spill(self, batch: list[Document], encoded: list[list[int]]) -> DocBatch:
-        lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
+    def _spill(self, batch: list[list], encoded: list[np.ndarray]) -> DocBatch:
+        # SentencePiece's numpy output: one int32 array per document, no Python int per token.
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 1
         ends = np.cumsum(lengths)
         tokens = np.full(int(ends[-1]), self._eos, dtype=TOKEN)
-        eos_positions = ends - 1
         text_positions = np.ones(tokens.size, dtype=bool)
-        text_positions[eos_positions] = False
-        tokens[text_positions] = np.fromiter(itertools.chain.from_iterable(encoded), dtype=TOKEN,
-                                             count=tokens.size - len(batch))
-        path = write_spill(self._spill_dir, tokens)
-        starts = (ends - lengths).tolist()
-        return pack_docs([DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, start)
-                          for doc, n, start in zip(batch, lengths.tolist(), starts)])
+        text_positions[ends - 1] = False
+        tokens[text_positions] = np.concatenate(encoded)
+        ids, texts, sources, lines = batch
+        return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=sources, line=lines,
+                         n_tokens=lengths.tolist(), spill=write_spill(self._spill_dir, tokens),
+                         offset=(ends - lengths).tolist())
 
-    def _spill_interleaved(self, batch: list[Document], plans: list, encoded: list[list[int]]) -> DocBatch:
-        encoded = iter(encoded)
-        arrays, metas, start = [], [], 0
-        for doc, plan in zip(batch, plans):
-            ids, layout, spans = [], [], []
+    def _spill_interleaved(self, batch: list[list], plans: list, encoded: list[np.ndarray]) -> DocBatch:
+        encoded, eos = iter(encoded), np.array([self._eos], dtype=TOKEN)
+        arrays, n_tokens, offsets, layouts, spans, n_words, start = [], [], [], [], [], [], 0
+        ids, texts, sources, lines = batch
+        for text, plan in zip(texts, plans):
+            layout, spoken, n = [], [], 1
             for segment in plan:
                 if segment.speech:
                     layout.append(-1)
-                    spans.append(doc.text[segment.start:segment.end])
+                    spoken.append(text[segment.start:segment.end])
                 else:
                     piece = next(encoded)
                     layout.append(len(piece))
-                    ids.extend(piece)
-            ids.append(self._eos)
-            arrays.append(np.asarray(ids, dtype=TOKEN))
-            metas.append((doc, len(ids), start, tuple(layout), tuple(spans), len(word_bounds(doc.text))))
-            start += len(ids)
-        path = write_spill(self._spill_dir, np.concatenate(arrays))
-        return pack_docs([DocTokens(fingerprint(doc.text), doc.id, doc.source, doc.line, n, path, offset, 0, layout,
-                                    spans, words) for doc, n, offset, layout, spans, words in metas])
+                    arrays.append(piece)
+                    n += len(piece)
+            arrays.append(eos)
+            offsets.append(start)
+            n_tokens.append(n)
+            start += n
+            layouts.append(tuple(layout))
+            spans.append(tuple(spoken))
+            n_words.append(len(word_bounds(text)))
+        return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=sources, line=lines,
+                         n_tokens=n_tokens, spill=write_spill(self._spill_dir, np.concatenate(arrays)),
+                         offset=offsets, layout=layouts, spans=spans, n_words=n_words)

@@ -16,6 +16,10 @@ from transforms.records import Document
 LINES = [b'{"id": "a", "text": "alpha"}', b'not json', b'', b'{"text": "  "}', b'{"text": "beta"}']
 
 
+def documents_of(columns):
+    return [Document(*fields) for fields in zip(*columns)]
+
+
 def write_all_formats(tmp_path):
     body = b"\n".join(LINES) + b"\n"
     (tmp_path / "x.jsonl").write_bytes(body)
@@ -40,7 +44,7 @@ def test_every_format_read_exactly(tmp_path):
     expected_docs.append(Document(txt, "a whole file\nis one document\n", txt, 1))
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus(paths)
-        assert_that(read.documents, equal_to(expected_docs), label="Docs")
+        assert_that(read.documents | beam.FlatMap(documents_of), equal_to(expected_docs), label="Docs")
         assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason)), equal_to(expected_rejects),
                     label="Rejects")
         totals = read[COUNTS] | beam.CombinePerKey(sum)
@@ -57,7 +61,8 @@ def test_large_document_and_corrupt_file(tmp_path):
     bad.write_bytes(zstandard.ZstdCompressor().compress(body)[:-100])
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus([str(good), str(bad)])
-        assert_that(read.documents | beam.Map(lambda d: (d.id, len(d.text))), equal_to([("big", len(big))]),
+        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: (d.id, len(d.text))),
+                    equal_to([("big", len(big))]),
                     label="Docs")
         assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.reason)),
                     equal_to([(str(bad), "corrupt_file")]), label="Rejects")
