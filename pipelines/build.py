@@ -173,7 +173,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     else:
         rows = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
     shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
-                                                      config.compression)
+                                                      config.compression, spill)
     totals = tuple(counts + [rows[COUNTS]]) | "SumCounts" >> SumCounts()
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
     return (shards, record_files, totals) | "CommitDataset" >> CommitDataset(config.output, temp,

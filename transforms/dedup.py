@@ -1,7 +1,7 @@
 """Exact deduplication on normalised text: one deterministic survivor among identical documents.
 
 Documents travel in packed batches (transforms/columns.py): each batch is split by fingerprint into partitions,
-written to one spill file, and only (partition, file range) references are shuffled; a partition's pieces are read
+which go through spill files (transforms/spill.py: only references are shuffled); a partition's parts are read
 back on one worker, and copies can only meet there. So the runner's shuffle holds a few references per batch, not
 a record per document, and a worker holds one partition at a time. The partition count changes how work is spread,
 never which document survives.
@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-import uuid
-from collections import defaultdict
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.coders import FastPrimitivesCoder
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.columns import concat, from_columns, take, to_columns
 from transforms.counting import COUNTS, count
 from transforms.gc_tuning import tune_gc
+from transforms.spill import SpilledGroupByKey
 
 # Documents per partition at most about this many (bounded memory on a worker), and at least this many partitions.
 DOCS_PER_PARTITION, MIN_PARTITIONS = 4_000_000, 16
@@ -73,46 +69,23 @@ def partition_count(input_bytes: int) -> int:
     return partitions
 
 
-# Packed columns are tuples and lists of primitives: Beam's own coder writes and reads them without pickle.
-_COLUMNS = FastPrimitivesCoder()
-
-
 class SplitByPartitionFn(beam.DoFn):
-    """A packed batch of documents in; each partition's part written to one spill file, (partition, (path, offset,
-    size)) out. Works on whole columns: no record is built."""
+    """A packed batch of documents in; (partition, packed part of the batch) out. Works on whole columns: no
+    record is built."""
 
-    def __init__(self, record_type, partitions: int, spill_dir: str):
+    def __init__(self, record_type, partitions: int):
         self._fingerprint = record_type._fields.index("fingerprint")
-        self._partitions, self._spill_dir = partitions, spill_dir
+        self._partitions = partitions
 
     def process(self, batch: tuple):
         columns = to_columns(batch)
         keys = partition_keys(columns[self._fingerprint], self._partitions)
         order, sizes = np.argsort(keys, kind="stable").tolist(), np.bincount(keys, minlength=self._partitions)
-        # A unique name: a retried bundle never overwrites the file another attempt's references point into.
-        path, offset, start, blobs = FileSystems.join(self._spill_dir, uuid.uuid4().hex + ".dedup"), 0, 0, []
+        start = 0
         for partition in np.flatnonzero(sizes).tolist():
             end = start + int(sizes[partition])
-            blob = _COLUMNS.encode(from_columns(take(columns, order[start:end])))
-            blobs.append(blob)
-            yield partition, (path, offset, len(blob))
-            offset, start = offset + len(blob), end
-        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(b"".join(blobs))
-
-
-def read_parts(ranges) -> list[tuple]:
-    """The packed parts at (path, offset, size) ranges, each file opened once and read in order."""
-    by_file = defaultdict(list)
-    for path, offset, size in ranges:
-        by_file[path].append((offset, size))
-    parts = []
-    for path in sorted(by_file):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            for offset, size in sorted(by_file[path]):
-                f.seek(offset)
-                parts.append(_COLUMNS.decode(f.read(size)))
-    return parts
+            yield partition, from_columns(take(columns, order[start:end]))
+            start = end
 
 
 def survivors(fingerprints: list[bytes], ids: list, sources: list, lines: list) -> list[int]:
@@ -138,8 +111,8 @@ class KeepOneFn(beam.DoFn):
         tune_gc()
 
     def process(self, element):
-        _, ranges = element
-        columns = concat([to_columns(part) for part in read_parts(ranges)])
+        _, parts = element
+        columns = concat([to_columns(part) for part in parts])
         keep = survivors(*(columns[i] for i in self._fields))
         yield from_columns(take(columns, keep))
         if len(keep) < len(columns[0]):
@@ -153,11 +126,10 @@ class ExactDedup(beam.PTransform):
 
     def __init__(self, record_type, spill_dir: str, partitions: int = MIN_PARTITIONS):
         super().__init__()
-        self._split = SplitByPartitionFn(record_type, partitions, spill_dir)
-        self._record_type = record_type
+        self._record_type, self._spill_dir, self._partitions = record_type, spill_dir, partitions
 
     def expand(self, batches):
         return (batches
-                | "SplitByFingerprint" >> beam.ParDo(self._split)
-                | "GroupByPartition" >> beam.GroupByKey()
+                | "SplitByFingerprint" >> beam.ParDo(SplitByPartitionFn(self._record_type, self._partitions))
+                | "GroupByPartition" >> SpilledGroupByKey(self._spill_dir)
                 | "KeepOne" >> beam.ParDo(KeepOneFn(self._record_type)).with_outputs(COUNTS, main="kept"))

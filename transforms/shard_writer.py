@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.shard import num_shards, shard_schema
 from transforms.columns import pack, unpack
 from transforms.dataset_decomposition import RowRef
-from transforms.spill import read_spans
+from transforms.spill import SpilledGroupByKey, read_spans
 
 
 class ShardFile(NamedTuple):
@@ -88,7 +88,7 @@ class WriteShardFn(beam.DoFn):
         self._temp_dir, self._compression = temp_dir, compression
 
     def process(self, element):
-        (length, index), batches = element
+        (length, index), batches = element  # the slot's packed rows
         rows = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
         rows = sorted(rows, key=lambda r: (r.order, [piece[0] for piece in r.pieces]))  # ids break (rare) ties
         data = ipc_file_bytes(shard_table(length, rows), self._compression)
@@ -100,11 +100,12 @@ class WriteShardFn(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """Packed batches of RowRefs in, ShardFiles out."""
+    """Packed batches of RowRefs in, ShardFiles out. Rows reach their shard through spill files in `spill_dir`."""
 
-    def __init__(self, temp_dir: str, shard_tokens: int, compression: str):
+    def __init__(self, temp_dir: str, shard_tokens: int, compression: str, spill_dir: str):
         super().__init__()
         self._temp_dir, self._shard_tokens, self._compression = temp_dir, shard_tokens, compression
+        self._spill_dir = spill_dir
 
     def expand(self, rows):
         bucket_rows = (rows
@@ -113,5 +114,5 @@ class WriteShards(beam.PTransform):
         return (rows
                 | "AssignShard" >> beam.ParDo(AssignShardFn(self._shard_tokens),
                                               bucket_rows=beam.pvalue.AsDict(bucket_rows))
-                | "GroupByShard" >> beam.GroupByKey()
+                | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)
                 | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression)))

@@ -1,12 +1,17 @@
-"""Token spill files: documents' tokens are written once, next to the output, and read back by the shard writer.
+"""Spill files: documents' tokens, and batches on their way through a shuffle, are written once next to the output
+and read back where they are needed.
 
-Only small references travel through Beam's shuffles, so a build's memory does not grow with the corpus.
+Only small references travel through Beam's shuffles, so a build's memory does not grow with the corpus: the
+in-process runner holds a shuffle's values in memory, and Dataflow bills shuffled bytes.
 """
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 
+import apache_beam as beam
 import numpy as np
+from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -33,3 +38,62 @@ def read_spans(path: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:
                 raise IOError(f"spill file {path} is short: wanted {n} tokens at {offset}")
             out[i] = np.frombuffer(data, dtype=TOKEN)
     return out
+
+
+# Packed batches are tuples and lists of primitives: Beam's own coder writes and reads them without pickle.
+_BATCHES = FastPrimitivesCoder()
+
+
+class SpillBatchFn(beam.DoFn):
+    """(key, packed batch) in; the batch appended to this bundle's spill file, (key, (path, offset, size)) out.
+    Each bundle writes its own file under a unique name, so a retried bundle never touches what another attempt's
+    references point into; a reference is read only after the shuffle, when the file is closed."""
+
+    def __init__(self, spill_dir: str):
+        self._spill_dir = spill_dir
+
+    def start_bundle(self):
+        self._file, self._path, self._offset = None, None, 0
+
+    def process(self, element):
+        key, batch = element
+        if self._file is None:
+            self._path = FileSystems.join(self._spill_dir, uuid.uuid4().hex + ".batches")
+            self._file = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
+        blob = _BATCHES.encode(batch)
+        self._file.write(blob)
+        yield key, (self._path, self._offset, len(blob))
+        self._offset += len(blob)
+
+    def finish_bundle(self):
+        if self._file is not None:
+            self._file.close()
+
+
+def read_batches(ranges) -> list[tuple]:
+    """The packed batches at (path, offset, size) ranges, each file opened once and read in order."""
+    by_file = defaultdict(list)
+    for path, offset, size in ranges:
+        by_file[path].append((offset, size))
+    batches = []
+    for path in sorted(by_file):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            for offset, size in sorted(by_file[path]):
+                f.seek(offset)
+                batches.append(_BATCHES.decode(f.read(size)))
+    return batches
+
+
+class SpilledGroupByKey(beam.PTransform):
+    """GroupByKey for packed batches that moves the batches through spill files: (key, packed batch) in,
+    (key, [packed batch, ...]) out, in no particular order."""
+
+    def __init__(self, spill_dir: str):
+        super().__init__()
+        self._spill_dir = spill_dir
+
+    def expand(self, keyed_batches):
+        return (keyed_batches
+                | "Spill" >> beam.ParDo(SpillBatchFn(self._spill_dir))
+                | "GroupReferences" >> beam.GroupByKey()
+                | "ReadBack" >> beam.MapTuple(lambda key, ranges: (key, read_batches(ranges))))

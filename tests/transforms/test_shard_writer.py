@@ -31,7 +31,8 @@ def test_shards_are_sized_and_hash_ordered(tmp_path):
     rows = [RowRef(8, order, ((f"d{order}", path, 9 * i, 9),)) for i, order in enumerate([7, 2, 5, 4, 9, 0, 3, 8, 1, 6])]
     out_dir = tmp_path / "shards"
     with TestPipeline(argv=RUNNER) as p:
-        shards = p | beam.Create([pack(rows[:4]), pack(rows[4:])]) | WriteShards(str(out_dir), shard_tokens=45, compression="none")
+        shards = (p | beam.Create([pack(rows[:4]), pack(rows[4:])])
+                  | WriteShards(str(out_dir), shard_tokens=45, compression="none", spill_dir=str(tmp_path / "spill")))
         assert_that(shards | beam.Map(lambda s: (s.length, s.index, s.rows)), equal_to([(8, 0, 5), (8, 1, 5)]))
     first = pa.ipc.open_file(str(out_dir / "bucket-00008-slot-00000.arrow")).read_all()
     assert first.column("doc_ids").to_pylist() == [["d0"], ["d2"], ["d4"], ["d6"], ["d8"]]
