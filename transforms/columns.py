@@ -35,9 +35,13 @@ def pack(records: list[tuple]) -> tuple:
     return from_columns([list(values) for values in zip(*records)])
 
 
-def unpack(record_type, columns: tuple) -> list:
+def unpack(record_type, packed: tuple) -> list:
+    return records(record_type, to_columns(packed))
+
+
+def records(record_type, columns: list[list]) -> list:
     # tuple.__new__ straight from C: a NamedTuple's own __new__ is Python code, and the largest cost of a batch.
-    return list(map(tuple.__new__, repeat(record_type), zip(*map(_decode_column, columns))))
+    return list(map(tuple.__new__, repeat(record_type), zip(*columns)))
 
 
 # Whole-column operations, for steps that select or regroup records without looking at most of their fields.
@@ -52,10 +56,10 @@ def from_columns(columns: list[list]) -> tuple:
 
 def take(columns: list[list], rows: list[int]) -> list[list]:
     """The given rows of every column, in the given order."""
-    if len(rows) == 1:  # itemgetter of one index returns the value, not a tuple
-        return [[values[rows[0]]] for values in columns]
-    get = itemgetter(*rows)
-    return [list(get(values)) for values in columns]
+    if len(rows) > 1:
+        get = itemgetter(*rows)
+        return [list(get(values)) for values in columns]
+    return [[values[row] for row in rows] for values in columns]  # itemgetter of one index gives no tuple
 
 
 def concat(batches: list[list[list]]) -> list[list]:

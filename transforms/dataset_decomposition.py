@@ -13,9 +13,9 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from transforms import seeds
-from transforms.columns import pack
+from transforms.columns import pack, records, take, to_columns
 from transforms.counting import COUNTS, count
-from transforms.tokenize import DocBatch, DocTokens, unpack_docs
+from transforms.tokenize import DocBatch, DocTokens
 
 
 def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:
@@ -70,6 +70,9 @@ def dropped_tokens(n_tokens: int, pieces: list[tuple[int, int]]) -> int:
     return n_tokens - sum(length + 1 for _, length in pieces)
 
 
+_N_TOKENS, _N_SPEECH = DocTokens._fields.index("n_tokens"), DocTokens._fields.index("n_speech")
+
+
 class DecomposeDocumentFn(beam.DoFn):
     """`--context document`: each row holds a piece of a single document. A DocBatch in, its rows out as one packed
     batch."""
@@ -78,19 +81,21 @@ class DecomposeDocumentFn(beam.DoFn):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
 
     def process(self, batch: DocBatch):
-        docs = unpack_docs(batch)
-        rows, tokens, speech, kept = [], 0, 0, 0
-        for doc in docs:
+        columns = to_columns(batch)
+        n_tokens, n_speech = columns[_N_TOKENS], columns[_N_SPEECH]
+        # Only documents longer than the shortest row make rows: the others are counted, never looked at one by one.
+        shortest = 1 << self._min
+        rows, kept = [], 0
+        for doc in records(DocTokens, take(columns, [i for i, n in enumerate(n_tokens) if n > shortest])):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
                 rows.append(RowRef(length, seeds.derive(doc_seed, i),
                                    ((doc.id, doc.spill, doc.offset + start, length + 1),)))
                 kept += length + 1
-            tokens += doc.n_tokens
-            speech += doc.n_speech
         if rows:
             yield pack(rows)
-        yield count("documents_kept", len(docs))
+        tokens, speech = sum(n_tokens), sum(n_speech)
+        yield count("documents_kept", len(n_tokens))
         yield count("text_tokens", tokens - speech)
         yield count("speech_tokens", speech)
         yield count("tokens_dropped", tokens - kept)
