@@ -20,8 +20,9 @@ from transforms.records import DocumentColumns
 from transforms.synthetic_interleaving import segments, word_bounds
 from transforms.spill import TOKEN, write_spill
 
-# Characters of text encoded in one SentencePiece call: large enough to amortise the call, small enough for memory.
-BATCH_CHARS = 4 << 20
+# Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
+# batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.
+BATCH_CHARS = 1 << 20
 
 
 class DocTokens(NamedTuple):
