@@ -4,6 +4,9 @@ Per-document work allocates millions of short-lived tuples, and with Python's de
 every 700 allocations, full ones as often as every 70,000) the collector took a third of a text-only build's time:
 on the 52 MB benchmark corpus in one process, 12.8 s with the defaults, 7.9 s with these (8.1 s with the collector
 off). Reference counting still frees everything at once; only reference cycles wait longer.
+
+What is alive when this is called (the import graph: Beam and its clients, some 290,000 objects) is frozen out of
+the collector's view: full collections, and the interpreter's final one at exit (0.45 s), otherwise walk it.
 """
 from __future__ import annotations
 
@@ -13,6 +16,6 @@ THRESHOLDS = (100_000, 10, 10)
 
 
 def tune_gc() -> None:
-    """Called by the main process and by the setup() of the DoFns that see every document, once per worker."""
+    """Called by the main process after its imports and by the setup() of the DoFns that see every document."""
     gc.set_threshold(*THRESHOLDS)
     gc.freeze()
