@@ -120,13 +120,14 @@ class ReadFileFn(beam.DoFn):
         for records in record_lists:
             tally["records_read"] = tally.get("records_read", 0) + len(records)
             documents = [record for record in records if type(record) is Document]
-            if len(documents) < len(records):
-                for record in records:
-                    if isinstance(record, Reject):
-                        tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
-                        yield beam.pvalue.TaggedOutput(REJECTS, record)
-                    elif isinstance(record, Filtered):
-                        tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
+            others = [record for record in records if type(record) is not Document] if len(documents) < len(records) else []
+            for record in others:
+                if isinstance(record, Reject):
+                    tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
+                    yield beam.pvalue.TaggedOutput(REJECTS, record)
+                else:
+                    assert isinstance(record, Filtered)
+                    tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
             if documents:
                 yield tuple(zip(*documents))
         for key, n in tally.items():
