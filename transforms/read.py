@@ -120,7 +120,7 @@ class ReadFileFn(beam.DoFn):
         for records in record_lists:
             tally["records_read"] = tally.get("records_read", 0) + len(records)
             documents = [record for record in records if type(record) is Document]
-            others = [record for record in records if type(record) is not Document] if len(documents) < len(records) else []
+            others = [] if len(documents) == len(records) else [r for r in records if type(r) is not Document]
             for record in others:
                 if isinstance(record, Reject):
                     tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
