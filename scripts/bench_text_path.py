@@ -1,7 +1,7 @@
 """The text path against its raw limit and against HF datatrove, on the same real corpus, in one run.
 
 Three jobs per corpus scale, each in its own process tree, timed by wall clock with peak memory sampled across the
-whole tree (Beam's worker processes included):
+whole tree (Beam's worker processes included) and the kernel's high-water mark of the tree's largest process:
   raw        zstd decode + SentencePiece batch encode + pyarrow IPC write, no Beam (the limit)
   vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
              in-process runner (the default) and with --workers worker processes
@@ -31,7 +31,8 @@ import assets  # noqa: E402
 
 
 def measure(cmd: list[str], env: dict | None = None) -> dict:
-    """Runs cmd; returns wall seconds and the peak summed RSS of its process tree (sampled every 50 ms)."""
+    """Runs cmd; returns wall seconds, the peak summed RSS of its process tree (sampled every 50 ms) and the exact
+    high-water RSS of its largest process (the kernel's, from wait4)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, done = 0, threading.Event()
@@ -49,13 +50,15 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    output = proc.communicate()[0]
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     done.set()
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{output[-3000:]}")
-    return {"seconds": seconds, "peak_rss_mb": peak / 2**20, "output": output}
+    return {"seconds": seconds, "peak_rss_mb": peak / 2**20, "max_rss_mb": usage.ru_maxrss / 1024, "output": output}
 
 
 def raw_limit(input_dir: str, out_dir: str) -> None:
@@ -139,7 +142,8 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     result = {"scale": scale, "text_mb": round(text_mb, 1)}
     for name, run in (("raw", raw), *builds.items(), ("datatrove", trove)):
         result[name] = {"seconds": round(run["seconds"], 2), "tokens": run["tokens"],
-                        "tokens_per_s": round(run["tokens"] / run["seconds"]), "peak_rss_mb": round(run["peak_rss_mb"])}
+                        "tokens_per_s": round(run["tokens"] / run["seconds"]), "peak_rss_mb": round(run["peak_rss_mb"]),
+                        "max_rss_mb": round(run["max_rss_mb"])}
     for name, build in builds.items():
         result[name]["duplicates_removed"] = build["duplicates"]
         result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
@@ -177,13 +181,14 @@ def main(argv=None):
     if args.stage == "datatrove":
         return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
     results = [bench_scale(scale, args.data, args.workers) for scale in args.scales]
-    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8} "
+    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8} {'max MB':>7} "
           f"{'/raw':>6} {'/trove':>6}")
     for r in results:
         for name in [key for key in r if isinstance(r[key], dict)]:
             j = r[name]
             print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {j['tokens_per_s'] / 1e6:>7.2f} "
-                  f"{j['peak_rss_mb']:>8} {j.get('over_raw', ''):>6} {j.get('over_datatrove', ''):>6}")
+                  f"{j['peak_rss_mb']:>8} {j['max_rss_mb']:>7} {j.get('over_raw', ''):>6} "
+                  f"{j.get('over_datatrove', ''):>6}")
     print(json.dumps(results, indent=1))
 
 
