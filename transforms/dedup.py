@@ -19,8 +19,9 @@ from transforms.counting import COUNTS, count
 from transforms.gc_tuning import tune_gc
 from transforms.spill import SpilledGroupByKey
 
-# Documents per partition at most about this many (bounded memory on a worker), and at least this many partitions.
-DOCS_PER_PARTITION, MIN_PARTITIONS = 4_000_000, 16
+# Input bytes (as stored, compressed or not) per partition: a worker holds one partition's documents at a time, so
+# the partition's size, not the corpus's, sets dedup's memory (about 16,000 short documents, fewer long ones).
+PARTITION_INPUT_BYTES, MIN_PARTITIONS, MAX_PARTITIONS = 4 << 20, 16, 1 << 16
 
 
 # What str.split() splits ASCII text on, besides a single space; and a run of spaces.
@@ -62,9 +63,9 @@ def partition_keys(fingerprints: list[bytes], partitions: int) -> np.ndarray:
 
 
 def partition_count(input_bytes: int) -> int:
-    """A power of two sized from the corpus (assuming documents of 1 kB or more) so no group outgrows a worker."""
+    """A power of two sized from the corpus so that a partition holds about PARTITION_INPUT_BYTES of it."""
     partitions = MIN_PARTITIONS
-    while partitions * DOCS_PER_PARTITION * 1000 < input_bytes and partitions < 1 << 20:
+    while partitions * PARTITION_INPUT_BYTES < input_bytes and partitions < MAX_PARTITIONS:
         partitions *= 2
     return partitions
 
