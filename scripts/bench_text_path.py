@@ -6,7 +6,7 @@ whole tree (Beam's worker processes included) and the kernel's high-water mark o
   vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
              in-process runner (the default) and with --workers worker processes
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
-Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data]
+Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data] [--memory-repeats 5]
 """
 from __future__ import annotations
 
@@ -171,6 +171,8 @@ def main(argv=None):
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
+    parser.add_argument("--memory-repeats", type=int, default=0,
+                        help="then this many more in-process builds per scale, for the spread of their peak memory")
     parser.add_argument("--stage", choices=["raw", "datatrove"], help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -189,7 +191,23 @@ def main(argv=None):
             print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {j['tokens_per_s'] / 1e6:>7.2f} "
                   f"{j['peak_rss_mb']:>8} {j['max_rss_mb']:>7} {j.get('over_raw', ''):>6} "
                   f"{j.get('over_datatrove', ''):>6}")
+    if args.memory_repeats:
+        print(memory_spread(args.scales, args.data, args.memory_repeats))
     print(json.dumps(results, indent=1))
+
+
+def memory_spread(scales: list[int], data: Path, repeats: int) -> str:
+    """The in-process build's high-water RSS over `repeats` more runs per scale, the scales interleaved: one run's
+    peak moves by a few percent with thread timing, so flat-or-growing is judged on the spread."""
+    peaks: dict[int, list[float]] = {scale: [] for scale in scales}
+    for _ in range(repeats):
+        for scale in scales:
+            output = data / f"out-x{scale}" / "memory"
+            shutil.rmtree(output, ignore_errors=True)
+            peaks[scale].append(vocaloom_build(data / f"corpus-x{scale}", output, [])["max_rss_mb"])
+            shutil.rmtree(output, ignore_errors=True)
+    return "\n".join(f"scale {scale}: high-water RSS over {repeats} runs: min {min(p):.0f} MB, median "
+                     f"{sorted(p)[len(p) // 2]:.0f} MB, max {max(p):.0f} MB" for scale, p in peaks.items())
 
 
 if __name__ == "__main__":
