@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.shard import num_shards, shard_schema
 from transforms.columns import pack, unpack
 from transforms.dataset_decomposition import RowRef
-from transforms.spill import SpilledGroupByKey, read_spans
+from transforms.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
 
 
 class ShardFile(NamedTuple):
@@ -69,13 +69,14 @@ def rows_per_bucket(packed_rows):
 
 
 class AssignShardFn(beam.DoFn):
-    """A batch of rows to ((length, shard slot), rows of the batch in that slot) pairs."""
+    """A spilled batch of rows to ((length, shard slot), rows of the batch in that slot) pairs."""
 
     def __init__(self, shard_tokens: int):
         self._shard_tokens = shard_tokens
 
-    def process(self, packed_rows, bucket_rows: dict[int, int]):
+    def process(self, reference, bucket_rows: dict[int, int]):
         slots = defaultdict(list)
+        [packed_rows] = read_batches([reference])
         for row in unpack(RowRef, packed_rows):
             shards = num_shards(bucket_rows[row.length], row.length, self._shard_tokens)
             slots[row.length, row.order % shards].append(row)
@@ -111,7 +112,9 @@ class WriteShards(beam.PTransform):
         bucket_rows = (rows
                        | "BucketsOfRows" >> beam.FlatMap(rows_per_bucket)
                        | "RowsPerBucket" >> beam.CombinePerKey(sum))
+        # Shards are sized from every bucket's row count, so rows wait for the count: they wait in spill files.
         return (rows
+                | "SpillRows" >> beam.ParDo(SpillBatchFn(self._spill_dir))
                 | "AssignShard" >> beam.ParDo(AssignShardFn(self._shard_tokens),
                                               bucket_rows=beam.pvalue.AsDict(bucket_rows))
                 | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)

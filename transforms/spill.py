@@ -45,9 +45,11 @@ _BATCHES = FastPrimitivesCoder()
 
 
 class SpillBatchFn(beam.DoFn):
-    """(key, packed batch) in; the batch appended to this bundle's spill file, (key, (path, offset, size)) out.
+    """A packed batch in; the batch appended to this bundle's spill file, its (path, offset, size) reference out.
+
     Each bundle writes its own file under a unique name, so a retried bundle never touches what another attempt's
-    references point into; a reference is read only after the shuffle, when the file is closed."""
+    references point into; a reference is read only in a later stage (after a shuffle or a side input), when the
+    file is closed."""
 
     def __init__(self, spill_dir: str):
         self._spill_dir = spill_dir
@@ -55,19 +57,29 @@ class SpillBatchFn(beam.DoFn):
     def start_bundle(self):
         self._file, self._path, self._offset = None, None, 0
 
-    def process(self, element):
-        key, batch = element
+    def process(self, batch: tuple):
+        yield self._spill(batch)
+
+    def finish_bundle(self):
+        if self._file is not None:
+            self._file.close()
+
+    def _spill(self, batch: tuple) -> tuple[str, int, int]:
         if self._file is None:
             self._path = FileSystems.join(self._spill_dir, uuid.uuid4().hex + ".batches")
             self._file = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
         blob = _BATCHES.encode(batch)
         self._file.write(blob)
-        yield key, (self._path, self._offset, len(blob))
         self._offset += len(blob)
+        return self._path, self._offset - len(blob), len(blob)
 
-    def finish_bundle(self):
-        if self._file is not None:
-            self._file.close()
+
+class SpillKeyedBatchFn(SpillBatchFn):
+    """(key, packed batch) in, (key, reference) out."""
+
+    def process(self, element):
+        key, batch = element
+        yield key, self._spill(batch)
 
 
 def read_batches(ranges) -> list[tuple]:
@@ -94,6 +106,6 @@ class SpilledGroupByKey(beam.PTransform):
 
     def expand(self, keyed_batches):
         return (keyed_batches
-                | "Spill" >> beam.ParDo(SpillBatchFn(self._spill_dir))
+                | "Spill" >> beam.ParDo(SpillKeyedBatchFn(self._spill_dir))
                 | "GroupReferences" >> beam.GroupByKey()
                 | "ReadBack" >> beam.MapTuple(lambda key, ranges: (key, read_batches(ranges))))
