@@ -58,9 +58,14 @@ class RowRef(NamedTuple):
     pieces: tuple[tuple[str, str, int, int], ...]
 
 
+def makes_rows(n_tokens: int, min_bucket: int) -> bool:
+    """Whether a document is longer than the shortest row (2^min + 1 tokens fit); if not, it has no rows."""
+    return n_tokens > 1 << min_bucket
+
+
 def document_pieces(doc: DocTokens, min_bucket: int, max_bucket: int, seed: int) -> tuple[int, list]:
     """A document's own rows in `document` mode: (its seed, [(start, L)])."""
-    if doc.n_tokens <= 1 << min_bucket:  # shorter than the shortest row: no rows, and no seed to derive
+    if not makes_rows(doc.n_tokens, min_bucket):  # no rows, and no seed to derive
         return 0, []
     doc_seed = seeds.derive(seed, doc.id, doc.fingerprint)
     return doc_seed, decompose(doc.n_tokens, min_bucket, max_bucket, doc_seed)
@@ -83,10 +88,9 @@ class DecomposeDocumentFn(beam.DoFn):
     def process(self, batch: DocBatch):
         columns = to_columns(batch)
         n_tokens, n_speech = columns[_N_TOKENS], columns[_N_SPEECH]
-        # Only documents longer than the shortest row make rows: the others are counted, never looked at one by one.
-        shortest = 1 << self._min
+        # Only documents that make rows are looked at one by one; the others are only counted.
         rows, kept = [], 0
-        for doc in records(DocTokens, take(columns, [i for i, n in enumerate(n_tokens) if n > shortest])):
+        for doc in records(DocTokens, take(columns, [i for i, n in enumerate(n_tokens) if makes_rows(n, self._min)])):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
                 rows.append(RowRef(length, seeds.derive(doc_seed, i),

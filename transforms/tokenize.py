@@ -145,16 +145,13 @@ class TokenizeFn(beam.DoFn):
         text_positions = np.ones(tokens.size, dtype=bool)
         text_positions[ends - 1] = False
         tokens[text_positions] = np.concatenate(encoded)
-        ids, texts, sources, lines = batch
-        return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=sources, line=lines,
-                         n_tokens=lengths.tolist(), spill=write_spill(self._spill_dir, tokens),
-                         offset=(ends - lengths).tolist())
+        return _tokenized(batch, n_tokens=lengths.tolist(), spill=write_spill(self._spill_dir, tokens),
+                          offset=(ends - lengths).tolist())
 
     def _spill_interleaved(self, batch: list[list], plans: list, encoded: list[np.ndarray]) -> DocBatch:
         encoded, eos = iter(encoded), np.array([self._eos], dtype=TOKEN)
         arrays, n_tokens, offsets, layouts, spans, n_words, start = [], [], [], [], [], [], 0
-        ids, texts, sources, lines = batch
-        for text, plan in zip(texts, plans):
+        for text, plan in zip(batch[1], plans):
             layout, spoken, n = [], [], 1
             for segment in plan:
                 if segment.speech:
@@ -172,6 +169,11 @@ class TokenizeFn(beam.DoFn):
             layouts.append(tuple(layout))
             spans.append(tuple(spoken))
             n_words.append(len(word_bounds(text)))
-        return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=sources, line=lines,
-                         n_tokens=n_tokens, spill=write_spill(self._spill_dir, np.concatenate(arrays)),
-                         offset=offsets, layout=layouts, spans=spans, n_words=n_words)
+        return _tokenized(batch, n_tokens=n_tokens, spill=write_spill(self._spill_dir, np.concatenate(arrays)),
+                          offset=offsets, layout=layouts, spans=spans, n_words=n_words)
+
+
+def _tokenized(documents: list[list], **columns) -> DocBatch:
+    """The DocBatch of DocumentColumns whose tokens are spilled as `columns` say."""
+    ids, texts, sources, lines = documents
+    return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=sources, line=lines, **columns)
