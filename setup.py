@@ -28,6 +28,8 @@ setup(
     extras_require={
         # apache-beam[gcp]: DataflowRunner, for the offline (--dry_run) Dataflow graph test.
         "test": ["pytest>=8", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0", "apache-beam[gcp]==2.77.0"],
+        # scripts/bench_text_path.py: datatrove's tokenizer pipeline beside ours, and process-tree memory sampling.
+        "bench": ["datatrove==0.10.1", "psutil>=5.9"],
     },
     entry_points={"console_scripts": ["vocaloom=pipelines.cli:main"]},
 )

@@ -8,13 +8,14 @@ never which document survives.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import unicodedata
 
 import apache_beam as beam
 import numpy as np
 
-from transforms.columns import concat, from_columns, take, to_columns
+from transforms.columns import column, concat, row_count, take_packed
 from transforms.counting import COUNTS, count
 from transforms.gc_tuning import tune_gc
 from transforms.spill import SpilledGroupByKey
@@ -71,21 +72,20 @@ def partition_count(input_bytes: int) -> int:
 
 
 class SplitByPartitionFn(beam.DoFn):
-    """A packed batch of documents in; (partition, packed part of the batch) out. Works on whole columns: no
-    record is built."""
+    """A packed batch of documents in; (partition, packed part of the batch) out. Only the fingerprints are
+    decoded: the parts are taken from the packed columns, and no record is built."""
 
     def __init__(self, record_type, partitions: int):
         self._fingerprint = record_type._fields.index("fingerprint")
         self._partitions = partitions
 
     def process(self, batch: tuple):
-        columns = to_columns(batch)
-        keys = partition_keys(columns[self._fingerprint], self._partitions)
+        keys = partition_keys(column(batch, self._fingerprint), self._partitions)
         order, sizes = np.argsort(keys, kind="stable").tolist(), np.bincount(keys, minlength=self._partitions)
         start = 0
         for partition in np.flatnonzero(sizes).tolist():
             end = start + int(sizes[partition])
-            yield partition, from_columns(take(columns, order[start:end]))
+            yield partition, take_packed(batch, order[start:end])
             start = end
 
 
@@ -102,7 +102,8 @@ def survivors(fingerprints: list[bytes], ids: list, sources: list, lines: list) 
 
 
 class KeepOneFn(beam.DoFn):
-    """A partition's parts in; one packed batch of its survivors out, built column by column."""
+    """A partition's parts in; each part's survivors out, packed. Only the columns that choose survivors are
+    decoded: a part that keeps every row goes on as it came, another is taken from its packed columns."""
 
     def __init__(self, record_type):
         fields = record_type._fields
@@ -113,11 +114,18 @@ class KeepOneFn(beam.DoFn):
 
     def process(self, element):
         _, parts = element
-        columns = concat([to_columns(part) for part in parts])
-        keep = survivors(*(columns[i] for i in self._fields))
-        yield from_columns(take(columns, keep))
-        if len(keep) < len(columns[0]):
-            yield count("duplicates", len(columns[0]) - len(keep))
+        keep = survivors(*concat([[column(part, i) for i in self._fields] for part in parts]))
+        start = 0
+        for part in parts:
+            end = start + row_count(part)
+            first, last = bisect.bisect_left(keep, start), bisect.bisect_left(keep, end)
+            if last - first == end - start:
+                yield part
+            elif last > first:
+                yield take_packed(part, [row - start for row in keep[first:last]])
+            start = end
+        if len(keep) < start:
+            yield count("duplicates", start - len(keep))
 
 
 class ExactDedup(beam.PTransform):

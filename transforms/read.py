@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.counting import COUNTS, count
 from transforms.gc_tuning import tune_gc
-from transforms.records import Document, Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file
+from transforms.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
 
 REJECTS = "rejects"
 FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
@@ -53,7 +53,7 @@ def _chunks(path: str):
 
 
 def _jsonl_records(path: str, text_field: str, id_field: str):
-    """Lists of records, one list per decompressed chunk."""
+    """(DocumentColumns, other records), one pair per decompressed chunk."""
     line, carry = 0, b""
     try:
         for chunk in _chunks(path):
@@ -63,18 +63,18 @@ def _jsonl_records(path: str, text_field: str, id_field: str):
             line += len(lines)
     except (zstandard.ZstdError, OSError, EOFError) as e:
         # A corrupt or truncated compressed file: what follows the damage cannot be read as records.
-        yield [Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])]
+        yield split_records([Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])])
         return
     yield parse_json_lines([carry], line + 1, path, text_field, id_field)
 
 
 def _parquet_records(path: str, text_field: str, id_field: str):
-    """Lists of records, one list per Parquet record batch."""
+    """(DocumentColumns, other records), one pair per Parquet record batch."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         try:
             parquet = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as e:
-            yield [Reject(path, 1, "corrupt_file", f"not a readable Parquet file: {e}", b"")]
+            yield split_records([Reject(path, 1, "corrupt_file", f"not a readable Parquet file: {e}", b"")])
             return
         names = parquet.schema_arrow.names
         columns = [name for name in (text_field, id_field) if name in names]
@@ -91,11 +91,11 @@ def _parquet_records(path: str, text_field: str, id_field: str):
                     record = record._replace(raw=json.dumps({text_field: text, id_field: id_value},
                                                             ensure_ascii=False, default=repr).encode())
                 records.append(record)
-            yield records
+            yield split_records(records)
 
 
 def _text_records(path: str):
-    yield [parse_text_file(b"".join(_chunks(path)), path)]
+    yield split_records([parse_text_file(b"".join(_chunks(path)), path)])
 
 
 class ReadFileFn(beam.DoFn):
@@ -111,16 +111,14 @@ class ReadFileFn(beam.DoFn):
     def process(self, path: str):
         fmt = input_format(path)
         if fmt == ".parquet":
-            record_lists = _parquet_records(path, self._text_field, self._id_field)
+            parts = _parquet_records(path, self._text_field, self._id_field)
         elif fmt == ".txt":
-            record_lists = _text_records(path)
+            parts = _text_records(path)
         else:
-            record_lists = _jsonl_records(path, self._text_field, self._id_field)
+            parts = _jsonl_records(path, self._text_field, self._id_field)
         tally: dict[str, int] = {}
-        for records in record_lists:
-            tally["records_read"] = tally.get("records_read", 0) + len(records)
-            documents = [record for record in records if type(record) is Document]
-            others = [] if len(documents) == len(records) else [r for r in records if type(r) is not Document]
+        for documents, others in parts:
+            tally["records_read"] = tally.get("records_read", 0) + len(documents[0]) + len(others)
             for record in others:
                 if isinstance(record, Reject):
                     tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
@@ -128,8 +126,8 @@ class ReadFileFn(beam.DoFn):
                 else:
                     assert isinstance(record, Filtered)
                     tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
-            if documents:
-                yield tuple(zip(*documents))
+            if documents[0]:
+                yield documents
         for key, n in tally.items():
             yield count(key, n)
 

@@ -49,11 +49,13 @@ def _json_reason(raw: str) -> tuple[str, str]:
     return "malformed_json", "rejected by the strict JSON parser"  # e.g. NaN, accepted by json but not orjson
 
 
-def parse_json_lines(lines: list[bytes], first_line: int, source: str, text_field: str, id_field: str) -> list:
-    """Consecutive JSONL lines, the first numbered `first_line`, to Documents, Rejects and Filtereds (blank lines are
-    not records). The common record, an object with a non-blank string text and a non-empty string id, is taken in
-    one orjson call and a few type checks; any other goes through parse_json_record, which says what it is."""
-    records = []
+def parse_json_lines(lines: list[bytes], first_line: int, source: str, text_field: str,
+                     id_field: str) -> tuple[DocumentColumns, list]:
+    """Consecutive JSONL lines, the first numbered `first_line`, to (the Documents as columns, the Rejects and
+    Filtereds in line order); blank lines are not records. The common record, an object with a non-blank string
+    text and a non-empty string id, is taken in one orjson call and a few type checks; any other goes through
+    parse_json_record, which says what it is."""
+    ids, texts, numbers, others = [], [], [], []
     for line, raw in enumerate(lines, first_line):
         try:
             record = orjson.loads(raw)  # no raw NUL byte can be in a line orjson accepts
@@ -63,11 +65,26 @@ def parse_json_lines(lines: list[bytes], first_line: int, source: str, text_fiel
             text, doc_id = record.get(text_field), record.get(id_field)
             if (type(text) is str and type(doc_id) is str and doc_id and text and not text.isspace()
                     and "\x00" not in text):
-                records.append(tuple.__new__(Document, (doc_id, text, source, line)))
+                ids.append(doc_id)
+                texts.append(text)
+                numbers.append(line)
                 continue
         if raw.strip():
-            records.append(parse_json_record(raw.rstrip(b"\r"), source, line, text_field, id_field))
-    return records
+            record = parse_json_record(raw.rstrip(b"\r"), source, line, text_field, id_field)
+            if type(record) is Document:
+                ids.append(record.id)
+                texts.append(record.text)
+                numbers.append(line)
+            else:
+                others.append(record)
+    return (ids, texts, [source] * len(ids), numbers), others
+
+
+def split_records(records: list) -> tuple[DocumentColumns, list]:
+    """Parsed records to (the Documents as columns, the other records in order)."""
+    documents = [record for record in records if type(record) is Document]
+    others = [record for record in records if type(record) is not Document]
+    return tuple(map(list, zip(*documents))) if documents else ([], [], [], []), others
 
 
 def parse_json_record(raw: bytes, source: str, line: int, text_field: str, id_field: str):

@@ -76,5 +76,7 @@ def test_lines_parse_as_each_line_alone(lines):
     """The fast path for common records gives what parse_json_record gives; blank lines are no record."""
     expected = [parse_json_record(raw.rstrip(b"\r"), "in.jsonl", n, "text", "id")
                 for n, raw in enumerate(lines, 7) if raw.strip()]
-    got = parse_json_lines(lines, 7, "in.jsonl", "text", "id")
-    assert [(type(r), r) for r in got] == [(type(r), r) for r in expected]
+    (ids, texts, sources, numbers), others = parse_json_lines(lines, 7, "in.jsonl", "text", "id")
+    assert [Document(*fields) for fields in zip(ids, texts, sources, numbers)] == [
+        r for r in expected if type(r) is Document]
+    assert [(type(r), r) for r in others] == [(type(r), r) for r in expected if type(r) is not Document]
