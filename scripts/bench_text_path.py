@@ -1,11 +1,14 @@
 """The text path against its raw limit and against HF datatrove, on the same real corpus, in one run.
 
-Three jobs per corpus scale, each in its own process tree, timed by wall clock with peak memory sampled across the
+Four jobs per corpus scale, each in its own process tree, timed by wall clock with peak memory sampled across the
 whole tree (Beam's worker processes included) and the kernel's high-water mark of the tree's largest process:
   raw        zstd decode + SentencePiece batch encode + pyarrow IPC write, no Beam (the limit)
+  bare-beam  the same per file in a bare Beam pipeline (the issue's reference point: read-tokenise-write only)
   vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
              in-process runner (the default) and with --workers worker processes
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
+Run it where `pip install -e '.[bench]'` installed the package, without the test extras: Beam imports pandas and
+the Google Cloud clients at start-up when they are installed, which the README's first command does not install.
 Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data] [--memory-repeats 5]
 """
 from __future__ import annotations
@@ -61,34 +64,68 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     return {"seconds": seconds, "peak_rss_mb": peak / 2**20, "max_rss_mb": usage.ru_maxrss / 1024, "output": output}
 
 
-def raw_limit(input_dir: str, out_dir: str) -> None:
-    """The least work that turns the corpus into token shards: no validation, dedup, buckets or manifest."""
+def encode_file(sp, path: str, out_path: str, num_threads: int) -> int:
+    """One corpus file to one Arrow file of token lists (each document's tokens, then eos); returns its tokens."""
     import numpy as np
     import orjson
     import pyarrow as pa
-    import sentencepiece as spm
     import zstandard
+    with open(path, "rb") as f:
+        lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
+    texts = [orjson.loads(line)["text"] for line in lines]
+    # numpy output: an int32 array per document, no Python int per token (the fastest SentencePiece path)
+    encoded = sp.encode(texts, num_threads=num_threads, out_type="numpy")
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, encoded), np.int32, len(encoded)) + 1, out=offsets[1:])
+    values = np.full(offsets[-1], sp.eos_id(), dtype=np.int32)  # each document's eos stays where its text ends
+    is_text = np.ones(values.size, dtype=bool)
+    is_text[offsets[1:] - 1] = False
+    values[is_text] = np.concatenate(encoded)
+    table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
+    with pa.OSFile(out_path, "wb") as sink:
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    return int(values.size)
+
+
+def corpus_files(input_dir: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(input_dir, "*.jsonl.zst")))
+
+
+def raw_limit(input_dir: str, out_dir: str) -> None:
+    """The least work that turns the corpus into token shards: no validation, dedup, buckets or manifest. One file
+    per core at a time, each encoded by one SentencePiece thread: SentencePiece's own threads share out one batch
+    less well (2.3 s instead of 1.9 s at scale 1 here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sentencepiece as spm
     sp = spm.SentencePieceProcessor(model_file=str(assets.TOKENIZER_MODEL))
-    eos, tokens = sp.eos_id(), 0
     os.makedirs(out_dir, exist_ok=True)
-    for i, path in enumerate(sorted(glob.glob(os.path.join(input_dir, "*.jsonl.zst")))):
-        with open(path, "rb") as f:
-            lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
-        texts = [orjson.loads(line)["text"] for line in lines]
-        # numpy output: an int32 array per document, no Python int per token (the fastest SentencePiece path)
-        encoded = sp.encode(texts, num_threads=os.cpu_count(), out_type="numpy")
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-        np.cumsum(np.fromiter(map(len, encoded), np.int32, len(encoded)) + 1, out=offsets[1:])
-        values = np.full(offsets[-1], eos, dtype=np.int32)  # each document's eos stays where its text ends
-        is_text = np.ones(values.size, dtype=bool)
-        is_text[offsets[1:] - 1] = False
-        values[is_text] = np.concatenate(encoded)
-        tokens += values.size
-        table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
-        with pa.OSFile(os.path.join(out_dir, f"part-{i:05d}.arrow"), "wb") as sink:
-            with pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
+    files = corpus_files(input_dir)
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        tokens = sum(pool.map(lambda i: encode_file(sp, files[i], os.path.join(out_dir, f"part-{i:05d}.arrow"), 1),
+                              range(len(files))))
     print(json.dumps({"tokens": tokens}))
+
+
+def bare_beam(input_dir: str, out_dir: str) -> None:
+    """The issue's reference point: a bare Beam pipeline (the in-process runner) doing only read-tokenise-write,
+    one file per element, SentencePiece on every core."""
+    import apache_beam as beam
+    import sentencepiece as spm
+
+    class EncodeFileFn(beam.DoFn):
+        def setup(self):
+            self._sp = spm.SentencePieceProcessor(model_file=str(assets.TOKENIZER_MODEL))
+
+        def process(self, path: str):
+            name = os.path.basename(path).replace(".jsonl.zst", ".arrow")
+            yield encode_file(self._sp, path, os.path.join(out_dir, name), os.cpu_count())
+
+    os.makedirs(out_dir, exist_ok=True)
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        (p | "Files" >> beam.Create(corpus_files(input_dir)) | "Encode" >> beam.ParDo(EncodeFileFn())
+         | "Sum" >> beam.CombineGlobally(sum) | "Print" >> beam.Map(lambda n: print(json.dumps({"tokens": n}))))
 
 
 def hf_tokenizer_json(path: str) -> None:
@@ -105,7 +142,7 @@ def datatrove_job(input_dir: str, out_dir: str, tokenizer_json: str, workers: in
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.tokens import DocumentTokenizer
-    files = len(glob.glob(os.path.join(input_dir, "*.jsonl.zst")))
+    files = len(corpus_files(input_dir))
     LocalPipelineExecutor(
         pipeline=[JsonlReader(input_dir, glob_pattern="*.jsonl.zst", compression="zstd"),
                   DocumentTokenizer(os.path.join(out_dir, "tokens"), tokenizer_name_or_path=tokenizer_json,
@@ -128,8 +165,10 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     out = data / f"out-x{scale}"
     shutil.rmtree(out, ignore_errors=True)
     me = [sys.executable, __file__]
-    raw = measure(me + ["--stage", "raw", "--input", str(corpus), "--out", str(out / "raw")])
-    raw["tokens"] = last_json(raw["output"])["tokens"]
+    raw, bare = (measure(me + ["--stage", stage, "--input", str(corpus), "--out", str(out / stage)])
+                 for stage in ("raw", "bare-beam"))
+    for job in (raw, bare):
+        job["tokens"] = last_json(job["output"])["tokens"]
     builds = {name: vocaloom_build(corpus, out / name, flags) for name, flags in (
         ("vocaloom", []),  # the default: Beam's in-process runner
         (f"vocaloom-{workers}p", [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]))}
@@ -140,10 +179,11 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     trove["tokens"] = last_json(trove["output"])["tokens"]
     shutil.rmtree(out, ignore_errors=True)
     result = {"scale": scale, "text_mb": round(text_mb, 1)}
-    for name, run in (("raw", raw), *builds.items(), ("datatrove", trove)):
+    for name, run in (("raw", raw), ("bare-beam", bare), *builds.items(), ("datatrove", trove)):
         result[name] = {"seconds": round(run["seconds"], 2), "tokens": run["tokens"],
                         "tokens_per_s": round(run["tokens"] / run["seconds"]), "peak_rss_mb": round(run["peak_rss_mb"]),
                         "max_rss_mb": round(run["max_rss_mb"])}
+    result["bare-beam"]["over_raw"] = round(result["bare-beam"]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
     for name, build in builds.items():
         result[name]["duplicates_removed"] = build["duplicates"]
         result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
@@ -173,13 +213,15 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
     parser.add_argument("--memory-repeats", type=int, default=0,
                         help="then this many more in-process builds per scale, for the spread of their peak memory")
-    parser.add_argument("--stage", choices=["raw", "datatrove"], help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=["raw", "bare-beam", "datatrove"], help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stage == "raw":
         return raw_limit(args.input, args.out)
+    if args.stage == "bare-beam":
+        return bare_beam(args.input, args.out)
     if args.stage == "datatrove":
         return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
     results = [bench_scale(scale, args.data, args.workers) for scale in args.scales]
