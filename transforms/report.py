@@ -115,6 +115,14 @@ def _label_inches(labels: list[str], fontsize: float = 10) -> float:
     return max(map(len, labels), default=0) * 0.6 * fontsize / 72
 
 
+def _power_of_ten_label(value: float, _position=None) -> str:
+    """A log axis tick as 0, 1, 10, 100, 1k ... 100M: short, and no mathtext."""
+    for power, suffix in ((9, "G"), (6, "M"), (3, "k"), (0, "")):
+        if value >= 10 ** power:
+            return f"{value / 10 ** power:g}{suffix}"
+    return f"{value:g}"
+
+
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})  # no version stamp in the bytes
@@ -148,6 +156,7 @@ def _accounting_figure(figure, counts: dict):
     records_axis.invert_yaxis()
     records_axis.margins(x=0.15)
     records_axis.set_xscale("symlog")  # one reject next to millions kept stays visible
+    records_axis.xaxis.set_major_formatter(_power_of_ten_label)  # plain text: mathtext's parser is slow to build
     records_axis.set(title=f"{counts['records_read']:,} records read", xlabel="records (log scale)")
     tokens = [("written", counts["tokens_written"], "tab:blue"), ("dropped", counts["tokens_dropped"], "tab:red")]
     bars = tokens_axis.bar([t[0] for t in tokens], [t[1] / 1e6 for t in tokens], color=[t[2] for t in tokens])
