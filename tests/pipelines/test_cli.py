@@ -35,3 +35,14 @@ def test_build_inspect_verify(tmp_path):
     os.remove(os.path.join(out, "manifest.json"))
     missing = vocaloom("verify", out)
     assert missing.returncode == 1 and "no manifest.json" in missing.stderr
+
+
+def test_beams_bigquery_notice_is_kept_out_of_the_output():
+    import logging
+
+    from pipelines.cli import _not_beam_bigquery_notice
+
+    def record(message):
+        return logging.LogRecord("root", logging.WARNING, __file__, 1, message, None, None)
+    assert not _not_beam_bigquery_notice(record("apitools not found, and bigquery client libraries are not available"))
+    assert _not_beam_bigquery_notice(record("shard 3 failed"))
