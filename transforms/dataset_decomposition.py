@@ -14,7 +14,7 @@ import apache_beam as beam
 
 from transforms import seeds
 from transforms.columns import pack, records, take, to_columns
-from transforms.counting import COUNTS, count
+from transforms.counting import COUNTS, count, global_window_value
 from transforms.tokenize import DocBatch, DocTokens
 
 
@@ -78,31 +78,44 @@ def dropped_tokens(n_tokens: int, pieces: list[tuple[int, int]]) -> int:
 _N_TOKENS, _N_SPEECH = DocTokens._fields.index("n_tokens"), DocTokens._fields.index("n_speech")
 
 
+# Rows handed on in one packed batch: documents arrive in many small batches (a dedup partition's parts), and each
+# batch of rows is split per shard downstream, so a batch of rows per batch of documents made thousands of tiny ones.
+ROWS_PER_BATCH = 1 << 14
+
+
 class DecomposeDocumentFn(beam.DoFn):
-    """`--context document`: each row holds a piece of a single document. A DocBatch in, its rows out as one packed
-    batch."""
+    """`--context document`: each row holds a piece of a single document. DocBatches in, their rows out in packed
+    batches of up to ROWS_PER_BATCH."""
 
     def __init__(self, min_bucket: int, max_bucket: int, seed: int):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
+
+    def start_bundle(self):
+        self._rows: list[RowRef] = []
 
     def process(self, batch: DocBatch):
         columns = to_columns(batch)
         n_tokens, n_speech = columns[_N_TOKENS], columns[_N_SPEECH]
         # Only documents that make rows are looked at one by one; the others are only counted.
-        rows, kept = [], 0
+        kept = 0
         for doc in records(DocTokens, take(columns, [i for i, n in enumerate(n_tokens) if makes_rows(n, self._min)])):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
-                rows.append(RowRef(length, seeds.derive(doc_seed, i),
-                                   ((doc.id, doc.spill, doc.offset + start, length + 1),)))
+                self._rows.append(RowRef(length, seeds.derive(doc_seed, i),
+                                         ((doc.id, doc.spill, doc.offset + start, length + 1),)))
                 kept += length + 1
-        if rows:
-            yield pack(rows)
+        if len(self._rows) >= ROWS_PER_BATCH:
+            yield pack(self._rows)
+            self._rows = []
         tokens, speech = sum(n_tokens), sum(n_speech)
         yield count("documents_kept", len(n_tokens))
         yield count("text_tokens", tokens - speech)
         yield count("speech_tokens", speech)
         yield count("tokens_dropped", tokens - kept)
+
+    def finish_bundle(self):
+        if self._rows:
+            yield global_window_value(pack(self._rows))
 
 
 class DecomposeDocuments(beam.PTransform):

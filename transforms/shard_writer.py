@@ -18,7 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.shard import num_shards, shard_schema
-from transforms.columns import pack, unpack
+from transforms.columns import column, take_packed, unpack
 from transforms.dataset_decomposition import RowRef
 from transforms.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
 
@@ -47,7 +47,7 @@ def shard_table(length: int, rows: list[RowRef]) -> pa.Table:
     for spill, spans in by_file.items():
         for (pos, _, n), tokens in zip(spans, read_spans(spill, [(o, n) for _, o, n in spans])):
             flat[pos:pos + n] = tokens
-    starts = [np.cumsum([0] + [n for *_, n in row.pieces[:-1]]).tolist() for row in rows]
+    starts = [list(itertools.accumulate((n for *_, n in row.pieces[:-1]), initial=0)) for row in rows]
     ids = [[doc_id for doc_id, *_ in row.pieces] for row in rows]
     return pa.Table.from_arrays(
         [pa.FixedSizeListArray.from_arrays(pa.array(flat), length + 1),
@@ -64,24 +64,29 @@ def ipc_file_bytes(table: pa.Table, compression: str) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+_LENGTH, _ORDER = RowRef._fields.index("length"), RowRef._fields.index("order")
+
+
 def rows_per_bucket(packed_rows):
-    return Counter(row.length for row in unpack(RowRef, packed_rows)).items()
+    return Counter(column(packed_rows, _LENGTH)).items()
 
 
 class AssignShardFn(beam.DoFn):
-    """A spilled batch of rows to ((length, shard slot), rows of the batch in that slot) pairs."""
+    """A spilled batch of rows to ((length, shard slot), rows of the batch in that slot) pairs, taken from the
+    packed columns: only the lengths and orders are decoded."""
 
     def __init__(self, shard_tokens: int):
         self._shard_tokens = shard_tokens
 
     def process(self, reference, bucket_rows: dict[int, int]):
-        slots = defaultdict(list)
         [packed_rows] = read_batches([reference])
-        for row in unpack(RowRef, packed_rows):
-            shards = num_shards(bucket_rows[row.length], row.length, self._shard_tokens)
-            slots[row.length, row.order % shards].append(row)
+        lengths, orders = column(packed_rows, _LENGTH), column(packed_rows, _ORDER)
+        shards = {length: num_shards(bucket_rows[length], length, self._shard_tokens) for length in set(lengths)}
+        slots = defaultdict(list)
+        for row, (length, order) in enumerate(zip(lengths, orders)):
+            slots[length, order % shards[length]].append(row)
         for slot, rows in slots.items():
-            yield slot, pack(rows)
+            yield slot, take_packed(packed_rows, rows)
 
 
 class WriteShardFn(beam.DoFn):
