@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import unicodedata
+from collections import Counter
 
 import apache_beam as beam
 import numpy as np
@@ -91,14 +92,16 @@ class SplitByPartitionFn(beam.DoFn):
 
 def survivors(fingerprints: list[bytes], ids: list, sources: list, lines: list) -> list[int]:
     """The rows to keep, in order: of the rows sharing a fingerprint, the one with the smallest (id, source, line)."""
-    if len(dict.fromkeys(fingerprints)) == len(fingerprints):
+    copied = {fp for fp, n in Counter(fingerprints).items() if n > 1}
+    if not copied:
         return list(range(len(fingerprints)))
-    kept: dict[bytes, int] = {}
-    for row, fp in enumerate(fingerprints):
-        other = kept.setdefault(fp, row)
+    kept = [row for row, fp in enumerate(fingerprints) if fp not in copied]
+    best: dict[bytes, int] = {}
+    for row in [row for row, fp in enumerate(fingerprints) if fp in copied]:  # only the copies are compared
+        other = best.setdefault(fingerprints[row], row)
         if (ids[row], sources[row], lines[row]) < (ids[other], sources[other], lines[other]):
-            kept[fp] = row
-    return sorted(kept.values())
+            best[fingerprints[row]] = row
+    return sorted(kept + list(best.values()))
 
 
 class KeepOneFn(beam.DoFn):

@@ -8,7 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from transforms.counting import COUNTS
-from transforms.dedup import ExactDedup, fingerprint, normalise, partition_count
+from transforms.dedup import ExactDedup, fingerprint, normalise, partition_count, survivors
 from transforms.tokenize import DocTokens, pack_docs, unpack_docs
 
 
@@ -38,3 +38,13 @@ def test_one_deterministic_survivor(tmp_path):
         assert_that(out.kept | beam.FlatMap(lambda batch: [(d.id, d.line) for d in unpack_docs(batch)]),
                     equal_to([("a", 2), ("c", 3)]), label="Kept")
         assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([("duplicates", 2)]), label="Counts")
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"a" * 16, b"b" * 16, b"c" * 16]), st.sampled_from("xyz"),
+                          st.sampled_from(["s1", "s2"]), st.integers(1, 3)), max_size=20))
+def test_survivors_are_the_smallest_id_source_line_of_each_fingerprint(rows):
+    groups = {}
+    for row, (fp, *key) in enumerate(rows):
+        groups.setdefault(fp, []).append((tuple(key), row))
+    expected = sorted(min(members)[1] for members in groups.values())
+    assert survivors(*(list(column) for column in zip(*rows)) if rows else ([], [], [], [])) == expected
