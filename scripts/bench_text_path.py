@@ -9,7 +9,8 @@ whole tree (Beam's worker processes included) and the kernel's high-water mark o
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
 Run it where `pip install -e '.[bench]'` installed the package, without the test extras: Beam imports pandas and
 the Google Cloud clients at start-up when they are installed, which the README's first command does not install.
-Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data] [--memory-repeats 5]
+Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data] [--repeats 3]
+       [--memory-repeats 5]
 """
 from __future__ import annotations
 
@@ -156,7 +157,9 @@ def last_json(output: str) -> dict:
     return json.loads([line for line in output.splitlines() if line.startswith("{")][-1])
 
 
-def bench_scale(scale: int, data: Path, workers: int) -> dict:
+def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
+    """Every job `repeats` times, the jobs interleaved (a slow spell of the machine hits them all alike); each
+    job's median time, its spread, and its highest memory."""
     corpus = data / f"corpus-x{scale}"
     if not corpus.exists():
         import prepare_bench_corpus
@@ -164,30 +167,46 @@ def bench_scale(scale: int, data: Path, workers: int) -> dict:
     text_mb = sum(json.loads(line)["text"].encode().__len__() for line in _corpus_lines(corpus)) / 1e6
     out = data / f"out-x{scale}"
     shutil.rmtree(out, ignore_errors=True)
-    me = [sys.executable, __file__]
-    raw, bare = (measure(me + ["--stage", stage, "--input", str(corpus), "--out", str(out / stage)])
-                 for stage in ("raw", "bare-beam"))
-    for job in (raw, bare):
-        job["tokens"] = last_json(job["output"])["tokens"]
-    builds = {name: vocaloom_build(corpus, out / name, flags) for name, flags in (
-        ("vocaloom", []),  # the default: Beam's in-process runner
-        (f"vocaloom-{workers}p", [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]))}
+    out.mkdir(parents=True)
     tokenizer_json = str(out / "tokenizer.json")
     hf_tokenizer_json(tokenizer_json)
-    trove = measure(me + ["--stage", "datatrove", "--input", str(corpus), "--out", str(out / "datatrove"),
-                          "--tokenizer-json", tokenizer_json, "--workers", str(workers)])
-    trove["tokens"] = last_json(trove["output"])["tokens"]
+    me = [sys.executable, __file__, "--input", str(corpus), "--tokenizer-json", tokenizer_json,
+          "--workers", str(workers)]
+
+    def stage(name: str):
+        def run(output: Path) -> dict:
+            job = measure(me + ["--stage", name, "--out", str(output)])
+            return dict(job, tokens=last_json(job["output"])["tokens"])
+        return run
+
+    def build(flags: list[str]):
+        return lambda output: vocaloom_build(corpus, output, flags)
+    jobs = {"raw": stage("raw"), "bare-beam": stage("bare-beam"),
+            "vocaloom": build([]),  # the default: Beam's in-process runner
+            f"vocaloom-{workers}p": build([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]),
+            "datatrove": stage("datatrove")}
+    runs: dict[str, list[dict]] = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            runs[name].append(job(out / name))
+            shutil.rmtree(out / name, ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
     result = {"scale": scale, "text_mb": round(text_mb, 1)}
-    for name, run in (("raw", raw), ("bare-beam", bare), *builds.items(), ("datatrove", trove)):
-        result[name] = {"seconds": round(run["seconds"], 2), "tokens": run["tokens"],
-                        "tokens_per_s": round(run["tokens"] / run["seconds"]), "peak_rss_mb": round(run["peak_rss_mb"]),
-                        "max_rss_mb": round(run["max_rss_mb"])}
-    result["bare-beam"]["over_raw"] = round(result["bare-beam"]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
-    for name, build in builds.items():
-        result[name]["duplicates_removed"] = build["duplicates"]
-        result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
-        result[name]["over_datatrove"] = round(result[name]["tokens_per_s"] / result["datatrove"]["tokens_per_s"], 3)
+    for name, job_runs in runs.items():
+        seconds = sorted(run["seconds"] for run in job_runs)
+        median = seconds[len(seconds) // 2]
+        result[name] = {"seconds": round(median, 2), "spread": [round(seconds[0], 2), round(seconds[-1], 2)],
+                        "tokens": job_runs[0]["tokens"], "tokens_per_s": round(job_runs[0]["tokens"] / median),
+                        "peak_rss_mb": round(max(run["peak_rss_mb"] for run in job_runs)),
+                        "max_rss_mb": round(max(run["max_rss_mb"] for run in job_runs))}
+        if name != "raw":
+            result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
+        if name.startswith("vocaloom"):
+            result[name]["duplicates_removed"] = job_runs[0]["duplicates"]
+    for name in jobs:
+        if name.startswith("vocaloom"):
+            result[name]["over_datatrove"] = round(result[name]["tokens_per_s"] / result["datatrove"]["tokens_per_s"],
+                                                   3)
     return result
 
 
@@ -211,6 +230,7 @@ def main(argv=None):
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of every job per scale, interleaved")
     parser.add_argument("--memory-repeats", type=int, default=0,
                         help="then this many more in-process builds per scale, for the spread of their peak memory")
     parser.add_argument("--stage", choices=["raw", "bare-beam", "datatrove"], help=argparse.SUPPRESS)
@@ -224,15 +244,16 @@ def main(argv=None):
         return bare_beam(args.input, args.out)
     if args.stage == "datatrove":
         return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
-    results = [bench_scale(scale, args.data, args.workers) for scale in args.scales]
-    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'Mtok/s':>7} {'peak MB':>8} {'max MB':>7} "
-          f"{'/raw':>6} {'/trove':>6}")
+    results = [bench_scale(scale, args.data, args.workers, args.repeats) for scale in args.scales]
+    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'spread':>13} {'Mtok/s':>7} {'peak MB':>8} "
+          f"{'max MB':>7} {'/raw':>6} {'/trove':>6}")
     for r in results:
         for name in [key for key in r if isinstance(r[key], dict)]:
             j = r[name]
-            print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {j['tokens_per_s'] / 1e6:>7.2f} "
-                  f"{j['peak_rss_mb']:>8} {j['max_rss_mb']:>7} {j.get('over_raw', ''):>6} "
-                  f"{j.get('over_datatrove', ''):>6}")
+            spread = f"{j['spread'][0]}-{j['spread'][1]}"
+            print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {spread:>13} "
+                  f"{j['tokens_per_s'] / 1e6:>7.2f} {j['peak_rss_mb']:>8} {j['max_rss_mb']:>7} "
+                  f"{j.get('over_raw', ''):>6} {j.get('over_datatrove', ''):>6}")
     if args.memory_repeats:
         print(memory_spread(args.scales, args.data, args.memory_repeats))
     print(json.dumps(results, indent=1))
