@@ -153,4 +153,5 @@ class CommitDataset(beam.PTransform):
         return (shard_files.pipeline
                 | "Once" >> beam.Create([None])
                 | "Commit" >> beam.ParDo(self._fn, beam.pvalue.AsList(shard_files),
-                                         beam.pvalue.AsList(record_files), beam.pvalue.AsDict(totals)))
+                                         beam.pvalue.AsList(record_files), beam.pvalue.AsDict(totals))
+                .with_output_types(dict))  # the manifest; declared, Beam skips inferring it from process's bytecode
