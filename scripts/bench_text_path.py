@@ -183,7 +183,8 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
         return lambda output: vocaloom_build(corpus, output, flags)
     jobs = {"raw": stage("raw"), "bare-beam": stage("bare-beam"),
             "vocaloom": build([]),  # the default: Beam's in-process runner
-            f"vocaloom-{workers}p": build([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]),
+            f"vocaloom-{workers}p": build([f"--direct_num_workers={workers}",
+                                           "--direct_running_mode=multi_processing"]),
             "datatrove": stage("datatrove")}
     runs: dict[str, list[dict]] = {name: [] for name in jobs}
     for _ in range(repeats):
