@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 from schemas.config import ConfigError
 from schemas.manifest import ManifestError
@@ -22,6 +23,13 @@ def _not_beam_bigquery_notice(record: logging.LogRecord) -> bool:
 logging.getLogger().addFilter(_not_beam_bigquery_notice)
 
 
+def _ignore_batch_size_fit_warnings() -> None:
+    """Beam's adaptive batch sizing (RunInference) fits a line through its first batch timings, and numpy warns when
+    the fit is degenerate (batches all alike); Beam keeps its batch size then, so the warnings say nothing to whoever
+    runs a build. Called after Beam's import, which sets numpy's RankWarning to "always"."""
+    warnings.filterwarnings("ignore", module="apache_beam.transforms.util", category=RuntimeWarning)
+
+
 def _fail(message: str, status: int = 2) -> int:
     print(f"vocaloom: error: {message}", file=sys.stderr)
     return status
@@ -38,12 +46,14 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.build import run
             from pipelines.progress import build_progress
             from transforms.report import render_report
+            _ignore_batch_size_fit_warnings()
             with build_progress(rest):
                 manifest = run(rest)
             print(render_report(manifest))
             return 0
         if command == "nightly":
             from pipelines.nightly import main as nightly
+            _ignore_batch_size_fit_warnings()
             return nightly(rest)
         if command in ("inspect", "verify") and len(rest) == 1:
             from pipelines.verify import read_manifest, verify
