@@ -221,7 +221,7 @@ def vocaloom_build(corpus: Path, output: Path, beam_flags: list[str]) -> dict:
 
 def _corpus_lines(corpus: Path):
     import zstandard
-    for path in sorted(corpus.glob("*.jsonl.zst")):
+    for path in corpus_files(str(corpus)):
         with open(path, "rb") as f:
             yield from zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
 
@@ -239,6 +239,8 @@ def main(argv=None):
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.stage == "raw":
         return raw_limit(args.input, args.out)
     if args.stage == "bare-beam":
