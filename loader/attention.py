@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
+from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 
 LOSS_EXCLUSIONS = ("speech", "text")
 

@@ -13,12 +13,17 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from loader.curriculum import curriculum_odds
-from loader.sampler import EpochPlan, Segment
-from loader.shards import BucketRows, ShardCache, read_manifest
-from schemas.vocab import Vocabulary
+from vocaloom.loader.curriculum import curriculum_odds
+from vocaloom.loader.sampler import EpochPlan, Segment
+from vocaloom.loader.shards import BucketRows, ShardCache, read_manifest
+from vocaloom.schemas.vocab import Vocabulary
 
 STATE_FORMAT = "vocaloom-loader/1"
+# Another DataLoader's workers each hold a copy that the main process never hears from, so neither its position nor
+# its epoch would advance: resumes repeat steps, and each epoch would start over.
+FOREIGN_WORKERS = ("BucketLoader reads in its own worker processes and cannot be iterated in another DataLoader's: "
+                   "use BucketLoader(..., num_workers=k) and a DataLoader or StatefulDataLoader with num_workers=0 "
+                   "(or none), whose state_dict() is then exact")
 log = logging.getLogger(__name__)
 
 
@@ -103,12 +108,11 @@ class BucketLoader(IterableDataset):
                 for bucket, blocks, block_rows in zip(self._buckets, taken, self._block_rows)}
 
     def __iter__(self) -> Iterator[dict]:
+        if get_worker_info() is not None:
+            raise RuntimeError(FOREIGN_WORKERS)
         if self._step >= self._plan().end:  # an epoch left with no step, as when resumed on more ranks near its end
             self._start_epoch(self.epoch + 1)
-        worker = get_worker_info()
-        if worker is None and self.num_workers:
-            return self._through_workers()
-        return self._batches(*((worker.id, worker.num_workers) if worker else (0, 1)))
+        return self._through_workers() if self.num_workers else self._batches(0, 1)
 
     def _batches(self, worker: int, workers: int) -> Iterator[dict]:
         """The epoch's remaining steps; DataLoader worker i of n reads every n-th, which the DataLoader's
@@ -120,7 +124,7 @@ class BucketLoader(IterableDataset):
             yield batch
 
     def _through_workers(self) -> Iterator[dict]:
-        for batch in DataLoader(self, batch_size=None, num_workers=self.num_workers):
+        for batch in DataLoader(_WorkerReads(self), batch_size=None, num_workers=self.num_workers):
             self._advance(self._plan(), batch["step"])
             yield batch
 
@@ -206,3 +210,14 @@ class BucketLoader(IterableDataset):
 def _tensor(array: np.ndarray) -> torch.Tensor:
     """A tensor on the array's memory; a read-only array (Arrow's decompressed buffers) is copied first."""
     return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+class _WorkerReads(IterableDataset):
+    """A BucketLoader as its own DataLoader workers see it: worker i of n reads every n-th step from its position."""
+
+    def __init__(self, loader: BucketLoader):
+        self._loader = loader
+
+    def __iter__(self) -> Iterator[dict]:
+        worker = get_worker_info()
+        return self._loader._batches(worker.id, worker.num_workers)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loader.curriculum import draw_schedule
+from vocaloom.loader.curriculum import draw_schedule
 
 # First word of every seed: what the stream is for. Streams of one purpose have seeds of one length, because
 # SeedSequence ignores trailing zeros ([a, b, 0] seeds as [a, b]).

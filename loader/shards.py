@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from schemas.manifest import MANIFEST, ManifestError, parse_manifest
-from schemas.shard import shard_schema
+from vocaloom.schemas.manifest import MANIFEST, ManifestError, parse_manifest
+from vocaloom.schemas.shard import shard_schema
 
 
 class ShardIntegrityError(RuntimeError):

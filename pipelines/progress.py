@@ -1,13 +1,14 @@
 """Progress bars for local builds, drawn from what the build writes under DIR/.vocaloom-tmp/.
 
 Beam's local runners report metrics only when a pipeline ends, so the bars watch the files instead: tokens
-tokenised so far (the spill files' size) and shards written (the shard temp files). Neither step knows its total
-in advance, so the bars count and show a rate, not a percentage. They are drawn only for a local runner writing
-to a local directory, and only on a terminal (tqdm stays quiet under cron, systemd and CI).
+tokenised so far (the tokenizer's spill files) and shards written (the shard temp files). Neither total is known in
+advance, so the bars count and show a rate; when the build ends, both are set to the manifest's figures, total and
+count alike (tokens produced for the kept documents, text and speech; shards committed), so the last line a person
+sees is what the dataset holds. They are drawn only for a local runner writing to a local directory, and only on a
+terminal (tqdm stays quiet under cron, systemd and CI).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
@@ -15,9 +16,9 @@ import threading
 
 from tqdm import tqdm
 
-from pipelines.build import TEMP_DIR
-from schemas.config import ConfigError, add_build_arguments, config_from_args
-from transforms.spill import TOKEN
+from vocaloom.pipelines.build import TEMP_DIR, TOKEN_SPILL
+from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
+from vocaloom.transforms.spill import TOKEN
 
 LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 POLL_SECONDS = 0.5
@@ -27,23 +28,40 @@ class TempDirProgress:
     """Two bars fed by one look at the temporary folder per `poll`."""
 
     def __init__(self, temp_dir: str, file=None, disable: bool | None = None):
-        self._spill, self._shards = os.path.join(temp_dir, "spill"), os.path.join(temp_dir, "shards")
+        self._spill, self._shards = os.path.join(temp_dir, TOKEN_SPILL), os.path.join(temp_dir, "shards")
         bar = dict(file=file or sys.stderr, disable=disable, dynamic_ncols=True)
-        self.tokens = tqdm(desc="tokenised", unit="tok", unit_scale=True, position=0, **bar)
+        self.tokens = tqdm(desc="tokens", unit="tok", unit_scale=True, position=0, **bar)
         self.shards = tqdm(desc="shards written", unit="shard", position=1, **bar)
+        self._lock = threading.Lock()  # the watcher polls while the build's thread finishes
 
     def poll(self) -> None:
-        self._advance(self.tokens, sum(e.stat().st_size for e in _files(self._spill)) // TOKEN.itemsize)
-        self._advance(self.shards, sum(1 for _ in _files(self._shards)))
+        with self._lock:
+            if self.tokens.total is None:
+                self._advance(self.tokens, sum(e.stat().st_size for e in _files(self._spill)) // TOKEN.itemsize)
+                self._advance(self.shards, sum(1 for _ in _files(self._shards)))
 
     @staticmethod
     def _advance(bar: tqdm, total: int) -> None:
         if total > bar.n:
             bar.update(total - bar.n)
 
+    def finish(self, manifest: dict) -> None:
+        """Both bars end on the manifest's figures: tokens produced for the kept documents, shards committed."""
+        counts = manifest["counts"]
+        with self._lock:
+            for bar, final in ((self.tokens, counts["text_tokens"] + counts["speech_tokens"]),
+                               (self.shards, sum(len(bucket["shards"]) for bucket in manifest["buckets"]))):
+                bar.total = bar.n = final
+                bar.refresh()
+
     def close(self) -> None:
         self.tokens.close()
         self.shards.close()
+
+
+class _NoProgress:
+    def finish(self, manifest: dict) -> None:
+        pass
 
 
 def _files(directory: str):
@@ -55,14 +73,14 @@ def _files(directory: str):
 
 def local_temp_dir(argv: list[str]) -> str | None:
     """The build's temporary folder when the build runs locally into a local directory; else None."""
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser = ArgumentParser(add_help=False)
     add_build_arguments(parser)
     parser.add_argument("--runner")
     try:
         args, _ = parser.parse_known_args(argv)
         runner = vars(args).pop("runner")
         output = config_from_args(args).output
-    except (ConfigError, argparse.ArgumentError):  # the build reports bad options itself, once
+    except ConfigError:  # the build reports bad options itself, once
         return None
     if runner not in LOCAL_RUNNERS or "://" in output:
         return None
@@ -70,13 +88,14 @@ def local_temp_dir(argv: list[str]) -> str | None:
 
 
 @contextlib.contextmanager
-def build_progress(argv: list[str]):
-    """Draws the bars while the body (the build) runs."""
-    temp_dir = local_temp_dir(argv) if sys.stderr.isatty() else None
+def build_progress(argv: list[str], file=None):
+    """Draws the bars while the body (the build) runs; the body calls finish(manifest) on what this yields."""
+    stream = file or sys.stderr
+    temp_dir = local_temp_dir(argv) if stream.isatty() else None
     if temp_dir is None:
-        yield
+        yield _NoProgress()
         return
-    progress, stop = TempDirProgress(temp_dir), threading.Event()
+    progress, stop = TempDirProgress(temp_dir, file=stream), threading.Event()
 
     def watch():
         while not stop.wait(POLL_SECONDS):
@@ -84,7 +103,7 @@ def build_progress(argv: list[str]):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        yield
+        yield progress
     finally:
         stop.set()
         watcher.join()

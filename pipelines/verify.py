@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 
+import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.manifest import MANIFEST, ManifestError, accounting_errors, parse_manifest
-from schemas.shard import shard_schema
+from vocaloom.schemas.manifest import MANIFEST, ManifestError, accounting_errors, parse_manifest
+from vocaloom.schemas.shard import shard_schema
 
 
 def read_manifest(directory: str) -> dict:

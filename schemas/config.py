@@ -52,37 +52,61 @@ class BuildConfig:
         return dataclasses.asdict(self) | {"inputs": list(self.inputs)}
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are ConfigErrors (one line for the command, an exception for a library caller), and
+    which takes no abbreviations: `--over` is a typo, not `--overwrite`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise ConfigError(message)
+
+
+def _default(name: str) -> str:
+    value = BuildConfig.__dataclass_fields__[name].default
+    return "none" if value is None else str(value)
+
+
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """Our flags; their defaults are SUPPRESS so that a config file can fill what the command line leaves out."""
+    """Our flags; their defaults are SUPPRESS so that a config file can fill what the command line leaves out (the
+    help shows the real defaults, from BuildConfig)."""
     s = argparse.SUPPRESS
-    parser.add_argument("--input", dest="inputs", action="append", default=s, help="file pattern (repeatable)")
-    parser.add_argument("--output", default=s, help="output directory (local, gs://, s3://)")
-    parser.add_argument("--tokenizer", default=s, help="SentencePiece model [bundled]")
-    parser.add_argument("--speech-ratio", type=float, default=s,
-                        help="share of words turned into speech (0: a text-only build) [0.3]")
-    parser.add_argument("--span-lambda", type=float, default=s, help="mean speech span length in words [10]")
-    parser.add_argument("--speech-source", default=s, help="text-to-token|tts [text-to-token]")
-    parser.add_argument("--text-to-token-model", default=s, help="text-to-token model file [bundled]")
-    parser.add_argument("--device", default=s, help="where the text-to-token model runs: cpu|cuda [cpu]")
-    parser.add_argument("--cache", default=s,
-                        help="inference cache location (speech units, embeddings), kept between builds [none]")
-    parser.add_argument("--context", default=s, help="document|related [document]")
-    parser.add_argument("--knn", type=int, default=s, help="neighbours per document in the kNN graph [40]")
-    parser.add_argument("--exact-search-max", type=int, default=s,
-                        help="partitions up to this size use exact search, larger ones HNSW [50000]")
-    parser.add_argument("--partition-size", type=int, default=s, help="documents per ordering partition [100000]")
-    parser.add_argument("--semantic-dedup", type=float, default=s,
-                        help="drop a document more similar than this to a kept neighbour [off]")
-    parser.add_argument("--embedder", default=s, help="Hugging Face encoder directory [all-MiniLM-L6-v2]")
-    parser.add_argument("--min-bucket", type=int, default=s, help="log2 of the shortest bucket [8]")
-    parser.add_argument("--max-bucket", type=int, default=s, help="log2 of the longest bucket [13]")
-    parser.add_argument("--shard-tokens", type=int, default=s, help="tokens per shard, about [1048576]")
-    parser.add_argument("--seed", type=int, default=s, help="seed for every random choice [0]")
-    parser.add_argument("--compression", default=s, help="shard buffer compression: none|zstd [none]")
-    parser.add_argument("--text-field", default=s, help="JSONL/Parquet field holding the text [text]")
-    parser.add_argument("--id-field", default=s, help="JSONL/Parquet field holding the id [id]")
-    parser.add_argument("--overwrite", action="store_true", default=s, help="replace a complete dataset in --output")
-    parser.add_argument("--config", default=s, help="TOML file with the same options")
+
+    def flag(name: str, help: str, default: str | None = None, **kwargs):
+        dest = kwargs.pop("dest", name[2:].replace("-", "_"))
+        shown = default if default is not None else _default(dest)
+        parser.add_argument(name, dest=dest, default=s, help=f"{help} [{shown}]", **kwargs)
+
+    flag("--input", "file pattern, repeatable (local, gs://, s3://)", "the bundled sample corpus", dest="inputs",
+         action="append", metavar="PATTERN")
+    flag("--output", "output directory (local, gs://, s3://)", "required", metavar="DIR")
+    flag("--tokenizer", "SentencePiece model file", "the bundled model", metavar="PATH")
+    flag("--speech-ratio", "share of words turned into speech (0: a text-only build)", type=float, metavar="R")
+    flag("--span-lambda", "mean speech span length in words (Poisson)", type=float, metavar="WORDS")
+    flag("--speech-source", "where speech units come from", choices=SPEECH_SOURCES)
+    flag("--text-to-token-model", "text-to-token model directory", "the bundled student", metavar="DIR")
+    flag("--device", "where the text-to-token model runs", choices=DEVICES)
+    flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
+    flag("--context", "what a row holds: pieces of one document, or related documents in order",
+         choices=CONTEXTS)
+    flag("--knn", "neighbours per document in the kNN graph (--context related)", type=int, metavar="K")
+    flag("--exact-search-max", "partitions up to this many documents use exact search, larger ones HNSW",
+         type=int, metavar="N")
+    flag("--partition-size", "documents per ordering partition", type=int, metavar="N")
+    flag("--semantic-dedup", "drop a document more similar than this cosine to a kept neighbour", "off",
+         type=float, metavar="COSINE")
+    flag("--embedder", "Hugging Face encoder directory", "all-MiniLM-L6-v2, bundled", metavar="DIR")
+    flag("--min-bucket", "log2 of the shortest row length", type=int, metavar="K")
+    flag("--max-bucket", "log2 of the longest row length", type=int, metavar="K")
+    flag("--shard-tokens", "tokens per shard, about", type=int, metavar="N")
+    flag("--seed", "seed for every random choice", type=int, metavar="N")
+    flag("--compression", "shard buffer compression", choices=COMPRESSIONS)
+    flag("--text-field", "JSONL/Parquet field holding the text", metavar="NAME")
+    flag("--id-field", "JSONL/Parquet field holding the id", metavar="NAME")
+    flag("--overwrite", "replace a complete dataset in --output", "off", action="store_true")
+    flag("--config", "TOML file with the same options (the command line wins)", metavar="FILE")
 
 
 def _read_toml(path: str) -> dict:

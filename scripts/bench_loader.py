@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -34,10 +33,9 @@ import torch
 from torch.utils.data import DataLoader
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from loader import BucketLoader  # noqa: E402
-from loader.shards import read_manifest  # noqa: E402
+from vocaloom.loader import BucketLoader  # noqa: E402
+from vocaloom.loader.shards import read_manifest  # noqa: E402
 
 # pyarrow's buffers are read-only; the limit hands them out as tensors anyway, as the fastest reader would.
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -46,7 +44,7 @@ LIMIT, LOADER = "pyarrow, file order (the limit)", "BucketLoader"
 
 def ensure_dataset(directory: Path, corpus: Path) -> dict:
     if not (directory / "manifest.json").exists():
-        from pipelines.build import run
+        from vocaloom.pipelines.build import run
         run(["--input", str(corpus / "*.jsonl.zst"), "--output", str(directory), "--min-bucket", "6",
              "--max-bucket", "11", "--speech-ratio", "0", "--runner=FnApiRunner"])
     return read_manifest(directory)

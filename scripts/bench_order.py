@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transforms.in_context_pretraining import greedy_path, knn_graph, recall_at_k, undirected  # noqa: E402
-from transforms.ordering import SAMPLE_SIZE, train_partitioning  # noqa: E402
+from vocaloom.transforms.in_context_pretraining import greedy_path, knn_graph, recall_at_k, undirected  # noqa: E402
+from vocaloom.transforms.ordering import SAMPLE_SIZE, train_partitioning  # noqa: E402
 
 
 class Stage:

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import zstandard
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import assets  # noqa: E402
-from text_to_token.model_file import read_model  # noqa: E402
-from transforms.inference_cache import cache_key  # noqa: E402
-from transforms.speech_conversion import length_group  # noqa: E402
-from transforms.synthetic_interleaving import segments  # noqa: E402
-from transforms.text_to_token import Span, TextToTokenHandler, span_size  # noqa: E402
+from vocaloom import assets  # noqa: E402
+from vocaloom.text_to_token.model_file import read_model  # noqa: E402
+from vocaloom.transforms.inference_cache import cache_key  # noqa: E402
+from vocaloom.transforms.speech_conversion import length_group  # noqa: E402
+from vocaloom.transforms.synthetic_interleaving import segments  # noqa: E402
+from vocaloom.transforms.text_to_token import Span, TextToTokenHandler, span_size  # noqa: E402
 
 
 def sample_spans(limit: int) -> list[Span]:

@@ -28,10 +28,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 
 
 def measure(cmd: list[str], env: dict | None = None) -> dict:
@@ -213,7 +212,7 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
 
 def vocaloom_build(corpus: Path, output: Path, beam_flags: list[str]) -> dict:
     """`vocaloom build` text-only with these Beam flags; its time, memory, text tokens and duplicates removed."""
-    run = measure([sys.executable, "-m", "pipelines.cli", "build", "--input", str(corpus / "*.jsonl.zst"),
+    run = measure([sys.executable, "-m", "vocaloom", "build", "--input", str(corpus / "*.jsonl.zst"),
                    "--output", str(output), "--speech-ratio", "0", "--runner=FnApiRunner", *beam_flags])
     counts = json.loads((output / "manifest.json").read_text())["counts"]
     return dict(run, tokens=counts["text_tokens"], duplicates=counts["duplicates"])

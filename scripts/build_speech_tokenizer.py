@@ -17,15 +17,14 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 import teacher_text  # noqa: E402
 import unit_metrics  # noqa: E402
-from text_to_token.espeak_zygote import RATE_WPM, SAMPLE_RATE, VOICE  # noqa: E402
-from text_to_token.speech_tokenizer import SpeechTokenizer, resample, unit_features  # noqa: E402
-from text_to_token.teacher import EspeakProcess  # noqa: E402
+from vocaloom.text_to_token.espeak_zygote import RATE_WPM, SAMPLE_RATE, VOICE  # noqa: E402
+from vocaloom.text_to_token.speech_tokenizer import SpeechTokenizer, resample, unit_features  # noqa: E402
+from vocaloom.text_to_token.teacher import EspeakProcess  # noqa: E402
 
 FLOOR_SEED_OFFSET = 1  # the floor fragments are drawn with seed + 1, apart from the codebook's
 

@@ -28,15 +28,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 import unit_metrics  # noqa: E402
 from train_text_to_token import Pairs  # noqa: E402
-from text_to_token.model_file import read_model  # noqa: E402
-from text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
-from text_to_token.teacher import Teacher  # noqa: E402
+from vocaloom.text_to_token.model_file import read_model  # noqa: E402
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
+from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
 
 MEDOID_SAMPLES = 12  # occurrences of a word compared when choosing its most typical unit sequence
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import zstandard
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 import corpus_sources  # noqa: E402
 
 ZSTD_LEVEL = 19

@@ -20,13 +20,12 @@ import numpy as np
 from safetensors.numpy import save_file
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 import teacher_text  # noqa: E402
-from text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
-from text_to_token.teacher import Teacher  # noqa: E402
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
+from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
 
 EVAL_PER_SOURCE = 100
 EVAL_SEED = 0

@@ -20,12 +20,11 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import assets  # noqa: E402
-from text_to_token.model_file import FORMAT, write_model  # noqa: E402
-from text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer  # noqa: E402
-from text_to_token.student import DurationUnits, word_ends  # noqa: E402
+from vocaloom import assets  # noqa: E402
+from vocaloom.text_to_token.model_file import FORMAT, write_model  # noqa: E402
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer  # noqa: E402
+from vocaloom.text_to_token.student import DurationUnits, word_ends  # noqa: E402
 
 ARCHITECTURE = "duration-units-v1"
 

@@ -7,7 +7,6 @@ same sample gives the same model.
 import argparse
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import sentencepiece as spm
 import zstandard
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 
 VOCAB_SIZE = 8000
 # Above the sample's document count, so every document is used.

@@ -6,7 +6,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-import assets  # noqa: E402
+from vocaloom import assets  # noqa: E402
 
 RUNNER = ["--runner=FnApiRunner"]
 # Builds that test the text path say so: the default (SPEC) turns 30% of words into speech.

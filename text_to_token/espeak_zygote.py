@@ -5,7 +5,7 @@ it in-process is not supported (espeak_Terminate + espeak_Initialize hangs in 1.
 the library once, never speaks itself, and forks a child per request: every child starts from the identical
 just-initialised state, costs about a millisecond more than speaking in-process (a fresh `espeak-ng` command costs
 ~10 ms of start-up), and also reports word timings, which the command line cannot. It runs as its own
-single-threaded process (`python -m text_to_token.espeak_zygote`) because forking a multi-threaded caller (torch,
+single-threaded process (`python -m vocaloom.text_to_token.espeak_zygote`) because forking a multi-threaded caller (torch,
 Beam) is unsafe; it imports nothing that starts threads (not even numpy, whose BLAS does).
 
 Protocol on stdin/stdout, little-endian: request = u32 prelude length, u32 text length, prelude and text as UTF-8;

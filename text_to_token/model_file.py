@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from text_to_token import student  # noqa: F401  (registers the bundled model's architecture)
-from text_to_token.architectures import ARCHITECTURES
+from vocaloom.text_to_token import student  # noqa: F401  (registers the bundled model's architecture)
+from vocaloom.text_to_token.architectures import ARCHITECTURES
 
 FORMAT = "vocaloom-text-to-token/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from text_to_token.architectures import register
+from vocaloom.text_to_token.architectures import register
 
 WHITESPACE_BYTES = (9, 10, 11, 12, 13, 32)
 

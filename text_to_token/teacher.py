@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from text_to_token.espeak_zygote import LIBRARY, SAMPLE_RATE
-from text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
+from vocaloom.text_to_token.espeak_zygote import LIBRARY, SAMPLE_RATE
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
 
 MISSING = "espeak-ng is not installed: apt-get install espeak-ng"
 
@@ -65,7 +65,7 @@ class EspeakProcess:
 
     def __init__(self):
         check_espeak()
-        self.process = subprocess.Popen([sys.executable, "-m", "text_to_token.espeak_zygote"],
+        self.process = subprocess.Popen([sys.executable, "-m", "vocaloom.text_to_token.espeak_zygote"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def speak(self, text: str, prelude: str = "") -> Utterance:

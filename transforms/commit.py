@@ -11,11 +11,11 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.manifest import MANIFEST, accounting_errors, dump_manifest
-from schemas.shard import bucket_lengths, shard_path
-from transforms.counting import nested_counts
-from transforms.rejects import record_path
-from transforms.report import FIGURES_DIR, render_figures, render_report
+from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
+from vocaloom.schemas.shard import bucket_lengths, shard_path
+from vocaloom.transforms.counting import nested_counts
+from vocaloom.transforms.rejects import record_path
+from vocaloom.transforms.report import FIGURES_DIR, render_figures, render_report
 
 
 class AccountingError(RuntimeError):

@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import apache_beam as beam
 
-from transforms import seeds
-from transforms.columns import pack, records, take, to_columns
-from transforms.counting import COUNTS, count, global_window_value
-from transforms.tokenize import DocBatch, DocTokens
+from vocaloom.transforms import seeds
+from vocaloom.transforms.columns import pack, records, take, to_columns
+from vocaloom.transforms.counting import COUNTS, count, global_window_value
+from vocaloom.transforms.tokenize import DocBatch, DocTokens
 
 
 def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:

@@ -16,10 +16,10 @@ from collections import Counter
 import apache_beam as beam
 import numpy as np
 
-from transforms.columns import column, concat, row_count, take_packed
-from transforms.counting import COUNTS, count
-from transforms.gc_tuning import tune_gc
-from transforms.spill import SpilledGroupByKey
+from vocaloom.transforms.columns import column, concat, row_count, take_packed
+from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.gc_tuning import tune_gc
+from vocaloom.transforms.spill import SpilledGroupByKey
 
 # Input bytes (as stored, compressed or not) per partition: a worker holds one partition's documents at a time, so
 # the partition's size, not the corpus's, sets dedup's memory (about 16,000 short documents, fewer long ones).

@@ -17,9 +17,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from transforms.inference_cache import Codec, Counters, cache_key
-from transforms.spill import read_spans
-from transforms.tokenize import load_sentencepiece, unpack_docs
+from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
+from vocaloom.transforms.spill import read_spans
+from vocaloom.transforms.tokenize import load_sentencepiece, unpack_docs
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
 # SentencePiece tokens decoded to give it that much text.

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
-from transforms import seeds
+from vocaloom.transforms import seeds
 
 # HNSW graph degree and search breadth of the approximate index used above the exact-search size.
 HNSW_M, HNSW_EF_SEARCH, HNSW_EF_CONSTRUCTION = 32, 128, 80

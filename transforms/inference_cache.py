@@ -17,8 +17,8 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.counting import COUNTS, count
-from transforms.dedup import normalise
+from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.dedup import normalise
 
 if TYPE_CHECKING:
     from apache_beam.ml.inference.base import ModelHandler

@@ -13,11 +13,11 @@ import apache_beam as beam
 import faiss
 import numpy as np
 
-from transforms import seeds
-from transforms.counting import COUNTS, count
-from transforms.embed import doc_key
-from transforms.tokenize import unpack_docs
-from transforms.in_context_pretraining import greedy_path, knn_graph, order_cells, recall_at_k, undirected
+from vocaloom.transforms import seeds
+from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.embed import doc_key
+from vocaloom.transforms.tokenize import unpack_docs
+from vocaloom.transforms.in_context_pretraining import greedy_path, knn_graph, order_cells, recall_at_k, undirected
 
 # Documents k-means is trained on (deterministically chosen), and exact queries used to measure recall.
 SAMPLE_SIZE, RECALL_QUERIES = 20_000, 200

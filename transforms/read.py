@@ -14,9 +14,9 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.counting import COUNTS, count
-from transforms.gc_tuning import tune_gc
-from transforms.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
+from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.gc_tuning import tune_gc
+from vocaloom.transforms.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
 
 REJECTS = "rejects"
 FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")

@@ -17,10 +17,10 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.shard import num_shards, shard_schema
-from transforms.columns import column, take_packed, unpack
-from transforms.dataset_decomposition import RowRef
-from transforms.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
+from vocaloom.schemas.shard import num_shards, shard_schema
+from vocaloom.transforms.columns import column, take_packed, unpack
+from vocaloom.transforms.dataset_decomposition import RowRef
+from vocaloom.transforms.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
 
 
 class ShardFile(NamedTuple):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
-from transforms.counting import COUNTS
-from transforms.inference_cache import DEAD_LETTER, CachedInference, Counters
-from transforms.text_to_token import Span, span_size
+from vocaloom.transforms.counting import COUNTS
+from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters
+from vocaloom.transforms.text_to_token import Span, span_size
 
 # Groups per length class: enough to spread one class over many workers.
 LENGTH_SHARDS = 64

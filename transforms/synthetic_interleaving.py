@@ -12,7 +12,7 @@ import random
 import re
 from typing import NamedTuple
 
-from transforms import seeds
+from vocaloom.transforms import seeds
 
 _WORD = re.compile(r"\S+")
 

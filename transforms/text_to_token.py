@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from text_to_token.model_file import ModelSpec
+from vocaloom.text_to_token.model_file import ModelSpec
 
 # Input characters per batch.
 TOKEN_BUDGET = 16384
@@ -91,8 +91,8 @@ class TeacherSpec:
 
 def read_teacher(path: str) -> TeacherSpec:
     """Checks espeak-ng and loads the speech tokenizer; raises with one line naming what is missing."""
-    from text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
-    from text_to_token.teacher import check_espeak
+    from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
+    from vocaloom.text_to_token.teacher import check_espeak
     check_espeak()
     tokenizer = SpeechTokenizer.load(path)
     digest = hashlib.sha256()
@@ -107,7 +107,7 @@ class TeacherHandler(ModelHandler[Span, PredictionResult, object]):
         self._spec = spec
 
     def load_model(self):
-        from text_to_token.teacher import Teacher
+        from vocaloom.text_to_token.teacher import Teacher
         return Teacher(self._spec.path)
 
     def run_inference(self, batch, model, inference_args=None):

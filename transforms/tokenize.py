@@ -14,13 +14,13 @@ import apache_beam as beam
 import numpy as np
 import sentencepiece as spm
 
-from transforms.columns import concat, from_columns, pack, unpack
-from transforms.counting import global_window_value
-from transforms.dedup import fingerprint
-from transforms.gc_tuning import tune_gc
-from transforms.records import DocumentColumns
-from transforms.synthetic_interleaving import segments, word_bounds
-from transforms.spill import TOKEN, write_spill
+from vocaloom.transforms.columns import concat, from_columns, pack, unpack
+from vocaloom.transforms.counting import global_window_value
+from vocaloom.transforms.dedup import fingerprint
+from vocaloom.transforms.gc_tuning import tune_gc
+from vocaloom.transforms.records import DocumentColumns
+from vocaloom.transforms.synthetic_interleaving import segments, word_bounds
+from vocaloom.transforms.spill import TOKEN, write_spill
 
 # Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
 # batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.

@@ -10,10 +10,10 @@ from collections import Counter
 import apache_beam as beam
 import numpy as np
 
-from schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
-from transforms.counting import COUNTS, count, global_window_value
-from transforms.spill import TOKEN, read_spans, write_spill
-from transforms.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
+from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
+from vocaloom.transforms.counting import COUNTS, count, global_window_value
+from vocaloom.transforms.spill import TOKEN, read_spans, write_spill
+from vocaloom.transforms.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipelines.build import run
+from vocaloom.pipelines.build import run
 from tests.conftest import RUNNER, TEXT_ONLY
 
 # Buckets 32, 64, 128 and shards of about 2,000 tokens: the bundled sample gives ~32,000 rows in ~900 shards.

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
-from loader import BucketLoader, cu_seqlens
+from vocaloom.loader import BucketLoader, cu_seqlens
+from vocaloom.loader.bucket_loader import FOREIGN_WORKERS
 from tests.loader.conftest import build_dataset, read_rows
 
 TOKENS = 1024  # 32, 16 and 8 rows a batch for buckets 32, 64, 128
@@ -160,9 +162,29 @@ def test_dataloader_workers_give_the_same_batches_and_state(dataset):
     with_workers = make(directory, num_workers=2)
     assert summary(take(with_workers, 150)) == expected
     assert with_workers.state_dict() == straight.state_dict()
-    # A DataLoader of the user's own: DataLoader workers share the steps out and put them back in order.
-    mine = summary(islice(DataLoader(make(directory), batch_size=None, num_workers=2), 150))
-    assert mine == expected
+
+
+@pytest.mark.parametrize("loader_class", [DataLoader, StatefulDataLoader])
+def test_another_dataloaders_workers_are_refused_in_one_line(dataset, loader_class):
+    # Their workers' copies never tell the main process where they are: resumes repeated steps (5,5,7,7,...).
+    with pytest.raises(RuntimeError) as refused:
+        next(iter(loader_class(make(dataset[0]), batch_size=None, num_workers=2)))
+    assert FOREIGN_WORKERS in str(refused.value) and "\n" not in FOREIGN_WORKERS
+
+
+def test_stateful_dataloader_resumes_exactly_around_the_loaders_own_workers(dataset):
+    directory, _, _ = dataset
+    expected = summary(take(make(directory), 12))
+    outer = StatefulDataLoader(make(directory, num_workers=2), batch_size=None)
+    batches = iter(outer)
+    assert summary(islice(batches, 5)) == expected[:5]
+    state = outer.state_dict()
+    assert summary(islice(batches, 7)) == expected[5:]
+    resumed = StatefulDataLoader(make(directory, num_workers=2), batch_size=None)
+    resumed.load_state_dict(state)
+    again = summary(islice(iter(resumed), 7))
+    assert [step for _, step, _, _ in again] == list(range(5, 12))
+    assert again == expected[5:]
 
 
 def test_state_from_another_configuration_is_refused(dataset):

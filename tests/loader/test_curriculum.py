@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loader.curriculum import curriculum_odds, draw_schedule
+from vocaloom.loader.curriculum import curriculum_odds, draw_schedule
 
 
 def test_named_curricula_follow_method_section_4():

@@ -2,7 +2,7 @@ from collections import Counter
 
 import numpy as np
 
-from loader.sampler import BlockOrder, EpochPlan, Segment
+from vocaloom.loader.sampler import BlockOrder, EpochPlan, Segment
 
 ROWS = (500, 230, 70)
 BLOCK_ROWS = (10, 10, 10)

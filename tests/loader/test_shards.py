@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from loader import BucketLoader, ManifestError, ShardIntegrityError
-from loader.shards import BucketRows, ShardCache
+from vocaloom.loader import BucketLoader, ManifestError, ShardIntegrityError
+from vocaloom.loader.shards import BucketRows, ShardCache
 from tests.loader.conftest import build_dataset, read_rows
 
 

@@ -6,12 +6,12 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-import assets
-from pipelines.build import run
-from pipelines.verify import verify
-from schemas.config import ConfigError
+from vocaloom import assets
+from vocaloom.pipelines.build import run
+from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.config import ConfigError
 from tests.conftest import RUNNER, TEXT_ONLY
-from transforms.tokenize import load_sentencepiece
+from vocaloom.transforms.tokenize import load_sentencepiece
 
 WORDS = "the quick brown fox jumps over the lazy dog while seven wise owls watch from an old oak tree".split()
 

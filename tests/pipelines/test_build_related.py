@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-import assets
-from pipelines.build import run
-from pipelines.verify import verify
+from vocaloom import assets
+from vocaloom.pipelines.build import run
+from vocaloom.pipelines.verify import verify
 from tests.conftest import RUNNER, TEXT_ONLY
 
 

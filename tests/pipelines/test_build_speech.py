@@ -6,13 +6,13 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-import assets
-from pipelines.build import run
-from pipelines.verify import verify
-from schemas.config import ConfigError
+from vocaloom import assets
+from vocaloom.pipelines.build import run
+from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.config import ConfigError
 from tests.conftest import RUNNER
 from tests.text_to_token.toy_models import make_toy_model
-from transforms.tokenize import load_sentencepiece
+from vocaloom.transforms.tokenize import load_sentencepiece
 
 SENTENCES = ["the cat sat on the warm mat by the door", "rain fell softly over the quiet harbour town",
              "seven ships sailed north before the winter storms", "a zebra grazed beside the river at dawn"]

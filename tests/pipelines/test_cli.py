@@ -4,7 +4,9 @@ import sys
 
 import pytest
 
-CLI = [sys.executable, "-m", "pipelines.cli"]
+from vocaloom import __version__
+
+CLI = [sys.executable, "-m", "vocaloom"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 
 
@@ -12,16 +14,51 @@ def vocaloom(*args):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=300)
 
 
+def one_error_line(result) -> str:
+    """The single line a failed command prints, with nothing else on stderr."""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vocaloom: error: "), result.stderr
+    return lines[0]
+
+
 @pytest.mark.parametrize("args, message", [
     (["build", "--output", "o", "--speech-ratio", "1.5"], "--speech-ratio must be in [0, 1)"),
     (["build", "--output", "o", "--input", "/missing/x.jsonl"], "matches no file"),
-    (["build", "--output", "o", "--min-bucket", "x"], "invalid int value"),
+    (["build", "--output", "o", "--min-bucket", "x"], "argument --min-bucket: invalid int value: 'x'"),
+    (["build", "--output", "o", "--context", "near"], "invalid choice: 'near' (choose from 'document', 'related')"),
+    # Beam's underscore habit on our flags: Beam alone would log "Unparseable argument" and build with 0.3.
+    (["build", "--output", "o", "--speech_ratio", "0"], "unknown flag --speech_ratio (did you mean --speech-ratio?)"),
+    (["build", "--output", "o", "--runer=DirectRunner"], "unknown flag --runer (did you mean --runner?)"),
+    (["build", "--output", "o", "--over"], "unknown flag --over: it is neither vocaloom's nor Beam's"),
+    (["build", "--output", "o", "stray"], "unexpected argument 'stray'"),
+    (["build", "--output", "o", "--direct_num_workers=x"], "Beam option: argument --direct_num_workers"),
+    (["nightly", "--config", "c.toml", "--root", "r", "--kep", "2"], "unknown flag --kep (did you mean --keep?)"),
+    (["nightly", "--config", "c.toml"], "the following arguments are required: --root"),
+    (["verify"], "the following arguments are required: DIR"),
+    (["verify", "a", "b"], "unrecognized arguments: b"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
-def test_bad_build_options_exit_nonzero_with_one_line(args, message):
-    result = vocaloom(*args)
+def test_mistakes_exit_2_with_one_line_before_any_work(args, message, tmp_path):
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=300, cwd=tmp_path)
     assert result.returncode == 2
-    assert message in result.stderr
-    assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
+    assert message in one_error_line(result)
+    assert list(tmp_path.iterdir()) == []  # nothing was made
+
+
+def test_version_and_help():
+    assert vocaloom("--version").stdout == f"vocaloom {__version__}\n"
+    top = vocaloom("--help")
+    assert top.returncode == 0
+    for command in ("build", "inspect", "verify", "nightly"):
+        assert any(line.split()[:1] == [command] and len(line.split()) > 3 for line in top.stdout.splitlines())
+    build = vocaloom("build", "--help").stdout
+    assert "{document,related}" in build and "{text-to-token,tts}" in build and "{none,zstd}" in build
+    assert "[0.3]" in build and "[1048576]" in build  # defaults
+    assert "Every other flag is Apache Beam's" in build
+    verify = vocaloom("verify", "--help")
+    assert verify.returncode == 0 and "sha256" in verify.stdout and "DIR" in verify.stdout
+    assert "--keep N" in vocaloom("nightly", "--help").stdout
+    assert vocaloom().returncode == 2
 
 
 def test_build_inspect_verify(tmp_path):
@@ -34,18 +71,7 @@ def test_build_inspect_verify(tmp_path):
     assert vocaloom("verify", out).returncode == 0
     os.remove(os.path.join(out, "manifest.json"))
     missing = vocaloom("verify", out)
-    assert missing.returncode == 1 and "no manifest.json" in missing.stderr
-
-
-def test_beams_bigquery_notice_is_kept_out_of_the_output():
-    import logging
-
-    from pipelines.cli import _not_beam_bigquery_notice
-
-    def record(message):
-        return logging.LogRecord("root", logging.WARNING, __file__, 1, message, None, None)
-    assert not _not_beam_bigquery_notice(record("apitools not found, and bigquery client libraries are not available"))
-    assert _not_beam_bigquery_notice(record("shard 3 failed"))
+    assert missing.returncode == 1 and "no manifest.json" in one_error_line(missing)
 
 
 def test_beams_batch_size_fit_warnings_are_ignored():
@@ -53,7 +79,7 @@ def test_beams_batch_size_fit_warnings_are_ignored():
 
     from apache_beam.transforms.util import _BatchSizeEstimator
 
-    from pipelines.cli import _ignore_batch_size_fit_warnings
+    from vocaloom.pipelines.cli import _ignore_batch_size_fit_warnings
 
     def degenerate_fit():  # one batch of another size among ten alike, as a build's first batches are
         _BatchSizeEstimator.linear_regression_numpy([1] * 10 + [2], [1, 1.1, 0.9, 1, 1.2, 0.8, 1, 1.05, 0.95, 1, 2])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.build import TEMP_DIR, run
-from pipelines.verify import verify
-from schemas.manifest import MANIFEST, ManifestError
+from vocaloom.pipelines.build import TEMP_DIR, run
+from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.manifest import MANIFEST, ManifestError
 from tests.conftest import RUNNER, TEXT_ONLY
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
@@ -20,8 +20,8 @@ BUILD = ["build", *TEXT_ONLY, "--runner=FnApiRunner"]  # the bundled sample: a f
 # between two renames of the commit step, where an outside signal would land only by luck.
 KILL_AT_CALL = """
 import os, signal, sys
-import transforms.commit as commit
-from pipelines.cli import main
+import vocaloom.transforms.commit as commit
+from vocaloom.pipelines.cli import main
 name, calls_allowed = sys.argv[1], int(sys.argv[2])
 original, calls = getattr(commit, name), []
 def dies_after(*args, **kwargs):
@@ -48,7 +48,7 @@ def clean(tmp_path_factory) -> dict[str, bytes]:
 
 def kill_when(output: Path, appears: str) -> int:
     """Starts the build and SIGKILLs it as soon as `appears` (a path under the output) exists."""
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *BUILD, "--output", str(output)], env=ENV,
+    process = subprocess.Popen([sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output)], env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while not (output / appears).exists() and process.poll() is None and time.monotonic() < deadline:
@@ -66,7 +66,7 @@ def assert_not_a_dataset(output: Path) -> None:
     assert not (output / MANIFEST).exists()
     with pytest.raises(ManifestError, match="not a complete dataset"):
         verify(str(output))
-    loader = pytest.importorskip("loader")
+    from vocaloom import loader
     with pytest.raises(ManifestError):
         loader.BucketLoader(str(output), tokens_per_batch=8192)
 
@@ -83,7 +83,7 @@ def test_killed_build_is_refused_then_rerun_gives_the_clean_shards(kill, clean, 
     assert kill(output) == -signal.SIGKILL
     assert output.exists()  # the kill landed mid-build, after it had started writing
     assert_not_a_dataset(output)
-    rerun = subprocess.run([sys.executable, "-m", "pipelines.cli", *BUILD, "--output", str(output)], env=ENV,
+    rerun = subprocess.run([sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output)], env=ENV,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert verify(str(output)) == []

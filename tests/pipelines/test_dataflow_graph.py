@@ -7,8 +7,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.build import build_pipeline, prepare
-from schemas.config import BuildConfig
+from vocaloom.pipelines.build import build_pipeline, prepare
+from vocaloom.schemas.config import BuildConfig
 
 pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs apache-beam[gcp]")
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import pipelines.build
-from pipelines import nightly
-from pipelines.cli import main as vocaloom
-from schemas.manifest import MANIFEST
+from vocaloom.pipelines import build, nightly
+from vocaloom.pipelines.cli import main as vocaloom
+from vocaloom.schemas.manifest import MANIFEST
 
 WORDS = "seven wise owls watch the quick brown fox jump over a lazy dog by the old oak tree".split()
 
@@ -70,7 +69,7 @@ def test_a_second_run_while_one_holds_the_lock_exits_3(config, tmp_path):
     before = builds(root), os.readlink(root / "LATEST")
     with open(root / "nightly.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = subprocess.run([sys.executable, "-m", "pipelines.cli", "nightly", "--config", str(config), "--root",
+        result = subprocess.run([sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root",
                                  str(root)], capture_output=True, text=True, timeout=120)
     assert result.returncode == nightly.LOCK_HELD == 3
     assert "stage=lock status=held" in result.stderr
@@ -103,7 +102,7 @@ def test_a_failed_build_exits_4_and_leaves_latest(config, tmp_path, monkeypatch)
         output = Path(argv[argv.index("--output") + 1])
         (output / ".vocaloom-tmp").mkdir(parents=True)
         raise RuntimeError("worker lost")
-    monkeypatch.setattr(pipelines.build, "run", crashes)
+    monkeypatch.setattr(build, "run", crashes)
     assert nightly_run(config, root) == nightly.BUILD_FAILED == 4
     assert os.readlink(root / "LATEST") == latest
     assert [name.endswith(".failed") for name in builds(root)] == [False, True]
@@ -113,7 +112,7 @@ def test_a_build_that_fails_verify_exits_5_is_kept_aside_and_pruned_later(config
     root = tmp_path / "root"
     assert nightly_run(config, root) == nightly.OK
     latest = os.readlink(root / "LATEST")
-    real_run = pipelines.build.run
+    real_run = build.run
 
     def corrupts_a_shard(argv):
         manifest = real_run(argv)
@@ -122,12 +121,12 @@ def test_a_build_that_fails_verify_exits_5_is_kept_aside_and_pruned_later(config
         data[-100] ^= 0xFF
         shard.write_bytes(bytes(data))
         return manifest
-    monkeypatch.setattr(pipelines.build, "run", corrupts_a_shard)
+    monkeypatch.setattr(build, "run", corrupts_a_shard)
     assert nightly_run(config, root) == nightly.VERIFY_FAILED == 5
     assert os.readlink(root / "LATEST") == latest
     failed = [name for name in builds(root) if name.endswith(".failed")]
     assert len(failed) == 1 and (root / "builds" / failed[0] / MANIFEST).exists()
-    monkeypatch.setattr(pipelines.build, "run", real_run)
+    monkeypatch.setattr(build, "run", real_run)
     assert nightly_run(config, root, "--keep", "2") == nightly.OK
     assert not any(name.endswith(".failed") for name in builds(root)) and len(builds(root)) == 2
 
@@ -163,7 +162,7 @@ def test_a_killed_nightly_leaves_latest_and_the_lock_usable(config, tmp_path):
     root = tmp_path / "root"
     assert nightly_run(config, root) == nightly.OK
     latest = os.readlink(root / "LATEST")
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "nightly", "--config", str(config), "--root",
+    process = subprocess.Popen([sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root",
                                 str(root), "--runner=FnApiRunner"], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list((root / "builds").glob("*/.vocaloom-tmp")) and time.monotonic() < deadline:

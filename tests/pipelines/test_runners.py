@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.build import run
-from pipelines.verify import verify
+from vocaloom.pipelines.build import run
+from vocaloom.pipelines.verify import verify
 from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.pipelines.test_build_speech import write_corpus

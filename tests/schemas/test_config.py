@@ -1,12 +1,10 @@
-import argparse
-
 import pytest
 
-from schemas.config import BuildConfig, ConfigError, add_build_arguments, config_from_args
+from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, add_build_arguments, config_from_args
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser()
+    parser = ArgumentParser()
     add_build_arguments(parser)
     args, rest = parser.parse_known_args(argv)
     return config_from_args(args), rest
@@ -40,17 +38,18 @@ def test_command_line_overrides_config_file(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     ([], "--output is required"),
-    (["--output", "o", "--context", "sentence"], "--context must be one of document, related"),
+    (["--output", "o", "--context", "sentence"], "argument --context: invalid choice: 'sentence'"),
     (["--output", "o", "--min-bucket", "12", "--max-bucket", "10"], "--min-bucket (12) is larger than --max-bucket"),
     (["--output", "o", "--max-bucket", "40"], "--max-bucket must be between"),
     (["--output", "o", "--shard-tokens", "0"], "--shard-tokens must be positive"),
     (["--output", "o", "--speech-ratio", "1.5"], "--speech-ratio must be in [0, 1)"),
     (["--output", "o", "--span-lambda", "0"], "--span-lambda must be positive"),
-    (["--output", "o", "--compression", "lz4"], "--compression must be one of none, zstd"),
+    (["--output", "o", "--compression", "lz4"], "argument --compression: invalid choice: 'lz4'"),
+    (["--output", "o", "--min-bucket", "x"], "argument --min-bucket: invalid int value: 'x'"),
     (["--output", "o", "--knn", "0"], "--knn must be positive"),
     (["--output", "o", "--context", "related", "--semantic-dedup", "2"], "--semantic-dedup is a cosine similarity"),
     (["--output", "o", "--semantic-dedup", "0.9"], "works on the kNN graph of --context related"),
-    (["--output", "o", "--device", "tpu"], "--device must be one of cpu, cuda"),
+    (["--output", "o", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
 ])
 def test_bad_options_fail_in_one_line(argv, message):
     with pytest.raises(ConfigError) as e:
@@ -74,3 +73,21 @@ def test_config_file_errors(tmp_path):
     typed.write_text('output = "o"\nseed = "zero"\n')
     with pytest.raises(ConfigError, match="--seed: expected int"):
         parse(["--config", str(typed)])
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('context = "sentence"', "--context must be one of document, related"),
+    ('compression = "lz4"', "--compression must be one of none, zstd"),
+    ('device = "tpu"', "--device must be one of cpu, cuda"),
+    ('speech-source = "say"', "--speech-source must be one of text-to-token, tts"),
+])
+def test_a_config_files_choices_are_checked_too(tmp_path, toml, message):
+    config = tmp_path / "build.toml"
+    config.write_text(f'output = "o"\n{toml}\n')
+    with pytest.raises(ConfigError, match=message):
+        parse(["--config", str(config)])
+
+
+def test_no_abbreviations():
+    config, rest = parse(["--output", "o", "--over"])  # a typo, left for the Beam flag check to name
+    assert (config.overwrite, rest) == (False, ["--over"])

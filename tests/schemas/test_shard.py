@@ -1,7 +1,7 @@
 import pyarrow as pa
 
-from schemas.shard import bucket_lengths, num_shards, shard_path, shard_schema
-from schemas.vocab import Vocabulary
+from vocaloom.schemas.shard import bucket_lengths, num_shards, shard_path, shard_schema
+from vocaloom.schemas.vocab import Vocabulary
 
 
 def test_bucket_lengths():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.text_to_token.toy_models import make_toy_model
-from text_to_token.model_file import CONFIG, WEIGHTS, ModelFileError, read_model
+from vocaloom.text_to_token.model_file import CONFIG, WEIGHTS, ModelFileError, read_model
 
 
 def test_round_trip_and_deterministic_units(tmp_path):
@@ -19,7 +19,7 @@ def test_round_trip_and_deterministic_units(tmp_path):
 
 
 def test_character_input():
-    from text_to_token.model_file import ModelSpec
+    from vocaloom.text_to_token.model_file import ModelSpec
     spec = ModelSpec("x", {"input": {"kind": "characters", "alphabet": "abc", "unknown_id": 3}}, "", object)
     assert spec.encode_text("cab!") == [2, 0, 1, 3]
 

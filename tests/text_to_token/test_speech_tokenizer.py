@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-import assets
-from text_to_token.speech_tokenizer import FRAME_RATE_HZ, SAMPLE_RATE, SpeechTokenizer, resample, unit_features
+from vocaloom import assets
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SAMPLE_RATE, SpeechTokenizer, resample, unit_features
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-import assets
-from text_to_token.model_file import WEIGHTS, read_model, write_model
-from text_to_token.student import DurationUnits
+from vocaloom import assets
+from vocaloom.text_to_token.model_file import WEIGHTS, read_model, write_model
+from vocaloom.text_to_token.student import DurationUnits
 
 TEXTS = ["Hello there, my friend.", "a", "  In the beginning God created  the heaven and the earth ",
          "naïve café, 1990!", "", "   "]

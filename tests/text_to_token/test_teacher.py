@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-import assets
-from text_to_token import teacher
-from text_to_token.teacher import EspeakMissing, Teacher, check_espeak, word_starts
+from vocaloom import assets
+from vocaloom.text_to_token import teacher
+from vocaloom.text_to_token.teacher import EspeakMissing, Teacher, check_espeak, word_starts
 
 SENTENCE = "Hello there, my friend; how are you today?"
 

@@ -1,8 +1,8 @@
 """Small deterministic text-to-token models for tests (the real one is the bundled model's job)."""
 import torch
 
-from text_to_token.architectures import register
-from text_to_token.model_file import FORMAT, write_model
+from vocaloom.text_to_token.architectures import register
+from vocaloom.text_to_token.model_file import FORMAT, write_model
 
 
 @register("toy-byte-pairs")

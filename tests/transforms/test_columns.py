@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transforms.columns import column, from_columns, row_count, take, take_packed, to_columns
+from vocaloom.transforms.columns import column, from_columns, row_count, take, take_packed, to_columns
 
 @st.composite
 def batches(draw):

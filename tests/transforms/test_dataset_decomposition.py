@@ -5,10 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import RUNNER
-from transforms.counting import COUNTS
-from transforms.columns import unpack
-from transforms.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
-from transforms.tokenize import DocTokens, pack_docs
+from vocaloom.transforms.counting import COUNTS
+from vocaloom.transforms.columns import unpack
+from vocaloom.transforms.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
+from vocaloom.transforms.tokenize import DocTokens, pack_docs
 
 
 def test_known_decompositions():

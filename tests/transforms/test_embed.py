@@ -1,6 +1,6 @@
 import pytest
 
-from transforms.embed import VECTOR_CODEC, read_embedder
+from vocaloom.transforms.embed import VECTOR_CODEC, read_embedder
 
 
 def encoder_dir(path, weights: bytes):

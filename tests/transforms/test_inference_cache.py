@@ -5,8 +5,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.counting import COUNTS
-from transforms.inference_cache import DEAD_LETTER, CachedInference, Counters, cache_files, cache_key, \
+from vocaloom.transforms.counting import COUNTS
+from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters, cache_files, cache_key, \
     model_cache_dir
 
 COUNTERS = Counters("cached", "computed", "failed")

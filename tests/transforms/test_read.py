@@ -9,9 +9,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
-from transforms.counting import COUNTS
-from transforms.read import REJECTS, ReadCorpus
-from transforms.records import Document
+from vocaloom.transforms.counting import COUNTS
+from vocaloom.transforms.read import REJECTS, ReadCorpus
+from vocaloom.transforms.records import Document
 
 LINES = [b'{"id": "a", "text": "alpha"}', b'not json', b'', b'{"text": "  "}', b'{"text": "beta"}']
 

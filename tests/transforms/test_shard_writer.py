@@ -5,10 +5,10 @@ import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
-from transforms.columns import pack
-from transforms.dataset_decomposition import RowRef
-from transforms.shard_writer import WriteShards, shard_table
-from transforms.spill import read_spans, write_spill
+from vocaloom.transforms.columns import pack
+from vocaloom.transforms.dataset_decomposition import RowRef
+from vocaloom.transforms.shard_writer import WriteShards, shard_table
+from vocaloom.transforms.spill import read_spans, write_spill
 
 
 def test_spill_round_trip(tmp_path):

@@ -6,8 +6,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
-from transforms.columns import pack, unpack
-from transforms.spill import SpilledGroupByKey, read_spans, write_spill
+from vocaloom.transforms.columns import pack, unpack
+from vocaloom.transforms.spill import SpilledGroupByKey, read_spans, write_spill
 
 
 class Row(NamedTuple):

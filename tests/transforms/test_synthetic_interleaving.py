@@ -5,8 +5,8 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-import assets
-from transforms.synthetic_interleaving import place_spans, poisson, segments, span_lengths, word_bounds
+from vocaloom import assets
+from vocaloom.transforms.synthetic_interleaving import place_spans, poisson, segments, span_lengths, word_bounds
 
 
 def test_poisson_mean_and_variance():
