@@ -5,9 +5,10 @@ Everything that can be wrong with the options, inputs or models is found by `pre
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
-import hashlib
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,12 +16,14 @@ import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineState
 
 from vocaloom import assets
 from vocaloom.pipelines.guest import as_guest
 from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from vocaloom.schemas.vocab import Vocabulary
+from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
 from vocaloom.transforms.commit import CommitDataset
 from vocaloom.transforms.inference_cache import cache_files, cache_key, model_cache_dir
 from vocaloom.transforms.counting import COUNTS, SumCounts
@@ -30,6 +33,7 @@ from vocaloom.transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
 from vocaloom.transforms.records import Reject
 from vocaloom.transforms.rejects import WriteRecordFiles
 from vocaloom.transforms.shard_writer import WriteShards
+from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
 from vocaloom.transforms.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
 
 if TYPE_CHECKING:
@@ -47,7 +51,8 @@ class BuildPlan:
     """A validated config with its inputs matched and its tokenizer and text-to-token model loaded."""
     config: BuildConfig
     inputs: list[dict]  # [{path, bytes}]
-    tokenizer: dict  # {path, sha256, text_size}
+    tokenizer: dict  # {path, sha256, text_size}: path is the reference the user gave (or bundled:tokenizer)
+    tokenizer_file: Artifact  # what each worker loads
     vocab: Vocabulary
     model: ModelSpec | TeacherSpec | None  # None: a text-only build
     cache_files: list[str]  # inference cache entries for this model, found before the build
@@ -57,6 +62,10 @@ class BuildPlan:
     def temp_dir(self) -> str:
         return FileSystems.join(self.config.output, TEMP_DIR)
 
+    @property
+    def setup_failures(self) -> SetupFailures:
+        return SetupFailures(FileSystems.join(self.temp_dir, "setup-failures"))
+
     def manifest_base(self) -> dict:
         speech = None
         if self.model:
@@ -65,13 +74,20 @@ class BuildPlan:
                       "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
-                "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.path,
-                             "embedder_sha256": self.embedder.sha256} if self.embedder else None}
+                "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.artifact.location,
+                             "embedder_sha256": self.embedder.artifact.sha256} if self.embedder else None}
 
 
 def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
+    """[{path, bytes}] of every matched file; a `bundled:` input keeps its reference (workers resolve it)."""
     files = {}
     for pattern in patterns:
+        if assets.is_bundled(pattern):
+            try:
+                files[pattern] = assets.bundled_path(pattern).stat().st_size
+            except ValueError as e:
+                raise ConfigError(f"input {e}") from None
+            continue
         try:
             matched = FileSystems.match([pattern])[0].metadata_list
         except Exception as e:  # Beam raises BeamIOError with the cause inside
@@ -85,16 +101,17 @@ def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
     return [{"path": path, "bytes": size} for path, size in sorted(files.items())]
 
 
-def load_tokenizer(path: str, speech_size: int) -> tuple[dict, Vocabulary]:
+def load_tokenizer(location: str, speech_size: int) -> tuple[Artifact, dict, Vocabulary]:
     try:
-        with FileSystems.open(path) as f:
-            data = f.read()
-        sp = load_sentencepiece(path)
+        artifact = fingerprint(location)
+        sp = load_sentencepiece(localize(artifact))
+    except ArtifactError as e:
+        raise ConfigError(f"tokenizer {e}") from None
     except Exception as e:
-        raise ConfigError(f"tokenizer {path!r} cannot be loaded as a SentencePiece model: {e}") from None
+        raise ConfigError(f"tokenizer {location!r} cannot be loaded as a SentencePiece model: {e}") from None
     eos = sp.eos_id()
     vocab = Vocabulary.build(sp.get_piece_size(), eos if eos >= 0 else None, speech_size)
-    return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "text_size": vocab.text_size}, vocab
+    return artifact, {"path": location, "sha256": artifact.sha256, "text_size": vocab.text_size}, vocab
 
 
 def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
@@ -105,10 +122,11 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
     from vocaloom.transforms.text_to_token import read_teacher, resolve_device
     try:
         if config.speech_source == "tts":
-            return read_teacher(str(assets.SPEECH_TOKENIZER))
-        spec = read_model(config.text_to_token_model or str(assets.TEXT_TO_TOKEN_MODEL))
+            return read_teacher(fingerprint(assets.bundled("speech-tokenizer")))
+        artifact = fingerprint(config.text_to_token_model)
+        spec = dataclasses.replace(read_model(localize(artifact)), path=artifact.location, sha256=artifact.sha256)
         resolve_device(config.device)
-    except (ModelFileError, RuntimeError, OSError) as e:
+    except (ModelFileError, RuntimeError, OSError) as e:  # ArtifactError is a RuntimeError
         raise ConfigError(str(e)) from None
     return spec
 
@@ -128,22 +146,21 @@ def prepare_output(config: BuildConfig) -> None:
 
 def prepare(config: BuildConfig) -> BuildPlan:
     """Fills the bundled defaults in, matches inputs and loads the tokenizer."""
-    config = dataclasses.replace(config, inputs=config.inputs or (str(assets.SAMPLE_CORPUS),),
-                                 tokenizer=config.tokenizer or str(assets.TOKENIZER_MODEL))
+    config = dataclasses.replace(config, inputs=config.inputs or (assets.bundled("sample"),))
     inputs = match_inputs(config.inputs)
     model = load_speech_model(config)
-    tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
+    tokenizer_file, tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
     cached = cache_files(config.cache, model.sha256) if model else []
-    return BuildPlan(config, inputs, tokenizer, vocab, model, cached, load_embedder(config))
+    return BuildPlan(config, inputs, tokenizer, tokenizer_file, vocab, model, cached, load_embedder(config))
 
 
 def load_embedder(config: BuildConfig) -> Embedder | None:
     if config.context != "related":
         return None
-    from vocaloom.transforms.embed import default_embedder, read_embedder
+    from vocaloom.transforms.embed import read_embedder
     try:
-        embedder = read_embedder(config.embedder or default_embedder())
-    except ValueError as e:
+        embedder = read_embedder(config.embedder)
+    except (ValueError, ArtifactError) as e:
         raise ConfigError(str(e)) from None
     return embedder._replace(cache_files=tuple(cache_files(config.cache, embedder.sha256)))
 
@@ -155,7 +172,8 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     interleaving = Interleaving(config.speech_ratio, config.span_lambda, config.seed) if plan.model else None
     read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
-        TokenizeFn(config.tokenizer, plan.vocab.eos, FileSystems.join(temp, TOKEN_SPILL), interleaving))
+        TokenizeFn(plan.tokenizer_file, plan.vocab.eos, FileSystems.join(temp, TOKEN_SPILL), interleaving,
+                   plan.setup_failures))
     unique = tokenized | "ExactDedup" >> ExactDedup(
         DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs)))
     docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
@@ -166,8 +184,10 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         from vocaloom.transforms.text_to_token import speech_handler
         from vocaloom.transforms.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
-            speech_handler(plan.model, config.device), plan.cache_files, cache_dir(config, plan.model))
-        woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(config.tokenizer, plan.vocab, spill)
+            speech_handler(plan.model, config.device, plan.setup_failures), plan.cache_files,
+            cache_dir(config, plan.model))
+        woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(plan.tokenizer_file, plan.vocab, spill,
+                                                                 plan.setup_failures)
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
         records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, "dead_letter"))
@@ -193,9 +213,10 @@ def related_rows(text_docs, docs, plan: BuildPlan):
     from vocaloom.transforms.ordering import OrderDocuments, place_documents
     config, embedder = plan.config, plan.embedder
     embedded = (text_docs
-                | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(config.tokenizer, plan.vocab.text_size,
-                                                                embedder.sha256))
-                | "Embed" >> CachedInference(EmbedderHandler(embedder.path), list(embedder.cache_files),
+                | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(plan.tokenizer_file, plan.vocab.text_size,
+                                                                embedder.sha256, plan.setup_failures))
+                | "Embed" >> CachedInference(EmbedderHandler(embedder.artifact, plan.setup_failures),
+                                             list(embedder.cache_files),
                                              cache_dir(config, embedder), EMBEDDING_COUNTERS, VECTOR_CODEC))
     embeddings = embedded["outputs"] | "KeyEmbeddings" >> beam.Map(keyed_embedding)
     order = embeddings | "InContextPretraining" >> OrderDocuments(
@@ -262,6 +283,26 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return options
 
 
+# How often the launcher looks for a line left by a worker that could not start a step.
+WATCH_SECONDS = 2
+
+
+def wait_watching(result, failures: SetupFailures) -> None:
+    """Waits for the job; if a worker leaves a setup failure meanwhile, cancels the job and raises it, so that no
+    runner keeps the build waiting for workers that cannot start (the portable job servers wait minutes). The job's
+    state is polled: a portable runner's wait_until_finish(duration) cannot be called twice."""
+    from apache_beam.runners.direct.direct_runner import DirectPipelineResult
+    if not isinstance(result, DirectPipelineResult):  # it runs in this process, and reports only when waited for
+        while not PipelineState.is_terminal(result.state):
+            failure = failures.first()
+            if failure:
+                with contextlib.suppress(Exception):
+                    result.cancel()
+                raise WorkerSetupError(failure)
+            time.sleep(WATCH_SECONDS)
+    result.wait_until_finish()  # raises the runner's own error for a failed job
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Parses flags, builds the dataset and returns its manifest; raises ConfigError before any work on bad input.
     The calling process is left as it was found (pipelines/guest.py)."""
@@ -273,7 +314,8 @@ def run(argv: list[str] | None = None) -> dict:
         plan = prepare(config_from_args(args))
         options = pipeline_options(beam_args)
         prepare_output(plan.config)
-        with beam.Pipeline(options=options) as p:
-            build_pipeline(p, plan)
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, plan)
+        wait_watching(pipeline.run(), plan.setup_failures)
     with FileSystems.open(FileSystems.join(plan.config.output, MANIFEST)) as f:
         return parse_manifest(f.read())

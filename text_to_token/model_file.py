@@ -12,7 +12,6 @@ Weights load with safetensors (never pickle) and must match the architecture exa
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from vocaloom.schemas.digest import local_sha256
 from vocaloom.text_to_token import student  # noqa: F401  (registers the bundled model's architecture)
 from vocaloom.text_to_token.architectures import ARCHITECTURES
 
@@ -33,9 +33,9 @@ class ModelFileError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    path: str
+    path: str  # where it was read; a build puts its reference there (bundled:text-to-token, gs://...)
     config: dict
-    sha256: str  # of config.json and model.safetensors together: the inference cache key
+    sha256: str  # of the directory (schemas/digest.py): the manifest's model identity and the inference cache key
     architecture: type  # resolved when read, so worker processes unpickle the class itself, not a registry name
 
     @property
@@ -54,10 +54,11 @@ class ModelSpec:
         unknown = spec["unknown_id"]
         return [index.get(c, unknown) for c in text]
 
-    def load(self, device: str = "cpu") -> torch.nn.Module:
+    def load(self, device: str = "cpu", directory: str | None = None) -> torch.nn.Module:
+        """The model from `directory` (a worker's local copy), or from where it was read."""
         model = self.architecture(**self.config.get("hyperparameters", {}))
         try:
-            model.load_state_dict(load_file(str(Path(self.path) / WEIGHTS)), strict=True)
+            model.load_state_dict(load_file(str(Path(directory or self.path) / WEIGHTS)), strict=True)
         except (RuntimeError, OSError) as e:
             first_line = str(e).strip().splitlines()[0]
             raise ModelFileError(f"{self.path}: weights do not match architecture "
@@ -99,9 +100,7 @@ def read_model(path: str) -> ModelSpec:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path}: {CONFIG} is not valid JSON ({e})") from None
     _check_config(path, config)
-    digest = hashlib.sha256(raw_config)
-    digest.update((folder / WEIGHTS).read_bytes())
-    spec = ModelSpec(str(folder), config, digest.hexdigest(), ARCHITECTURES[config["architecture"]])
+    spec = ModelSpec(str(folder), config, local_sha256(str(folder)), ARCHITECTURES[config["architecture"]])
     try:
         spec.load("cpu")
     except ModelFileError:

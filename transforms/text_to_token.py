@@ -6,15 +6,15 @@ speech_conversion.LengthGroups), so a batch holds spans of similar length and pa
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from vocaloom.text_to_token.model_file import ModelSpec
+from vocaloom.transforms.artifacts import Artifact, localize
+from vocaloom.transforms.worker_setup import SetupFailures
 
 # Input characters per batch.
 TOKEN_BUDGET = 16384
@@ -37,17 +37,19 @@ def resolve_device(device: str) -> str:
 
 
 class TextToTokenHandler(ModelHandler[Span, PredictionResult, torch.nn.Module]):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", token_budget: int = TOKEN_BUDGET):
+    def __init__(self, spec: ModelSpec, device: str = "cpu", token_budget: int = TOKEN_BUDGET,
+                 failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._spec, self._device, self._budget = spec, device, token_budget
+        self._spec, self._device, self._budget, self._failures = spec, device, token_budget, failures
 
     def load_model(self) -> torch.nn.Module:
-        device = resolve_device(self._device)
-        if device == "cpu":
-            # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared machine
-            # were measured 100x slower on small batches (spin-waiting against other processes).
-            torch.set_num_threads(1)
-        return self._spec.load(device)
+        with self._failures.guard("ConvertSpans"):
+            device = resolve_device(self._device)
+            if device == "cpu":
+                # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared
+                # machine were measured 100x slower on small batches (spin-waiting against other processes).
+                torch.set_num_threads(1)
+            return self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256)))
 
     def run_inference(self, batch, model, inference_args=None):
         inputs = [self._spec.encode_text(span.text) for span in batch]
@@ -83,32 +85,30 @@ def span_size(span: Span) -> int:
 class TeacherSpec:
     """`--speech-source tts`: espeak-ng speaking each span and the speech tokenizer in `path` turning the audio into
     units (InSerter's route: the slow reference for the text-to-token model)."""
-    path: str
-    sha256: str  # of the tokenizer's files: the inference cache key
+    path: str  # the speech tokenizer's reference (bundled:speech-tokenizer)
+    sha256: str  # of the tokenizer's files (schemas/digest.py): the inference cache key
     frame_rate_hz: float
     codebook_size: int
 
 
-def read_teacher(path: str) -> TeacherSpec:
+def read_teacher(tokenizer: Artifact) -> TeacherSpec:
     """Checks espeak-ng and loads the speech tokenizer; raises with one line naming what is missing."""
     from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
     from vocaloom.text_to_token.teacher import check_espeak
     check_espeak()
-    tokenizer = SpeechTokenizer.load(path)
-    digest = hashlib.sha256()
-    for file in sorted(Path(path).iterdir()):
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return TeacherSpec(path, digest.hexdigest(), FRAME_RATE_HZ, tokenizer.codebook_size)
+    codebook_size = SpeechTokenizer.load(localize(tokenizer)).codebook_size
+    return TeacherSpec(tokenizer.location, tokenizer.sha256, FRAME_RATE_HZ, codebook_size)
 
 
 class TeacherHandler(ModelHandler[Span, PredictionResult, object]):
-    def __init__(self, spec: TeacherSpec):
+    def __init__(self, spec: TeacherSpec, failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._spec = spec
+        self._spec, self._failures = spec, failures
 
     def load_model(self):
-        from vocaloom.text_to_token.teacher import Teacher
-        return Teacher(self._spec.path)
+        with self._failures.guard("ConvertSpans"):
+            from vocaloom.text_to_token.teacher import Teacher
+            return Teacher(localize(Artifact(self._spec.path, self._spec.sha256)))
 
     def run_inference(self, batch, model, inference_args=None):
         return [PredictionResult(span, units) for span, units in zip(batch, model.units([s.text for s in batch]),
@@ -121,5 +121,7 @@ class TeacherHandler(ModelHandler[Span, PredictionResult, object]):
         return False
 
 
-def speech_handler(spec: ModelSpec | TeacherSpec, device: str) -> ModelHandler:
-    return TeacherHandler(spec) if isinstance(spec, TeacherSpec) else TextToTokenHandler(spec, device)
+def speech_handler(spec: ModelSpec | TeacherSpec, device: str, failures: SetupFailures) -> ModelHandler:
+    if isinstance(spec, TeacherSpec):
+        return TeacherHandler(spec, failures)
+    return TextToTokenHandler(spec, device, failures=failures)

@@ -14,11 +14,13 @@ import apache_beam as beam
 import numpy as np
 import sentencepiece as spm
 
+from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.columns import concat, from_columns, pack, unpack
 from vocaloom.transforms.counting import global_window_value
 from vocaloom.transforms.dedup import fingerprint
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.records import DocumentColumns
+from vocaloom.transforms.worker_setup import SetupFailures
 from vocaloom.transforms.synthetic_interleaving import segments, word_bounds
 from vocaloom.transforms.spill import TOKEN, write_spill
 
@@ -74,10 +76,15 @@ class Interleaving(NamedTuple):
 
 
 def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
-    """Loads through Beam's FileSystems so a model on gs:// works on workers."""
-    from apache_beam.io.filesystems import FileSystems
-    with FileSystems.open(path) as f:
+    """A local model file: workers get theirs through worker_sentencepiece."""
+    with open(path, "rb") as f:
         return spm.SentencePieceProcessor(model_proto=f.read())
+
+
+def worker_sentencepiece(tokenizer: Artifact, step: str, failures: SetupFailures) -> spm.SentencePieceProcessor:
+    """The build's tokenizer in a step's setup() on a worker: its local copy, checked, or one WorkerSetupError."""
+    with failures.guard(step):
+        return load_sentencepiece(localize(tokenizer))
 
 
 class TokenizeFn(beam.DoFn):
@@ -90,13 +97,14 @@ class TokenizeFn(beam.DoFn):
     were filled.
     """
 
-    def __init__(self, tokenizer_path: str, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None):
-        self._tokenizer_path, self._eos, self._spill_dir = tokenizer_path, eos_id, spill_dir
+    def __init__(self, tokenizer: Artifact, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None,
+                 failures: SetupFailures = SetupFailures()):
+        self._tokenizer, self._eos, self._spill_dir, self._failures = tokenizer, eos_id, spill_dir, failures
         self._interleaving = interleaving
 
     def setup(self):
         tune_gc()
-        self._sp = load_sentencepiece(self._tokenizer_path)
+        self._sp = worker_sentencepiece(self._tokenizer, "Tokenize", self._failures)
         self._encoders = os.cpu_count() or 1
         self._encoder = ThreadPoolExecutor(max_workers=self._encoders, thread_name_prefix="sentencepiece")
 

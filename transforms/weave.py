@@ -11,9 +11,11 @@ import apache_beam as beam
 import numpy as np
 
 from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
+from vocaloom.transforms.artifacts import Artifact
 from vocaloom.transforms.counting import COUNTS, count, global_window_value
 from vocaloom.transforms.spill import TOKEN, read_spans, write_spill
-from vocaloom.transforms.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
+from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.tokenize import DocTokens, pack_docs, unpack_docs, worker_sentencepiece
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20
@@ -35,11 +37,11 @@ def weave(text_tokens: np.ndarray, layout: tuple, span_tokens: list[list[int]]) 
 class WeaveFn(beam.DoFn):
     """(doc key, {"doc": [DocTokens], "units": [(span index, unit ids or None)]}) in; DocBatches of woven documents."""
 
-    def __init__(self, tokenizer_path: str, vocab: Vocabulary, spill_dir: str):
-        self._tokenizer_path, self._vocab, self._spill_dir = tokenizer_path, vocab, spill_dir
+    def __init__(self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str, failures: SetupFailures):
+        self._tokenizer, self._vocab, self._spill_dir, self._failures = tokenizer, vocab, spill_dir, failures
 
     def setup(self):
-        self._sp = load_sentencepiece(self._tokenizer_path)
+        self._sp = worker_sentencepiece(self._tokenizer, "WeaveSpeech", self._failures)
 
     def start_bundle(self):
         self._woven: list[tuple[DocTokens, np.ndarray, int]] = []
@@ -97,9 +99,10 @@ class WeaveFn(beam.DoFn):
 class Weave(beam.PTransform):
     """DocBatches and (span, units) pairs in; DocBatches of woven documents out, with COUNTS."""
 
-    def __init__(self, tokenizer_path: str, vocab: Vocabulary, spill_dir: str):
+    def __init__(self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str,
+                 failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._fn = WeaveFn(tokenizer_path, vocab, spill_dir)
+        self._fn = WeaveFn(tokenizer, vocab, spill_dir, failures)
 
     def expand(self, inputs):
         docs, units = inputs

@@ -153,7 +153,10 @@ def test_bad_inputs_fail_before_any_work(tmp_path, argv, message):
 
 def test_bundled_sample_builds_and_verifies(tmp_path):
     manifest = run(["--output", str(tmp_path / "sample"), *TEXT_ONLY, *RUNNER])
-    assert manifest["inputs"][0]["path"] == str(assets.SAMPLE_CORPUS)
+    # Named by reference, never by a path only this machine has: each worker resolves it in its own installation.
+    assert manifest["inputs"][0] == {"path": "bundled:sample", "bytes": assets.SAMPLE_CORPUS.stat().st_size}
+    assert manifest["tokenizer"]["path"] == manifest["config"]["tokenizer"] == "bundled:tokenizer"
+    assert str(tmp_path) not in json.dumps({k: v for k, v in manifest.items() if k != "config"})
     assert manifest["counts"]["documents_kept"] >= 2000
     assert [b["length"] for b in manifest["buckets"]] == [256, 512, 1024, 2048, 4096, 8192]
     assert verify(str(tmp_path / "sample")) == []

@@ -128,7 +128,9 @@ def test_failed_batches_go_to_dead_letter_and_stay_text(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--speech-ratio", "0.3", "--text-to-token-model", "/nonexistent"], "no config.json"),
+    (["--speech-ratio", "0.3", "--text-to-token-model", "/nonexistent"], "/nonexistent: no such file or directory"),
+    (["--speech-ratio", "0.3", "--text-to-token-model", str(Path(__file__).parent)], "no config.json"),
+    (["--speech-ratio", "0.3", "--text-to-token-model", "bundled:tokenizer"], "no config.json"),
 ])
 def test_speech_options_fail_before_work(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
@@ -160,6 +162,6 @@ def test_bundled_student_is_the_default_model(tmp_path):
     corpus = write_corpus(tmp_path / "in")
     manifest = run(["--input", corpus, "--output", str(tmp_path / "out"), "--speech-ratio", "0.3",
                     "--min-bucket", "5", "--max-bucket", "7", *RUNNER])
-    assert manifest["speech"]["model"] == str(assets.TEXT_TO_TOKEN_MODEL)
+    assert manifest["speech"]["model"] == "bundled:text-to-token"
     assert manifest["speech"]["codebook_size"] == 256 and manifest["counts"]["speech_tokens"] > 0
     assert verify(str(tmp_path / "out")) == []

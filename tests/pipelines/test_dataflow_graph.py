@@ -1,18 +1,20 @@
 """The build's graph for DataflowRunner, made offline with Beam's own `--dry_run=True`: DataflowRunner translates
 and serialises the job, packages the workers' code through `--setup_file`, and submits nothing."""
 import tarfile
-from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from tests.pipelines.test_worker_pools import hidden_checkout
+from tests.venvs import ROOT, WHEELHOUSE, make_venv, needs_wheelhouse, pip_install, sh
+from vocaloom import assets
 from vocaloom.pipelines.build import build_pipeline, prepare
 from vocaloom.schemas.config import BuildConfig
+from vocaloom.transforms.artifacts import fingerprint
 
 pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs apache-beam[gcp]")
 
-ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("ReadCorpus", "Tokenize", "ExactDedup", "SpeechSpans", "ConvertSpans", "WeaveSpeech", "DatasetDecomposition",
          "WriteShards", "WriteRejects", "WriteDeadLetters", "SumCounts", "CommitDataset")
 DATAFLOW = ["--runner=DataflowRunner", "--dry_run=True", "--project=vocaloom-offline", "--region=europe-west4",
@@ -40,7 +42,8 @@ def test_job_serialises(job):
     assert '"type": "JOB_TYPE_BATCH"' in job.json()
 
 
-def test_workers_get_the_package_built_from_setup_py(job):
+def staged_files(job) -> dict[str, str]:
+    """What the job stages for its workers: staged name -> local file."""
     staged = {}
     for environment in job.proto_pipeline.components.environments.values():
         for artifact in environment.dependencies:
@@ -48,8 +51,29 @@ def test_workers_get_the_package_built_from_setup_py(job):
                 artifact.role_payload)
             file = beam.portability.api.beam_runner_api_pb2.ArtifactFilePayload.FromString(artifact.type_payload)
             staged[payload.staged_name] = file.path
+    return staged
+
+
+def test_workers_get_the_package_built_from_setup_py(job):
+    staged = staged_files(job)
     assert "workflow.tar.gz" in staged  # Beam's name for the --setup_file sdist; workers pip install it
     with tarfile.open(staged["workflow.tar.gz"]) as sdist:
         names = sdist.getnames()
     for module in ("pipelines/build.py", "transforms/commit.py", "schemas/config.py", "assets/tokenizer/sample_sp.model"):
         assert any(name.endswith(module) for name in names), module
+
+
+@needs_wheelhouse
+def test_the_staged_package_resolves_every_bundled_reference_without_the_checkout(job, tmp_path):
+    """A Dataflow worker: the staged sdist installed with the pipeline's dependencies (which a worker image holds,
+    README "Dataflow"). There, with this checkout hidden, every bundled reference resolves to the bytes the launcher
+    fingerprinted."""
+    sdist = staged_files(job)["workflow.tar.gz"]
+    bin_dir = make_venv(tmp_path / "worker")
+    pip_install(bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt", f"{sdist}[pipeline]")
+    code = ("from vocaloom import assets; from vocaloom.transforms.artifacts import fingerprint, localize\n"
+            "for name in sorted(assets.BUNDLED):\n"
+            "    artifact = fingerprint(assets.bundled(name)); localize(artifact); print(name, artifact.sha256)")
+    resolved = sh(*hidden_checkout([str(bin_dir / "python"), "-c", code])).stdout.split()
+    here = [item for name in sorted(assets.BUNDLED) for item in (name, fingerprint(assets.bundled(name)).sha256)]
+    assert resolved == here

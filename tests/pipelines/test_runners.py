@@ -1,5 +1,6 @@
 """The bundled sample, and a small speech build, on Beam's portable Spark and Flink runners, each with an embedded
-engine (local[2] Spark, [local] Flink) and the Python SDK in LOOPBACK: the shards must be the bytes FnApiRunner writes.
+engine (local[2] Spark, [local] Flink) and the Python SDK in LOOPBACK, and the sample on Prism: the shards must be the
+bytes FnApiRunner writes. (Workers in other processes that cannot see this checkout: test_worker_pools.py.)
 
 The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); nothing is downloaded here.
 Run only these: `pytest -m runners tests/pipelines/test_runners.py`.
@@ -11,7 +12,7 @@ import pytest
 
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
-from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
+from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path, prism_path
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.pipelines.test_build_speech import write_corpus
 from tests.text_to_token.toy_models import make_toy_model
@@ -68,4 +69,17 @@ def test_sample_on_portable_runner_matches_fnapi(engine, fnapi_sample, tmp_path)
     manifest = run(["--output", str(output), *TEXT_ONLY, *engine_flags(engine)])
     assert verify(str(output)) == []
     assert manifest["buckets"] == expected["buckets"] and manifest["counts"] == expected["counts"]
+    assert dataset_files(output) == dataset_files(expected_dir)
+
+
+def test_sample_on_prism_matches_fnapi(fnapi_sample, tmp_path):
+    """Prism, Beam's own local runner (what DirectRunner tries first in Beam 2.77), built from the Go module proxy
+    by scripts/fetch_job_servers.py: offline it needs --prism_location, as the README says."""
+    prism = prism_path(DEFAULT_DEST)
+    if not prism.exists():
+        pytest.fail(f"no Prism at {prism}: run python3 scripts/fetch_job_servers.py")
+    expected_dir, expected = fnapi_sample
+    output = tmp_path / "prism"
+    manifest = run(["--output", str(output), *TEXT_ONLY, "--runner=PrismRunner", f"--prism_location={prism}"])
+    assert manifest["counts"] == expected["counts"]
     assert dataset_files(output) == dataset_files(expected_dir)

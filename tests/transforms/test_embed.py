@@ -20,6 +20,7 @@ def test_embedder_sha_follows_every_file(tmp_path):
 
 def test_embedder_directory_without_config_fails_in_one_line(tmp_path):
     (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "tokenizer.json").write_text("{}")
     with pytest.raises(ValueError, match="no config.json"):
         read_embedder(str(tmp_path / "e"))
 

@@ -1,0 +1,142 @@
+"""Workers on other machines: Flink and Spark run the build's Python steps in Beam's worker pool
+(`--environment_type=EXTERNAL`), started from a virtual environment where vocaloom was installed from its wheel, in
+a private mount namespace (`unshare -m`) where this checkout is hidden under an empty tmpfs. So the workers have
+only their own installation: bundled references resolve there, and the shards must be FnApiRunner's, byte for byte.
+
+Also a Spark standalone cluster (a master and two workers, each its own JVM, from the job server's Spark jars), and
+a worker whose setup cannot start a step: the build ends with that error in one line and status 1, never a hang.
+
+The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); the venv from the wheelhouse.
+Run only these: `pytest -m runners tests/pipelines/test_worker_pools.py`.
+"""
+import contextlib
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
+from tests.conftest import RUNNER, TEXT_ONLY
+from tests.pipelines.test_build_speech import write_corpus
+from tests.pipelines.test_runners import dataset_files
+from tests.venvs import ENV, ROOT, build_dist, needs_wheelhouse, pipeline_venv
+from vocaloom.pipelines.build import run
+
+pytestmark = [pytest.mark.runners, needs_wheelhouse]
+
+SMALL = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "3000"]
+BUILDS = {
+    "sample-text": [*TEXT_ONLY],
+    "speech": ["--input", "{corpus}", "--speech-ratio", "0.3", "--span-lambda", "3", *SMALL],
+    "related": ["--input", "{corpus}", "--context", "related", *TEXT_ONLY, *SMALL],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("localhost", port), timeout=1):
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"nothing listens on port {port} after {seconds} s")
+
+
+def hidden_checkout(command: list[str]) -> list[str]:
+    """`command` in a private mount namespace in which this checkout is an empty tmpfs."""
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f"mount -t tmpfs none {shlex.quote(str(ROOT))} && exec {shlex.join(command)}"]
+
+
+@contextlib.contextmanager
+def worker_pool(bin_dir: Path, cache: Path):
+    """Beam's SDK worker pool from the venv, unable to see this checkout; yields its address."""
+    port = free_port()
+    # The pool starts each worker as `python` from PATH: the venv's, as in an activated environment or a container.
+    env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}")
+    process = subprocess.Popen(hidden_checkout([str(bin_dir / "python"), "-m",
+                                                "apache_beam.runners.worker.worker_pool_main",
+                                                f"--service_port={port}"]), env=env, cwd="/",
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        yield f"localhost:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory):
+    """The address of a worker pool running vocaloom from its wheel, the checkout hidden."""
+    folder = tmp_path_factory.mktemp("workers")
+    bin_dir = pipeline_venv(folder / "venv", build_dist(folder / "dist"))
+    seen = subprocess.run(hidden_checkout([str(bin_dir / "python"), "-c", f"import os; print(os.listdir('{ROOT}'))"]),
+                          capture_output=True, text=True, check=True)
+    assert seen.stdout.strip() == "[]"
+    with worker_pool(bin_dir, folder / "cache") as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> str:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, corpus):
+    """Each build on FnApiRunner in this process: the bytes the clusters must write."""
+    folder = tmp_path_factory.mktemp("fnapi")
+    return {name: dataset_files(run_build(folder / name, name, corpus, RUNNER)) for name in BUILDS}
+
+
+def run_build(output: Path, name: str, corpus: str, runner: list[str]) -> Path:
+    run(["--output", str(output), *(arg.format(corpus=corpus) for arg in BUILDS[name]), *runner])
+    return output
+
+
+def portable(engine: str, master: str, workers: str) -> list[str]:
+    jar = launcher_path(DEFAULT_DEST, engine)
+    if not jar.exists():
+        pytest.fail(f"{jar} is missing: run scripts/fetch_job_servers.py")
+    flags = {"flink": ["--runner=FlinkRunner", f"--flink_master={master}", f"--flink_job_server_jar={jar}"],
+             "spark": ["--runner=SparkRunner", f"--spark_master_url={master}", f"--spark_job_server_jar={jar}"]}
+    return [*flags[engine], "--environment_type=EXTERNAL", f"--environment_config={workers}"]
+
+
+@pytest.mark.parametrize("name", list(BUILDS))
+@pytest.mark.parametrize("engine, master", [("flink", "[local]"), ("spark", "local[2]")])
+def test_worker_pool_shards_equal_fnapirunners(tmp_path, workers, reference, corpus, engine, master, name):
+    output = run_build(tmp_path / "ds", name, corpus, portable(engine, master, workers))
+    assert dataset_files(output) == reference[name]
+
+
+@pytest.mark.parametrize("engine, master", [("flink", "[local]"), ("spark", "local[2]")])
+def test_a_worker_that_cannot_start_a_step_fails_the_build_in_one_line(tmp_path, workers, engine, master):
+    # The launcher reads this tokenizer (its sha256 goes to the workers); the workers cannot see the checkout. The job
+    # servers alone would wait 3 minutes for another SDK environment, then report only their timeout.
+    hidden = ROOT / "assets" / "tokenizer" / "sample_sp.model"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "vocaloom", "build", "--output", str(tmp_path / "ds"),
+                             "--tokenizer", str(hidden), *TEXT_ONLY, *portable(engine, master, workers)],
+                            capture_output=True, text=True, env=ENV, timeout=600)
+    assert result.returncode == 1, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vocaloom: error:")]
+    assert errors == [f"vocaloom: error: the build failed: Tokenize could not start on worker {socket.gethostname()}: "
+                      f"ArtifactError: {hidden}: not found on this worker ({hidden})"], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 120

@@ -1,0 +1,127 @@
+"""Models and tokenizers as workers get them: by reference and sha256, never by a path only the launcher had.
+
+An Artifact is a file or a directory named by where it is (a `bundled:` reference, or any path Beam's FileSystems
+reaches: local, gs://, s3://) and the sha256 (schemas/digest.py) that the launcher computed when it read it once.
+Each worker's setup() asks `localize` for a local copy: a bundled reference resolves in the worker's own installed
+package, a local path is used where it is, anything else is copied once into a local cache named by the sha256.
+Either way the bytes are checked against the sha256 first, and a mismatch fails in one line naming the artifact.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import NamedTuple
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from vocaloom import assets
+from vocaloom.schemas.digest import local_sha256, stream_sha256, tree_sha256
+
+# Where workers keep their copies of remote artifacts: $VOCALOOM_ARTIFACT_CACHE, else <temp dir>/vocaloom-artifacts.
+CACHE_ENV = "VOCALOOM_ARTIFACT_CACHE"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact that cannot be found or read, or whose bytes are not the launcher's: one line."""
+
+
+class Artifact(NamedTuple):
+    location: str  # a `bundled:` reference or a FileSystems path, as the user gave it: the manifest records it
+    sha256: str
+
+
+def _where(location: str) -> str:
+    if not assets.is_bundled(location):
+        return location
+    try:
+        return str(assets.bundled_path(location))
+    except ValueError as e:
+        raise ArtifactError(str(e)) from None
+
+
+def _is_local(where: str) -> bool:
+    return "://" not in where
+
+
+def list_files(location: str) -> list[tuple[str, str]]:
+    """(relative name, path) of the artifact's files, in name order; a file is [("", its path)]."""
+    where = _where(location)
+    try:
+        inside = FileSystems.match([FileSystems.join(where, "**")])[0].metadata_list
+        if inside:
+            prefix = where.rstrip("/") + "/"
+            return sorted((m.path[len(prefix):], m.path) for m in inside)
+        itself = FileSystems.match([where])[0].metadata_list
+    except Exception as e:  # Beam raises BeamIOError with the cause inside
+        raise ArtifactError(f"{location}: cannot be listed: {str(e).splitlines()[0]}") from None
+    if not itself:
+        raise ArtifactError(f"{location}: no such file or directory")
+    if _is_local(where) and os.path.isdir(where):
+        raise ArtifactError(f"{location}: an empty directory")
+    return [("", itself[0].path)]
+
+
+def _sha256(files: list[tuple[str, str]]) -> str:
+    digests = []
+    for name, path in files:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            digests.append((name, stream_sha256(f)))
+    return tree_sha256(digests)
+
+
+def fingerprint(location: str) -> Artifact:
+    """The launcher's one read of an artifact: its sha256."""
+    try:
+        return Artifact(location, _sha256(list_files(location)))
+    except ArtifactError:
+        raise
+    except Exception as e:
+        raise ArtifactError(f"{location}: cannot be read: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or tempfile.gettempdir()) / "vocaloom-artifacts"
+
+
+def localize(artifact: Artifact) -> str:
+    """A local path holding exactly the artifact's bytes (checked), for this worker's libraries to open."""
+    where = _where(artifact.location)
+    if _is_local(where):
+        found = local_sha256(where) if os.path.exists(where) else None
+        if found is None:
+            raise ArtifactError(f"{artifact.location}: not found on this worker ({where})")
+        _check(artifact, found)
+        return where
+    files = list_files(artifact.location)
+    single = [name for name, _ in files] == [""]
+    cached = cache_root() / artifact.sha256
+    local = cached / (where.rstrip("/").rsplit("/", 1)[-1] if single else "")
+    if cached.is_dir():  # renamed into place only once checked
+        return str(local).rstrip("/")
+    temp = cached.with_name(f"{artifact.sha256}.{uuid.uuid4().hex}.tmp")
+    try:
+        for name, path in files:
+            target = temp / (local.name if single else name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as source, \
+                    open(target, "wb") as copy:
+                shutil.copyfileobj(source, copy, 1 << 22)
+        _check(artifact, local_sha256(str(temp / local.name) if single else str(temp)))
+        try:
+            os.rename(temp, cached)
+        except OSError:  # another process of this machine put the same bytes there first
+            if not cached.is_dir():
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return str(local).rstrip("/")
+
+
+def _check(artifact: Artifact, found: str) -> None:
+    if found != artifact.sha256:
+        raise ArtifactError(f"{artifact.location}: sha256 {found[:16]}... differs from the launcher's "
+                            f"{artifact.sha256[:16]}... (changed since the build started, or another vocaloom here)")

@@ -1,0 +1,77 @@
+"""A step that cannot start on a worker: one line naming the step, the worker and the cause, which ends the build.
+
+A worker that cannot start a step (its model or tokenizer missing or not the launcher's, espeak-ng absent, a model
+that does not load) fails its bundles. The runners do not all say so: the portable job servers (Flink, Spark) then
+wait minutes for another SDK environment and report only their own timeout. So the worker also leaves the line in
+the build's temporary folder, which every worker reaches, and the launcher, watching that folder while the job
+runs, cancels the job and says the line alone (pipelines/build.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import uuid
+from typing import NamedTuple
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+
+class WorkerSetupError(RuntimeError):
+    """A step could not start on a worker."""
+
+
+class SetupFailures(NamedTuple):
+    """Where workers leave the line of a step they could not start (None: nowhere, only the exception)."""
+    directory: str | None = None
+
+    @contextlib.contextmanager
+    def guard(self, step: str):
+        """Wraps a setup() body: any error leaves it as one WorkerSetupError line, also written for the launcher."""
+        try:
+            yield
+        except WorkerSetupError:
+            raise
+        except Exception as e:
+            cause = (str(e).strip().splitlines() or [""])[0]
+            line = f"{step} could not start on worker {socket.gethostname()}: {type(e).__name__}: {cause}"
+            self._leave(line)
+            raise WorkerSetupError(line) from e
+
+    def _leave(self, line: str) -> None:
+        if not self.directory:
+            return
+        with contextlib.suppress(Exception):  # the exception itself still fails the bundle
+            path = FileSystems.join(self.directory, f"{uuid.uuid4().hex}.txt")
+            with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                f.write(line.encode("utf-8"))
+
+    def first(self) -> str | None:
+        """The launcher's look: a line some worker left, if any."""
+        if not self.directory:
+            return None
+        with contextlib.suppress(Exception):
+            found = FileSystems.match([FileSystems.join(self.directory, "*.txt")])[0].metadata_list
+            if found:
+                with FileSystems.open(min(m.path for m in found),
+                                      compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    return f.read().decode("utf-8", "replace").strip()
+        return None
+
+
+_LINE = re.compile(r"WorkerSetupError: ([^\n]+)")
+
+
+def setup_failure(error: BaseException) -> str | None:
+    """The first WorkerSetupError line in an exception, its causes, or their text (remote tracebacks)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, WorkerSetupError):
+            return str(error)
+        found = _LINE.search(str(error))
+        if found:
+            return found.group(1).strip()
+        error = error.__cause__ or error.__context__
+    return None
