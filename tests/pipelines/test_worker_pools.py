@@ -3,18 +3,21 @@
 a private mount namespace (`unshare -m`) where this checkout is hidden under an empty tmpfs. So the workers have
 only their own installation: bundled references resolve there, and the shards must be FnApiRunner's, byte for byte.
 
-Also a Spark standalone cluster (a master and two workers, each its own JVM, from the job server's Spark jars), and
-a worker whose setup cannot start a step: the build ends with that error in one line and status 1, never a hang.
+Also a Spark standalone cluster (a master and two workers, each its own JVM, from the job server's Spark jars, each
+worker running its executors in JVMs of their own), and a worker whose setup cannot start a step: the build ends
+with that error in one line and status 1, never a hang.
 
 The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); the venv from the wheelhouse.
 Run only these: `pytest -m runners tests/pipelines/test_worker_pools.py`.
 """
 import contextlib
+import json
 import shlex
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,62 @@ def test_a_worker_that_cannot_start_a_step_fails_the_build_in_one_line(tmp_path,
                       f"ArtifactError: {hidden}: not found on this worker ({hidden})"], result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 120
+
+
+# Java 17 keeps these packages closed unless opened; Spark needs them (Beam's Spark job server passes the same).
+JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED"
+              for package in ("sun.nio.ch", "java.nio", "java.util", "java.lang.invoke", "java.lang")]
+
+
+def alive_workers(web_port: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=2) as page:
+            return sum(worker["state"] == "ALIVE" for worker in json.load(page)["workers"])
+    return 0
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(tmp_path_factory):
+    """A Spark standalone cluster on this machine: a master and two workers of one core each, their own JVMs, run
+    from the Spark jars the job server fetched. A worker starts executors from SPARK_HOME, which Spark recognises
+    by its RELEASE file and its jars/ folder; yields the master's URL."""
+    lib = launcher_path(DEFAULT_DEST, "spark").parent / "lib"
+    if not lib.is_dir():
+        pytest.fail(f"{lib} is missing: run scripts/fetch_job_servers.py")
+    home = tmp_path_factory.mktemp("spark-home")
+    (home / "jars").symlink_to(lib)
+    (home / "RELEASE").write_text("Spark 3.5.0, the jars of Beam's Spark job server\n")
+    env = dict(ENV, SPARK_HOME=str(home), SPARK_SCALA_VERSION="2.12")
+    java = ["java", *JAVA_OPENS, "-cp", f"{lib}/*"]
+    port, web = free_port(), free_port()
+    processes = [subprocess.Popen([*java, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                                   "--port", str(port), "--webui-port", str(web)], env=env, cwd=home,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        wait_for_port(port, processes[0])
+        master = f"spark://127.0.0.1:{port}"
+        for i in range(2):
+            processes.append(subprocess.Popen([*java, "org.apache.spark.deploy.worker.Worker", master, "--cores", "1",
+                                               "--memory", "3g", "--webui-port", "0", "--work-dir", str(home / f"w{i}")],
+                                              env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while alive_workers(web) < 2:  # registered with the master, as its status page says
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Spark workers did not register with the master within 60 s")
+            time.sleep(0.5)
+        yield master, home
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+
+
+@pytest.mark.parametrize("name", ["sample-text", "speech"])
+def test_spark_standalone_cluster_shards_equal_fnapirunners(tmp_path, workers, reference, corpus, spark_cluster, name):
+    master, home = spark_cluster
+    output = run_build(tmp_path / "ds", name, corpus, portable("spark", master, workers))
+    assert dataset_files(output) == reference[name]
+    executors = [path for path in home.glob("w*/app-*/*") if path.is_dir()]
+    assert {path.parts[-3] for path in executors} == {"w0", "w1"}  # executors ran in both worker JVMs
