@@ -7,7 +7,7 @@ whole tree (Beam's worker processes included) and the kernel's high-water mark o
   vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
              in-process runner (the default) and with --workers worker processes
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
-Run it where `pip install -e '.[bench]'` installed the package, without the test extras: Beam imports pandas and
+Run it where `pip install -c constraints.txt -e '.[bench]'` installed the package, without the test extras: Beam imports pandas and
 the Google Cloud clients at start-up when they are installed, which the README's first command does not install.
 Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data] [--repeats 3]
        [--memory-repeats 5]
