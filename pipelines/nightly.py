@@ -171,6 +171,8 @@ def main(argv: list[str]) -> int:
     args, beam_args = parser.parse_known_args(argv)
     if args.keep < 1:
         raise ConfigError(f"--keep must be at least 1, got {args.keep}")
+    if args.root.exists() and not args.root.is_dir():
+        raise ConfigError(f"--root {args.root} is not a directory")
     _, rest = build_parser.parse_known_args(beam_args)  # build flags pass through to every build
     check_beam_flags(rest, long_flags(parser) + long_flags(build_parser))
     handler = logging.StreamHandler(sys.stderr)

@@ -115,6 +115,8 @@ def _read_toml(path: str) -> dict:
             table = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except OSError as e:  # a directory, no permission, an I/O error
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
     known = {f.name for f in dataclasses.fields(BuildConfig)} - {"config"}

@@ -4,8 +4,8 @@ One input file is one element: compressed files cannot be split, so parallelism 
 """
 from __future__ import annotations
 
-import gzip
 import json
+import zlib
 
 import apache_beam as beam
 import pyarrow as pa
@@ -22,6 +22,22 @@ from vocaloom.transforms.records import Filtered, Reject, document_from_fields, 
 REJECTS = "rejects"
 FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
 _BUFFER = 1 << 20
+
+
+def _gzip_chunks(raw):
+    """Decompressed chunks of every gzip member as they are decoded; a file that ends inside a member raises after
+    everything before the damage was handed on (GzipFile.read drops the data of the read that hits the end)."""
+    member, fed = zlib.decompressobj(wbits=31), False
+    while data := raw.read(_BUFFER):
+        while data:
+            out, fed = member.decompress(data), True
+            if out:
+                yield out
+            data = b""
+            if member.eof:
+                data, member, fed = member.unused_data, zlib.decompressobj(wbits=31), False
+    if fed:
+        raise EOFError("gzip stream ends inside a member (truncated file)")
 
 
 def input_location(path: str) -> str:
@@ -59,8 +75,10 @@ def _chunks(path: str):
         if fmt == ".jsonl.zst":
             yield from _zstd_chunks(raw)
             return
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if fmt == ".jsonl.gz" else raw
-        while data := stream.read(_BUFFER):
+        if fmt == ".jsonl.gz":
+            yield from _gzip_chunks(raw)
+            return
+        while data := raw.read(_BUFFER):
             yield data
 
 
@@ -73,7 +91,7 @@ def _jsonl_records(path: str, text_field: str, id_field: str):
             carry = lines.pop()
             yield parse_json_lines(lines, line + 1, path, text_field, id_field)
             line += len(lines)
-    except (zstandard.ZstdError, OSError, EOFError) as e:
+    except (zstandard.ZstdError, zlib.error, OSError, EOFError) as e:
         # A corrupt or truncated compressed file: what follows the damage cannot be read as records.
         yield split_records([Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])])
         return

@@ -41,6 +41,10 @@ def derived_id(source: str, line: int) -> str:
     return f"{source}:{line}"
 
 
+# orjson's nesting limit: a record nested deeper is a reject of its own kind.
+MAX_DEPTH = 1024
+
+
 def _json_reason(raw: str) -> tuple[str, str]:
     try:
         json.loads(raw)
@@ -93,7 +97,9 @@ def parse_json_record(raw: bytes, source: str, line: int, text_field: str, id_fi
         return Reject(source, line, "nul_byte", "raw NUL byte in record", raw)
     try:
         record = orjson.loads(raw)  # validates UTF-8 itself: no separate decode on the good path
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as e:
+        if str(e).startswith("depth limit exceeded"):  # Python's own parser would overflow its stack on it
+            return Reject(source, line, "too_deeply_nested", f"JSON nested deeper than {MAX_DEPTH} levels", raw)
         try:
             decoded = raw.decode("utf-8")
         except UnicodeDecodeError as e:

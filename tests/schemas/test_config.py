@@ -91,3 +91,8 @@ def test_a_config_files_choices_are_checked_too(tmp_path, toml, message):
 def test_no_abbreviations():
     config, rest = parse(["--output", "o", "--over"])  # a typo, left for the Beam flag check to name
     assert (config.overwrite, rest) == (False, ["--over"])
+
+
+def test_a_config_file_that_is_a_directory_fails_in_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=f"config file {tmp_path} cannot be read: Is a directory"):
+        parse(["--config", str(tmp_path)])

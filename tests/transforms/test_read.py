@@ -1,5 +1,6 @@
 import gzip
 import json
+import zlib
 
 import apache_beam as beam
 import pyarrow as pa
@@ -66,3 +67,30 @@ def test_large_document_and_corrupt_file(tmp_path):
                     label="Docs")
         assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.reason)),
                     equal_to([(str(bad), "corrupt_file")]), label="Rejects")
+
+
+def test_a_truncated_gzip_keeps_what_it_decoded(tmp_path):
+    body = b"".join(b'{"id": "r%d", "text": "record %d"}\n' % (i, i * 7919 % 100003) for i in range(20000))
+    truncated = gzip.compress(body)[:-100]
+    (tmp_path / "cut.jsonl.gz").write_bytes(truncated)
+    decoded = zlib.decompressobj(wbits=31).decompress(truncated)  # all that the file still holds
+    complete = decoded.split(b"\n")[:-1]
+    assert 0 < len(complete) < 20000
+    path = str(tmp_path / "cut.jsonl.gz")
+    with TestPipeline(argv=RUNNER) as p:
+        read = p | ReadCorpus([path])
+        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id),
+                    equal_to([f"r{i}" for i in range(len(complete))]), label="Docs")
+        assert_that(read[REJECTS] | beam.Map(lambda r: (r.line, r.reason, r.raw)),
+                    equal_to([(len(complete) + 1, "corrupt_file", decoded.split(b"\n")[-1])]), label="Rejects")
+
+
+def test_json_nested_deeper_than_the_parser_allows_is_a_reject(tmp_path):
+    deep = b'{"id": "d", "text": "x", "m": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    (tmp_path / "deep.jsonl").write_bytes(b'{"id": "a", "text": "fine"}\n' + deep + b"\n")
+    with TestPipeline(argv=RUNNER) as p:
+        read = p | ReadCorpus([str(tmp_path / "deep.jsonl")])
+        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id), equal_to(["a"]),
+                    label="Docs")
+        assert_that(read[REJECTS] | beam.Map(lambda r: (r.line, r.reason)), equal_to([(2, "too_deeply_nested")]),
+                    label="Rejects")
