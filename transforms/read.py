@@ -24,22 +24,6 @@ FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
 _BUFFER = 1 << 20
 
 
-def _gzip_chunks(raw):
-    """Decompressed chunks of every gzip member as they are decoded; a file that ends inside a member raises after
-    everything before the damage was handed on (GzipFile.read drops the data of the read that hits the end)."""
-    member, fed = zlib.decompressobj(wbits=31), False
-    while data := raw.read(_BUFFER):
-        while data:
-            out, fed = member.decompress(data), True
-            if out:
-                yield out
-            data = b""
-            if member.eof:
-                data, member, fed = member.unused_data, zlib.decompressobj(wbits=31), False
-    if fed:
-        raise EOFError("gzip stream ends inside a member (truncated file)")
-
-
 def input_location(path: str) -> str:
     """Where an input is read from: a `bundled:` input (the sample) in this worker's own installation."""
     return str(assets.bundled_path(path)) if assets.is_bundled(path) else path
@@ -50,19 +34,25 @@ def input_format(path: str) -> str | None:
     return next((ext for ext in FORMATS if location.endswith(ext)), None)
 
 
-def _zstd_chunks(raw):
-    """Decompressed chunks of every frame; a file that ends inside a frame raises instead of reading short."""
-    frame, fed = zstandard.ZstdDecompressor().decompressobj(), False
+# Decoders of the compressed formats: each makes a streaming decoder of one frame (zstd) or member (gzip).
+_DECODERS = {".jsonl.zst": lambda: zstandard.ZstdDecompressor().decompressobj(),
+             ".jsonl.gz": lambda: zlib.decompressobj(wbits=31)}
+
+
+def _decoded_chunks(raw, new_decoder):
+    """Decompressed chunks of every frame (member) as they are decoded; a file that ends inside one raises after
+    everything before the cut was handed on (gzip's GzipFile.read would drop the data of the read that hits it)."""
+    decoder, fed = new_decoder(), False
     while data := raw.read(_BUFFER):
         while data:
-            out, fed = frame.decompress(data), True
+            out, fed = decoder.decompress(data), True
             if out:
                 yield out
             data = b""
-            if frame.eof:
-                data, frame, fed = frame.unused_data, zstandard.ZstdDecompressor().decompressobj(), False
+            if decoder.eof:
+                data, decoder, fed = decoder.unused_data, new_decoder(), False
     if fed:
-        raise EOFError("zstd stream ends inside a frame (truncated file)")
+        raise EOFError("compressed stream ends inside a frame (truncated file)")
 
 
 def open_input(path: str):
@@ -70,13 +60,10 @@ def open_input(path: str):
 
 
 def _chunks(path: str):
-    fmt = input_format(path)
+    decoder = _DECODERS.get(input_format(path))
     with open_input(path) as raw:
-        if fmt == ".jsonl.zst":
-            yield from _zstd_chunks(raw)
-            return
-        if fmt == ".jsonl.gz":
-            yield from _gzip_chunks(raw)
+        if decoder:
+            yield from _decoded_chunks(raw, decoder)
             return
         while data := raw.read(_BUFFER):
             yield data
