@@ -22,8 +22,9 @@ DEFAULT_DEST = ROOT / ".wheelhouse"
 CLASHES = ("transforms==0.2.1", "loader==2017.9.11", "pipelines==0.0.14", "schemas==0.7.1")
 
 
-def pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "-q", *args], check=True)
+def pip(command: str, *args: str) -> None:
+    # No cache: the wheelhouse is the only copy kept (torch's CUDA wheels twice over would be 11 GB).
+    subprocess.run([sys.executable, "-m", "pip", "-q", command, "--no-cache-dir", *args], check=True)
 
 
 def build_wheel(out: Path) -> Path:

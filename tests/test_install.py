@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RUNNER, TEXT_ONLY
-from tests.venvs import ROOT, WHEELHOUSE, build_dist, make_venv, needs_wheelhouse, pip_install, pipeline_venv, sh
+from tests.venvs import ROOT, WHEELHOUSE, make_venv, needs_wheelhouse, pip_install, sh
 
 pytestmark = needs_wheelhouse
 # A user's own module named like vocaloom's old top-level package, in the folder they work in.
@@ -24,19 +24,6 @@ for i, batch in zip(range(20), BucketLoader(sys.argv[1], tokens_per_batch=1024, 
     digest.update(batch["input_ids"].numpy().tobytes() + batch["doc_starts"].numpy().tobytes())
 print(digest.hexdigest())
 """
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> Path:
-    """The sdist and the wheel built from it, as `python -m build` makes them."""
-    out = tmp_path_factory.mktemp("dist")
-    build_dist(out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def wheel(dist) -> Path:
-    return next(dist.glob("vocaloom-*.whl"))
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +57,20 @@ def test_the_wheel_holds_one_package_with_its_data_and_licences(wheel, dist):
     assert len(list(dist.glob("vocaloom-*.tar.gz"))) == 1
 
 
-def test_the_wheel_beside_packages_named_like_its_folders(tmp_path, wheel, dataset):
-    bin_dir = pipeline_venv(tmp_path / "venv", wheel)
+def test_the_wheel_beside_packages_named_like_its_folders(tmp_path, pipeline_env, dataset):
+    bin_dir = pipeline_env
     pip_install(bin_dir, "--no-deps", *sorted((WHEELHOUSE / "clashes").glob("*.whl")))  # after vocaloom, as reported
+    try:
+        clashing_beside_vocaloom(bin_dir, tmp_path, dataset)
+    finally:
+        sh(bin_dir / "python", "-m", "pip", "uninstall", "-y", "-q", "transforms", "loader", "pipelines", "schemas")
+    assert sh(bin_dir / "vocaloom", "verify", tmp_path / "project" / "ds").returncode == 0
+
+
+def clashing_beside_vocaloom(bin_dir: Path, tmp_path: Path, dataset: Path) -> None:
     site = Path(sh(bin_dir / "python", "-c", "import vocaloom, os; print(os.path.dirname(os.path.dirname("
                    "vocaloom.__file__)))", cwd=tmp_path).stdout.strip())
-    assert site.is_relative_to(tmp_path)
+    assert site.is_relative_to(bin_dir.parent)
     for name in ("transforms", "loader", "pipelines", "schemas"):
         assert (site / name).is_dir()  # theirs, untouched
     work = tmp_path / "project"
@@ -89,9 +84,6 @@ def test_the_wheel_beside_packages_named_like_its_folders(tmp_path, wheel, datas
     assert sh(bin_dir / "python", "-c", "import loader; print(loader.BucketLoader)", cwd=work).stdout.strip() \
         == "the user's own"
     assert batches_digest(bin_dir / "python", dataset, work) == batches_digest(sys.executable, dataset, work)
-    sh(bin_dir / "python", "-m", "pip", "uninstall", "-y", "-q", "transforms", "loader", "pipelines", "schemas",
-       cwd=work)
-    assert sh(bin_dir / "vocaloom", "verify", "ds", cwd=work).returncode == 0
 
 
 def test_the_reader_alone_at_its_oldest_versions(tmp_path, wheel, dataset):

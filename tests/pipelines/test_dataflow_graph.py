@@ -7,7 +7,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.pipelines.test_worker_pools import hidden_checkout
-from tests.venvs import ROOT, WHEELHOUSE, make_venv, needs_wheelhouse, pip_install, sh
+from tests.venvs import ENV, ROOT, WHEELHOUSE, needs_wheelhouse, pip_install, sh
 from vocaloom import assets
 from vocaloom.pipelines.build import build_pipeline, prepare
 from vocaloom.schemas.config import BuildConfig
@@ -64,16 +64,18 @@ def test_workers_get_the_package_built_from_setup_py(job):
 
 
 @needs_wheelhouse
-def test_the_staged_package_resolves_every_bundled_reference_without_the_checkout(job, tmp_path):
-    """A Dataflow worker: the staged sdist installed with the pipeline's dependencies (which a worker image holds,
-    README "Dataflow"). There, with this checkout hidden, every bundled reference resolves to the bytes the launcher
-    fingerprinted."""
+def test_the_staged_package_resolves_every_bundled_reference_without_the_checkout(job, tmp_path, pipeline_env):
+    """A Dataflow worker: the staged sdist installed over an image holding the pipeline's dependencies (README
+    "Dataflow"), ahead of the wheel that image also holds. There, with this checkout hidden, every bundled reference
+    resolves to the bytes the launcher fingerprinted."""
     sdist = staged_files(job)["workflow.tar.gz"]
-    bin_dir = make_venv(tmp_path / "worker")
-    pip_install(bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt", f"{sdist}[pipeline]")
-    code = ("from vocaloom import assets; from vocaloom.transforms.artifacts import fingerprint, localize\n"
+    staged = tmp_path / "staged"
+    pip_install(pipeline_env, "--find-links", WHEELHOUSE / "pipeline", "--no-deps", "--target", staged, sdist)
+    code = (f"import vocaloom; assert vocaloom.__file__.startswith({str(staged)!r}), vocaloom.__file__\n"
+            "from vocaloom import assets; from vocaloom.transforms.artifacts import fingerprint, localize\n"
             "for name in sorted(assets.BUNDLED):\n"
             "    artifact = fingerprint(assets.bundled(name)); localize(artifact); print(name, artifact.sha256)")
-    resolved = sh(*hidden_checkout([str(bin_dir / "python"), "-c", code])).stdout.split()
+    resolved = sh(*hidden_checkout([str(pipeline_env / "python"), "-c", code]),
+                  env=dict(ENV, PYTHONPATH=str(staged))).stdout.split()
     here = [item for name in sorted(assets.BUNDLED) for item in (name, fingerprint(assets.bundled(name)).sha256)]
     assert resolved == here

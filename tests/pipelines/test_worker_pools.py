@@ -26,7 +26,7 @@ from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.pipelines.test_build_speech import write_corpus
 from tests.pipelines.test_runners import dataset_files
-from tests.venvs import ENV, ROOT, build_dist, needs_wheelhouse, pipeline_venv
+from tests.venvs import ENV, ROOT, needs_wheelhouse
 from vocaloom.pipelines.build import run
 
 pytestmark = [pytest.mark.runners, needs_wheelhouse]
@@ -84,10 +84,10 @@ def worker_pool(bin_dir: Path, cache: Path):
 
 
 @pytest.fixture(scope="module")
-def workers(tmp_path_factory):
+def workers(tmp_path_factory, pipeline_env):
     """The address of a worker pool running vocaloom from its wheel, the checkout hidden."""
     folder = tmp_path_factory.mktemp("workers")
-    bin_dir = pipeline_venv(folder / "venv", build_dist(folder / "dist"))
+    bin_dir = pipeline_env
     seen = subprocess.run(hidden_checkout([str(bin_dir / "python"), "-c", f"import os; print(os.listdir('{ROOT}'))"]),
                           capture_output=True, text=True, check=True)
     assert seen.stdout.strip() == "[]"
@@ -168,7 +168,7 @@ def spark_cluster(tmp_path_factory):
     home = tmp_path_factory.mktemp("spark-home")
     (home / "jars").symlink_to(lib)
     (home / "RELEASE").write_text("Spark 3.5.0, the jars of Beam's Spark job server\n")
-    env = dict(ENV, SPARK_HOME=str(home), SPARK_SCALA_VERSION="2.12")
+    env = dict(ENV, SPARK_HOME=str(home), SPARK_SCALA_VERSION="2.12", SPARK_LOCAL_DIRS=str(home / "scratch"))
     java = ["java", *JAVA_OPENS, "-cp", f"{lib}/*"]
     port, web = free_port(), free_port()
     processes = [subprocess.Popen([*java, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
