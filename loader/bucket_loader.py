@@ -63,8 +63,8 @@ class BucketLoader(IterableDataset):
         directory = Path(directory)
         self.manifest = read_manifest(directory)
         self.vocab = Vocabulary.from_json(self.manifest["vocab"])
-        cache = ShardCache(max_open_shards, verify_shards)
-        self._buckets = [BucketRows(directory, bucket, cache) for bucket in self.manifest["buckets"]]
+        cache = ShardCache(directory, max_open_shards, verify_shards, self.vocab.size)
+        self._buckets = [BucketRows(bucket, cache) for bucket in self.manifest["buckets"]]
         self._odds = curriculum_odds(curriculum, len(self._buckets))
         self._block_rows = []  # rows of one rank's batch; 0 for a bucket that is not read
         for bucket, odds in zip(self._buckets, self._odds):

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from vocaloom.schemas.manifest import MANIFEST, ManifestError, parse_manifest
-from vocaloom.schemas.shard import shard_schema
+from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
 class ShardIntegrityError(RuntimeError):
@@ -35,11 +35,14 @@ def read_manifest(directory: Path) -> dict:
 class Shard:
     """One shard, mapped copy-on-write so that in-place writes to handed-out tensors never reach the file."""
 
-    def __init__(self, path: str, length: int, entry: dict, verify: bool):
+    def __init__(self, directory: Path, length: int, entry: dict, verify: bool, vocab_size: int):
+        path = str(directory / entry["path"])
+        problem = local_file_problem(str(directory), entry["path"], entry["bytes"])
+        if problem:
+            raise ShardIntegrityError(f"shard {path}: {problem}")
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size != entry["bytes"]:
-                raise ShardIntegrityError(f"shard {path}: {size} bytes, the manifest says {entry['bytes']}")
+            if os.fstat(f.fileno()).st_size != entry["bytes"]:  # replaced since it was looked at
+                raise ShardIntegrityError(f"shard {path}: changed while it was opened")
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
         if verify and (path, entry["sha256"]) not in _verified:
             if hashlib.sha256(data).hexdigest() != entry["sha256"]:
@@ -48,10 +51,11 @@ class Shard:
         file_buffer = pa.py_buffer(data)
         try:
             table = pa.ipc.open_file(file_buffer).read_all()
-        except pa.ArrowException as e:
+        except (pa.ArrowException, OSError) as e:
             raise ShardIntegrityError(f"shard {path}: not an Arrow IPC file ({e})") from None
-        if not table.schema.equals(shard_schema(length)) or table.num_rows != entry["rows"]:
-            raise ShardIntegrityError(f"shard {path}: schema or row count differs from bucket {length} in the manifest")
+        problem = rows_problem(table, length, entry["rows"], vocab_size)
+        if problem:
+            raise ShardIntegrityError(f"shard {path}: {problem}")
         # The writer writes one record batch a shard; more would have to be joined (a copy).
         batch = table.to_batches()[0] if table.column(0).num_chunks == 1 else table.combine_chunks().to_batches()[0]
         self.rows = batch.num_rows
@@ -78,28 +82,28 @@ def _int32_view(values: pa.Array, data: mmap.mmap, file_buffer: pa.Buffer) -> np
 class ShardCache:
     """The most recently used shards, open; an evicted shard is unmapped once no tensor refers to it."""
 
-    def __init__(self, capacity: int, verify: bool):
-        self._capacity, self._verify = capacity, verify
+    def __init__(self, directory: Path, capacity: int, verify: bool, vocab_size: int):
+        self._directory, self._capacity, self._verify, self._vocab_size = directory, capacity, verify, vocab_size
         self._open: OrderedDict[str, Shard] = OrderedDict()
 
-    def get(self, path: str, length: int, entry: dict) -> Shard:
-        shard = self._open.pop(path, None) or Shard(path, length, entry, self._verify)
+    def get(self, length: int, entry: dict) -> Shard:
+        path = entry["path"]
+        shard = self._open.pop(path, None) or Shard(self._directory, length, entry, self._verify, self._vocab_size)
         self._open[path] = shard
         if len(self._open) > self._capacity:
             self._open.popitem(last=False)
         return shard
 
     def __getstate__(self):  # a mapping does not cross processes: each DataLoader worker opens its own
-        return {"_capacity": self._capacity, "_verify": self._verify, "_open": OrderedDict()}
+        return dict(self.__dict__, _open=OrderedDict())
 
 
 class BucketRows:
     """One bucket's rows over its shards, numbered 0..rows-1 in the manifest's shard order."""
 
-    def __init__(self, directory: Path, bucket: dict, cache: ShardCache):
+    def __init__(self, bucket: dict, cache: ShardCache):
         self.length = bucket["length"]
         self._shards = bucket["shards"]
-        self._paths = [str(directory / entry["path"]) for entry in self._shards]
         self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self._shards), initial=0))
         self.rows = self._first_rows[-1]
         if self.rows != bucket["rows"]:
@@ -114,7 +118,7 @@ class BucketRows:
         pieces, row = [], first
         while count:
             index = bisect.bisect_right(self._first_rows, row) - 1
-            shard = self._cache.get(self._paths[index], self.length, self._shards[index])
+            shard = self._cache.get(self.length, self._shards[index])
             start = row - self._first_rows[index]
             taken = min(count, shard.rows - start)
             pieces.append(shard.rows_between(start, start + taken))

@@ -20,6 +20,8 @@ from apache_beam.runners.runner import PipelineState
 
 from vocaloom import assets
 from vocaloom.pipelines.guest import as_guest
+from vocaloom.pipelines.inputs import match_inputs
+from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
 from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from vocaloom.schemas.vocab import Vocabulary
@@ -29,7 +31,7 @@ from vocaloom.transforms.inference_cache import cache_files, cache_key, model_ca
 from vocaloom.transforms.counting import COUNTS, SumCounts
 from vocaloom.transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
 from vocaloom.transforms.dedup import ExactDedup, partition_count
-from vocaloom.transforms.read import FORMATS, REJECTS, ReadCorpus, input_format
+from vocaloom.transforms.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 from vocaloom.transforms.records import Reject
 from vocaloom.transforms.rejects import WriteRecordFiles
 from vocaloom.transforms.shard_writer import WriteShards
@@ -41,8 +43,8 @@ if TYPE_CHECKING:
     from vocaloom.transforms.embed import Embedder
     from vocaloom.transforms.text_to_token import TeacherSpec
 
-TEMP_DIR = ".vocaloom-tmp"
-# Under TEMP_DIR: the tokenizer's spill files (each document's text tokens), which the progress bars count.
+# Under TEMP_DIR (pipelines/output_dir.py): the tokenizer's spill files (each document's text tokens), which the
+# progress bars count.
 TOKEN_SPILL = "spill/tokens"
 
 
@@ -51,16 +53,18 @@ class BuildPlan:
     """A validated config with its inputs matched and its tokenizer and text-to-token model loaded."""
     config: BuildConfig
     inputs: list[dict]  # [{path, bytes}]
+    unreadable: list[dict]  # [{path, reason}]: matched, left out (--skip-unreadable)
     tokenizer: dict  # {path, sha256, text_size}: path is the reference the user gave (or bundled:tokenizer)
     tokenizer_file: Artifact  # what each worker loads
     vocab: Vocabulary
     model: ModelSpec | TeacherSpec | None  # None: a text-only build
     cache_files: list[str]  # inference cache entries for this model, found before the build
     embedder: Embedder | None  # the encoder of --context related
+    write_dir: str | None = None  # where the dataset is written, if not --output itself (pipelines/output_dir.py)
 
     @property
     def temp_dir(self) -> str:
-        return FileSystems.join(self.config.output, TEMP_DIR)
+        return FileSystems.join(self.write_dir or self.config.output, TEMP_DIR)
 
     @property
     def setup_failures(self) -> SetupFailures:
@@ -73,32 +77,10 @@ class BuildPlan:
                       "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
                       "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
+                "inputs_unreadable": self.unreadable,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
                 "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.artifact.location,
                              "embedder_sha256": self.embedder.artifact.sha256} if self.embedder else None}
-
-
-def match_inputs(patterns: tuple[str, ...]) -> list[dict]:
-    """[{path, bytes}] of every matched file; a `bundled:` input keeps its reference (workers resolve it)."""
-    files = {}
-    for pattern in patterns:
-        if assets.is_bundled(pattern):
-            try:
-                files[pattern] = assets.bundled_path(pattern).stat().st_size
-            except ValueError as e:
-                raise ConfigError(f"input {e}") from None
-            continue
-        try:
-            matched = FileSystems.match([pattern])[0].metadata_list
-        except Exception as e:  # Beam raises BeamIOError with the cause inside
-            raise ConfigError(f"input {pattern!r} cannot be listed: {e}") from None
-        if not matched:
-            raise ConfigError(f"input {pattern!r} matches no file")
-        for meta in matched:
-            if input_format(meta.path) is None:
-                raise ConfigError(f"input {meta.path!r} has an unsupported extension (use {', '.join(FORMATS)})")
-            files[meta.path] = meta.size_in_bytes
-    return [{"path": path, "bytes": size} for path, size in sorted(files.items())]
 
 
 def load_tokenizer(location: str, speech_size: int) -> tuple[Artifact, dict, Vocabulary]:
@@ -131,27 +113,15 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
     return spec
 
 
-def prepare_output(config: BuildConfig) -> None:
-    """Refuse to replace a complete dataset unless told; clear what a crashed or replaced build left."""
-    output = config.output
-    if FileSystems.exists(FileSystems.join(output, MANIFEST)):
-        if not config.overwrite:
-            raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
-        FileSystems.delete([FileSystems.join(output, MANIFEST)])
-    for name in ("data", "rejects", "dead_letter", "figures", "report.md", TEMP_DIR):
-        path = FileSystems.join(output, name)
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-
-
 def prepare(config: BuildConfig) -> BuildPlan:
     """Fills the bundled defaults in, matches inputs and loads the tokenizer."""
     config = dataclasses.replace(config, inputs=config.inputs or (assets.bundled("sample"),))
-    inputs = match_inputs(config.inputs)
+    inputs, unreadable = match_inputs(config.inputs, config.output, config.skip_unreadable)
     model = load_speech_model(config)
     tokenizer_file, tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
     cached = cache_files(config.cache, model.sha256) if model else []
-    return BuildPlan(config, inputs, tokenizer, tokenizer_file, vocab, model, cached, load_embedder(config))
+    return BuildPlan(config, inputs, unreadable, tokenizer, tokenizer_file, vocab, model, cached,
+                     load_embedder(config))
 
 
 def load_embedder(config: BuildConfig) -> Embedder | None:
@@ -170,7 +140,8 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     config, temp = plan.config, plan.temp_dir
     spill, records_dir = FileSystems.join(temp, "spill"), FileSystems.join(temp, "records")
     interleaving = Interleaving(config.speech_ratio, config.span_lambda, config.seed) if plan.model else None
-    read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], config.text_field, config.id_field)
+    read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], ReadOptions(
+        config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable), plan.setup_failures)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
         TokenizeFn(plan.tokenizer_file, plan.vocab.eos, FileSystems.join(temp, TOKEN_SPILL), interleaving,
                    plan.setup_failures))
@@ -200,8 +171,8 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
                                                       config.compression, spill)
     totals = tuple(counts + [rows[COUNTS]]) | "SumCounts" >> SumCounts()
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
-    return (shards, record_files, totals) | "CommitDataset" >> CommitDataset(config.output, temp,
-                                                                              plan.manifest_base())
+    return (shards, record_files, read[UNREADABLE], totals) | "CommitDataset" >> CommitDataset(
+        plan.write_dir or config.output, temp, plan.manifest_base())
 
 
 def related_rows(text_docs, docs, plan: BuildPlan):
@@ -313,9 +284,14 @@ def run(argv: list[str] | None = None) -> dict:
     with as_guest():
         plan = prepare(config_from_args(args))
         options = pipeline_options(beam_args)
-        prepare_output(plan.config)
-        pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, plan)
-        wait_watching(pipeline.run(), plan.setup_failures)
+        claim = claim_output(plan.config.output, plan.config.overwrite)
+        try:
+            plan = dataclasses.replace(plan, write_dir=claim.write_dir)
+            pipeline = beam.Pipeline(options=options)
+            build_pipeline(pipeline, plan)
+            wait_watching(pipeline.run(), plan.setup_failures)
+            claim.publish()
+        finally:
+            claim.abandon()
     with FileSystems.open(FileSystems.join(plan.config.output, MANIFEST)) as f:
         return parse_manifest(f.read())

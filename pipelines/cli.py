@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import sys
 import warnings
 
@@ -89,13 +90,19 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
         from vocaloom.pipelines.progress import build_progress
         from vocaloom.transforms.report import render_report
         _ignore_batch_size_fit_warnings()
+        from vocaloom.pipelines.output_dir import OutputLocked
         from vocaloom.transforms.worker_setup import setup_failure
+        # A step that fails in this process is logged by Beam with its traceback before the build raises it: the
+        # raised error says the same once (one line for the user's mistakes, the traceback for a bug).
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
         try:
             with build_progress(rest) as progress:
                 manifest = run(rest)
                 progress.finish(manifest)
         except ConfigError:
             raise
+        except OutputLocked as e:
+            return _fail(str(e), 3)
         except Exception as e:  # a worker that could not start a step says so in one line; anything else is a bug
             failure = setup_failure(e)
             if failure is None:
@@ -103,6 +110,9 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
             return _fail(f"the build failed: {failure}", 1)
         gc.freeze()  # this process ends now: its final collection need not walk everything the build imported
         print(render_report(manifest))
+        if manifest["counts"]["documents_kept"] == 0:
+            print(f"vocaloom: warning: the dataset is empty: none of {manifest['counts']['records_read']} records "
+                  "read was kept (see the report's rejects and filters)", file=sys.stderr)
         return 0
     if command == "nightly":
         from vocaloom.pipelines.nightly import main as nightly
@@ -111,7 +121,14 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
     from vocaloom.pipelines.verify import read_manifest, verify
     if command == "inspect":
         from vocaloom.transforms.report import render_report
-        print(render_report(read_manifest(args.directory)))
+        manifest = read_manifest(args.directory)
+        try:
+            report = render_report(manifest)
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError) as e:
+            # The fields a reader relies on are checked when it is read; these only describe the build.
+            raise ManifestError(f"{args.directory}: manifest.json cannot be summarised ({type(e).__name__}: "
+                                f"{e})") from None
+        print(report)
         return 0
     problems = verify(args.directory)
     for problem in problems:

@@ -11,7 +11,6 @@ never moves LATEST. Every log line starts with "vocaloom.nightly" and holds key=
 from __future__ import annotations
 
 import argparse
-import fcntl
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vocaloom.pipelines.output_dir import LockHeldBy, hold_lock
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
 from vocaloom.schemas.manifest import MANIFEST
 
@@ -36,20 +36,11 @@ class LockHeld(RuntimeError):
 
 
 def acquire_lock(root: Path):
-    """An open file holding an exclusive flock on ROOT/nightly.lock. The kernel drops the lock when its process
-    dies, so a lock file left by a killed run is never stale; its text (pid, start) is only for people."""
-    handle = open(root / LOCK, "a+")
+    """An open file holding an exclusive flock on ROOT/nightly.lock (pipelines/output_dir.py: hold_lock)."""
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise LockHeld(f"{root / LOCK} is held by another run ({holder})") from None
-    handle.truncate(0)
-    handle.write(f"pid={os.getpid()} since={utc_now():%Y-%m-%dT%H:%M:%SZ}\n")
-    handle.flush()
-    return handle
+        return hold_lock(str(root / LOCK))
+    except LockHeldBy as e:
+        raise LockHeld(f"{root / LOCK} is held by another run ({e})") from None
 
 
 def utc_now() -> datetime:

@@ -16,8 +16,10 @@ import threading
 
 from tqdm import tqdm
 
-from vocaloom.pipelines.build import TEMP_DIR, TOKEN_SPILL
+from vocaloom.pipelines.build import TOKEN_SPILL
+from vocaloom.pipelines.output_dir import TEMP_DIR, staging_dir
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
+from vocaloom.schemas.manifest import MANIFEST
 from vocaloom.transforms.spill import TOKEN
 
 LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
@@ -79,12 +81,14 @@ def local_temp_dir(argv: list[str]) -> str | None:
     try:
         args, _ = parser.parse_known_args(argv)
         runner = vars(args).pop("runner")
-        output = config_from_args(args).output
+        config = config_from_args(args)
     except ConfigError:  # the build reports bad options itself, once
         return None
+    output = config.output
     if runner not in LOCAL_RUNNERS or "://" in output:
         return None
-    return os.path.join(output, TEMP_DIR)
+    replaced = config.overwrite and os.path.exists(os.path.join(output, MANIFEST))  # built beside the old dataset
+    return os.path.join(staging_dir(output) if replaced else output, TEMP_DIR)
 
 
 @contextlib.contextmanager

@@ -46,6 +46,9 @@ class BuildConfig:
     text_field: str = "text"
     id_field: str = "id"
     overwrite: bool = False
+    skip_unreadable: bool = False
+    max_record_bytes: int = 64 << 20
+    max_failed_batch_share: float = 0.01
     config: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
@@ -105,7 +108,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--compression", "shard buffer compression", choices=COMPRESSIONS)
     flag("--text-field", "JSONL/Parquet field holding the text", metavar="NAME")
     flag("--id-field", "JSONL/Parquet field holding the id", metavar="NAME")
-    flag("--overwrite", "replace a complete dataset in --output", "off", action="store_true")
+    flag("--overwrite", "replace a complete dataset in --output (kept until the new one is complete)", "off",
+         action="store_true")
+    flag("--skip-unreadable", "build without inputs that cannot be read, listing them in the manifest (otherwise "
+         "one ends the build)", "off", action="store_true")
+    flag("--max-record-bytes", "a JSONL line or .txt file longer than this is a reject", type=int, metavar="N")
+    flag("--max-failed-batch-share", "share of speech spans whose batch may fail (dead letters) before the build "
+         "fails", type=float, metavar="R")
     flag("--config", "TOML file with the same options (the command line wins)", metavar="FILE")
 
 
@@ -183,6 +192,10 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--min-bucket ({config.min_bucket}) is larger than --max-bucket ({config.max_bucket})")
     if config.shard_tokens <= 0:
         raise ConfigError(f"--shard-tokens must be positive, got {config.shard_tokens}")
+    if config.max_record_bytes <= 0:
+        raise ConfigError(f"--max-record-bytes must be positive, got {config.max_record_bytes}")
+    if not 0.0 <= config.max_failed_batch_share <= 1.0:
+        raise ConfigError(f"--max-failed-batch-share must be in [0, 1], got {config.max_failed_batch_share}")
     if config.seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {config.seed}")
     if not config.text_field or not config.id_field:

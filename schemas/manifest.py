@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+from vocaloom.schemas.shard import shard_path
 
 FORMAT = "vocaloom/1"
 MANIFEST = "manifest.json"
@@ -15,7 +18,7 @@ class ManifestError(ValueError):
 def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
     try:
         manifest = json.loads(text)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ManifestError(f"{where}: not valid JSON ({e})") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{where}: not a JSON object")
@@ -24,7 +27,54 @@ def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing:
         raise ManifestError(f"{where}: missing keys {', '.join(missing)}")
+    problem = structure_problem(manifest)
+    if problem:
+        raise ManifestError(f"{where}: {problem}")
     return manifest
+
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+COUNTS = ("records_read", "duplicates", "documents_kept", "text_tokens", "speech_tokens", "tokens_written",
+          "tokens_dropped")
+MAX_BUCKET_EXPONENT = 24  # far past any context length; keeps a row's size an int32 offset
+
+
+def count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def structure_problem(manifest: dict) -> str | None:
+    """The first field a reader relies on that is missing, of the wrong type or out of range; None when all hold.
+    Shard paths must be exactly the names the writer gives (schemas/shard.py), so none leaves the dataset."""
+    vocab = manifest["vocab"]
+    if not isinstance(vocab, dict) or not all(count(vocab.get(k)) for k in ("text_size", "speech_offset",
+                                                                            "speech_size", "size")) \
+            or not isinstance(vocab.get("specials"), dict) or not 0 < vocab["size"] < 2 ** 31 \
+            or vocab["size"] != vocab["speech_offset"] + vocab["speech_size"]:
+        return "vocab is malformed"
+    counts = manifest["counts"]
+    if not isinstance(counts, dict) or not all(count(counts.get(k)) for k in COUNTS) or not all(
+            isinstance(counts.get(k), dict) and all(map(count, counts[k].values())) for k in ("rejected", "filtered")):
+        return "counts are malformed"
+    buckets = manifest["buckets"]
+    if not isinstance(buckets, list):
+        return "buckets is not a list"
+    for bucket in buckets:
+        length = bucket.get("length") if isinstance(bucket, dict) else None
+        if not count(length) or length.bit_count() != 1 or length >= 1 << MAX_BUCKET_EXPONENT:
+            return f"bucket length {length!r} is not a power of two below 2^{MAX_BUCKET_EXPONENT}"
+        if not count(bucket.get("rows")) or not count(bucket.get("tokens")) or not isinstance(bucket.get("shards"),
+                                                                                            list):
+            return f"bucket {length} is malformed"
+        shards = bucket["shards"]
+        for i, entry in enumerate(shards):
+            if not isinstance(entry, dict) or entry.get("path") != shard_path(length, i, len(shards)):
+                path = entry.get("path") if isinstance(entry, dict) else entry
+                return f"bucket {length}: shard {i} is {path!r}, not {shard_path(length, i, len(shards))!r}"
+            if not count(entry.get("rows")) or not count(entry.get("bytes")) \
+                    or not SHA256.fullmatch(str(entry.get("sha256"))):
+                return f"{entry['path']}: rows, bytes or sha256 malformed"
+    return None
 
 
 def dump_manifest(manifest: dict) -> bytes:

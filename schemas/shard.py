@@ -1,8 +1,12 @@
-"""Shard layout as plain arithmetic: bucket lengths, schema, how many shards, and their names (SPEC "Shards")."""
+"""Shard layout as plain arithmetic: bucket lengths, schema, how many shards, and their names (SPEC "Shards"); and
+the checks every reader makes of a shard's file and rows before it trusts them."""
 from __future__ import annotations
 
 import math
+import os
+import stat
 
+import numpy as np
 import pyarrow as pa
 
 DATA_DIR = "data"
@@ -33,3 +37,51 @@ def bucket_dir(length: int) -> str:
 def shard_path(length: int, index: int, count: int) -> str:
     """Relative to the dataset directory, as tensorflow-datasets names shards: index-of-count."""
     return f"{bucket_dir(length)}/shard-{index:05d}-of-{count:05d}.arrow"
+
+
+def local_file_problem(directory: str, path: str, size: int) -> str | None:
+    """Why the local shard file `path` (relative to `directory`) must not be read: outside the dataset (through a
+    link), not a regular file (a FIFO would block, a device never end), or not `size` bytes. None when it may."""
+    full = os.path.join(directory, path)
+    if not os.path.realpath(full).startswith(os.path.realpath(directory) + os.sep):
+        return "leads outside the dataset"
+    try:
+        info = os.stat(full)
+    except OSError as e:
+        return "missing" if isinstance(e, FileNotFoundError) else f"cannot be read: {e.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size != size:
+        return f"{info.st_size} bytes, manifest says {size}"
+    return None
+
+
+def rows_problem(table: pa.Table, length: int, rows: int, vocab_size: int) -> str | None:
+    """What is wrong with a shard's table (read from bytes nobody vouches for) before any row of it is used; None
+    when it is a well-formed shard of bucket `length` with `rows` rows whose token ids lie in the vocabulary."""
+    if not table.schema.equals(shard_schema(length)):
+        return f"schema differs from bucket {length}'s"
+    if table.num_rows != rows or rows == 0:
+        return f"{table.num_rows} rows, manifest says {rows}"
+    try:
+        table.validate(full=True)  # offsets and lengths inside their buffers: what to_numpy below relies on
+    except pa.ArrowInvalid as e:
+        return f"malformed Arrow data ({e})"
+    if any(column.null_count for column in table.columns):
+        return "null values"
+    table = table.combine_chunks()
+    tokens = table.column("input_ids").chunk(0).flatten().to_numpy()
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
+        return f"token ids outside [0, {vocab_size})"
+    starts = table.column("doc_starts").chunk(0)
+    offsets = starts.offsets.to_numpy() - starts.offsets[0].as_py()
+    values = starts.flatten().to_numpy()
+    ids_offsets = table.column("doc_ids").chunk(0).offsets.to_numpy()
+    first = offsets[:-1]
+    if np.any(np.diff(offsets) < 1) or not np.array_equal(np.diff(offsets), np.diff(ids_offsets)):
+        return "a row without documents, or doc_starts and doc_ids of different lengths"
+    rising = np.diff(values) > 0
+    rising[first[1:] - 1] = True  # where one row's doc_starts end and the next row's begin
+    if np.any(values[first] != 0) or not rising.all() or values.max() > length:
+        return f"doc_starts not 0 then rising within [0, {length}]"
+    return None

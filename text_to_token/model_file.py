@@ -13,10 +13,12 @@ Weights load with safetensors (never pickle) and must match the architecture exa
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from vocaloom.schemas.digest import local_sha256
@@ -25,6 +27,8 @@ from vocaloom.text_to_token.architectures import ARCHITECTURES
 
 FORMAT = "vocaloom-text-to-token/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
+# Bounds no real speech tokenizer comes near (GLM-4-Voice: 12.5 Hz, 16,384 units); past them a config is a mistake.
+MAX_FRAME_RATE_HZ, MAX_CODEBOOK_SIZE = 1000.0, 1 << 20
 
 
 class ModelFileError(ValueError):
@@ -76,15 +80,56 @@ def _check_config(path: str, config) -> None:
     if config["architecture"] not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES)) or "none"
         raise ModelFileError(f"{path}: unknown architecture {config['architecture']!r} (known: {known})")
-    if not isinstance(config["codebook_size"], int) or config["codebook_size"] <= 0:
-        raise ModelFileError(f"{path}: codebook_size must be a positive integer")
-    if not isinstance(config["frame_rate_hz"], (int, float)) or config["frame_rate_hz"] <= 0:
-        raise ModelFileError(f"{path}: frame_rate_hz must be a positive number")
+    if not _is_int(config["codebook_size"]) or not 0 < config["codebook_size"] <= MAX_CODEBOOK_SIZE:
+        raise ModelFileError(f"{path}: codebook_size must be an integer in [1, {MAX_CODEBOOK_SIZE}]")
+    rate = config["frame_rate_hz"]
+    if not _is_number(rate) or not 0 < rate <= MAX_FRAME_RATE_HZ:
+        raise ModelFileError(f"{path}: frame_rate_hz must be a number in (0, {MAX_FRAME_RATE_HZ:g}]")
+    hyperparameters = config.get("hyperparameters", {})
+    if not isinstance(hyperparameters, dict) or not all(
+            _is_number(v) or isinstance(v, (bool, str)) for v in hyperparameters.values()):
+        raise ModelFileError(f"{path}: hyperparameters must map names to finite numbers, booleans or strings")
     kind = config["input"].get("kind") if isinstance(config["input"], dict) else None
     if kind not in ("bytes", "characters") or (kind == "characters" and not {"alphabet", "unknown_id"}
                                                <= set(config["input"])):
         raise ModelFileError(f"{path}: input must be {{'kind': 'bytes'}} or "
                              "{'kind': 'characters', 'alphabet': ..., 'unknown_id': ...}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _check_weights(path: str, config: dict, architecture: type) -> None:
+    """The architecture built from the hyperparameters must have exactly the weights' names and shapes; checked on
+    torch's meta device (no memory), after ruling out sizes nothing in the weights could back: an integer
+    hyperparameter above both the largest dimension and the number of tensors in the file."""
+    try:
+        with safe_open(str(Path(path) / WEIGHTS), framework="pt") as weights:
+            shapes = {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+    except Exception as e:  # a header that is not safetensors'
+        raise ModelFileError(f"{path}: {WEIGHTS} is not a safetensors file ({str(e).splitlines()[0]})") from None
+    ceiling = max([len(shapes), *(dim for shape in shapes.values() for dim in shape)], default=0)
+    hyperparameters = config.get("hyperparameters", {})
+    for name, value in hyperparameters.items():
+        if _is_int(value) and value > ceiling:
+            raise ModelFileError(f"{path}: hyperparameter {name}={value} is larger than anything in {WEIGHTS} "
+                                 f"(largest dimension or tensor count {ceiling})")
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in architecture(**hyperparameters).state_dict().items()}
+    except Exception as e:  # a constructor refusing the hyperparameters
+        raise ModelFileError(f"{path}: architecture {config['architecture']!r} refuses the hyperparameters: "
+                             f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+    if expected != shapes:
+        name = min(set(expected) ^ set(shapes) or {n for n in expected if expected[n] != shapes[n]})
+        raise ModelFileError(f"{path}: weights do not match architecture {config['architecture']!r} with these "
+                             f"hyperparameters: {name} is {shapes.get(name)} in {WEIGHTS}, {expected.get(name)} "
+                             "in the model")
 
 
 def read_model(path: str) -> ModelSpec:
@@ -100,6 +145,7 @@ def read_model(path: str) -> ModelSpec:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path}: {CONFIG} is not valid JSON ({e})") from None
     _check_config(path, config)
+    _check_weights(path, config, ARCHITECTURES[config["architecture"]])
     spec = ModelSpec(str(folder), config, local_sha256(str(folder)), ARCHITECTURES[config["architecture"]])
     try:
         spec.load("cpu")

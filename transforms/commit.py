@@ -16,6 +16,7 @@ from vocaloom.schemas.shard import bucket_lengths, shard_path
 from vocaloom.transforms.counting import nested_counts
 from vocaloom.transforms.rejects import record_path
 from vocaloom.transforms.report import FIGURES_DIR, render_figures, render_report
+from vocaloom.transforms.worker_setup import BuildStopped
 
 
 class AccountingError(RuntimeError):
@@ -108,8 +109,9 @@ def ordering_summary(ordering: dict | None, counts: dict, config: dict) -> dict 
 class CommitDatasetFn(beam.DoFn):
     def __init__(self, output: str, temp_dir: str, manifest_base: dict):
         self._output, self._temp_dir, self._base = output, temp_dir, manifest_base
+        self._max_failed_share = manifest_base["config"]["max_failed_batch_share"]
 
-    def process(self, _, shard_files, record_files, totals):
+    def process(self, _, shard_files, record_files, unreadable, totals):
         config = self._base["config"]
         buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"])
         written = {"rejects": 0, "dead_letter": 0}
@@ -129,7 +131,14 @@ class CommitDatasetFn(beam.DoFn):
             errors.append(f"{written['dead_letter']} dead letters written, {speech['spans_failed']} spans failed")
         if errors:
             raise AccountingError("; ".join(errors))
-        manifest = dict(self._base, speech=speech, ordering=ordering, buckets=buckets, counts=counts)
+        if speech and speech["spans_failed"] > self._max_failed_share * speech["spans"]:
+            raise BuildStopped(
+                f"{speech['spans_failed']} of {speech['spans']} speech spans failed to convert, more than "
+                f"--max-failed-batch-share {self._max_failed_share}: their batches' errors are in "
+                f"{FileSystems.join(self._output, 'dead_letter')}/")
+        unreadable = sorted(self._base["inputs_unreadable"] + unreadable, key=lambda item: item["path"])
+        manifest = dict(self._base, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets,
+                        counts=counts)
         figures = render_figures(manifest)
         figures_dir = FileSystems.join(self._output, FIGURES_DIR)
         if FileSystems.exists(figures_dir):  # a replaced build's figures (a speech figure may not come back)
@@ -139,7 +148,8 @@ class CommitDatasetFn(beam.DoFn):
         _write_atomically(FileSystems.join(self._output, "report.md"),
                           render_report(manifest, tuple(figures)).encode())
         _write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
-        FileSystems.delete([self._temp_dir])
+        if FileSystems.exists(self._temp_dir):  # a build that kept no documents wrote nothing there
+            FileSystems.delete([self._temp_dir])
         yield manifest
 
 
@@ -149,9 +159,9 @@ class CommitDataset(beam.PTransform):
         self._fn = CommitDatasetFn(output, temp_dir, manifest_base)
 
     def expand(self, inputs):
-        shard_files, record_files, totals = inputs
+        shard_files, record_files, unreadable, totals = inputs
         return (shard_files.pipeline
                 | "Once" >> beam.Create([None])
-                | "Commit" >> beam.ParDo(self._fn, beam.pvalue.AsList(shard_files),
-                                         beam.pvalue.AsList(record_files), beam.pvalue.AsDict(totals))
+                | "Commit" >> beam.ParDo(self._fn, beam.pvalue.AsList(shard_files), beam.pvalue.AsList(record_files),
+                                         beam.pvalue.AsList(unreadable), beam.pvalue.AsDict(totals))
                 .with_output_types(dict))  # the manifest; declared, Beam skips inferring it from process's bytecode

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
@@ -15,11 +16,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
+from vocaloom.schemas.config import BuildConfig
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
+from vocaloom.transforms.worker_setup import SetupFailures
 from vocaloom.transforms.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
 
-REJECTS = "rejects"
+REJECTS, UNREADABLE = "rejects", "unreadable"
+# A record (JSONL line, .txt file) longer than this is a reject: no input makes a reader hold more of one.
+MAX_RECORD_BYTES = BuildConfig.max_record_bytes
 FORMATS = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet", ".txt")
 _BUFFER = 1 << 20
 
@@ -37,52 +42,107 @@ def input_format(path: str) -> str | None:
 # Decoders of the compressed formats: each makes a streaming decoder of one frame (zstd) or member (gzip).
 _DECODERS = {".jsonl.zst": lambda: zstandard.ZstdDecompressor().decompressobj(),
              ".jsonl.gz": lambda: zlib.decompressobj(wbits=31)}
+# Compressed input goes to a decoder 1 KiB at a time: a 4-byte zstd block can decode to 128 KiB, so one call makes
+# at most 32 MiB (deflate at most about 1 MiB), whatever the file. Calls this small cost nothing measurable.
+_SLICE = 1 << 10
+# How much of an oversized record or file the reject keeps.
+_RAW_KEPT = 4096
 
 
-def _decoded_chunks(raw, new_decoder):
-    """Decompressed chunks of every frame (member) as they are decoded; a file that ends inside one raises after
+class UnreadableInput(RuntimeError):
+    """An input that cannot be read (gone, no permission, an I/O error): not a data problem, so not a reject."""
+
+
+def _decoded_pieces(raw, new_decoder):
+    """Decompressed pieces of every frame (member) as they are decoded; a file that ends inside one raises after
     everything before the cut was handed on (gzip's GzipFile.read would drop the data of the read that hits it)."""
     decoder, fed = new_decoder(), False
-    while data := raw.read(_BUFFER):
-        while data:
-            out, fed = decoder.decompress(data), True
-            if out:
-                yield out
-            data = b""
-            if decoder.eof:
-                data, decoder, fed = decoder.unused_data, new_decoder(), False
+    while data := _read(raw):
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            piece = view[start:start + _SLICE]
+            while piece:
+                out, fed, piece = decoder.decompress(piece), True, b""
+                if out:
+                    yield out
+                if decoder.eof:
+                    piece, decoder, fed = decoder.unused_data, new_decoder(), False
     if fed:
         raise EOFError("compressed stream ends inside a frame (truncated file)")
 
 
+def _read(raw) -> bytes:
+    try:
+        return raw.read(_BUFFER)
+    except OSError as e:
+        raise UnreadableInput(f"{type(e).__name__}: {e}") from e
+
+
 def open_input(path: str):
-    return FileSystems.open(input_location(path), compression_type=CompressionTypes.UNCOMPRESSED)
+    try:
+        return FileSystems.open(input_location(path), compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception as e:  # Beam wraps the cause in a BeamIOError
+        raise UnreadableInput(f"{type(e).__name__}: {e}") from e
 
 
 def _chunks(path: str):
+    """The file's (decompressed) bytes in chunks of about 1 MiB, and at most 33 MiB."""
     decoder = _DECODERS.get(input_format(path))
     with open_input(path) as raw:
-        if decoder:
-            yield from _decoded_chunks(raw, decoder)
+        if not decoder:
+            while data := _read(raw):
+                yield data
             return
-        while data := raw.read(_BUFFER):
-            yield data
+        pieces, size = [], 0
+        try:
+            for piece in _decoded_pieces(raw, decoder):
+                pieces.append(piece)
+                size += len(piece)
+                if size >= _BUFFER:
+                    yield b"".join(pieces)
+                    pieces, size = [], 0
+        except (zstandard.ZstdError, zlib.error, EOFError):
+            if pieces:  # what was decoded before the damaged or truncated part
+                yield b"".join(pieces)
+            raise
+        if pieces:
+            yield b"".join(pieces)
 
 
-def _jsonl_records(path: str, text_field: str, id_field: str):
-    """(DocumentColumns, other records), one pair per decompressed chunk."""
-    line, carry = 0, b""
+def too_large(path: str, line: int, size: int, limit: int, raw: bytes) -> Reject:
+    return Reject(path, line, "record_too_large", f"{size} bytes, more than --max-record-bytes {limit}",
+                  raw[:_RAW_KEPT])
+
+
+def _jsonl_records(path: str, options: ReadOptions):
+    """(DocumentColumns, other records), one pair per decompressed chunk. No more than --max-record-bytes of one
+    line is ever held: the rest of a longer line is skipped up to its newline."""
+    line, carry, skipping, limit = 0, b"", False, options.max_record_bytes
     try:
         for chunk in _chunks(path):
+            if skipping:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    continue
+                chunk, skipping = chunk[end + 1:], False
             lines = (carry + chunk).split(b"\n")
             carry = lines.pop()
-            yield parse_json_lines(lines, line + 1, path, text_field, id_field)
+            oversized = [too_large(path, line + 1 + i, len(raw), limit, raw) for i, raw in enumerate(lines)
+                         if len(raw) > limit]
+            if oversized:
+                lines = [b"" if len(raw) > limit else raw for raw in lines]  # blank lines are not records
+            documents, others = parse_json_lines(lines, line + 1, path, options.text_field, options.id_field)
+            yield documents, oversized + others
             line += len(lines)
-    except (zstandard.ZstdError, zlib.error, OSError, EOFError) as e:
+            if len(carry) > limit:
+                yield split_records([too_large(path, line + 1, len(carry), limit, carry)])
+                line, carry, skipping = line + 1, b"", True
+    except (zstandard.ZstdError, zlib.error, EOFError) as e:
         # A corrupt or truncated compressed file: what follows the damage cannot be read as records.
-        yield split_records([Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:4096])])
+        yield split_records([Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:_RAW_KEPT])])
         return
-    yield parse_json_lines([carry], line + 1, path, text_field, id_field)
+    if not skipping:
+        yield parse_json_lines([carry], line + 1, path, options.text_field, options.id_field)
 
 
 def _parquet_records(path: str, text_field: str, id_field: str):
@@ -111,28 +171,51 @@ def _parquet_records(path: str, text_field: str, id_field: str):
             yield split_records(records)
 
 
-def _text_records(path: str):
-    yield split_records([parse_text_file(b"".join(_chunks(path)), path)])
+def _text_records(path: str, limit: int):
+    chunks, size = [], 0
+    for chunk in _chunks(path):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            yield split_records([too_large(path, 1, size, limit, chunks[0])])  # the size read so far
+            return
+    yield split_records([parse_text_file(b"".join(chunks), path)])
+
+
+class ReadOptions(NamedTuple):
+    text_field: str = "text"
+    id_field: str = "id"
+    max_record_bytes: int = MAX_RECORD_BYTES
+    skip_unreadable: bool = False  # an input that cannot be read goes to UNREADABLE instead of ending the build
 
 
 class ReadFileFn(beam.DoFn):
     """A file path in; its documents out as DocumentColumns, one per chunk read (handing documents on one by one
-    cost more than parsing them), its unusable records on REJECTS, and what it saw on COUNTS."""
+    cost more than parsing them), its unusable records on REJECTS, and what it saw on COUNTS. A file that cannot be
+    read ends the build in one line (SetupFailures), or goes to UNREADABLE with --skip-unreadable."""
 
-    def __init__(self, text_field: str, id_field: str):
-        self._text_field, self._id_field = text_field, id_field
+    def __init__(self, options: ReadOptions, failures: SetupFailures):
+        self._options, self._failures = options, failures
 
     def setup(self):
         tune_gc()
 
     def process(self, path: str):
-        fmt = input_format(path)
+        try:
+            yield from self._read(path)
+        except UnreadableInput as e:
+            if not self._options.skip_unreadable:
+                self._failures.fail(f"input {path} cannot be read ({e}); pass --skip-unreadable to build without it")
+            yield beam.pvalue.TaggedOutput(UNREADABLE, {"path": path, "reason": str(e)})
+
+    def _read(self, path: str):
+        fmt, options = input_format(path), self._options
         if fmt == ".parquet":
-            parts = _parquet_records(path, self._text_field, self._id_field)
+            parts = _parquet_records(path, options.text_field, options.id_field)
         elif fmt == ".txt":
-            parts = _text_records(path)
+            parts = _text_records(path, options.max_record_bytes)
         else:
-            parts = _jsonl_records(path, self._text_field, self._id_field)
+            parts = _jsonl_records(path, options)
         tally: dict[str, int] = {}
         for documents, others in parts:
             tally["records_read"] = tally.get("records_read", 0) + len(documents[0]) + len(others)
@@ -150,14 +233,15 @@ class ReadFileFn(beam.DoFn):
 
 
 class ReadCorpus(beam.PTransform):
-    """Matched input paths to DocumentColumns, with REJECTS and COUNTS as extra outputs."""
+    """Matched input paths to DocumentColumns, with REJECTS, UNREADABLE and COUNTS as extra outputs."""
 
-    def __init__(self, paths: list[str], text_field: str = "text", id_field: str = "id"):
+    def __init__(self, paths: list[str], options: ReadOptions = ReadOptions(),
+                 failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._paths, self._text_field, self._id_field = list(paths), text_field, id_field
+        self._paths, self._options, self._failures = list(paths), options, failures
 
     def expand(self, pbegin):
         return (pbegin
                 | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
-                | "ReadFiles" >> beam.ParDo(ReadFileFn(self._text_field, self._id_field)).with_outputs(
-                    REJECTS, COUNTS, main="documents"))
+                | "ReadFiles" >> beam.ParDo(ReadFileFn(self._options, self._failures)).with_outputs(
+                    REJECTS, UNREADABLE, COUNTS, main="documents"))

@@ -1,4 +1,5 @@
-"""A step that cannot start on a worker: one line naming the step, the worker and the cause, which ends the build.
+"""A step that cannot start (or go on) on a worker: one line naming the step, the worker and the cause, which ends
+the build. Also a worker's other reasons to stop a build in one line, such as an input it cannot read.
 
 A worker that cannot start a step (its model or tokenizer missing or not the launcher's, espeak-ng absent, a model
 that does not load) fails its bundles. The runners do not all say so: the portable job servers (Flink, Spark) then
@@ -18,7 +19,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 
-class WorkerSetupError(RuntimeError):
+class BuildStopped(RuntimeError):
+    """A worker's reason to end the build, said in one line (the user's to fix, not a bug)."""
+
+
+class WorkerSetupError(BuildStopped):
     """A step could not start on a worker."""
 
 
@@ -35,9 +40,12 @@ class SetupFailures(NamedTuple):
             raise
         except Exception as e:
             cause = (str(e).strip().splitlines() or [""])[0]
-            line = f"{step} could not start on worker {socket.gethostname()}: {type(e).__name__}: {cause}"
-            self._leave(line)
-            raise WorkerSetupError(line) from e
+            self.fail(f"{step} could not start on worker {socket.gethostname()}: {type(e).__name__}: {cause}")
+
+    def fail(self, line: str):
+        """Ends the build with `line`: left for the launcher, and raised."""
+        self._leave(line)
+        raise WorkerSetupError(line)
 
     def _leave(self, line: str) -> None:
         if not self.directory:
@@ -60,18 +68,26 @@ class SetupFailures(NamedTuple):
         return None
 
 
-_LINE = re.compile(r"WorkerSetupError: ([^\n]+)")
+_LINE = re.compile(r"(?:WorkerSetupError|BuildStopped): ([^\n]+)")
+# A full disk, wherever a worker was writing: the user's to fix, so one line rather than a traceback.
+_NO_SPACE = re.compile(r"\[Errno 28\] No space left on device(?:: '([^']*)')?")
 
 
 def setup_failure(error: BaseException) -> str | None:
-    """The first WorkerSetupError line in an exception, its causes, or their text (remote tracebacks)."""
+    """The first BuildStopped line in an exception, its causes, or their text (remote tracebacks); or the full
+    disk one of them reports."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, WorkerSetupError):
+        if isinstance(error, BuildStopped):
             return str(error)
         found = _LINE.search(str(error))
         if found:
             return found.group(1).strip()
+        full = _NO_SPACE.search(str(error))
+        if full:
+            where = full.group(1) or "--output or the build's temporary folder"
+            return f"no space left on device writing {where}: free space there (or choose another --output) and " \
+                   "run again"
         error = error.__cause__ or error.__context__
     return None

@@ -53,7 +53,7 @@ def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
     bucket = dict(manifest["buckets"][0])
     if compressed:
         compress(copy, bucket)
-    rows = BucketRows(copy, bucket, ShardCache(4, verify=True))
+    rows = BucketRows(bucket, ShardCache(copy, 4, True, manifest["vocab"]["size"]))
     ids, starts, offsets = rows.take(rows.rows - 50, 120)  # many shards, then past the last row to row 0
     expected = np.concatenate([np.arange(rows.rows - 50, rows.rows), np.arange(70)])
     np.testing.assert_array_equal(ids, truth[32][0][expected])
@@ -67,7 +67,7 @@ def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
 def test_writes_to_a_view_never_reach_the_file(dataset):
     directory, manifest = dataset
     bucket = manifest["buckets"][2]
-    ids, _, _ = BucketRows(directory, bucket, ShardCache(4, verify=True)).take(0, 2)
+    ids, _, _ = BucketRows(bucket, ShardCache(directory, 4, True, manifest["vocab"]["size"])).take(0, 2)
     assert mapped(ids) and ids.flags.writeable
     ids[0, 0] = -1  # the mapping is copy-on-write
     entry = bucket["shards"][0]
@@ -90,7 +90,7 @@ def test_a_truncated_shard_is_named(copy, dataset):
     entry = dataset[1]["buckets"][0]["shards"][0]
     path = copy / entry["path"]
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(ShardIntegrityError, match=f"shard {path}: {entry['bytes'] - 10} bytes, the manifest says"):
+    with pytest.raises(ShardIntegrityError, match=f"shard {path}: {entry['bytes'] - 10} bytes, manifest says"):
         for _ in BucketLoader(copy, tokens_per_batch=128):
             pass
 

@@ -8,6 +8,7 @@ import zstandard
 
 from vocaloom import assets
 from vocaloom.pipelines.build import run
+from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
 from tests.conftest import RUNNER
@@ -112,7 +113,7 @@ def test_cache_serves_a_second_build(model, tmp_path):
 def test_failed_batches_go_to_dead_letter_and_stay_text(tmp_path):
     model = make_toy_model(tmp_path / "zebra", "toy-fails-on-zebra")
     corpus = write_corpus(tmp_path / "in", with_zebra=True)
-    manifest = build(corpus, tmp_path / "out", model)
+    manifest = build(corpus, tmp_path / "out", model, "--max-failed-batch-share", "1")
     speech = manifest["speech"]
     assert speech["spans_failed"] > 0 and speech["spans_converted"] > 0
     assert verify(str(tmp_path / "out")) == []
@@ -125,6 +126,19 @@ def test_failed_batches_go_to_dead_letter_and_stay_text(tmp_path):
     zebra = sp.encode("zebra")
     assert any(np.array_equal(row[i:i + len(zebra)], zebra) for row in rows(tmp_path / "out", manifest)
                for i in range(len(row)))  # a failed span's words are in the shards as text
+
+
+def test_more_failed_spans_than_allowed_end_the_build_in_one_line(tmp_path, capsys):
+    model = make_toy_model(tmp_path / "zebra", "toy-fails-on-zebra")
+    corpus = write_corpus(tmp_path / "in", with_zebra=True)
+    status = main(["build", "--input", corpus, "--output", str(tmp_path / "out"), "--speech-ratio", "0.3",
+                   "--span-lambda", "3", "--text-to-token-model", model, "--min-bucket", "5", "--max-bucket", "7",
+                   *RUNNER])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1, err
+    assert "speech spans failed to convert, more than --max-failed-batch-share 0.01: their batches' errors are " \
+           f"in {tmp_path / 'out' / 'dead_letter'}/" in err
+    assert not (tmp_path / "out" / "manifest.json").exists() and any((tmp_path / "out" / "dead_letter").iterdir())
 
 
 @pytest.mark.parametrize("extra, message", [

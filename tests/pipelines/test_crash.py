@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vocaloom.pipelines.build import TEMP_DIR, run
+from vocaloom.pipelines.build import run
+from vocaloom.pipelines.output_dir import TEMP_DIR
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
 from tests.conftest import RUNNER, TEXT_ONLY

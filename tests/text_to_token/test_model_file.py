@@ -30,9 +30,16 @@ def test_character_input():
     (lambda d: (d / CONFIG).write_text("{not json"), "config.json is not valid JSON"),
     (lambda d: _edit(d, format="other/9"), "format is 'other/9'"),
     (lambda d: _edit(d, architecture="transformer-xl"), "unknown architecture 'transformer-xl'"),
-    (lambda d: _edit(d, codebook_size=0), "codebook_size must be a positive integer"),
-    (lambda d: _edit(d, hyperparameters={"codebook_size": 32}), "weights do not match architecture"),
-    (lambda d: (d / WEIGHTS).write_bytes(b"\x00" * 40), "cannot load"),
+    (lambda d: _edit(d, codebook_size=0), "codebook_size must be an integer in [1, 1048576]"),
+    (lambda d: _edit(d, frame_rate_hz=float("nan")), "frame_rate_hz must be a number in (0, 1000]"),
+    (lambda d: _edit(d, frame_rate_hz=1e300), "frame_rate_hz must be a number in (0, 1000]"),
+    (lambda d: _edit(d, hyperparameters={"codebook_size": 32}), "weights do not match architecture 'toy-byte-pairs' "
+     "with these hyperparameters: "),
+    (lambda d: _edit(d, hyperparameters={"codebook_size": 10_000_000}), "hyperparameter codebook_size=10000000 is "
+     "larger than anything in model.safetensors"),
+    (lambda d: _edit(d, hyperparameters={"layers": 3}), "refuses the hyperparameters: TypeError"),
+    (lambda d: _edit(d, hyperparameters={"codebook_size": float("inf")}), "hyperparameters must map names to finite"),
+    (lambda d: (d / WEIGHTS).write_bytes(b"\x00" * 40), "model.safetensors is not a safetensors file"),
 ])
 def test_bad_model_files_fail_in_one_line(tmp_path, damage, message):
     folder = tmp_path / "m"

@@ -1,9 +1,12 @@
 import gzip
 import json
+import subprocess
+import sys
 import zlib
 
 import apache_beam as beam
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 import zstandard
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -11,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.read import REJECTS, ReadCorpus
+from vocaloom.transforms.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 from vocaloom.transforms.records import Document
 
 LINES = [b'{"id": "a", "text": "alpha"}', b'not json', b'', b'{"text": "  "}', b'{"text": "beta"}']
@@ -94,3 +97,70 @@ def test_json_nested_deeper_than_the_parser_allows_is_a_reject(tmp_path):
                     label="Docs")
         assert_that(read[REJECTS] | beam.Map(lambda r: (r.line, r.reason)), equal_to([(2, "too_deeply_nested")]),
                     label="Rejects")
+
+
+def test_a_record_longer_than_max_record_bytes_is_a_reject_and_reading_goes_on(tmp_path):
+    big = b'{"id": "big", "text": "' + b"w " * (3 << 19) + b'"}'  # 3 MiB: longer than a read chunk
+    body = b'{"id": "a", "text": "first"}\n' + big + b'\n{"id": "b", "text": "' + b"x" * 1500 + b'"}\n' \
+        + b'{"id": "c", "text": "last"}\n' + big  # the last line has no newline
+    paths = [tmp_path / "x.jsonl", tmp_path / "x.jsonl.gz", tmp_path / "x.jsonl.zst"]
+    paths[0].write_bytes(body)
+    paths[1].write_bytes(gzip.compress(body))
+    paths[2].write_bytes(zstandard.ZstdCompressor().compress(body))
+    (tmp_path / "long.txt").write_bytes(b"y" * 5000)
+    paths.append(tmp_path / "long.txt")
+    options = ReadOptions(max_record_bytes=1000)
+    with TestPipeline(argv=RUNNER) as p:
+        read = p | ReadCorpus([str(path) for path in paths], options)
+        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: (d.source[-9:], d.id)),
+                    equal_to([(str(path)[-9:], id) for path in paths[:3] for id in ("a", "c")]), label="Docs")
+        too_large = [(str(path), line) for path in paths[:3] for line in (2, 3, 5)] + [(str(paths[3]), 1)]
+        assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason, len(r.raw) <= 4096)),
+                    equal_to([(path, line, "record_too_large", True) for path, line in too_large]), label="Rejects")
+
+
+BOMB_READER = """
+import resource, sys
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from vocaloom.transforms.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
+with TestPipeline(argv=["--runner=FnApiRunner"]) as p:
+    read = p | ReadCorpus([sys.argv[1]])
+    read[REJECTS] | beam.Map(lambda r: print("reject", r.line, r.reason, flush=True))
+print("peak_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_decompression_bomb_is_read_in_bounded_memory(tmp_path):
+    """1.5 GiB of one line in a 50 KB .jsonl.zst: a reject, and memory stays near Beam's own."""
+    bomb = tmp_path / "bomb.jsonl.zst"
+    compressor = zstandard.ZstdCompressor(level=3).compressobj()
+    with bomb.open("wb") as f:
+        f.write(compressor.compress(b'{"id": "bomb", "text": "'))
+        for _ in range(1536):
+            f.write(compressor.compress(b"0" * (1 << 20)))
+        f.write(compressor.compress(b'"}\n{"id": "after", "text": "kept"}\n') + compressor.flush())
+    assert bomb.stat().st_size < 100_000
+    result = subprocess.run([sys.executable, "-c", BOMB_READER, str(bomb)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "reject 1 record_too_large" in lines
+    peak = int(lines[-1].split()[1])
+    assert peak < 1024, f"peak RSS {peak} MiB"  # the line alone would be 1,536 MiB
+
+
+def test_an_input_that_cannot_be_read_ends_the_build_or_is_listed(tmp_path):
+    gone, folder = str(tmp_path / "gone.jsonl"), tmp_path / "dir.jsonl"
+    folder.mkdir()
+    (tmp_path / "ok.jsonl").write_text('{"id": "a", "text": "kept"}\n')
+    paths = [gone, str(folder), str(tmp_path / "ok.jsonl")]
+    with TestPipeline(argv=RUNNER) as p:
+        read = p | ReadCorpus(paths, ReadOptions(skip_unreadable=True))
+        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id), equal_to(["a"]),
+                    label="Docs")
+        assert_that(read[UNREADABLE] | beam.Map(lambda u: (u["path"], u["reason"].split(":")[0])),
+                    equal_to([(gone, "FileNotFoundError"), (str(folder), "IsADirectoryError")]), label="Unreadable")
+    with pytest.raises(Exception, match=f"input {gone} cannot be read .*; pass --skip-unreadable"):
+        with TestPipeline(argv=RUNNER) as p:
+            p | ReadCorpus([gone])

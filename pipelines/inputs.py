@@ -1,0 +1,74 @@
+"""What a build reads: its --input patterns matched to files, each checked before any work starts.
+
+A matched file that cannot be read (a directory, no permission) ends the build in one line, unless
+--skip-unreadable: then it is left out and listed in the manifest. Special files (FIFOs, devices) are always
+refused: a FIFO would block a worker, a device never end. An input inside --output is refused, as the build may
+clear or replace what is there. Object-store inputs are checked by the workers that read them (transforms/read.py).
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+from apache_beam.io.filesystems import FileSystems
+
+from vocaloom import assets
+from vocaloom.pipelines.output_dir import is_local
+from vocaloom.schemas.config import ConfigError
+from vocaloom.transforms.read import FORMATS, input_format
+
+SKIP_HINT = "pass --skip-unreadable to build without it"
+
+
+def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) -> tuple[list[dict], list[dict]]:
+    """([{path, bytes}] of every matched file to read, [{path, reason}] of those left out as unreadable). A
+    `bundled:` input keeps its reference (workers resolve it)."""
+    files, unreadable = {}, {}
+    for pattern in patterns:
+        if assets.is_bundled(pattern):
+            try:
+                files[pattern] = assets.bundled_path(pattern).stat().st_size
+            except ValueError as e:
+                raise ConfigError(f"input {e}") from None
+            continue
+        try:
+            matched = FileSystems.match([pattern])[0].metadata_list
+        except Exception as e:  # Beam raises BeamIOError with the cause inside
+            raise ConfigError(f"input {pattern!r} cannot be listed: {e}") from None
+        if not matched:
+            raise ConfigError(f"input {pattern!r} matches no file")
+        for meta in matched:
+            if input_format(meta.path) is None:
+                raise ConfigError(f"input {meta.path!r} has an unsupported extension (use {', '.join(FORMATS)})")
+            check_outside(meta.path, output)
+            problem = local_problem(meta.path) if is_local(meta.path) else None
+            if problem is None:
+                files[meta.path] = meta.size_in_bytes
+            elif skip_unreadable:
+                unreadable[meta.path] = problem
+            else:
+                raise ConfigError(f"input {meta.path} cannot be read: {problem}; {SKIP_HINT}")
+    return ([{"path": path, "bytes": size} for path, size in sorted(files.items())],
+            [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())])
+
+
+def local_problem(path: str) -> str | None:
+    """Why a local input cannot be read, or None; a special file raises ConfigError whatever the flags."""
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        return e.strerror
+    if stat.S_ISDIR(info.st_mode):
+        return "it is a directory"
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"input {path} is not a regular file (a FIFO or device): copy its data into a file")
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def check_outside(path: str, output: str) -> None:
+    if is_local(path) and is_local(output) and \
+            os.path.realpath(path).startswith(os.path.realpath(output) + os.sep):
+        raise ConfigError(f"input {path} is inside --output {output}: a build may clear or replace what is there; "
+                          "move the input or choose another --output")

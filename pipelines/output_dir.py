@@ -1,0 +1,175 @@
+"""What a build may do to its --output: only touch a directory that is vocaloom's, one build at a time, and replace a
+dataset only once the new one is complete.
+
+A directory is vocaloom's if it does not exist, is empty, holds a dataset (manifest.json) or holds the marker
+`.vocaloom-lock` that every build writes before anything else; anything else is the user's and is refused. On a
+local filesystem the marker is also the lock (flock(2): the kernel drops it when the build's process dies).
+`--overwrite` builds the new dataset in a hidden folder beside the old one and exchanges the two folders at the end
+(renameat2 RENAME_EXCHANGE: one step), so the old dataset stays complete and readable until the new one is.
+
+Object stores (gs://, s3://) cannot lock or exchange folders: there, the marker marks the directory, one writer per
+output is the operator's job (nightly's lock), and --overwrite deletes the old dataset before the build.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import IO
+
+import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
+from apache_beam.io.filesystems import FileSystems
+
+from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.manifest import MANIFEST
+
+MARKER = ".vocaloom-lock"
+TEMP_DIR = ".vocaloom-tmp"
+# Everything a build writes into its output, and so everything a crashed build may have left there.
+WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", TEMP_DIR, MANIFEST)
+
+
+class OutputLocked(RuntimeError):
+    """Another build is writing this output."""
+
+
+class LockHeldBy(RuntimeError):
+    """A lock file another process holds; the message is what that process wrote in it."""
+
+
+def hold_lock(path: str) -> IO:
+    """An open file holding an exclusive flock on `path`. The kernel drops the lock when its process dies, so a lock
+    file left by a killed process is never stale; its text (pid, start) is only for people."""
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise LockHeldBy(holder) from None
+    handle.truncate(0)
+    handle.write(f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+    handle.flush()
+    return handle
+
+
+@dataclass
+class OutputClaim:
+    output: str  # the user's --output
+    write_dir: str  # where this build writes: the output, or the folder beside it that replaces it at the end
+    lock: IO | None  # the flock'd marker (local outputs)
+
+    def publish(self) -> None:
+        """Puts the finished build in place (if it was built beside the old dataset) and drops the lock."""
+        if self.write_dir != self.output:
+            exchange(self.write_dir, self.output)
+            shutil.rmtree(self.write_dir)  # now the old dataset
+        self.release()
+
+    def abandon(self) -> None:
+        """After a failed build: a replacement built beside the old dataset is removed; the lock is dropped."""
+        if self.lock and self.write_dir != self.output:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        if self.lock:
+            self.lock.close()
+            self.lock = None
+
+
+def is_local(path: str) -> bool:
+    return FileSystems.get_scheme(path) in (None, "file")
+
+
+def staging_dir(output: str) -> str:
+    """The hidden folder beside `output` an --overwrite build is written to."""
+    parent, name = os.path.split(os.path.abspath(output))
+    return os.path.join(parent, f".{name}.vocaloom-next")
+
+
+def claim_output(output: str, overwrite: bool) -> OutputClaim:
+    """Checks that `output` may be written, locks it and clears what a crashed build left; raises ConfigError (or
+    OutputLocked) in one line otherwise. Returns where the build writes."""
+    if not is_local(output):
+        return claim_remote(output, overwrite)
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ConfigError(f"--output {output} is not a directory")
+    entries = set(os.listdir(output)) if os.path.isdir(output) else set()
+    check_owned(output, entries)
+    try:
+        os.makedirs(output, exist_ok=True)
+        lock = hold_lock(os.path.join(output, MARKER))
+    except OSError as e:
+        raise ConfigError(f"--output {output} cannot be written: {e.strerror}") from None
+    except LockHeldBy as e:
+        raise OutputLocked(f"--output {output} is being written by another build ({e}); wait for it or choose "
+                           "another directory") from None
+    claim = OutputClaim(output, output, lock)
+    with contextlib.ExitStack() as undo:
+        undo.callback(claim.release)
+        if MANIFEST in entries:
+            if not overwrite:
+                raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
+            claim.write_dir = staging_dir(output)
+            shutil.rmtree(claim.write_dir, ignore_errors=True)  # a crashed replacement's
+            try:
+                os.mkdir(claim.write_dir)
+            except OSError as e:
+                raise ConfigError(f"--overwrite builds beside {output}, and {os.path.dirname(claim.write_dir)} "
+                                  f"cannot be written: {e.strerror}") from None
+            open(os.path.join(claim.write_dir, MARKER), "w").close()
+        else:
+            clear_leftovers(output)
+        undo.pop_all()
+    return claim
+
+
+def check_owned(output: str, entries: set[str]) -> None:
+    if entries and not entries & {MANIFEST, MARKER}:
+        shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ConfigError(f"--output {output} is not empty and holds no vocaloom dataset ({shown}): choose a new or "
+                          "empty directory")
+
+
+def clear_leftovers(output: str) -> None:
+    paths = [FileSystems.join(output, name) for name in WRITTEN]
+    existing = [path for path in paths if FileSystems.exists(path)]
+    if existing:
+        FileSystems.delete(existing)
+
+
+def claim_remote(output: str, overwrite: bool) -> OutputClaim:
+    entries = {meta.path[len(output.rstrip("/")) + 1:].split("/")[0]
+               for meta in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list}
+    check_owned(output, entries)
+    if MANIFEST in entries and not overwrite:
+        raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
+    clear_leftovers(output)
+    with FileSystems.create(FileSystems.join(output, MARKER)) as marker:
+        marker.write(b"")
+    return OutputClaim(output, output, None)
+
+
+def exchange(a: str, b: str) -> None:
+    """Swaps two directories in one step where the kernel and filesystem can (Linux renameat2); elsewhere in two
+    renames, between which `b` is briefly absent."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), b)
+    aside = a + ".old"
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)

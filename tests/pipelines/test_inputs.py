@@ -1,0 +1,46 @@
+"""Inputs checked before any work (pipelines/inputs.py): unreadable files end the build in one line naming them,
+or are left out and listed with --skip-unreadable; special files are always refused."""
+import json
+import os
+
+import pytest
+
+from tests.conftest import RUNNER, TEXT_ONLY
+from vocaloom.pipelines.cli import main
+from vocaloom.pipelines.verify import verify
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"id": "a", "text": "kept, and read"}\n')
+    (tmp_path / "in" / "b.jsonl").mkdir()  # a directory named like an input (a pattern matches only files)
+    return tmp_path / "in"
+
+
+def build(capsys, output, *args) -> tuple[int, str]:
+    status = main(["build", *TEXT_ONLY, *RUNNER, "--output", str(output), *map(str, args)])
+    return status, capsys.readouterr().err
+
+
+def test_an_unreadable_input_ends_the_build_in_one_line(capsys, tmp_path, corpus):
+    status, err = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl")
+    assert status == 2 and err.count("\n") == 1
+    assert f"input {corpus / 'b.jsonl'} cannot be read: it is a directory; pass --skip-unreadable" in err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_skip_unreadable_builds_without_it_and_lists_it(capsys, tmp_path, corpus):
+    status, _ = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl",
+                      "--skip-unreadable")
+    assert status == 0 and verify(str(tmp_path / "ds")) == []
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["inputs_unreadable"] == [{"path": str(corpus / "b.jsonl"), "reason": "it is a directory"}]
+    assert [i["path"] for i in manifest["inputs"]] == [str(corpus / "a.jsonl")]
+    assert manifest["counts"]["documents_kept"] == 1
+
+
+def test_a_fifo_input_is_refused_whatever_the_flags(capsys, tmp_path, corpus):
+    os.mkfifo(corpus / "pipe.jsonl")
+    status, err = build(capsys, tmp_path / "ds", "--input", corpus / "pipe.jsonl", "--skip-unreadable")
+    assert status == 2 and err.count("\n") == 1 and "is not a regular file (a FIFO or device)" in err

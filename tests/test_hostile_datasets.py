@@ -1,0 +1,190 @@
+"""Fuzzing the two readers of a dataset nobody vouches for: `verify` and `BucketLoader` (issue: "trust nothing").
+
+A few hundred seeded mutations of a small dataset: shard bytes flipped, truncated or extended (half of them with the
+manifest re-hashed to match, as a writer bug or a careful tamper would leave it), manifest fields replaced or
+dropped, the manifest's own bytes damaged, shard paths pointed outside, at a FIFO, a device or a folder. Neither
+reader (nor `inspect`) may crash, hang or explain itself in more than one line; BucketLoader never yields a row that differs from
+the clean dataset's unless the mutation was re-hashed, and then never one that breaks the shard invariants.
+"""
+import copy
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zstandard
+
+from tests.loader.conftest import build_dataset
+from vocaloom import assets
+from vocaloom.loader import BucketLoader
+from vocaloom.loader.shards import ShardIntegrityError
+from vocaloom.pipelines.cli import main
+from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.manifest import MANIFEST, ManifestError
+
+CASES = 300
+HOSTILE_VALUES = [None, -1, 0, 2 ** 63, 1.5, math.nan, "", "../../etc/passwd", "/dev/zero", [], {}, [1, [2]], True,
+                  "x" * 300]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> tuple[Path, list]:
+    folder = tmp_path_factory.mktemp("fuzz")
+    with zstandard.open(assets.bundled_path("bundled:sample"), "rt") as f:
+        lines = [line for _, line in zip(range(400), f)]
+    (folder / "corpus.jsonl").write_text("".join(lines))
+    build_dataset(folder / "ds", "--input", str(folder / "corpus.jsonl"), "--compression", "none")
+    return folder / "ds", read_batches(folder / "ds")
+
+
+def read_batches(directory: Path) -> list:
+    """One epoch: every row of every shard."""
+    loader = BucketLoader(str(directory), tokens_per_batch=512, curriculum="uniform", seed=1)
+    return [(batch["bucket"], batch["input_ids"].numpy().copy(), batch["doc_starts"].numpy().copy(),
+             batch["doc_offsets"].numpy().copy()) for batch in loader]
+
+
+@contextmanager
+def deadline(seconds: int):
+    def hung(*_):
+        raise TimeoutError(f"no answer in {seconds} s")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, path + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from leaves(value, path + (i,))
+    yield path
+
+
+def shard_entries(manifest: dict) -> list[dict]:
+    return [entry for bucket in manifest["buckets"] for entry in bucket["shards"]]
+
+
+def rehash(directory: Path, manifest: dict, entry: dict) -> None:
+    data = (directory / entry["path"]).read_bytes()
+    entry["bytes"], entry["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+
+
+def mutate(directory: Path, r: random.Random) -> tuple[str, bool]:
+    """Mutates the dataset in `directory`; returns what was done and whether the manifest was re-hashed to match."""
+    manifest = json.loads((directory / MANIFEST).read_text())
+    entry = r.choice(shard_entries(manifest))
+    shard = directory / entry["path"]
+    kind = r.choice(["flip", "truncate", "extend", "leaf", "drop", "manifest-bytes", "path", "special"])
+    rehashed = kind in ("flip", "truncate", "extend") and r.random() < 0.5
+    if kind in ("flip", "truncate", "extend"):
+        data = bytearray(shard.read_bytes())
+        if kind == "flip":
+            for _ in range(r.randint(1, 8)):
+                data[r.randrange(len(data))] ^= 1 << r.randrange(8)
+        elif kind == "truncate":
+            del data[r.randrange(len(data)):]
+        else:
+            data += r.randbytes(r.randint(1, 4096))
+        shard.write_bytes(bytes(data))
+        if rehashed:
+            rehash(directory, manifest, entry)
+    elif kind in ("leaf", "drop"):
+        path = r.choice([p for p in leaves(manifest) if p])
+        parent = manifest
+        for key in path[:-1]:
+            parent = parent[key]
+        if kind == "leaf":
+            parent[path[-1]] = copy.deepcopy(r.choice(HOSTILE_VALUES))
+        elif isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent.pop(path[-1])
+        kind += ":" + "/".join(map(str, path))
+    elif kind == "manifest-bytes":
+        text = bytearray((directory / MANIFEST).read_bytes())
+        if r.random() < 0.5:
+            del text[r.randrange(len(text)):]
+        else:
+            text[r.randrange(len(text))] = r.randrange(256)
+        (directory / MANIFEST).write_bytes(bytes(text))
+        return kind, False
+    elif kind == "path":
+        outside = directory.parent / f"outside-{r.randrange(10 ** 6)}.arrow"
+        shutil.copy(shard, outside)
+        entry["path"] = r.choice([os.path.relpath(outside, directory), str(outside),
+                                  entry["path"].replace("data/", "data/../data/")])
+    else:
+        shard.unlink()
+        special = r.choice(["fifo", "dev-zero", "folder", "link-out"])
+        if special == "fifo":
+            os.mkfifo(shard)
+        elif special == "dev-zero":
+            shard.symlink_to("/dev/zero")
+        elif special == "folder":
+            shard.mkdir()
+        else:
+            outside = directory.parent / "outside-link.arrow"
+            outside.write_bytes(b"ARROW1")
+            shard.symlink_to(outside)
+        kind += ":" + special
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    return kind, rehashed
+
+
+def inspect_answers_in_one_line_or_a_report(directory: Path, capsys) -> None:
+    status = main(["inspect", str(directory)])
+    out, err = capsys.readouterr()
+    assert (status == 0 and "| records read |" in out and not err) or (status == 2 and err.count("\n") == 1), err
+
+
+def one_line(error: BaseException) -> bool:
+    return "\n" not in str(error) and bool(str(error))
+
+
+def check_rows_valid(batch, vocab_size: int) -> None:
+    bucket, ids, starts, offsets = batch
+    assert ids.shape[1] == bucket + 1 and ids.min() >= 0 and ids.max() < vocab_size
+    assert offsets[0] == 0 and offsets[-1] == len(starts) and np.all(np.diff(offsets) >= 1)
+    for row in range(len(offsets) - 1):
+        row_starts = starts[offsets[row]:offsets[row + 1]]
+        assert row_starts[0] == 0 and np.all(np.diff(row_starts) > 0) and row_starts[-1] <= bucket
+
+
+@pytest.mark.parametrize("seed", range(CASES))
+def test_mutated_dataset_is_refused_in_one_line_or_read_exactly(clean, tmp_path, capsys, seed):
+    source, clean_batches = clean
+    directory = tmp_path / "ds"
+    shutil.copytree(source, directory)
+    kind, rehashed = mutate(directory, random.Random(seed))
+    with deadline(60):
+        try:
+            problems = verify(str(directory))
+            assert all(one_line(ValueError(p)) for p in problems), problems
+        except ManifestError as e:
+            assert one_line(e), (kind, str(e))
+        inspect_answers_in_one_line_or_a_report(directory, capsys)
+        try:
+            batches = read_batches(directory)
+        except (ManifestError, ShardIntegrityError, ValueError) as e:
+            assert one_line(e), (kind, str(e))
+            return
+    vocab_size = json.loads((source / MANIFEST).read_text())["vocab"]["size"]
+    for batch, clean_batch in zip(batches, clean_batches, strict=True):
+        if rehashed:
+            check_rows_valid(batch, vocab_size)
+        else:
+            assert batch[0] == clean_batch[0] and all(np.array_equal(a, b) for a, b in zip(batch[1:], clean_batch[1:])), kind
