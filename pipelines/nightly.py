@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vocaloom.pipelines.output_dir import LockHeldBy, hold_lock
+from vocaloom.pipelines.lock import LockHeldBy, hold_lock
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
 from vocaloom.schemas.manifest import MANIFEST
 
@@ -36,7 +36,7 @@ class LockHeld(RuntimeError):
 
 
 def acquire_lock(root: Path):
-    """An open file holding an exclusive flock on ROOT/nightly.lock (pipelines/output_dir.py: hold_lock)."""
+    """An open file holding an exclusive flock on ROOT/nightly.lock (pipelines/lock.py)."""
     try:
         return hold_lock(str(root / LOCK))
     except LockHeldBy as e:

@@ -15,16 +15,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from typing import IO
 
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.pipelines.lock import LockHeldBy, hold_lock
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.manifest import MANIFEST
 
@@ -36,27 +35,6 @@ WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", TEMP_DIR, M
 
 class OutputLocked(RuntimeError):
     """Another build is writing this output."""
-
-
-class LockHeldBy(RuntimeError):
-    """A lock file another process holds; the message is what that process wrote in it."""
-
-
-def hold_lock(path: str) -> IO:
-    """An open file holding an exclusive flock on `path`. The kernel drops the lock when its process dies, so a lock
-    file left by a killed process is never stale; its text (pid, start) is only for people."""
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise LockHeldBy(holder) from None
-    handle.truncate(0)
-    handle.write(f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-    handle.flush()
-    return handle
 
 
 @dataclass
@@ -117,6 +95,10 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
         if MANIFEST in entries:
             if not overwrite:
                 raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
+            foreign = sorted(entries - set(WRITTEN) - {MARKER})
+            if foreign:  # the exchange would take them away with the old dataset
+                raise ConfigError(f"{output} holds files that are not the dataset's ({', '.join(foreign[:3])}"
+                                  f"{', ...' if len(foreign) > 3 else ''}): move them out before --overwrite")
             claim.write_dir = staging_dir(output)
             shutil.rmtree(claim.write_dir, ignore_errors=True)  # a crashed replacement's
             try:

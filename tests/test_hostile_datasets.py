@@ -188,3 +188,65 @@ def test_mutated_dataset_is_refused_in_one_line_or_read_exactly(clean, tmp_path,
             check_rows_valid(batch, vocab_size)
         else:
             assert batch[0] == clean_batch[0] and all(np.array_equal(a, b) for a, b in zip(batch[1:], clean_batch[1:])), kind
+
+
+def rewrite_manifest(directory: Path, change) -> None:
+    manifest = json.loads((directory / MANIFEST).read_text())
+    change(manifest)
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+
+
+def point_first_shard(directory: Path, how: str) -> str:
+    """The issue's cases: a shard path leading out of the dataset, or a shard that is /dev/zero or a FIFO."""
+    manifest = json.loads((directory / MANIFEST).read_text())
+    entry = manifest["buckets"][0]["shards"][0]
+    shard = directory / entry["path"]
+    if how in ("dotdot", "absolute"):
+        outside = directory.parent / "elsewhere.arrow"
+        shutil.copy(shard, outside)
+        rewrite_manifest(directory, lambda m: m["buckets"][0]["shards"][0].update(
+            path=f"../{outside.name}" if how == "dotdot" else str(outside)))
+        return "manifest.json: bucket"
+    shard.unlink()
+    if how == "dev-zero":
+        shard.symlink_to("/dev/zero")
+        return "leads outside the dataset"
+    os.mkfifo(shard)
+    return "not a regular file"
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "dev-zero", "fifo"])
+def test_shards_outside_or_special_are_refused_without_reading(clean, tmp_path, capsys, how):
+    directory = tmp_path / "ds"
+    shutil.copytree(clean[0], directory)
+    expected = point_first_shard(directory, how)
+    with deadline(30):
+        try:
+            problems = verify(str(directory))
+            assert len(problems) == 1 and expected in problems[0]
+        except ManifestError as e:
+            assert expected in str(e) and one_line(e)
+        with pytest.raises((ManifestError, ShardIntegrityError), match=expected):
+            read_batches(directory)
+
+
+def test_a_malformed_shard_whose_sha256_matches_is_refused(clean, tmp_path):
+    """A writer bug (or a re-hashed tamper): doc_starts offsets far past the row, token ids past the vocabulary."""
+    import pyarrow as pa
+    directory = tmp_path / "ds"
+    shutil.copytree(clean[0], directory)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    bucket = manifest["buckets"][0]
+    entry, length = bucket["shards"][0], bucket["length"]
+    table = pa.ipc.open_file(directory / entry["path"]).read_all()
+    for column, broken in (("doc_starts", pa.array([[0, 9_633_798]] * table.num_rows, pa.list_(pa.int32()))),
+                           ("input_ids", pa.array([[manifest["vocab"]["size"] + 5] * (length + 1)] * table.num_rows,
+                                                  pa.list_(pa.int32(), length + 1)))):
+        bad = table.set_column(table.schema.get_field_index(column), table.schema.field(column), broken)
+        with pa.ipc.new_file(directory / entry["path"], table.schema) as writer:
+            writer.write_table(bad)
+        rewrite_manifest(directory, lambda m: rehash(directory, m, m["buckets"][0]["shards"][0]))
+        problems = verify(str(directory))
+        assert len(problems) == 1 and ("doc_starts" in problems[0] or "token ids outside" in problems[0])
+        with pytest.raises(ShardIntegrityError, match="doc_starts|token ids outside"):
+            read_batches(directory)

@@ -118,9 +118,27 @@ def doc_key(doc) -> str:
     return f"{doc.id}\0{doc.fingerprint.hex()}"
 
 
+def embedding_text(sp, tokens: np.ndarray, doc, text_size: int) -> str:
+    """The text of a document's first tokens, decoded from its spill. In an interleaved build the spill holds only
+    the text segments: the spans that become speech are put back in their places (`layout`), so that the encoder
+    sees every word of the document, spoken or not."""
+    if not doc.layout:
+        return sp.decode([int(t) for t in tokens if t < text_size])
+    pieces, at, spans = [], 0, iter(doc.spans)
+    for count in doc.layout:
+        if at >= len(tokens):
+            break
+        if count < 0:
+            pieces.append(next(spans))
+        else:
+            pieces.append(sp.decode([int(t) for t in tokens[at:at + count] if t < text_size]))
+            at += count
+    return " ".join(piece.strip() for piece in pieces if piece.strip())
+
+
 class EmbeddingTextFn(beam.DoFn):
-    """DocBatches to EmbeddingInputs: the text of each document's first tokens, decoded from its spill
-    (the text itself is not carried past tokenisation)."""
+    """DocBatches to EmbeddingInputs: the text of each document's first tokens (the text itself is not carried past
+    tokenisation)."""
 
     def __init__(self, tokenizer: Artifact, text_size: int, embedder_sha256: str,
                  failures: SetupFailures = SetupFailures()):
@@ -137,7 +155,7 @@ class EmbeddingTextFn(beam.DoFn):
         for spill, group in by_spill.items():
             spans = [(doc.offset, min(doc.n_tokens, EMBED_TEXT_TOKENS)) for doc in group]
             for doc, tokens in zip(group, read_spans(spill, spans)):
-                text = self._sp.decode([int(t) for t in tokens if t < self._text_size])
+                text = embedding_text(self._sp, tokens, doc, self._text_size)
                 yield EmbeddingInput(doc_key(doc), text, cache_key(self._embedder_sha256, text))
 
 

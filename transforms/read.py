@@ -110,14 +110,16 @@ def _chunks(path: str):
 
 
 def too_large(path: str, line: int, size: int, limit: int, raw: bytes) -> Reject:
+    """`size` is what was read of it: reading stops once a record is known to be too large."""
     return Reject(path, line, "record_too_large", f"{size} bytes, more than --max-record-bytes {limit}",
                   raw[:_RAW_KEPT])
 
 
 def _jsonl_records(path: str, options: ReadOptions):
     """(DocumentColumns, other records), one pair per decompressed chunk. No more than --max-record-bytes of one
-    line is ever held: the rest of a longer line is skipped up to its newline."""
-    line, carry, skipping, limit = 0, b"", False, options.max_record_bytes
+    line is ever held: the rest of a longer line is skipped up to its newline. A line that spans chunks is kept as
+    its pieces and joined once, when its newline comes."""
+    line, partial, size, skipping, limit = 0, [], 0, False, options.max_record_bytes
     try:
         for chunk in _chunks(path):
             if skipping:
@@ -125,24 +127,40 @@ def _jsonl_records(path: str, options: ReadOptions):
                 if end < 0:
                     continue
                 chunk, skipping = chunk[end + 1:], False
-            lines = (carry + chunk).split(b"\n")
-            carry = lines.pop()
-            oversized = [too_large(path, line + 1 + i, len(raw), limit, raw) for i, raw in enumerate(lines)
-                         if len(raw) > limit]
-            if oversized:
-                lines = [b"" if len(raw) > limit else raw for raw in lines]  # blank lines are not records
-            documents, others = parse_json_lines(lines, line + 1, path, options.text_field, options.id_field)
-            yield documents, oversized + others
-            line += len(lines)
-            if len(carry) > limit:
-                yield split_records([too_large(path, line + 1, len(carry), limit, carry)])
-                line, carry, skipping = line + 1, b"", True
+            if b"\n" in chunk:
+                lines = chunk.split(b"\n")
+                lines[0] = b"".join([*partial, lines[0]])
+                last = lines.pop()
+                oversized = [too_large(path, line + 1 + i, len(raw), limit, raw) for i, raw in enumerate(lines)
+                             if len(raw) > limit]
+                if oversized:
+                    lines = [b"" if len(raw) > limit else raw for raw in lines]  # blank lines are not records
+                documents, others = parse_json_lines(lines, line + 1, path, options.text_field, options.id_field)
+                yield documents, oversized + others
+                line += len(lines)
+                partial, size = [last], len(last)
+            else:
+                partial.append(chunk)
+                size += len(chunk)
+            if size > limit:
+                yield split_records([too_large(path, line + 1, size, limit, _head(partial))])
+                line, partial, size, skipping = line + 1, [], 0, True
     except (zstandard.ZstdError, zlib.error, EOFError) as e:
         # A corrupt or truncated compressed file: what follows the damage cannot be read as records.
-        yield split_records([Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", carry[:_RAW_KEPT])])
+        yield split_records([Reject(path, line + 1, "corrupt_file", f"{type(e).__name__}: {e}", _head(partial))])
         return
     if not skipping:
-        yield parse_json_lines([carry], line + 1, path, options.text_field, options.id_field)
+        yield parse_json_lines([b"".join(partial)], line + 1, path, options.text_field, options.id_field)
+
+
+def _head(pieces: list[bytes]) -> bytes:
+    """The first bytes of a line held as pieces, as much as a reject keeps."""
+    head = b""
+    for piece in pieces:
+        head += piece[:_RAW_KEPT - len(head)]
+        if len(head) >= _RAW_KEPT:
+            break
+    return head
 
 
 def _parquet_records(path: str, text_field: str, id_field: str):

@@ -116,3 +116,15 @@ def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path):
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
             assert (tmp_path / "b" / shard["path"]).read_bytes() == (output / shard["path"]).read_bytes()
+
+
+def test_speech_and_related_together(corpus, tmp_path):
+    """Both at once: documents are ordered by embeddings of all their words (EmbeddingText puts the spoken spans
+    back: tests/transforms/test_embed.py), then speech is woven into the rows."""
+    manifest = run(["--input", corpus, "--output", str(tmp_path / "ds"), "--context", "related", "--min-bucket", "6",
+                    "--max-bucket", "9", "--shard-tokens", "20000", "--speech-ratio", "0.3", *RUNNER])
+    assert verify(str(tmp_path / "ds")) == []
+    ordering, speech, counts = manifest["ordering"], manifest["speech"], manifest["counts"]
+    assert ordering["documents"] == counts["documents_kept"] == 160
+    assert speech["spans_converted"] > 0 and counts["speech_tokens"] > 0
+    assert ordering["random_order_similarity"] < ordering["mean_adjacent_similarity"]

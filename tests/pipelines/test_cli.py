@@ -63,6 +63,13 @@ def test_version_and_help():
     assert vocaloom().returncode == 2
 
 
+def test_the_commands_parser_needs_neither_beam_nor_torch():
+    """What `--help` and `--version` run, as a reader-only install has it (tests/test_install.py runs it there)."""
+    code = ("import sys; from vocaloom.pipelines.cli import command_parser; command_parser(); "
+            "print(sorted({'apache_beam', 'torch'} & set(sys.modules)))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
 def test_build_inspect_verify(tmp_path):
     out = str(tmp_path / "ds")
     built = vocaloom("build", "--output", out, "--runner=FnApiRunner")

@@ -1,8 +1,11 @@
 """Inputs checked before any work (pipelines/inputs.py): unreadable files end the build in one line naming them,
-or are left out and listed with --skip-unreadable; special files are always refused."""
+or are left out and listed with --skip-unreadable; special files are always refused. Inputs with no documents
+make an empty dataset, with a warning."""
 import json
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import RUNNER, TEXT_ONLY
@@ -44,3 +47,18 @@ def test_a_fifo_input_is_refused_whatever_the_flags(capsys, tmp_path, corpus):
     os.mkfifo(corpus / "pipe.jsonl")
     status, err = build(capsys, tmp_path / "ds", "--input", corpus / "pipe.jsonl", "--skip-unreadable")
     assert status == 2 and err.count("\n") == 1 and "is not a regular file (a FIFO or device)" in err
+
+
+@pytest.mark.parametrize("name, write", [
+    ("empty.jsonl", lambda path: path.write_text("")),
+    ("no-rows.parquet", lambda path: pq.write_table(pa.table({"id": pa.array([], pa.string()),
+                                                              "text": pa.array([], pa.string())}), path)),
+    ("blank.jsonl", lambda path: path.write_text('{"id": "a", "text": "  "}\n{"id": "b", "text": ""}\n')),
+])
+def test_an_input_with_no_documents_builds_an_empty_dataset_and_says_so(capsys, tmp_path, name, write):
+    write(tmp_path / name)
+    status, err = build(capsys, tmp_path / "ds", "--input", tmp_path / name)
+    assert status == 0 and "vocaloom: warning: the dataset is empty" in err
+    assert verify(str(tmp_path / "ds")) == []
+    status, err = build(capsys, tmp_path / "ds", "--input", tmp_path / name)
+    assert status == 2 and "already holds a complete dataset" in err  # as any complete dataset is

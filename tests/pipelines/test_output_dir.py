@@ -106,7 +106,7 @@ def test_a_second_build_into_the_same_output_exits_3_and_the_first_completes(cap
     wait_for(output / MARKER, first, "pid=")
     status, err = cli(capsys, "--output", output)
     assert status == 3 and err.count("\n") == 1
-    assert f"is being written by another build (pid={first.pid})" in err
+    assert f"is being written by another build (pid={first.pid} since=" in err
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     assert verify(str(output)) == []
 
@@ -127,3 +127,13 @@ def test_overwrite_keeps_the_old_dataset_until_the_new_one_is_complete(capsys, t
     assert json.loads((output / MANIFEST).read_text())["config"]["seed"] == 7
     assert verify(str(output)) == [] and not staging.exists()
     assert not [p for p in output.iterdir() if p.name.endswith(".old") or p.name == TEMP_DIR]
+
+
+def test_overwrite_refuses_while_the_dataset_folder_holds_files_of_yours(capsys, tmp_path, built):
+    output = tmp_path / "ds"
+    shutil.copytree(built, output)
+    (output / "notes.txt").write_text("the user's")
+    before = files(output)
+    status, err = cli(capsys, "--output", output, "--overwrite")
+    assert status == 2 and err.count("\n") == 1 and "holds files that are not the dataset's (notes.txt)" in err
+    assert files(output) == before

@@ -1,6 +1,15 @@
+import apache_beam as beam
+import numpy as np
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from vocaloom.transforms.embed import VECTOR_CODEC, read_embedder
+from tests.conftest import RUNNER
+from vocaloom.schemas.vocab import Vocabulary
+from vocaloom.transforms.artifacts import fingerprint
+from vocaloom.transforms.embed import VECTOR_CODEC, EmbeddingTextFn, read_embedder
+from vocaloom.transforms.spill import write_spill
+from vocaloom.transforms.tokenize import DocTokens, load_sentencepiece, pack_docs
 
 
 def encoder_dir(path, weights: bytes):
@@ -28,3 +37,21 @@ def test_embedder_directory_without_config_fails_in_one_line(tmp_path):
 def test_vectors_round_trip_through_the_cache_codec():
     vector = bytes(range(256)) * 6
     assert VECTOR_CODEC.decode(VECTOR_CODEC.encode(vector)) == vector
+
+
+def test_embedding_text_holds_every_word_spoken_or_not(tmp_path, tokenizer_path):
+    """Exact output of EmbeddingText: an interleaved document's spill holds only its text segments, and the words
+    that become speech are put back in their places (they were missing from embeddings before)."""
+    sp = load_sentencepiece(tokenizer_path)
+    eos = Vocabulary.build(sp.get_piece_size(), sp.eos_id() if sp.eos_id() >= 0 else None).eos
+    plain, before, after = sp.encode("in the beginning"), sp.encode("the ark rested"), sp.encode("of ararat")
+    spill = write_spill(str(tmp_path), np.array(plain + [eos] + before + after + [eos], np.int32))
+    docs = [DocTokens(b"f1", "plain", "s", 1, len(plain) + 1, spill, 0),
+            DocTokens(b"f2", "spoken", "s", 2, len(before) + len(after) + 1, spill, len(plain) + 1,
+                      layout=(len(before), -1, len(after)), spans=(" upon the mountains ",))]
+    with TestPipeline(argv=RUNNER) as p:
+        texts = (p | beam.Create([pack_docs(docs)])
+                 | beam.ParDo(EmbeddingTextFn(fingerprint("bundled:tokenizer"), sp.get_piece_size(), "e" * 64))
+                 | beam.Map(lambda e: (e.doc.split("\0")[0], e.text)))
+        assert_that(texts, equal_to([("plain", "in the beginning"),
+                                     ("spoken", "the ark rested upon the mountains of ararat")]))

@@ -1,0 +1,29 @@
+"""One process at a time: an exclusive flock(2) on a file, for a build's --output and for nightly's root (no Beam
+import here: `vocaloom --version` and the reader-only install import the nightly command's module)."""
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from typing import IO
+
+
+class LockHeldBy(RuntimeError):
+    """A lock file another process holds; the message is what that process wrote in it."""
+
+
+def hold_lock(path: str) -> IO:
+    """An open file holding an exclusive flock on `path`. The kernel drops the lock when its process dies, so a lock
+    file left by a killed process is never stale; its text (pid, start) is only for people."""
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise LockHeldBy(holder) from None
+    handle.truncate(0)
+    handle.write(f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+    handle.flush()
+    return handle
