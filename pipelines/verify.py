@@ -8,21 +8,16 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from vocaloom.pipelines.output_dir import is_local
-from vocaloom.schemas.manifest import accounting_errors
-from vocaloom.schemas.manifest import read_manifest as manifest_at
+from vocaloom.schemas.manifest import MANIFEST, ManifestError, accounting_errors, parse_manifest
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
 def read_manifest(directory: str) -> dict:
-    return manifest_at(directory) if is_local(directory) else manifest_at(directory, read_remote)
-
-
-def read_remote(path: str, limit: int) -> bytes:
+    path = FileSystems.join(directory, MANIFEST)
     if not FileSystems.exists(path):
-        raise FileNotFoundError(path)
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read(limit)
+        raise ManifestError(f"{directory}: no {MANIFEST} (not a complete dataset)")
+    with FileSystems.open(path) as f:
+        return parse_manifest(f.read(), path)
 
 
 def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) -> list[str]:
@@ -47,7 +42,7 @@ def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) ->
 
 
 def file_problem(directory: str, entry: dict) -> str | None:
-    if is_local(directory):
+    if FileSystems.get_scheme(directory) in (None, "file"):
         return local_file_problem(directory, entry["path"], entry["bytes"])
     matched = FileSystems.match([FileSystems.join(directory, entry["path"])])[0].metadata_list
     if not matched:
