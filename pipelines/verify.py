@@ -8,6 +8,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.pipelines.output_dir import is_local
 from vocaloom.schemas.manifest import MANIFEST, ManifestError, accounting_errors, parse_manifest
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
@@ -42,7 +43,7 @@ def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) ->
 
 
 def file_problem(directory: str, entry: dict) -> str | None:
-    if FileSystems.get_scheme(directory) in (None, "file"):
+    if is_local(directory):
         return local_file_problem(directory, entry["path"], entry["bytes"])
     matched = FileSystems.match([FileSystems.join(directory, entry["path"])])[0].metadata_list
     if not matched:
