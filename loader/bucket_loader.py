@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from vocaloom.loader.curriculum import curriculum_odds
 from vocaloom.loader.sampler import EpochPlan, Segment
-from vocaloom.loader.shards import BucketRows, ShardCache, read_manifest
+from vocaloom.loader.shards import BucketRows, ShardCache
+from vocaloom.schemas.manifest import read_manifest
 from vocaloom.schemas.vocab import Vocabulary
 
 STATE_FORMAT = "vocaloom-loader/1"

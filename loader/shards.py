@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from vocaloom.schemas.manifest import MANIFEST, ManifestError, parse_manifest
+from vocaloom.schemas.manifest import ManifestError
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
@@ -21,15 +21,6 @@ class ShardIntegrityError(RuntimeError):
 
 
 _verified: set[tuple[str, str]] = set()  # (path, sha256) hashed in this process: each shard is hashed once
-
-
-def read_manifest(directory: Path) -> dict:
-    path = directory / MANIFEST
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError(f"{directory}: no {MANIFEST} (not a complete dataset)") from None
-    return parse_manifest(text, str(path))
 
 
 class Shard:

@@ -41,7 +41,7 @@ from vocaloom.transforms.tokenize import DocBatch, DocTokens, Interleaving, Toke
 if TYPE_CHECKING:
     from vocaloom.text_to_token.model_file import ModelSpec
     from vocaloom.transforms.embed import Embedder
-    from vocaloom.transforms.text_to_token import TeacherSpec
+    from vocaloom.transforms.speech_handlers import TeacherSpec
 
 # Under TEMP_DIR (pipelines/output_dir.py): the tokenizer's spill files (each document's text tokens), which the
 # progress bars count.
@@ -101,12 +101,12 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
         return None
     # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
     from vocaloom.text_to_token.model_file import ModelFileError, read_model
-    from vocaloom.transforms.text_to_token import read_teacher, resolve_device
+    from vocaloom.transforms.speech_handlers import read_teacher, resolve_device
     try:
         if config.speech_source == "tts":
             return read_teacher(fingerprint(assets.bundled("speech-tokenizer")))
         artifact = fingerprint(config.text_to_token_model)
-        spec = dataclasses.replace(read_model(localize(artifact)), path=artifact.location, sha256=artifact.sha256)
+        spec = dataclasses.replace(read_model(localize(artifact), artifact.sha256), path=artifact.location)
         resolve_device(config.device)
     except (ModelFileError, RuntimeError, OSError) as e:  # ArtifactError is a RuntimeError
         raise ConfigError(str(e)) from None
@@ -152,7 +152,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
         from vocaloom.transforms.speech_conversion import DEAD_LETTER, ConvertSpans
-        from vocaloom.transforms.text_to_token import speech_handler
+        from vocaloom.transforms.speech_handlers import speech_handler
         from vocaloom.transforms.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
             speech_handler(plan.model, config.device, plan.setup_failures), plan.cache_files,
@@ -200,7 +200,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
 
 def speech_spans(batch: DocBatch, model_sha256: str):
     """A batch of kept documents to their speech spans, each with its inference cache key."""
-    from vocaloom.transforms.text_to_token import Span
+    from vocaloom.transforms.speech_handlers import Span
     for doc in unpack_docs(batch):
         for index, text in enumerate(doc.spans):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))

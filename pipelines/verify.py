@@ -9,16 +9,20 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.pipelines.output_dir import is_local
-from vocaloom.schemas.manifest import MANIFEST, ManifestError, accounting_errors, parse_manifest
+from vocaloom.schemas.manifest import accounting_errors
+from vocaloom.schemas.manifest import read_manifest as manifest_at
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
 def read_manifest(directory: str) -> dict:
-    path = FileSystems.join(directory, MANIFEST)
+    return manifest_at(directory) if is_local(directory) else manifest_at(directory, read_remote)
+
+
+def read_remote(path: str, limit: int) -> bytes:
     if not FileSystems.exists(path):
-        raise ManifestError(f"{directory}: no {MANIFEST} (not a complete dataset)")
-    with FileSystems.open(path) as f:
-        return parse_manifest(f.read(), path)
+        raise FileNotFoundError(path)
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read(limit)
 
 
 def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) -> list[str]:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+from collections.abc import Callable
 
 from vocaloom.schemas.shard import shard_path
 
@@ -13,6 +16,33 @@ REQUIRED_KEYS = ("format", "config", "inputs", "tokenizer", "speech", "vocab", "
 
 class ManifestError(ValueError):
     """A manifest this version cannot read."""
+
+
+# Far above any real manifest (a few MB for a million shards): a larger file is not one, and is not read whole.
+MAX_MANIFEST_BYTES = 1 << 28
+
+
+def read_local(path: str, limit: int) -> bytes:
+    """At most `limit` bytes of a local regular file (a FIFO would block, a device never end)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ManifestError(f"{path}: not a regular file")
+    with open(path, "rb") as f:
+        return f.read(limit)
+
+
+def read_manifest(directory: str | os.PathLike, read: Callable[[str, int], bytes] = read_local) -> dict:
+    """A dataset's manifest, checked (parse_manifest). `read(path, limit)`: how to read a file, local by default;
+    it raises FileNotFoundError for a missing one."""
+    path = f"{str(directory).rstrip('/')}/{MANIFEST}"
+    try:
+        text = read(path, MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise ManifestError(f"{directory}: no {MANIFEST} (not a complete dataset)") from None
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot be read: {e.strerror or e}") from None
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes, not a manifest")
+    return parse_manifest(text, path)
 
 
 def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parent.parent
 
 from vocaloom.loader import BucketLoader  # noqa: E402
-from vocaloom.loader.shards import read_manifest  # noqa: E402
+from vocaloom.schemas.manifest import read_manifest  # noqa: E402
 
 # pyarrow's buffers are read-only; the limit hands them out as tensors anyway, as the fastest reader would.
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

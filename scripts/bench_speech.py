@@ -20,7 +20,7 @@ from vocaloom.text_to_token.model_file import read_model  # noqa: E402
 from vocaloom.transforms.inference_cache import cache_key  # noqa: E402
 from vocaloom.transforms.speech_conversion import length_group  # noqa: E402
 from vocaloom.transforms.synthetic_interleaving import segments  # noqa: E402
-from vocaloom.transforms.text_to_token import Span, TextToTokenHandler, span_size  # noqa: E402
+from vocaloom.transforms.speech_handlers import Span, TextToTokenHandler, span_size  # noqa: E402
 
 
 def sample_spans(limit: int) -> list[Span]:

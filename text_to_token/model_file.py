@@ -132,8 +132,9 @@ def _check_weights(path: str, config: dict, architecture: type) -> None:
                              "in the model")
 
 
-def read_model(path: str) -> ModelSpec:
-    """Reads and checks a model directory (config and weights both) without keeping the weights."""
+def read_model(path: str, sha256: str | None = None) -> ModelSpec:
+    """Reads and checks a model directory (config and weights both) without keeping the weights. `sha256`: the
+    directory's, when the caller has it already (schemas/digest.py defines it)."""
     folder = Path(path)
     for name in (CONFIG, WEIGHTS):
         if not (folder / name).is_file():
@@ -146,7 +147,7 @@ def read_model(path: str) -> ModelSpec:
         raise ModelFileError(f"{path}: {CONFIG} is not valid JSON ({e})") from None
     _check_config(path, config)
     _check_weights(path, config, ARCHITECTURES[config["architecture"]])
-    spec = ModelSpec(str(folder), config, local_sha256(str(folder)), ARCHITECTURES[config["architecture"]])
+    spec = ModelSpec(str(folder), config, sha256 or local_sha256(str(folder)), ARCHITECTURES[config["architecture"]])
     try:
         spec.load("cpu")
     except ModelFileError:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
 from vocaloom.schemas.shard import bucket_lengths, shard_path
+from vocaloom.transforms.atomic import write_atomically
 from vocaloom.transforms.counting import nested_counts
 from vocaloom.transforms.rejects import record_path
 from vocaloom.transforms.report import FIGURES_DIR, render_figures, render_report
@@ -31,15 +31,6 @@ def _move(temp: str, final: str) -> None:
     if not FileSystems.exists(parent):
         FileSystems.mkdirs(parent)
     FileSystems.rename([temp], [final])
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    temp = path + ".tmp"
-    with FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temp], [path])
 
 
 def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int) -> list[dict]:
@@ -106,51 +97,69 @@ def ordering_summary(ordering: dict | None, counts: dict, config: dict) -> dict 
     })
 
 
+def summarise(base: dict, buckets: list[dict], totals: dict[str, int], written: dict[str, int],
+              unreadable: list[dict]) -> dict:
+    """The manifest of a build (pure): its base (build.py's BuildPlan.manifest_base), the committed buckets, the
+    summed counts, the reject and dead-letter records written, and the inputs left out as unreadable. Raises
+    AccountingError when the counts do not balance: then no manifest may be written."""
+    counts = nested_counts(totals)
+    speech = speech_summary(base["speech"], counts)
+    ordering = ordering_summary(base["ordering"], counts, base["config"])
+    counts["tokens_written"] = sum(b["tokens"] for b in buckets)
+    errors = accounting_errors(counts)
+    if written["rejects"] != sum(counts["rejected"].values()):
+        errors.append(f"{written['rejects']} rejects written, {sum(counts['rejected'].values())} counted")
+    if speech and written["dead_letter"] != speech["spans_failed"]:
+        errors.append(f"{written['dead_letter']} dead letters written, {speech['spans_failed']} spans failed")
+    if errors:
+        raise AccountingError("; ".join(errors))
+    unreadable = sorted(base["inputs_unreadable"] + unreadable, key=lambda item: item["path"])
+    return dict(base, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets, counts=counts)
+
+
+def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
+    """Why the build must fail for its failed speech spans (--max-failed-batch-share), or None."""
+    speech, share = manifest["speech"], manifest["config"]["max_failed_batch_share"]
+    if speech and speech["spans_failed"] > share * speech["spans"]:
+        return (f"{speech['spans_failed']} of {speech['spans']} speech spans failed to convert, more than "
+                f"--max-failed-batch-share {share}: their batches' errors are in {dead_letter_dir}/")
+    return None
+
+
 class CommitDatasetFn(beam.DoFn):
+    """The commit's side effects, in order: final names for shards and record files, then the figures and report,
+    then manifest.json last (summarise decides what it says)."""
+
     def __init__(self, output: str, temp_dir: str, manifest_base: dict):
         self._output, self._temp_dir, self._base = output, temp_dir, manifest_base
-        self._max_failed_share = manifest_base["config"]["max_failed_batch_share"]
 
     def process(self, _, shard_files, record_files, unreadable, totals):
         config = self._base["config"]
         buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"])
-        written = {"rejects": 0, "dead_letter": 0}
-        for kind in written:
-            files = sorted((f for f in record_files if f.kind == kind), key=lambda f: f.index)
-            for i, record_file in enumerate(files):
-                _move(record_file.temp_path, FileSystems.join(self._output, record_path(kind, i)))
-                written[kind] += record_file.records
-        counts = nested_counts(totals)
-        speech = speech_summary(self._base["speech"], counts)
-        ordering = ordering_summary(self._base["ordering"], counts, config)
-        counts["tokens_written"] = sum(b["tokens"] for b in buckets)
-        errors = accounting_errors(counts)
-        if written["rejects"] != sum(counts["rejected"].values()):
-            errors.append(f"{written['rejects']} rejects written, {sum(counts['rejected'].values())} counted")
-        if speech and written["dead_letter"] != speech["spans_failed"]:
-            errors.append(f"{written['dead_letter']} dead letters written, {speech['spans_failed']} spans failed")
-        if errors:
-            raise AccountingError("; ".join(errors))
-        if speech and speech["spans_failed"] > self._max_failed_share * speech["spans"]:
-            raise BuildStopped(
-                f"{speech['spans_failed']} of {speech['spans']} speech spans failed to convert, more than "
-                f"--max-failed-batch-share {self._max_failed_share}: their batches' errors are in "
-                f"{FileSystems.join(self._output, 'dead_letter')}/")
-        unreadable = sorted(self._base["inputs_unreadable"] + unreadable, key=lambda item: item["path"])
-        manifest = dict(self._base, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets,
-                        counts=counts)
+        written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
+        manifest = summarise(self._base, buckets, totals, written, unreadable)
+        problem = failed_share_problem(manifest, FileSystems.join(self._output, "dead_letter"))
+        if problem:
+            raise BuildStopped(problem)
         figures = render_figures(manifest)
         figures_dir = FileSystems.join(self._output, FIGURES_DIR)
         if FileSystems.exists(figures_dir):  # a replaced build's figures (a speech figure may not come back)
             FileSystems.delete([figures_dir])
         for name, png in figures.items():
-            _write_atomically(FileSystems.join(figures_dir, name), png)
-        _write_atomically(FileSystems.join(self._output, "report.md"),
-                          render_report(manifest, tuple(figures)).encode())
-        _write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
+            write_atomically(FileSystems.join(figures_dir, name), png)
+        write_atomically(FileSystems.join(self._output, "report.md"),
+                         render_report(manifest, tuple(figures)).encode())
+        write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         if FileSystems.exists(self._temp_dir):  # a build that kept no documents wrote nothing there
             FileSystems.delete([self._temp_dir])
         yield manifest
+
+    def _move_record_files(self, record_files, kind: str) -> int:
+        """Moves one kind's record files to their final names; returns how many records they hold."""
+        files = sorted((f for f in record_files if f.kind == kind), key=lambda f: f.index)
+        for i, record_file in enumerate(files):
+            _move(record_file.temp_path, FileSystems.join(self._output, record_path(kind, i)))
+        return sum(f.records for f in files)
 
 
 class CommitDataset(beam.PTransform):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
 
 COUNTS = "counts"
 NAMESPACE = "vocaloom"
@@ -18,11 +16,6 @@ NAMESPACE = "vocaloom"
 def count(key: str, n: int = 1) -> beam.pvalue.TaggedOutput:
     Metrics.counter(NAMESPACE, key).inc(n)
     return beam.pvalue.TaggedOutput(COUNTS, (key, n))
-
-
-def global_window_value(value) -> WindowedValue:
-    """What DoFn.finish_bundle must emit: a value with its window made explicit."""
-    return WindowedValue(value, GlobalWindow().max_timestamp(), (GlobalWindow(),))
 
 
 class SumCounts(beam.PTransform):

@@ -14,7 +14,8 @@ import apache_beam as beam
 
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack, records, take, to_columns
-from vocaloom.transforms.counting import COUNTS, count, global_window_value
+from vocaloom.transforms.bundles import Filling, in_global_window
+from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.tokenize import DocBatch, DocTokens
 
 
@@ -91,7 +92,7 @@ class DecomposeDocumentFn(beam.DoFn):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
 
     def start_bundle(self):
-        self._rows: list[RowRef] = []
+        self._rows = Filling(ROWS_PER_BATCH)  # RowRefs
 
     def process(self, batch: DocBatch):
         columns = to_columns(batch)
@@ -101,21 +102,24 @@ class DecomposeDocumentFn(beam.DoFn):
         for doc in records(DocTokens, take(columns, [i for i, n in enumerate(n_tokens) if makes_rows(n, self._min)])):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
-                self._rows.append(RowRef(length, seeds.derive(doc_seed, i),
-                                         ((doc.id, doc.spill, doc.offset + start, length + 1),)))
+                self._rows.add(RowRef(length, seeds.derive(doc_seed, i),
+                                      ((doc.id, doc.spill, doc.offset + start, length + 1),)))
                 kept += length + 1
-        if len(self._rows) >= ROWS_PER_BATCH:
-            yield pack(self._rows)
-            self._rows = []
-        tokens, speech = sum(n_tokens), sum(n_speech)
-        yield count("documents_kept", len(n_tokens))
-        yield count("text_tokens", tokens - speech)
-        yield count("speech_tokens", speech)
-        yield count("tokens_dropped", tokens - kept)
+        if self._rows.full:
+            yield pack(self._rows.take())
+        yield from decomposition_counts(len(n_tokens), sum(n_tokens), sum(n_speech), kept)
 
     def finish_bundle(self):
-        if self._rows:
-            yield global_window_value(pack(self._rows))
+        if self._rows.items:
+            yield from in_global_window([pack(self._rows.take())])
+
+
+def decomposition_counts(documents: int, tokens: int, speech: int, kept: int):
+    """Decomposition is where documents are kept for good and their tokens written or dropped: it counts them."""
+    yield count("documents_kept", documents)
+    yield count("text_tokens", tokens - speech)
+    yield count("speech_tokens", speech)
+    yield count("tokens_dropped", tokens - kept)
 
 
 class DecomposeDocuments(beam.PTransform):
@@ -147,11 +151,7 @@ class DecomposeSegmentFn(beam.DoFn):
             kept += length + 1
         if rows:
             yield pack(rows)
-        speech = sum(d.n_speech for d in docs)
-        yield count("documents_kept", len(docs))
-        yield count("text_tokens", starts[-1] - speech)
-        yield count("speech_tokens", speech)
-        yield count("tokens_dropped", starts[-1] - kept)
+        yield from decomposition_counts(len(docs), starts[-1], sum(d.n_speech for d in docs), kept)
         yield count("ordering.document_mode_tokens_dropped", sum(
             dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs))
 

@@ -7,6 +7,7 @@ documents that `--context related` packs into rows. At scale the walk runs per p
 """
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import faiss
@@ -38,14 +39,21 @@ def knn_graph(vectors: np.ndarray, k: int, exact_max: int) -> KnnGraph:
         index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
     else:
         index = faiss.IndexFlatIP(dim)
+    with one_faiss_thread():
+        index.add(vectors)
+        sims, ids = index.search(vectors, k + 1)
+    return KnnGraph(*_drop_self(ids, sims, k), approximate)
+
+
+@contextlib.contextmanager
+def one_faiss_thread():
+    """faiss on one OpenMP thread: the same graph and centroids on every machine, whatever its cores."""
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        index.add(vectors)
-        sims, ids = index.search(vectors, k + 1)
+        yield
     finally:
         faiss.omp_set_num_threads(threads)
-    return KnnGraph(*_drop_self(ids, sims, k), approximate)
 
 
 def _drop_self(ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.transforms.atomic import write_atomically
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.dedup import normalise
 
@@ -90,13 +91,7 @@ class WriteCacheFileFn(beam.DoFn):
         data = b"".join(orjson.dumps({"key": k, "value": self._encode(v)}) + b"\n"
                         for k, v in sorted(entries, key=lambda entry: entry[0]))
         path = FileSystems.join(self._directory, hashlib.sha256(data).hexdigest()[:32] + ".jsonl.zst")
-        # Written under a temporary name and renamed: a build killed mid-write leaves no half file under the
-        # names the next build reads.
-        with FileSystems.create(path + ".tmp", compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(zstandard.ZstdCompressor(level=3).compress(data))
-        if FileSystems.exists(path):  # the same entries, written by a retried bundle
-            FileSystems.delete([path])
-        FileSystems.rename([path + ".tmp"], [path])
+        write_atomically(path, zstandard.ZstdCompressor(level=3).compress(data))  # the next build reads these names
         yield len(entries)
 
 

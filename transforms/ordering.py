@@ -17,7 +17,8 @@ from vocaloom.transforms import seeds
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.embed import doc_key
 from vocaloom.transforms.tokenize import unpack_docs
-from vocaloom.transforms.in_context_pretraining import greedy_path, knn_graph, order_cells, recall_at_k, undirected
+from vocaloom.transforms.in_context_pretraining import (greedy_path, knn_graph, one_faiss_thread, order_cells,
+                                                        recall_at_k, undirected)
 
 # Documents k-means is trained on (deterministically chosen), and exact queries used to measure recall.
 SAMPLE_SIZE, RECALL_QUERIES = 20_000, 200
@@ -46,12 +47,8 @@ def train_partitioning(sample: list[tuple[int, tuple[str, bytes]]], documents: i
     if partitions == 1:
         return Partitioning(vectors.mean(axis=0, keepdims=True), [0])
     kmeans = faiss.Kmeans(vectors.shape[1], partitions, niter=20, seed=seed % (1 << 31), spherical=True)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # one thread: the same centroids on every machine
-    try:
+    with one_faiss_thread():
         kmeans.train(vectors)
-    finally:
-        faiss.omp_set_num_threads(threads)
     centroids = kmeans.centroids.copy()
     graph = knn_graph(centroids, min(8, partitions - 1), exact_max=partitions)
     chain = [c for segment in greedy_path(undirected(graph), list(range(partitions))) for c in segment]

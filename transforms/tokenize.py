@@ -16,7 +16,7 @@ import sentencepiece as spm
 
 from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.columns import concat, from_columns, pack, unpack
-from vocaloom.transforms.counting import global_window_value
+from vocaloom.transforms.bundles import Filling, in_global_window
 from vocaloom.transforms.dedup import fingerprint
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.records import DocumentColumns
@@ -112,24 +112,21 @@ class TokenizeFn(beam.DoFn):
         self._encoder.shutdown()
 
     def start_bundle(self):
-        self._filling: list[DocumentColumns] = []
-        self._chars = 0
+        self._filling = Filling(BATCH_CHARS)  # DocumentColumns, weighed in characters
         self._pending = deque()  # (batch, speech plans or None, future of its encoding), oldest first
 
     def process(self, documents: DocumentColumns):
-        self._filling.append(documents)
-        self._chars += sum(map(len, documents[1]))
-        if self._chars >= BATCH_CHARS:
+        self._filling.add(documents, sum(map(len, documents[1])))
+        if self._filling.full:
             yield from self._flush()
 
     def finish_bundle(self):
-        for batch in [*self._flush(), *self._collect(0)]:
-            yield global_window_value(batch)
+        yield from in_global_window([*self._flush(), *self._collect(0)])
 
     def _flush(self) -> list[DocBatch]:
         """Starts encoding the filled batch; returns the DocBatches of the batches it had to wait for, so that no
         more batches are being encoded than there are cores."""
-        filling, self._filling, self._chars = self._filling, [], 0
+        filling = self._filling.take()
         done = self._collect(self._encoders - 1)
         if filling:
             batch = concat(filling)

@@ -12,10 +12,11 @@ import numpy as np
 
 from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from vocaloom.transforms.artifacts import Artifact
-from vocaloom.transforms.counting import COUNTS, count, global_window_value
+from vocaloom.transforms.bundles import Filling, in_global_window
+from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.spill import TOKEN, read_spans, write_spill
 from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.tokenize import DocTokens, pack_docs, unpack_docs, worker_sentencepiece
+from vocaloom.transforms.tokenize import pack_docs, unpack_docs, worker_sentencepiece
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20
@@ -44,8 +45,7 @@ class WeaveFn(beam.DoFn):
         self._sp = worker_sentencepiece(self._tokenizer, "WeaveSpeech", self._failures)
 
     def start_bundle(self):
-        self._woven: list[tuple[DocTokens, np.ndarray, int]] = []
-        self._tokens = 0
+        self._woven = Filling(SPILL_TOKENS)  # (DocTokens, tokens, speech tokens), weighed in tokens
         self._words = 0
         self._span_words: Counter[int] = Counter()  # spoken spans by length in words (and so the spoken words)
 
@@ -69,18 +69,15 @@ class WeaveFn(beam.DoFn):
             n_speech += len(unit_ids)
             self._span_words[len(text.split())] += 1
         tokens = weave(text_tokens, doc.layout, span_tokens)
-        self._woven.append((doc, tokens, n_speech))
-        self._tokens += len(tokens)
-        if self._tokens >= SPILL_TOKENS:
+        self._woven.add((doc, tokens, n_speech), len(tokens))
+        if self._woven.full:
             yield from self._flush()
 
     def finish_bundle(self):
-        for output in self._flush():
-            yield beam.pvalue.TaggedOutput(output.tag, global_window_value(output.value)) if isinstance(
-                output, beam.pvalue.TaggedOutput) else global_window_value(output)
+        yield from in_global_window(self._flush())
 
     def _flush(self):
-        woven, self._woven, self._tokens = self._woven, [], 0
+        woven = self._woven.take()
         if woven:
             path = write_spill(self._spill_dir, np.concatenate([tokens for _, tokens, _ in woven]))
             batch, offset = [], 0

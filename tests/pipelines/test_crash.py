@@ -76,8 +76,8 @@ def assert_not_a_dataset(output: Path) -> None:
     pytest.param(lambda out: kill_when(out, TEMP_DIR), id="as-the-temp-folder-appears"),
     pytest.param(lambda out: kill_when(out, f"{TEMP_DIR}/shards"), id="while-shards-are-written"),
     pytest.param(lambda out: kill_at_call(out, "_move", 3), id="after-three-shards-are-renamed"),
-    pytest.param(lambda out: kill_at_call(out, "_write_atomically", 0), id="before-the-figures"),
-    pytest.param(lambda out: kill_at_call(out, "_write_atomically", 3), id="after-report-before-manifest"),
+    pytest.param(lambda out: kill_at_call(out, "write_atomically", 0), id="before-the-figures"),
+    pytest.param(lambda out: kill_at_call(out, "write_atomically", 3), id="after-report-before-manifest"),
 ])
 def test_killed_build_is_refused_then_rerun_gives_the_clean_shards(kill, clean, tmp_path):
     output = tmp_path / "sample"

@@ -17,7 +17,7 @@ from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.worker_setup import SetupFailures
 
 # Input characters per batch.
-TOKEN_BUDGET = 16384
+BATCH_CHARACTERS = 16384
 
 
 class Span(NamedTuple):
@@ -37,10 +37,10 @@ def resolve_device(device: str) -> str:
 
 
 class TextToTokenHandler(ModelHandler[Span, PredictionResult, torch.nn.Module]):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", token_budget: int = TOKEN_BUDGET,
+    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
                  failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._spec, self._device, self._budget, self._failures = spec, device, token_budget, failures
+        self._spec, self._device, self._budget, self._failures = spec, device, batch_characters, failures
 
     def load_model(self) -> torch.nn.Module:
         with self._failures.guard("ConvertSpans"):
@@ -115,7 +115,7 @@ class TeacherHandler(ModelHandler[Span, PredictionResult, object]):
                                                                        strict=True)]
 
     def batch_elements_kwargs(self):
-        return {"min_batch_size": 1, "max_batch_size": TOKEN_BUDGET, "element_size_fn": span_size}
+        return {"min_batch_size": 1, "max_batch_size": BATCH_CHARACTERS, "element_size_fn": span_size}
 
     def share_model_across_processes(self) -> bool:
         return False

@@ -1,0 +1,67 @@
+"""The sha256 of every shard of a few reference builds, as JSON: run it before and after a change that must keep
+every output byte-identical, and compare the two files (`--compare OLD.json`).
+
+    python3 scripts/shard_digests.py --out after.json [--compare before.json] [--documents 1500]
+
+Builds (FnApiRunner, into a temporary folder): the bundled sample text-only with default options; its first
+--documents records with speech (the bundled student); the same with --context related, text-only and with speech.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import zstandard
+
+from vocaloom import assets
+from vocaloom.pipelines.build import run
+
+RUNNER = ["--runner=FnApiRunner"]
+
+
+def builds(corpus: str) -> dict[str, list[str]]:
+    small = ["--input", corpus, "--min-bucket", "6", "--max-bucket", "9", "--shard-tokens", "20000", *RUNNER]
+    return {"sample-text": ["--speech-ratio", "0", *RUNNER],
+            "subset-speech": small,
+            "subset-related-text": [*small, "--context", "related", "--speech-ratio", "0"],
+            "subset-related-speech": [*small, "--context", "related"]}
+
+
+def digests(names: list[str], documents: int) -> dict[str, dict[str, str]]:
+    out = {}
+    with tempfile.TemporaryDirectory() as temp:
+        corpus = Path(temp) / "subset.jsonl"
+        with zstandard.open(assets.bundled_path("bundled:sample"), "rt") as f:
+            corpus.write_text("".join(line for _, line in zip(range(documents), f)))
+        for name, args in builds(str(corpus)).items():
+            if names and name not in names:
+                continue
+            manifest = run(["--output", str(Path(temp) / name), *args])
+            out[name] = {shard["path"]: shard["sha256"] for bucket in manifest["buckets"] for shard in bucket["shards"]}
+            print(f"{name}: {len(out[name])} shards", file=sys.stderr)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--compare", type=Path, help="an earlier run's JSON: exit 1 if any build's shards differ")
+    parser.add_argument("--documents", type=int, default=1500)
+    parser.add_argument("--only", nargs="*", default=[], help="names of the builds to run (default: all)")
+    args = parser.parse_args(argv)
+    found = digests(args.only, args.documents)
+    args.out.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    if not args.compare:
+        return 0
+    before = json.loads(args.compare.read_text())
+    differ = [name for name in found if before.get(name) != found[name]]
+    for name in found:
+        print(f"{name}: {'DIFFERENT' if name in differ else 'identical'} ({len(found[name])} shards)")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""ConvertSpans' exact output with a small deterministic model (tests/text_to_token/toy_models.py): the units of
+each span, and a batch the model fails on as dead letters whose spans get no units."""
+import apache_beam as beam
+import torch
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from tests.conftest import RUNNER
+from tests.text_to_token.toy_models import make_toy_model
+from vocaloom.text_to_token.model_file import read_model
+from vocaloom.transforms.counting import COUNTS
+from vocaloom.transforms.inference_cache import DEAD_LETTER
+from vocaloom.transforms.speech_conversion import ConvertSpans
+from vocaloom.transforms.speech_handlers import Span, speech_handler
+from vocaloom.transforms.worker_setup import SetupFailures
+
+
+def spans(texts: list[str]) -> list[Span]:
+    return [Span(f"d{i}", b"f", 0, text, f"{i:064x}") for i, text in enumerate(texts)]
+
+
+def convert(spec, texts):
+    """The pipeline's outputs for `texts`: ConvertSpans with the spec's model, no cache."""
+    p = TestPipeline(argv=RUNNER)
+    converted = p | beam.Create(spans(texts)) | ConvertSpans(speech_handler(spec, "cpu", SetupFailures()), [], None)
+    return p, converted
+
+
+def test_each_span_gets_the_models_units(tmp_path):
+    spec = read_model(make_toy_model(tmp_path / "m", "toy-fails-on-zebra"))
+    model = spec.load()
+    texts = ["hello there", "in the beginning", "a"]
+    expected = []
+    for span in spans(texts):
+        ids = spec.encode_text(span.text)
+        expected.append((span.doc_id, model.generate(torch.tensor([ids]), torch.tensor([len(ids)]))[0].tolist()))
+    p, converted = convert(spec, texts)
+    assert_that(converted["units"] | beam.Map(lambda pair: (pair[0].doc_id, list(pair[1]))), equal_to(expected),
+                label="Units")
+    assert_that(converted[DEAD_LETTER], equal_to([]), label="NoDeadLetters")
+    assert_that(converted[COUNTS] | beam.CombinePerKey(sum), equal_to([("spans_converted", 3)]), label="Counts")
+    p.run().wait_until_finish()
+
+
+def test_a_failed_batch_is_dead_letters_and_no_units(tmp_path):
+    spec = read_model(make_toy_model(tmp_path / "m", "toy-fails-on-zebra"))
+    p, converted = convert(spec, ["a zebra", "zebra crossing"])
+    assert_that(converted["units"] | beam.Map(lambda pair: (pair[0].doc_id, pair[1])),
+                equal_to([("d0", None), ("d1", None)]), label="NoUnits")
+    assert_that(converted[DEAD_LETTER] | beam.Map(lambda r: (r["doc_id"], r["span_index"], r["text"],
+                                                              "cannot say zebra" in r["error"])),
+                equal_to([("d0", 0, "a zebra", True), ("d1", 0, "zebra crossing", True)]), label="DeadLetters")
+    assert_that(converted[COUNTS] | beam.CombinePerKey(sum), equal_to([("spans_failed", 2)]), label="Counts")
+    p.run().wait_until_finish()
