@@ -26,22 +26,22 @@ from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, ad
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
-from vocaloom.transforms.commit import CommitDataset
+from vocaloom.transforms.io.commit import CommitDataset
 from vocaloom.transforms.inference_cache import cache_files, cache_key, model_cache_dir
 from vocaloom.transforms.counting import COUNTS, SumCounts
-from vocaloom.transforms.dataset_decomposition import DecomposeDocuments, DecomposeSegments
-from vocaloom.transforms.dedup import ExactDedup, partition_count
-from vocaloom.transforms.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
-from vocaloom.transforms.records import Reject
-from vocaloom.transforms.rejects import WriteRecordFiles
-from vocaloom.transforms.shard_writer import WriteShards
+from vocaloom.transforms.text.dataset_decomposition import DecomposeDocuments, DecomposeSegments
+from vocaloom.transforms.text.dedup import ExactDedup, partition_count
+from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
+from vocaloom.transforms.io.records import Reject
+from vocaloom.transforms.io.rejects import WriteRecordFiles
+from vocaloom.transforms.io.shard_writer import WriteShards
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
-from vocaloom.transforms.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
+from vocaloom.transforms.text.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
 
 if TYPE_CHECKING:
     from vocaloom.text_to_token.model_file import ModelSpec
-    from vocaloom.transforms.embed import Embedder
-    from vocaloom.transforms.speech_handlers import TeacherSpec
+    from vocaloom.transforms.related.embed import Embedder
+    from vocaloom.transforms.speech.speech_handlers import TeacherSpec
 
 # Under TEMP_DIR (pipelines/output_dir.py): the tokenizer's spill files (each document's text tokens), which the
 # progress bars count.
@@ -101,7 +101,7 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
         return None
     # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
     from vocaloom.text_to_token.model_file import ModelFileError, read_model
-    from vocaloom.transforms.speech_handlers import read_teacher, resolve_device
+    from vocaloom.transforms.speech.speech_handlers import read_teacher, resolve_device
     try:
         if config.speech_source == "tts":
             return read_teacher(fingerprint(assets.bundled("speech-tokenizer")))
@@ -127,7 +127,7 @@ def prepare(config: BuildConfig) -> BuildPlan:
 def load_embedder(config: BuildConfig) -> Embedder | None:
     if config.context != "related":
         return None
-    from vocaloom.transforms.embed import read_embedder
+    from vocaloom.transforms.related.embed import read_embedder
     try:
         embedder = read_embedder(config.embedder)
     except (ValueError, ArtifactError) as e:
@@ -151,9 +151,9 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
-        from vocaloom.transforms.speech_conversion import DEAD_LETTER, ConvertSpans
-        from vocaloom.transforms.speech_handlers import speech_handler
-        from vocaloom.transforms.weave import Weave
+        from vocaloom.transforms.speech.speech_conversion import DEAD_LETTER, ConvertSpans
+        from vocaloom.transforms.speech.speech_handlers import speech_handler
+        from vocaloom.transforms.speech.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
             speech_handler(plan.model, config.device, plan.setup_failures), plan.cache_files,
             cache_dir(config, plan.model))
@@ -178,10 +178,10 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
 def related_rows(text_docs, docs, plan: BuildPlan):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
-    from vocaloom.transforms.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
+    from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
                                   keyed_embedding)
     from vocaloom.transforms.inference_cache import CachedInference
-    from vocaloom.transforms.ordering import OrderDocuments, place_documents
+    from vocaloom.transforms.related.ordering import OrderDocuments, place_documents
     config, embedder = plan.config, plan.embedder
     embedded = (text_docs
                 | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(plan.tokenizer_file, plan.vocab.text_size,
@@ -200,7 +200,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
 
 def speech_spans(batch: DocBatch, model_sha256: str):
     """A batch of kept documents to their speech spans, each with its inference cache key."""
-    from vocaloom.transforms.speech_handlers import Span
+    from vocaloom.transforms.speech.speech_handlers import Span
     for doc in unpack_docs(batch):
         for index, text in enumerate(doc.spans):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))

@@ -88,7 +88,7 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
     if command == "build":
         from vocaloom.pipelines.build import run
         from vocaloom.pipelines.progress import build_progress
-        from vocaloom.transforms.report import render_report
+        from vocaloom.transforms.io.report import render_report
         _ignore_batch_size_fit_warnings()
         from vocaloom.pipelines.output_dir import OutputLocked
         from vocaloom.transforms.worker_setup import setup_failure
@@ -120,7 +120,7 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
         return nightly(rest)
     from vocaloom.pipelines.verify import read_manifest, verify
     if command == "inspect":
-        from vocaloom.transforms.report import render_report
+        from vocaloom.transforms.io.report import render_report
         manifest = read_manifest(args.directory)
         try:
             report = render_report(manifest)

@@ -3,7 +3,7 @@
 A matched file that cannot be read (a directory, no permission) ends the build in one line, unless
 --skip-unreadable: then it is left out and listed in the manifest. Special files (FIFOs, devices) are always
 refused: a FIFO would block a worker, a device never end. An input inside --output is refused, as the build may
-clear or replace what is there. Object-store inputs are checked by the workers that read them (transforms/read.py).
+clear or replace what is there. Object-store inputs are checked by the workers that read them (transforms/io/read.py).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from vocaloom import assets
 from vocaloom.pipelines.output_dir import is_local
 from vocaloom.schemas.config import ConfigError
-from vocaloom.transforms.read import FORMATS, input_format
+from vocaloom.transforms.io.read import FORMATS, input_format
 
 SKIP_HINT = "pass --skip-unreadable to build without it"
 

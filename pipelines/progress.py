@@ -20,7 +20,7 @@ from vocaloom.pipelines.build import TOKEN_SPILL
 from vocaloom.pipelines.output_dir import TEMP_DIR, staging_dir
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import MANIFEST
-from vocaloom.transforms.spill import TOKEN
+from vocaloom.transforms.io.spill import TOKEN
 
 LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 POLL_SECONDS = 0.5

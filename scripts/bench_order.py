@@ -18,8 +18,8 @@ import numpy as np
 import psutil
 
 
-from vocaloom.transforms.in_context_pretraining import greedy_path, knn_graph, recall_at_k, undirected  # noqa: E402
-from vocaloom.transforms.ordering import SAMPLE_SIZE, train_partitioning  # noqa: E402
+from vocaloom.transforms.related.in_context_pretraining import greedy_path, knn_graph, recall_at_k, undirected  # noqa: E402
+from vocaloom.transforms.related.ordering import SAMPLE_SIZE, train_partitioning  # noqa: E402
 
 
 class Stage:

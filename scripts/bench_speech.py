@@ -1,7 +1,7 @@
 """Speech tokens per second of the conversion stage, on CPU (and CUDA where present), batch budget sweep, one run.
 
 Spans are sampled from the bundled sample corpus exactly as a build samples them (--speech-ratio 0.3,
---span-lambda 10); they are grouped by length as the pipeline does (transforms/speech_conversion.LengthGroups),
+--span-lambda 10); they are grouped by length as the pipeline does (transforms/speech/speech_conversion.py: LengthGroups),
 cut into batches of a budget of input characters, and converted by the model handler the pipeline uses.
 Usage: python scripts/bench_speech.py [--model DIR] [--spans 4000] [--budgets 1024 4096 16384 65536]
 """
@@ -18,9 +18,9 @@ import zstandard
 from vocaloom import assets  # noqa: E402
 from vocaloom.text_to_token.model_file import read_model  # noqa: E402
 from vocaloom.transforms.inference_cache import cache_key  # noqa: E402
-from vocaloom.transforms.speech_conversion import length_group  # noqa: E402
-from vocaloom.transforms.synthetic_interleaving import segments  # noqa: E402
-from vocaloom.transforms.speech_handlers import Span, TextToTokenHandler, span_size  # noqa: E402
+from vocaloom.transforms.speech.speech_conversion import length_group  # noqa: E402
+from vocaloom.transforms.speech.synthetic_interleaving import segments  # noqa: E402
+from vocaloom.transforms.speech.speech_handlers import Span, TextToTokenHandler, span_size  # noqa: E402
 
 
 def sample_spans(limit: int) -> list[Span]:

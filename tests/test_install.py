@@ -44,7 +44,7 @@ def test_the_wheel_holds_one_package_with_its_data_and_licences(wheel, dist):
     assert {name.split("/")[0] for name in names} == {"vocaloom", f"vocaloom-{version}.dist-info"}
     for shipped in ("vocaloom/py.typed", "vocaloom/assets/sample/sample.jsonl.zst", "vocaloom/assets/sample/COPYING.md",
                     "vocaloom/assets/tokenizer/sample_sp.model", "vocaloom/assets/text_to_token/model.safetensors",
-                    "vocaloom/loader/bucket_loader.py", "vocaloom/transforms/read.py"):
+                    "vocaloom/loader/bucket_loader.py", "vocaloom/transforms/io/read.py"):
         assert shipped in names
     assert not [name for name in names if "/tests/" in name or "/scripts/" in name]
     metadata = zipfile.ZipFile(wheel).read(f"vocaloom-{version}.dist-info/METADATA").decode()

@@ -17,9 +17,9 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from vocaloom.transforms.atomic import write_atomically
+from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.dedup import normalise
+from vocaloom.transforms.text.dedup import normalise
 
 if TYPE_CHECKING:
     from apache_beam.ml.inference.base import ModelHandler

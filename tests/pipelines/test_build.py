@@ -11,7 +11,7 @@ from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
 from tests.conftest import RUNNER, TEXT_ONLY
-from vocaloom.transforms.tokenize import load_sentencepiece
+from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 WORDS = "the quick brown fox jumps over the lazy dog while seven wise owls watch from an old oak tree".split()
 

@@ -120,7 +120,7 @@ def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path):
 
 def test_speech_and_related_together(corpus, tmp_path):
     """Both at once: documents are ordered by embeddings of all their words (EmbeddingText puts the spoken spans
-    back: tests/transforms/test_embed.py), then speech is woven into the rows."""
+    back: tests/transforms/related/test_embed.py), then speech is woven into the rows."""
     manifest = run(["--input", corpus, "--output", str(tmp_path / "ds"), "--context", "related", "--min-bucket", "6",
                     "--max-bucket", "9", "--shard-tokens", "20000", "--speech-ratio", "0.3", *RUNNER])
     assert verify(str(tmp_path / "ds")) == []

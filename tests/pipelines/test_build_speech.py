@@ -13,7 +13,7 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
 from tests.conftest import RUNNER
 from tests.text_to_token.toy_models import make_toy_model
-from vocaloom.transforms.tokenize import load_sentencepiece
+from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 SENTENCES = ["the cat sat on the warm mat by the door", "rain fell softly over the quiet harbour town",
              "seven ships sailed north before the winter storms", "a zebra grazed beside the river at dawn"]

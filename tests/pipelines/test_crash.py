@@ -17,11 +17,11 @@ from tests.conftest import RUNNER, TEXT_ONLY
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 BUILD = ["build", *TEXT_ONLY, "--runner=FnApiRunner"]  # the bundled sample: a few seconds of work to kill into
-# Runs `vocaloom` and SIGKILLs itself on call number N+1 of a function of transforms/commit.py: kills that land
+# Runs `vocaloom` and SIGKILLs itself on call number N+1 of a function of transforms/io/commit.py: kills that land
 # between two renames of the commit step, where an outside signal would land only by luck.
 KILL_AT_CALL = """
 import os, signal, sys
-import vocaloom.transforms.commit as commit
+import vocaloom.transforms.io.commit as commit
 from vocaloom.pipelines.cli import main
 name, calls_allowed = sys.argv[1], int(sys.argv[2])
 original, calls = getattr(commit, name), []

@@ -59,7 +59,7 @@ def test_workers_get_the_package_built_from_setup_py(job):
     assert "workflow.tar.gz" in staged  # Beam's name for the --setup_file sdist; workers pip install it
     with tarfile.open(staged["workflow.tar.gz"]) as sdist:
         names = sdist.getnames()
-    for module in ("pipelines/build.py", "transforms/commit.py", "schemas/config.py", "assets/tokenizer/sample_sp.model"):
+    for module in ("pipelines/build.py", "transforms/io/commit.py", "schemas/config.py", "assets/tokenizer/sample_sp.model"):
         assert any(name.endswith(module) for name in names), module
 
 

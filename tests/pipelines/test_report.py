@@ -1,4 +1,4 @@
-from vocaloom.transforms.report import render_figures, render_report
+from vocaloom.transforms.io.report import render_figures, render_report
 
 BUCKETS = [{"length": 256, "rows": 10, "tokens": 2570, "shards": [{}]},
            {"length": 512, "rows": 2, "tokens": 1026, "shards": [{}]}]

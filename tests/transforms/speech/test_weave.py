@@ -9,10 +9,10 @@ from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.spill import read_spans, write_spill
-from vocaloom.transforms.speech_handlers import Span
-from vocaloom.transforms.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
-from vocaloom.transforms.weave import Weave
+from vocaloom.transforms.io.spill import read_spans, write_spill
+from vocaloom.transforms.speech.speech_handlers import Span
+from vocaloom.transforms.text.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
+from vocaloom.transforms.speech.weave import Weave
 
 
 def test_spans_become_audio_runs_and_failed_spans_stay_text(tmp_path, tokenizer_path):

@@ -3,7 +3,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vocaloom.transforms.records import Document, Filtered, Reject, parse_json_lines, parse_json_record, parse_text_file
+from vocaloom.transforms.io.records import Document, Filtered, Reject, parse_json_lines, parse_json_record, parse_text_file
 
 
 def parse(raw: bytes):

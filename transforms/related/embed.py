@@ -19,8 +19,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from vocaloom.transforms.artifacts import Artifact, fingerprint, list_files, localize
 from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
-from vocaloom.transforms.spill import read_spans
-from vocaloom.transforms.tokenize import unpack_docs, worker_sentencepiece
+from vocaloom.transforms.io.spill import read_spans
+from vocaloom.transforms.text.tokenize import unpack_docs, worker_sentencepiece
 from vocaloom.transforms.worker_setup import SetupFailures
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the

@@ -15,9 +15,9 @@ import numpy as np
 
 from vocaloom.transforms import seeds
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.embed import doc_key
-from vocaloom.transforms.tokenize import unpack_docs
-from vocaloom.transforms.in_context_pretraining import (greedy_path, knn_graph, one_faiss_thread, order_cells,
+from vocaloom.transforms.related.embed import doc_key
+from vocaloom.transforms.text.tokenize import unpack_docs
+from vocaloom.transforms.related.in_context_pretraining import (greedy_path, knn_graph, one_faiss_thread, order_cells,
                                                         recall_at_k, undirected)
 
 # Documents k-means is trained on (deterministically chosen), and exact queries used to measure recall.

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vocaloom.transforms.in_context_pretraining import (
+from vocaloom.transforms.related.in_context_pretraining import (
     KnnGraph, greedy_path, knn_graph, order_cells, recall_at_k, semantic_duplicates, undirected)
 
 

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from tests.conftest import RUNNER
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.columns import unpack
-from vocaloom.transforms.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
-from vocaloom.transforms.tokenize import DocTokens, pack_docs
+from vocaloom.transforms.text.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
+from vocaloom.transforms.text.tokenize import DocTokens, pack_docs
 
 
 def test_known_decompositions():

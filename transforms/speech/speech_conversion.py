@@ -9,7 +9,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters
-from vocaloom.transforms.speech_handlers import Span, span_size
+from vocaloom.transforms.speech.speech_handlers import Span, span_size
 
 # Groups per length class: enough to spread one class over many workers.
 LENGTH_SHARDS = 64

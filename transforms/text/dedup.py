@@ -1,7 +1,7 @@
 """Exact deduplication on normalised text: one deterministic survivor among identical documents.
 
 Documents travel in packed batches (transforms/columns.py): each batch is split by fingerprint into partitions,
-which go through spill files (transforms/spill.py: only references are shuffled); a partition's parts are read
+which go through spill files (transforms/io/spill.py: only references are shuffled); a partition's parts are read
 back on one worker, and copies can only meet there. So the runner's shuffle holds a few references per batch, not
 a record per document, and a worker holds one partition at a time. The partition count changes how work is spread,
 never which document survives.
@@ -19,7 +19,7 @@ import numpy as np
 from vocaloom.transforms.columns import column, concat, row_count, take_packed
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
-from vocaloom.transforms.spill import SpilledGroupByKey
+from vocaloom.transforms.io.spill import SpilledGroupByKey
 
 # Input bytes (as stored, compressed or not) per partition: a worker holds one partition's documents at a time, so
 # the partition's size, not the corpus's, sets dedup's memory (about 16,000 short documents, fewer long ones).

@@ -20,7 +20,7 @@ from vocaloom.schemas.config import BuildConfig
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
+from vocaloom.transforms.io.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
 
 REJECTS, UNREADABLE = "rejects", "unreadable"
 # A record (JSONL line, .txt file) longer than this is a reject: no input makes a reader hold more of one.

@@ -7,7 +7,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from vocaloom.transforms.columns import pack, unpack
-from vocaloom.transforms.spill import SpilledGroupByKey, read_spans, write_spill
+from vocaloom.transforms.io.spill import SpilledGroupByKey, read_spans, write_spill
 
 
 class Row(NamedTuple):

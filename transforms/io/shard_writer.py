@@ -19,8 +19,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.shard import num_shards, shard_schema
 from vocaloom.transforms.columns import column, take_packed, unpack
-from vocaloom.transforms.dataset_decomposition import RowRef
-from vocaloom.transforms.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
+from vocaloom.transforms.text.dataset_decomposition import RowRef
+from vocaloom.transforms.io.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
 
 
 class ShardFile(NamedTuple):

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vocaloom import assets
-from vocaloom.transforms.synthetic_interleaving import place_spans, poisson, segments, span_lengths, word_bounds
+from vocaloom.transforms.speech.synthetic_interleaving import place_spans, poisson, segments, span_lengths, word_bounds
 
 
 def test_poisson_mean_and_variance():

@@ -10,8 +10,8 @@ from tests.text_to_token.toy_models import make_toy_model
 from vocaloom.text_to_token.model_file import read_model
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.inference_cache import DEAD_LETTER
-from vocaloom.transforms.speech_conversion import ConvertSpans
-from vocaloom.transforms.speech_handlers import Span, speech_handler
+from vocaloom.transforms.speech.speech_conversion import ConvertSpans
+from vocaloom.transforms.speech.speech_handlers import Span, speech_handler
 from vocaloom.transforms.worker_setup import SetupFailures
 
 

@@ -7,9 +7,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
-from vocaloom.transforms.embed import VECTOR_CODEC, EmbeddingTextFn, read_embedder
-from vocaloom.transforms.spill import write_spill
-from vocaloom.transforms.tokenize import DocTokens, load_sentencepiece, pack_docs
+from vocaloom.transforms.related.embed import VECTOR_CODEC, EmbeddingTextFn, read_embedder
+from vocaloom.transforms.io.spill import write_spill
+from vocaloom.transforms.text.tokenize import DocTokens, load_sentencepiece, pack_docs
 
 
 def encoder_dir(path, weights: bytes):

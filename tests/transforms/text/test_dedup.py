@@ -8,8 +8,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.dedup import ExactDedup, fingerprint, normalise, partition_count, survivors
-from vocaloom.transforms.tokenize import DocTokens, pack_docs, unpack_docs
+from vocaloom.transforms.text.dedup import ExactDedup, fingerprint, normalise, partition_count, survivors
+from vocaloom.transforms.text.tokenize import DocTokens, pack_docs, unpack_docs
 
 
 def test_partitions_grow_with_the_corpus():

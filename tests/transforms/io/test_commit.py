@@ -1,10 +1,10 @@
-"""The commit's decisions as pure functions (transforms/commit.py): what the manifest says, when the accounting
+"""The commit's decisions as pure functions (transforms/io/commit.py): what the manifest says, when the accounting
 refuses to write one, and when failed speech spans fail the build."""
 import re
 
 import pytest
 
-from vocaloom.transforms.commit import AccountingError, failed_share_problem, summarise
+from vocaloom.transforms.io.commit import AccountingError, failed_share_problem, summarise
 
 BASE = {"format": "vocaloom/1", "config": {"min_bucket": 5, "max_bucket": 6, "knn": 40, "max_failed_batch_share": 0.01},
         "inputs": [], "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}], "tokenizer": {},

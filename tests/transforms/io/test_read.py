@@ -14,8 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
-from vocaloom.transforms.records import Document
+from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
+from vocaloom.transforms.io.records import Document
 
 LINES = [b'{"id": "a", "text": "alpha"}', b'not json', b'', b'{"text": "  "}', b'{"text": "beta"}']
 
@@ -123,7 +123,7 @@ BOMB_READER = """
 import resource, sys
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
-from vocaloom.transforms.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
+from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 with TestPipeline(argv=["--runner=FnApiRunner"]) as p:
     read = p | ReadCorpus([sys.argv[1]])
     read[REJECTS] | beam.Map(lambda r: print("reject", r.line, r.reason, flush=True))

@@ -14,9 +14,9 @@ from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from vocaloom.transforms.artifacts import Artifact
 from vocaloom.transforms.bundles import Filling, in_global_window
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.spill import TOKEN, read_spans, write_spill
+from vocaloom.transforms.io.spill import TOKEN, read_spans, write_spill
 from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.tokenize import pack_docs, unpack_docs, worker_sentencepiece
+from vocaloom.transforms.text.tokenize import pack_docs, unpack_docs, worker_sentencepiece
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20

@@ -6,9 +6,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from vocaloom.transforms.columns import pack
-from vocaloom.transforms.dataset_decomposition import RowRef
-from vocaloom.transforms.shard_writer import WriteShards, shard_table
-from vocaloom.transforms.spill import read_spans, write_spill
+from vocaloom.transforms.text.dataset_decomposition import RowRef
+from vocaloom.transforms.io.shard_writer import WriteShards, shard_table
+from vocaloom.transforms.io.spill import read_spans, write_spill
 
 
 def test_spill_round_trip(tmp_path):

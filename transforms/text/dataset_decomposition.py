@@ -16,7 +16,7 @@ from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack, records, take, to_columns
 from vocaloom.transforms.bundles import Filling, in_global_window
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.tokenize import DocBatch, DocTokens
+from vocaloom.transforms.text.tokenize import DocBatch, DocTokens
 
 
 def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:

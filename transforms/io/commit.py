@@ -12,10 +12,10 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
 from vocaloom.schemas.shard import bucket_lengths, shard_path
-from vocaloom.transforms.atomic import write_atomically
+from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.counting import nested_counts
-from vocaloom.transforms.rejects import record_path
-from vocaloom.transforms.report import FIGURES_DIR, render_figures, render_report
+from vocaloom.transforms.io.rejects import record_path
+from vocaloom.transforms.io.report import FIGURES_DIR, render_figures, render_report
 from vocaloom.transforms.worker_setup import BuildStopped
 
 

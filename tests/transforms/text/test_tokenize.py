@@ -7,9 +7,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
-from vocaloom.transforms.spill import read_spans
-from vocaloom.transforms.synthetic_interleaving import segments, word_bounds
-from vocaloom.transforms.tokenize import Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
+from vocaloom.transforms.io.spill import read_spans
+from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
+from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
 
 TEXTS = ["In the beginning God created the heaven and the earth.",
          "And the ark rested in the seventh month upon the mountains of Ararat, and the waters decreased."]

@@ -17,12 +17,12 @@ import sentencepiece as spm
 from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.columns import concat, from_columns, pack, unpack
 from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.transforms.dedup import fingerprint
+from vocaloom.transforms.text.dedup import fingerprint
 from vocaloom.transforms.gc_tuning import tune_gc
-from vocaloom.transforms.records import DocumentColumns
+from vocaloom.transforms.io.records import DocumentColumns
 from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.synthetic_interleaving import segments, word_bounds
-from vocaloom.transforms.spill import TOKEN, write_spill
+from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
+from vocaloom.transforms.io.spill import TOKEN, write_spill
 
 # Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
 # batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.
