@@ -79,7 +79,10 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
         return claim_remote(output, overwrite)
     if os.path.exists(output) and not os.path.isdir(output):
         raise ConfigError(f"--output {output} is not a directory")
-    entries = set(os.listdir(output)) if os.path.isdir(output) else set()
+    try:
+        entries = set(os.listdir(output)) if os.path.isdir(output) else set()
+    except OSError as e:
+        raise ConfigError(f"--output {output} cannot be listed: {e.strerror}") from None
     check_owned(output, entries)
     try:
         os.makedirs(output, exist_ok=True)
