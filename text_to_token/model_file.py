@@ -104,21 +104,33 @@ def _is_number(value) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
+def safetensors_shapes(path: str) -> dict[str, tuple]:
+    """The tensors' names and shapes from a safetensors file's header, without reading the tensors."""
+    with safe_open(path, framework="pt") as weights:
+        return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+
+
+def size_problem(sizes: dict, shapes: dict[str, tuple]) -> str | None:
+    """A config's integer size that nothing in the weights could back: larger than both every dimension and the
+    number of tensors (a layer count, a width, a vocabulary all show in one or the other). None when all can be."""
+    ceiling = max([len(shapes), *(dim for shape in shapes.values() for dim in shape)], default=0)
+    for name, value in sizes.items():
+        if _is_int(value) and value > ceiling:
+            return f"{name}={value} is larger than anything in the weights (largest dimension or tensor count {ceiling})"
+    return None
+
+
 def _check_weights(path: str, config: dict, architecture: type) -> None:
     """The architecture built from the hyperparameters must have exactly the weights' names and shapes; checked on
-    torch's meta device (no memory), after ruling out sizes nothing in the weights could back: an integer
-    hyperparameter above both the largest dimension and the number of tensors in the file."""
+    torch's meta device (no memory), after ruling out sizes nothing in the weights could back."""
     try:
-        with safe_open(str(Path(path) / WEIGHTS), framework="pt") as weights:
-            shapes = {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+        shapes = safetensors_shapes(str(Path(path) / WEIGHTS))
     except Exception as e:  # a header that is not safetensors'
         raise ModelFileError(f"{path}: {WEIGHTS} is not a safetensors file ({str(e).splitlines()[0]})") from None
-    ceiling = max([len(shapes), *(dim for shape in shapes.values() for dim in shape)], default=0)
     hyperparameters = config.get("hyperparameters", {})
-    for name, value in hyperparameters.items():
-        if _is_int(value) and value > ceiling:
-            raise ModelFileError(f"{path}: hyperparameter {name}={value} is larger than anything in {WEIGHTS} "
-                                 f"(largest dimension or tensor count {ceiling})")
+    problem = size_problem(hyperparameters, shapes)
+    if problem:
+        raise ModelFileError(f"{path}: hyperparameter {problem}")
     try:
         with torch.device("meta"):
             expected = {name: tuple(t.shape) for name, t in architecture(**hyperparameters).state_dict().items()}

@@ -36,7 +36,7 @@ def test_character_input():
     (lambda d: _edit(d, hyperparameters={"codebook_size": 32}), "weights do not match architecture 'toy-byte-pairs' "
      "with these hyperparameters: "),
     (lambda d: _edit(d, hyperparameters={"codebook_size": 10_000_000}), "hyperparameter codebook_size=10000000 is "
-     "larger than anything in model.safetensors"),
+     "larger than anything in the weights"),
     (lambda d: _edit(d, hyperparameters={"layers": 3}), "refuses the hyperparameters: TypeError"),
     (lambda d: _edit(d, hyperparameters={"codebook_size": float("inf")}), "hyperparameters must map names to finite"),
     (lambda d: (d / WEIGHTS).write_bytes(b"\x00" * 40), "model.safetensors is not a safetensors file"),

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -67,7 +68,31 @@ def read_embedder(location: str) -> Embedder:
     for name in ("config.json", "tokenizer.json"):
         if name not in names:
             raise ValueError(f"embedder {location!r}: no {name} (expected a Hugging Face model directory)")
+    if "model.safetensors" in names:
+        problem = config_problem(localize(artifact))
+        if problem:
+            raise ValueError(f"embedder {location!r}: config.json {problem}")
     return Embedder(artifact)
+
+
+def config_problem(directory: str) -> str | None:
+    """What is wrong with an encoder's config.json before any worker builds the model from it: a number that is not
+    finite, or a size nothing in model.safetensors could back (text_to_token/model_file.py's rule)."""
+    import json
+    import math
+    from vocaloom.text_to_token.model_file import safetensors_shapes, size_problem
+    try:
+        config = json.loads((Path(directory) / "config.json").read_bytes())
+        shapes = safetensors_shapes(str(Path(directory) / "model.safetensors"))
+    except Exception as e:
+        return f"or model.safetensors cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
+    if not isinstance(config, dict):
+        return "is not a JSON object"
+    numbers = {k: v for k, v in config.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    bad = [k for k, v in numbers.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        return f"has {bad[0]}={numbers[bad[0]]}, not a finite number"
+    return size_problem(numbers, shapes)
 
 
 class Encoder:

@@ -1,8 +1,10 @@
 import apache_beam as beam
 import numpy as np
 import pytest
+import torch
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from safetensors.torch import save_file
 
 from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import Vocabulary
@@ -12,11 +14,12 @@ from vocaloom.transforms.io.spill import write_spill
 from vocaloom.transforms.text.tokenize import DocTokens, load_sentencepiece, pack_docs
 
 
-def encoder_dir(path, weights: bytes):
+def encoder_dir(path, weights: bytes, config: str = "{}"):
     path.mkdir()
-    (path / "config.json").write_text("{}")
+    (path / "config.json").write_text(config)
     (path / "tokenizer.json").write_text("{}")
-    (path / "model.safetensors").write_bytes(weights)
+    save_file({"embeddings.weight": torch.tensor(list(weights), dtype=torch.float32).reshape(1, -1)},
+              str(path / "model.safetensors"))
     return path
 
 
@@ -32,6 +35,15 @@ def test_embedder_directory_without_config_fails_in_one_line(tmp_path):
     (tmp_path / "e" / "tokenizer.json").write_text("{}")
     with pytest.raises(ValueError, match="no config.json"):
         read_embedder(str(tmp_path / "e"))
+
+
+@pytest.mark.parametrize("config, message", [
+    ('{"hidden_size": 2, "num_hidden_layers": 10000000}', "num_hidden_layers=10000000 is larger than anything"),
+    ('{"hidden_size": 2, "layer_norm_eps": NaN}', "layer_norm_eps=nan, not a finite number"),
+])
+def test_an_encoder_config_the_weights_cannot_back_fails_in_one_line(tmp_path, config, message):
+    with pytest.raises(ValueError, match=message):
+        read_embedder(str(encoder_dir(tmp_path / "e", b"w1", config)))
 
 
 def test_vectors_round_trip_through_the_cache_codec():
