@@ -26,17 +26,18 @@ from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, ad
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
-from vocaloom.transforms.io.commit import CommitDataset
-from vocaloom.transforms.inference_cache import cache_files, cache_key, model_cache_dir
 from vocaloom.transforms.counting import COUNTS, SumCounts
-from vocaloom.transforms.text.dataset_decomposition import DecomposeDocuments, DecomposeSegments
-from vocaloom.transforms.text.dedup import ExactDedup, partition_count
+from vocaloom.transforms.documents import DocTokens
+from vocaloom.transforms.inference_cache import cache_files, model_cache_dir
+from vocaloom.transforms.io.commit import CommitDataset
 from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 from vocaloom.transforms.io.records import Reject
 from vocaloom.transforms.io.rejects import WriteRecordFiles
 from vocaloom.transforms.io.shard_writer import WriteShards
+from vocaloom.transforms.text.dataset_decomposition import DecomposeDocuments, DecomposeSegments
+from vocaloom.transforms.text.dedup import ExactDedup, partition_count
+from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
-from vocaloom.transforms.text.tokenize import DocBatch, DocTokens, Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
 
 if TYPE_CHECKING:
     from vocaloom.text_to_token.model_file import ModelSpec
@@ -151,7 +152,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
-        from vocaloom.transforms.speech.speech_conversion import DEAD_LETTER, ConvertSpans
+        from vocaloom.transforms.speech.speech_conversion import DEAD_LETTER, ConvertSpans, speech_spans
         from vocaloom.transforms.speech.speech_handlers import speech_handler
         from vocaloom.transforms.speech.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
@@ -181,7 +182,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
     from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
                                   keyed_embedding)
     from vocaloom.transforms.inference_cache import CachedInference
-    from vocaloom.transforms.related.ordering import OrderDocuments, place_documents
+    from vocaloom.transforms.related.ordering import OrderDocuments, PlaceDocuments
     config, embedder = plan.config, plan.embedder
     embedded = (text_docs
                 | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(plan.tokenizer_file, plan.vocab.text_size,
@@ -192,18 +193,10 @@ def related_rows(text_docs, docs, plan: BuildPlan):
     embeddings = embedded["outputs"] | "KeyEmbeddings" >> beam.Map(keyed_embedding)
     order = embeddings | "InContextPretraining" >> OrderDocuments(
         config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
-    placed = place_documents(docs, order["positions"])
+    placed = (docs, order["positions"]) | "PlaceDocuments" >> PlaceDocuments()
     rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
                                                                        config.seed)
     return rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS]]
-
-
-def speech_spans(batch: DocBatch, model_sha256: str):
-    """A batch of kept documents to their speech spans, each with its inference cache key."""
-    from vocaloom.transforms.speech.speech_handlers import Span
-    for doc in unpack_docs(batch):
-        for index, text in enumerate(doc.spans):
-            yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
 
 
 def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec | Embedder) -> str | None:

@@ -7,6 +7,7 @@ import re
 import stat
 from collections.abc import Callable
 
+from vocaloom.schemas.counts import SPEC_COUNTS
 from vocaloom.schemas.shard import shard_path
 
 FORMAT = "vocaloom/1"
@@ -64,8 +65,6 @@ def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
 
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
-COUNTS = ("records_read", "duplicates", "documents_kept", "text_tokens", "speech_tokens", "tokens_written",
-          "tokens_dropped")
 MAX_BUCKET_EXPONENT = 24  # far past any context length; keeps a row's size an int32 offset
 
 
@@ -83,8 +82,9 @@ def structure_problem(manifest: dict) -> str | None:
             or vocab["size"] != vocab["speech_offset"] + vocab["speech_size"]:
         return "vocab is malformed"
     counts = manifest["counts"]
-    if not isinstance(counts, dict) or not all(count(counts.get(k)) for k in COUNTS) or not all(
-            isinstance(counts.get(k), dict) and all(map(count, counts[k].values())) for k in ("rejected", "filtered")):
+    if not isinstance(counts, dict) or not all(
+            isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values())) if c.per
+            else count(counts.get(c.name)) for c in SPEC_COUNTS):
         return "counts are malformed"
     buckets = manifest["buckets"]
     if not isinstance(buckets, list):

@@ -16,6 +16,14 @@ RUNNER = ["--runner=FnApiRunner"]
 TEXT_ONLY = ["--speech-ratio", "0"]
 
 
+def labelled_totals(counts):
+    """A step's COUNTS output summed per key, keys as people read them ("counts.rejected/malformed_json")."""
+    import apache_beam as beam
+    from vocaloom.schemas.counts import label
+    return (counts | "SumPerKey" >> beam.CombinePerKey(sum)
+            | "Label" >> beam.MapTuple(lambda key, n: (label(key), n)))
+
+
 @pytest.fixture(scope="session")
 def tokenizer_path() -> str:
     return str(assets.TOKENIZER_MODEL)

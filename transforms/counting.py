@@ -1,21 +1,31 @@
-"""Counts that the manifest's accounting is built from, mirrored as Beam metrics for people watching a job.
+"""How steps emit the counts declared in schemas/counts.py, mirrored as Beam metrics for people watching a job.
 
-Every DoFn reports what it read, kept, rejected or dropped as ("key", n) pairs on the COUNTS output; the keys are
-"records_read", "rejected/<reason>", "filtered/<reason>", "duplicates", "documents_kept", "text_tokens",
-"speech_tokens", "tokens_dropped" and "span_words/<words>" (spoken spans by length).
+Every step reports what it read, kept, rejected or dropped on its COUNTS output as ((block, name, detail), n)
+pairs; SumCounts totals them for the commit, which builds the manifest's blocks from them (schemas/counts.py).
 """
 from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from vocaloom.schemas.counts import Count, label
+
 COUNTS = "counts"
 NAMESPACE = "vocaloom"
 
 
-def count(key: str, n: int = 1) -> beam.pvalue.TaggedOutput:
-    Metrics.counter(NAMESPACE, key).inc(n)
-    return beam.pvalue.TaggedOutput(COUNTS, (key, n))
+def counted(declared: Count, n: int | float = 1, detail: str = "") -> tuple[tuple[str, str, str], int | float]:
+    """`n` more of a declared count (`detail`: the reason or length of a count kept `per` one), as the pair a
+    COUNTS collection holds; also added to the Beam metric of the step that emits it."""
+    assert bool(detail) == bool(declared.per), (declared, detail)
+    key = declared.block, declared.name, detail
+    Metrics.counter(NAMESPACE, label(key)).inc(n)
+    return key, n
+
+
+def count(declared: Count, n: int | float = 1, detail: str = "") -> beam.pvalue.TaggedOutput:
+    """`counted`, on the COUNTS output of a DoFn with several outputs."""
+    return beam.pvalue.TaggedOutput(COUNTS, counted(declared, n, detail))
 
 
 class SumCounts(beam.PTransform):
@@ -23,16 +33,3 @@ class SumCounts(beam.PTransform):
 
     def expand(self, count_pcolls):
         return count_pcolls | "Flatten" >> beam.Flatten() | "Sum" >> beam.CombinePerKey(sum)
-
-
-def nested_counts(totals: dict[str, int]) -> dict:
-    """("rejected/x", n) pairs to the manifest's `counts` object, every SPEC key present."""
-    counts = {"records_read": 0, "rejected": {}, "filtered": {}, "duplicates": 0, "documents_kept": 0,
-              "text_tokens": 0, "speech_tokens": 0, "tokens_written": 0, "tokens_dropped": 0}
-    for key, n in sorted(totals.items()):
-        group, _, reason = key.partition("/")
-        if reason:
-            counts.setdefault(group, {})[reason] = n
-        else:
-            counts[key] = n
-    return counts

@@ -17,6 +17,7 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.schemas.counts import Count
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.text.dedup import normalise
@@ -55,10 +56,10 @@ class Codec(NamedTuple):
 
 
 class Counters(NamedTuple):
-    """Count names for examples served from the cache, computed by the model, and failed."""
-    cached: str
-    computed: str
-    failed: str
+    """The declared counts (schemas/counts.py) of examples served from the cache, computed by the model, and failed."""
+    cached: Count
+    computed: Count
+    failed: Count
 
 
 class ReadCacheFileFn(beam.DoFn):

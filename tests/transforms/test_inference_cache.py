@@ -5,11 +5,13 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.conftest import labelled_totals
+from vocaloom.schemas.counts import EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters, cache_files, cache_key, \
     model_cache_dir
 
-COUNTERS = Counters("cached", "computed", "failed")
+COUNTERS = Counters(EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED)
 
 
 class Example(NamedTuple):
@@ -43,7 +45,8 @@ def run(examples, files, directory, expected, counts, letters):
                | CachedInference(LengthHandler(), files, directory, COUNTERS))
         assert_that(out["outputs"] | "Names" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
                     equal_to(expected), label="outputs")
-        assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to(counts), label="counts")
+        assert_that(labelled_totals(out[COUNTS]), equal_to([(f"ordering.embeddings_{k}", n) for k, n in counts]),
+                    label="counts")
         assert_that(out[DEAD_LETTER] | "Letters" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
                     equal_to(letters), label="letters")
 

@@ -10,10 +10,10 @@ from collections import defaultdict
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.schemas.counts import Totals, count_blocks
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
 from vocaloom.schemas.shard import bucket_lengths, shard_path
 from vocaloom.transforms.io.atomic import write_atomically
-from vocaloom.transforms.counting import nested_counts
 from vocaloom.transforms.io.rejects import record_path
 from vocaloom.transforms.io.report import FIGURES_DIR, render_figures, render_report
 from vocaloom.transforms.worker_setup import BuildStopped
@@ -52,38 +52,35 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int) -
     return buckets
 
 
-SPEECH_COUNTS = ("words", "speech_words", "spans_cached", "spans_converted", "spans_failed")
-
-
-def speech_summary(speech: dict | None, counts: dict) -> dict | None:
-    """The manifest's speech block: the model's facts, plus what this build converted (its counts move here)."""
-    figures = {key: counts.pop(key, 0) for key in SPEECH_COUNTS}
-    span_words = counts.pop("span_words", {})
+def speech_summary(speech: dict | None, figures: dict) -> dict | None:
+    """The manifest's speech block: the model's facts, plus what this build spoke and converted (`figures`: the
+    speech counts of schemas/counts.py)."""
     if speech is None:
         return None
     spans = figures["spans_cached"] + figures["spans_converted"] + figures["spans_failed"]
-    return dict(speech, spans=spans, **{k: figures[k] for k in SPEECH_COUNTS[2:]},
+    span_words = figures["span_words"]
+    return dict(speech, spans=spans, spans_cached=figures["spans_cached"],
+                spans_converted=figures["spans_converted"], spans_failed=figures["spans_failed"],
                 span_words={words: span_words[words] for words in sorted(span_words, key=int)},
                 cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
                 achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
 
 
-def ordering_summary(ordering: dict | None, counts: dict, config: dict) -> dict | None:
-    """The manifest's ordering block from the "ordering." counts (which move here)."""
-    figures = {key[len("ordering."):]: counts.pop(key) for key in list(counts) if key.startswith("ordering.")}
+def ordering_summary(ordering: dict | None, figures: dict, knn: int, tokens_dropped: int) -> dict | None:
+    """The manifest's ordering block (`figures`: the ordering counts of schemas/counts.py)."""
     if ordering is None:
         return None
-    adjacent = figures.get("adjacent_similarity_sum", 0.0) / max(1, figures.get("adjacent_pairs", 0))
-    ceiling = figures.get("best_neighbour_similarity_sum", 0.0) / max(1, figures.get("best_neighbour_documents", 0))
-    random_pairs = figures.get("random_pair_similarity", 0.0)
-    edges, lost = figures.get("sample_edges", 0), figures.get("sample_edges_lost", 0)
-    approximate = figures.get("approximate_partitions", 0)
-    cached, computed = figures.get("embeddings_cached", 0), figures.get("embeddings_computed", 0)
+    adjacent = figures["adjacent_similarity_sum"] / max(1, figures["adjacent_pairs"])
+    ceiling = figures["best_neighbour_similarity_sum"] / max(1, figures["best_neighbour_documents"])
+    random_pairs = figures["random_pair_similarity"]
+    edges, lost = figures["sample_edges"], figures["sample_edges_lost"]
+    approximate = figures["approximate_partitions"]
+    cached, computed = figures["embeddings_cached"], figures["embeddings_computed"]
     return dict(ordering, **{
-        "documents": figures.get("documents", 0), "partitions": figures.get("partitions", 0),
+        "documents": figures["documents"], "partitions": figures["partitions"],
         "embeddings_cached": cached, "embeddings_computed": computed,
         "embedding_cache_hit_rate": round(cached / (cached + computed), 6) if cached + computed else 0.0,
-        "segments": figures.get("segments", 0), "knn": config["knn"],
+        "segments": figures["segments"], "knn": knn,
         "mean_adjacent_similarity": round(adjacent, 6),
         "random_order_similarity": round(random_pairs, 6),
         "best_neighbour_similarity": round(ceiling, 6),
@@ -92,20 +89,20 @@ def ordering_summary(ordering: dict | None, counts: dict, config: dict) -> dict 
         "approximate_recall": round(figures["recall_sum"] / approximate, 6) if approximate else None,
         "sample_knn_edges": edges, "sample_knn_edges_lost": lost,
         "edges_lost_fraction": round(lost / edges, 6) if edges else 0.0,
-        "tokens_dropped": counts["tokens_dropped"],
-        "tokens_dropped_document_mode": figures.get("document_mode_tokens_dropped", 0),
+        "tokens_dropped": tokens_dropped,
+        "tokens_dropped_document_mode": figures["document_mode_tokens_dropped"],
     })
 
 
-def summarise(base: dict, buckets: list[dict], totals: dict[str, int], written: dict[str, int],
+def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str, int],
               unreadable: list[dict]) -> dict:
     """The manifest of a build (pure): its base (build.py's BuildPlan.manifest_base), the committed buckets, the
     summed counts, the reject and dead-letter records written, and the inputs left out as unreadable. Raises
     AccountingError when the counts do not balance: then no manifest may be written."""
-    counts = nested_counts(totals)
-    speech = speech_summary(base["speech"], counts)
-    ordering = ordering_summary(base["ordering"], counts, base["config"])
-    counts["tokens_written"] = sum(b["tokens"] for b in buckets)
+    blocks = count_blocks(totals)
+    counts = dict(blocks["counts"], tokens_written=sum(b["tokens"] for b in buckets))
+    speech = speech_summary(base["speech"], blocks["speech"])
+    ordering = ordering_summary(base["ordering"], blocks["ordering"], base["config"]["knn"], counts["tokens_dropped"])
     errors = accounting_errors(counts)
     if written["rejects"] != sum(counts["rejected"].values()):
         errors.append(f"{written['rejects']} rejects written, {sum(counts['rejected'].values())} counted")

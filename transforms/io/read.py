@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections import Counter
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -17,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
 from vocaloom.schemas.config import BuildConfig
+from vocaloom.schemas.counts import FILTERED, RECORDS_READ, REJECTED
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.worker_setup import SetupFailures
@@ -235,20 +237,21 @@ class ReadFileFn(beam.DoFn):
             parts = _text_records(path, options.max_record_bytes)
         else:
             parts = _jsonl_records(path, options)
-        tally: dict[str, int] = {}
+        records, reasons = 0, Counter()
         for documents, others in parts:
-            tally["records_read"] = tally.get("records_read", 0) + len(documents[0]) + len(others)
+            records += len(documents[0]) + len(others)
             for record in others:
                 if isinstance(record, Reject):
-                    tally["rejected/" + record.reason] = tally.get("rejected/" + record.reason, 0) + 1
+                    reasons[REJECTED, record.reason] += 1
                     yield beam.pvalue.TaggedOutput(REJECTS, record)
                 else:
                     assert isinstance(record, Filtered)
-                    tally["filtered/" + record.reason] = tally.get("filtered/" + record.reason, 0) + 1
+                    reasons[FILTERED, record.reason] += 1
             if documents[0]:
                 yield documents
-        for key, n in tally.items():
-            yield count(key, n)
+        yield count(RECORDS_READ, records)
+        for (declared, reason), n in reasons.items():
+            yield count(declared, n, reason)
 
 
 class ReadCorpus(beam.PTransform):

@@ -18,10 +18,12 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from vocaloom.schemas.counts import EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED
 from vocaloom.transforms.artifacts import Artifact, fingerprint, list_files, localize
 from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
 from vocaloom.transforms.io.spill import read_spans
-from vocaloom.transforms.text.tokenize import unpack_docs, worker_sentencepiece
+from vocaloom.transforms.documents import unpack_docs
+from vocaloom.transforms.text.tokenize import worker_sentencepiece
 from vocaloom.transforms.worker_setup import SetupFailures
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
@@ -29,8 +31,7 @@ from vocaloom.transforms.worker_setup import SetupFailures
 MAX_TOKENS, EMBED_TEXT_TOKENS = 256, 320
 
 
-EMBEDDING_COUNTERS = Counters(cached="ordering.embeddings_cached", computed="ordering.embeddings_computed",
-                              failed="ordering.embeddings_failed")
+EMBEDDING_COUNTERS = Counters(cached=EMBEDDINGS_CACHED, computed=EMBEDDINGS_COMPUTED, failed=EMBEDDINGS_FAILED)
 
 
 def encode_vector(data: bytes) -> str:

@@ -3,7 +3,7 @@
 Embeddings are partitioned by k-means centroids learned with FAISS on a deterministic sample (a side input);
 each partition's kNN graph is built and walked on one worker; partitions are chained so that neighbouring
 centroids are adjacent. The result is, for each document, its segment and position in it. Ordering quality
-figures are reported as COUNTS with an "ordering." prefix and gathered into the manifest by the commit step.
+figures are COUNTS of the ordering block (schemas/counts.py), which the commit summarises into the manifest.
 """
 from __future__ import annotations
 
@@ -14,9 +14,13 @@ import faiss
 import numpy as np
 
 from vocaloom.transforms import seeds
-from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.schemas.counts import (ADJACENT_PAIRS, ADJACENT_SIMILARITY_SUM, APPROXIMATE_PARTITIONS,
+                                      BEST_NEIGHBOUR_DOCUMENTS, BEST_NEIGHBOUR_SIMILARITY_SUM, FILTERED,
+                                      ORDERED_DOCUMENTS, PARTITIONS, RANDOM_PAIR_SIMILARITY, RECALL_SUM, SAMPLE_EDGES,
+                                      SAMPLE_EDGES_LOST, SEGMENTS)
+from vocaloom.transforms.counting import COUNTS, count, counted
 from vocaloom.transforms.related.embed import doc_key
-from vocaloom.transforms.text.tokenize import unpack_docs
+from vocaloom.transforms.documents import unpack_docs
 from vocaloom.transforms.related.in_context_pretraining import (greedy_path, knn_graph, one_faiss_thread, order_cells,
                                                         recall_at_k, undirected)
 
@@ -72,15 +76,15 @@ class WalkPartitionFn(beam.DoFn):
             for position, i in enumerate(segment):
                 yield keys[i], (f"{rank:08d}:{s:09d}", position)
         adjacent = (vectors[path[:-1]] * vectors[path[1:]]).sum(axis=1)
-        yield count("ordering.documents", len(path))
-        yield count("ordering.segments", len(segments))
-        yield count("ordering.adjacent_similarity_sum", float(adjacent.sum()))
-        yield count("ordering.adjacent_pairs", len(adjacent))
-        yield count("ordering.best_neighbour_similarity_sum", float(graph.similarities[:, :1].sum()))
-        yield count("ordering.best_neighbour_documents", int((graph.neighbours[:, :1] >= 0).sum()))
+        yield count(ORDERED_DOCUMENTS, len(path))
+        yield count(SEGMENTS, len(segments))
+        yield count(ADJACENT_SIMILARITY_SUM, float(adjacent.sum()))
+        yield count(ADJACENT_PAIRS, len(adjacent))
+        yield count(BEST_NEIGHBOUR_SIMILARITY_SUM, float(graph.similarities[:, :1].sum()))
+        yield count(BEST_NEIGHBOUR_DOCUMENTS, int((graph.neighbours[:, :1] >= 0).sum()))
         if graph.approximate:
-            yield count("ordering.approximate_partitions")
-            yield count("ordering.recall_sum", self._recall(vectors[sorted(set(range(len(keys))) - dropped)],
+            yield count(APPROXIMATE_PARTITIONS)
+            yield count(RECALL_SUM, self._recall(vectors[sorted(set(range(len(keys))) - dropped)],
                                                             graph))
 
     def _recall(self, vectors: np.ndarray, graph) -> float:
@@ -107,8 +111,8 @@ def cross_partition_edges(sample, partitioning: Partitioning, k: int):
     parts = np.array([partitioning.assign(v) for v in vectors])
     valid = graph.neighbours >= 0
     lost = valid & (parts[graph.neighbours.clip(min=0)] != parts[:, None])
-    yield "ordering.sample_edges", int(valid.sum())
-    yield "ordering.sample_edges_lost", int(lost.sum())
+    yield counted(SAMPLE_EDGES, int(valid.sum()))
+    yield counted(SAMPLE_EDGES_LOST, int(lost.sum()))
 
 
 def random_pair_similarity(totals):
@@ -116,7 +120,7 @@ def random_pair_similarity(totals):
     vector_sum, n = totals
     if n < 2:
         return []
-    return [("ordering.random_pair_similarity", float((vector_sum @ vector_sum - n) / (n * (n - 1))))]
+    return [counted(RANDOM_PAIR_SIMILARITY, float((vector_sum @ vector_sum - n) / (n * (n - 1))))]
 
 
 class SumVectors(beam.CombineFn):
@@ -160,7 +164,7 @@ class OrderDocuments(beam.PTransform):
         lost = sample | "EdgesLost" >> beam.FlatMap(cross_partition_edges, beam.pvalue.AsSingleton(partitioning),
                                                     self._k)
         partitions = partitioning | "PartitionCount" >> beam.Map(
-            lambda parts: ("ordering.partitions", len(parts.rank)))
+            lambda parts: counted(PARTITIONS, len(parts.rank)))
         random_pairs = (embeddings | "SumVectors" >> beam.CombineGlobally(SumVectors())
                         | "RandomPairs" >> beam.FlatMap(random_pair_similarity))
         counts = (positions[COUNTS], lost, partitions, random_pairs) | "OrderingCounts" >> beam.Flatten()
@@ -179,13 +183,16 @@ class PlaceDocumentFn(beam.DoFn):
                 segment, position = places[0]
                 yield segment, (position, doc)
             else:
-                yield count("filtered/semantic_duplicate")
+                yield count(FILTERED, 1, "semantic_duplicate")
 
 
-def place_documents(docs, positions):
+class PlaceDocuments(beam.PTransform):
     """DocBatches and (key, place) pairs in; (segment, (position, DocTokens)) out, with COUNTS."""
-    keyed = docs | "KeyDocsForPlace" >> beam.FlatMap(lambda batch: [(doc_key(d), d) for d in unpack_docs(batch)])
-    return ({"place": positions, "doc": keyed}
-            | "JoinPlaces" >> beam.CoGroupByKey()
-            | "PlaceDocuments" >> beam.ParDo(PlaceDocumentFn()).with_output_types(
-                beam.typehints.Tuple[str, beam.typehints.Any]).with_outputs(COUNTS, main="placed"))
+
+    def expand(self, inputs):
+        docs, positions = inputs
+        keyed = docs | "KeyDocs" >> beam.FlatMap(lambda batch: [(doc_key(d), d) for d in unpack_docs(batch)])
+        return ({"place": positions, "doc": keyed}
+                | "JoinPlaces" >> beam.CoGroupByKey()
+                | "Place" >> beam.ParDo(PlaceDocumentFn()).with_output_types(
+                    beam.typehints.Tuple[str, beam.typehints.Any]).with_outputs(COUNTS, main="placed"))

@@ -7,13 +7,22 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
+from vocaloom.schemas.counts import SPANS_CACHED, SPANS_CONVERTED, SPANS_FAILED
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters
+from vocaloom.transforms.documents import DocBatch, unpack_docs
+from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters, cache_key
 from vocaloom.transforms.speech.speech_handlers import Span, span_size
 
 # Groups per length class: enough to spread one class over many workers.
 LENGTH_SHARDS = 64
-SPAN_COUNTERS = Counters(cached="spans_cached", computed="spans_converted", failed="spans_failed")
+SPAN_COUNTERS = Counters(cached=SPANS_CACHED, computed=SPANS_CONVERTED, failed=SPANS_FAILED)
+
+
+def speech_spans(batch: DocBatch, model_sha256: str):
+    """A batch of kept documents to their speech spans, each with its inference cache key."""
+    for doc in unpack_docs(batch):
+        for index, text in enumerate(doc.spans):
+            yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
 
 
 def length_group(span: Span) -> tuple[int, int]:

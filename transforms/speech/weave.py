@@ -13,10 +13,12 @@ import numpy as np
 from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from vocaloom.transforms.artifacts import Artifact
 from vocaloom.transforms.bundles import Filling, in_global_window
+from vocaloom.schemas.counts import SPAN_WORDS, SPEECH_WORDS, WORDS
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.io.spill import TOKEN, read_spans, write_spill
 from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.text.tokenize import pack_docs, unpack_docs, worker_sentencepiece
+from vocaloom.transforms.documents import pack_docs, unpack_docs
+from vocaloom.transforms.text.tokenize import worker_sentencepiece
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20
@@ -87,10 +89,10 @@ class WeaveFn(beam.DoFn):
                 offset += len(tokens)
             yield pack_docs(batch)
         words, span_words, self._words, self._span_words = self._words, self._span_words, 0, Counter()
-        yield count("words", words)
-        yield count("speech_words", sum(length * spans for length, spans in span_words.items()))
+        yield count(WORDS, words)
+        yield count(SPEECH_WORDS, sum(length * spans for length, spans in span_words.items()))
         for length, spans in sorted(span_words.items()):
-            yield count(f"span_words/{length}", spans)
+            yield count(SPAN_WORDS, spans, str(length))
 
 
 class Weave(beam.PTransform):

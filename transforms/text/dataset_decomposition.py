@@ -15,8 +15,10 @@ import apache_beam as beam
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack, records, take, to_columns
 from vocaloom.transforms.bundles import Filling, in_global_window
+from vocaloom.schemas.counts import (DOCUMENT_MODE_TOKENS_DROPPED, DOCUMENTS_KEPT, SPEECH_TOKENS, TEXT_TOKENS,
+                                      TOKENS_DROPPED)
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.text.tokenize import DocBatch, DocTokens
+from vocaloom.transforms.documents import DocBatch, DocTokens
 
 
 def over_long_odds(min_bucket: int, max_bucket: int) -> list[float]:
@@ -116,10 +118,10 @@ class DecomposeDocumentFn(beam.DoFn):
 
 def decomposition_counts(documents: int, tokens: int, speech: int, kept: int):
     """Decomposition is where documents are kept for good and their tokens written or dropped: it counts them."""
-    yield count("documents_kept", documents)
-    yield count("text_tokens", tokens - speech)
-    yield count("speech_tokens", speech)
-    yield count("tokens_dropped", tokens - kept)
+    yield count(DOCUMENTS_KEPT, documents)
+    yield count(TEXT_TOKENS, tokens - speech)
+    yield count(SPEECH_TOKENS, speech)
+    yield count(TOKENS_DROPPED, tokens - kept)
 
 
 class DecomposeDocuments(beam.PTransform):
@@ -152,7 +154,7 @@ class DecomposeSegmentFn(beam.DoFn):
         if rows:
             yield pack(rows)
         yield from decomposition_counts(len(docs), starts[-1], sum(d.n_speech for d in docs), kept)
-        yield count("ordering.document_mode_tokens_dropped", sum(
+        yield count(DOCUMENT_MODE_TOKENS_DROPPED, sum(
             dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs))
 
 

@@ -17,6 +17,7 @@ import apache_beam as beam
 import numpy as np
 
 from vocaloom.transforms.columns import column, concat, row_count, take_packed
+from vocaloom.schemas.counts import DUPLICATES
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.io.spill import SpilledGroupByKey
@@ -128,7 +129,7 @@ class KeepOneFn(beam.DoFn):
                 yield take_packed(part, [row - start for row in keep[first:last]])
             start = end
         if len(keep) < start:
-            yield count("duplicates", start - len(keep))
+            yield count(DUPLICATES, start - len(keep))
 
 
 class ExactDedup(beam.PTransform):

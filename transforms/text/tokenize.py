@@ -1,7 +1,5 @@
-"""SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file.
-
-Documents travel between steps as DocBatch: a batch of DocTokens packed as columns of primitives
-(transforms/columns.py), which Beam encodes and sizes natively instead of pickling each record.
+"""SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file: read
+documents in, DocBatches out (transforms/documents.py).
 """
 from __future__ import annotations
 
@@ -15,7 +13,8 @@ import numpy as np
 import sentencepiece as spm
 
 from vocaloom.transforms.artifacts import Artifact, localize
-from vocaloom.transforms.columns import concat, from_columns, pack, unpack
+from vocaloom.transforms.columns import concat
+from vocaloom.transforms.documents import DocBatch, doc_batch
 from vocaloom.transforms.bundles import Filling, in_global_window
 from vocaloom.transforms.text.dedup import fingerprint
 from vocaloom.transforms.gc_tuning import tune_gc
@@ -27,45 +26,6 @@ from vocaloom.transforms.io.spill import TOKEN, write_spill
 # Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
 # batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.
 BATCH_CHARS = 1 << 20
-
-
-class DocTokens(NamedTuple):
-    """A tokenised document by reference: its tokens are `n_tokens` int32 at `offset` in the `spill` file, the
-    last one `eos`. `n_speech` of them are speech ids.
-
-    Before speech is woven in (interleaved builds), the spill holds only the text segments' tokens: `layout` gives
-    each segment in order, its token count for text or -1 for a speech span, and `spans` the spans' texts.
-    """
-    fingerprint: bytes
-    id: str
-    source: str
-    line: int
-    n_tokens: int
-    spill: str
-    offset: int
-    n_speech: int = 0
-    layout: tuple = ()
-    spans: tuple = ()
-    n_words: int = 0
-
-
-DocBatch = tuple  # packed DocTokens
-
-
-def pack_docs(docs: list[DocTokens]) -> DocBatch:
-    return pack(docs)
-
-
-def doc_batch(**columns) -> DocBatch:
-    """A DocBatch from whole columns, built without a record per document; a field given one value (not a list)
-    or not given at all has that value, or its default, for every document."""
-    n = len(columns["id"])
-    return from_columns([values if isinstance(values, list) else [values] * n for values in
-                         (columns.get(field, DocTokens._field_defaults.get(field)) for field in DocTokens._fields)])
-
-
-def unpack_docs(batch: DocBatch) -> list[DocTokens]:
-    return unpack(DocTokens, batch)
 
 
 class Interleaving(NamedTuple):

@@ -12,7 +12,7 @@ import zstandard
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, labelled_totals
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 from vocaloom.transforms.io.records import Document
@@ -51,9 +51,9 @@ def test_every_format_read_exactly(tmp_path):
         assert_that(read.documents | beam.FlatMap(documents_of), equal_to(expected_docs), label="Docs")
         assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason)), equal_to(expected_rejects),
                     label="Rejects")
-        totals = read[COUNTS] | beam.CombinePerKey(sum)
-        assert_that(totals, equal_to([("records_read", 16), ("rejected/malformed_json", 3),
-                                      ("rejected/missing_text", 1), ("filtered/empty_text", 3)]), label="Counts")
+        assert_that(labelled_totals(read[COUNTS]), equal_to([
+            ("counts.records_read", 16), ("counts.rejected/malformed_json", 3), ("counts.rejected/missing_text", 1),
+            ("counts.filtered/empty_text", 3)]), label="Counts")
 
 
 def test_large_document_and_corrupt_file(tmp_path):

@@ -11,7 +11,8 @@ from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
 from vocaloom.transforms.related.embed import VECTOR_CODEC, EmbeddingTextFn, read_embedder
 from vocaloom.transforms.io.spill import write_spill
-from vocaloom.transforms.text.tokenize import DocTokens, load_sentencepiece, pack_docs
+from vocaloom.transforms.documents import DocTokens, pack_docs
+from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 
 def encoder_dir(path, weights: bytes, config: str = "{}"):

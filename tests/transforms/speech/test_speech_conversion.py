@@ -5,12 +5,13 @@ import torch
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, labelled_totals
 from tests.text_to_token.toy_models import make_toy_model
 from vocaloom.text_to_token.model_file import read_model
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.inference_cache import DEAD_LETTER
-from vocaloom.transforms.speech.speech_conversion import ConvertSpans
+from vocaloom.transforms.documents import DocTokens, pack_docs
+from vocaloom.transforms.inference_cache import DEAD_LETTER, cache_key
+from vocaloom.transforms.speech.speech_conversion import ConvertSpans, speech_spans
 from vocaloom.transforms.speech.speech_handlers import Span, speech_handler
 from vocaloom.transforms.worker_setup import SetupFailures
 
@@ -38,7 +39,7 @@ def test_each_span_gets_the_models_units(tmp_path):
     assert_that(converted["units"] | beam.Map(lambda pair: (pair[0].doc_id, list(pair[1]))), equal_to(expected),
                 label="Units")
     assert_that(converted[DEAD_LETTER], equal_to([]), label="NoDeadLetters")
-    assert_that(converted[COUNTS] | beam.CombinePerKey(sum), equal_to([("spans_converted", 3)]), label="Counts")
+    assert_that(labelled_totals(converted[COUNTS]), equal_to([("speech.spans_converted", 3)]), label="Counts")
     p.run().wait_until_finish()
 
 
@@ -50,5 +51,13 @@ def test_a_failed_batch_is_dead_letters_and_no_units(tmp_path):
     assert_that(converted[DEAD_LETTER] | beam.Map(lambda r: (r["doc_id"], r["span_index"], r["text"],
                                                               "cannot say zebra" in r["error"])),
                 equal_to([("d0", 0, "a zebra", True), ("d1", 0, "zebra crossing", True)]), label="DeadLetters")
-    assert_that(converted[COUNTS] | beam.CombinePerKey(sum), equal_to([("spans_failed", 2)]), label="Counts")
+    assert_that(labelled_totals(converted[COUNTS]), equal_to([("speech.spans_failed", 2)]), label="Counts")
     p.run().wait_until_finish()
+
+
+def test_speech_spans_are_each_documents_spans_with_their_cache_keys():
+    docs = [DocTokens(b"f" * 16, "d", "src", 1, 9, "spill", 0, layout=(2, -1, 3, -1), spans=("one two", "three")),
+            DocTokens(b"g" * 16, "e", "src", 2, 4, "spill", 9)]
+    assert list(speech_spans(pack_docs(docs), "m" * 64)) == [
+        Span("d", b"f" * 16, 0, "one two", cache_key("m" * 64, "one two")),
+        Span("d", b"f" * 16, 1, "three", cache_key("m" * 64, "three"))]

@@ -5,13 +5,14 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, labelled_totals
 from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.io.spill import read_spans, write_spill
 from vocaloom.transforms.speech.speech_handlers import Span
-from vocaloom.transforms.text.tokenize import DocTokens, load_sentencepiece, pack_docs, unpack_docs
+from vocaloom.transforms.documents import DocTokens, pack_docs, unpack_docs
+from vocaloom.transforms.text.tokenize import load_sentencepiece
 from vocaloom.transforms.speech.weave import Weave
 
 
@@ -33,5 +34,6 @@ def test_spans_become_audio_runs_and_failed_spans_stay_text(tmp_path, tokenizer_
         tokens = woven.docs | beam.FlatMap(unpack_docs) | beam.Map(
             lambda d: (d.id, read_spans(d.spill, [(d.offset, d.n_tokens)])[0].tolist(), d.n_speech))
         assert_that(tokens, equal_to(expected), label="Tokens")
-        assert_that(woven[COUNTS] | beam.CombinePerKey(sum),
-                    equal_to([("words", 12), ("speech_words", 3), ("span_words/3", 1)]), label="Counts")
+        assert_that(labelled_totals(woven[COUNTS]),
+                    equal_to([("speech.words", 12), ("speech.speech_words", 3), ("speech.span_words/3", 1)]),
+                    label="Counts")

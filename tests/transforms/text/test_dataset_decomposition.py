@@ -4,11 +4,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, labelled_totals
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.columns import unpack
-from vocaloom.transforms.text.dataset_decomposition import DecomposeDocuments, RowRef, decompose, over_long_odds
-from vocaloom.transforms.text.tokenize import DocTokens, pack_docs
+from vocaloom.transforms.text.dataset_decomposition import (DecomposeDocuments, DecomposeSegments, RowRef, decompose,
+                                                           over_long_odds)
+from vocaloom.transforms.documents import DocTokens, pack_docs
 
 
 def test_known_decompositions():
@@ -61,5 +62,20 @@ def test_decompose_documents_exact_rows_and_counts():
             (512, (("d3", "spill", 3000, 513),)),
             (256, (("d3", "spill", 3513, 257),)),
         ]), label="Rows")
-        assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([
-            ("documents_kept", 3), ("text_tokens", 1170), ("speech_tokens", 0), ("tokens_dropped", 143)]), label="Counts")
+        assert_that(labelled_totals(out[COUNTS]), equal_to([
+            ("counts.documents_kept", 3), ("counts.text_tokens", 1170), ("counts.speech_tokens", 0),
+            ("counts.tokens_dropped", 143)]), label="Counts")
+
+
+def test_decompose_segments_rows_cross_documents_and_count_what_document_mode_would_drop():
+    x, y = DocTokens(b"x" * 16, "x", "src", 1, 6, "s", 0), DocTokens(b"y" * 16, "y", "src", 2, 5, "s", 100)
+    with TestPipeline(argv=RUNNER) as p:
+        # y comes first in the input but second in the path: positions, not arrival, order the segment.
+        out = (p | beam.Create([("seg", (1, y)), ("seg", (0, x))])
+               | DecomposeSegments(min_bucket=2, max_bucket=4, seed=0))
+        rows = out.rows | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
+        # 11 tokens: one row of 9 (x whole, then y's first 3), a tail of 2 dropped. Alone, x would drop 1 token.
+        assert_that(rows, equal_to([(8, (("x", "s", 0, 6), ("y", "s", 100, 3)))]), label="Rows")
+        assert_that(labelled_totals(out[COUNTS]), equal_to([
+            ("counts.documents_kept", 2), ("counts.text_tokens", 11), ("counts.speech_tokens", 0),
+            ("counts.tokens_dropped", 2), ("ordering.document_mode_tokens_dropped", 1)]), label="Counts")

@@ -6,10 +6,10 @@ from hypothesis import strategies as st
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, labelled_totals
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.text.dedup import ExactDedup, fingerprint, normalise, partition_count, survivors
-from vocaloom.transforms.text.tokenize import DocTokens, pack_docs, unpack_docs
+from vocaloom.transforms.documents import DocTokens, pack_docs, unpack_docs
 
 
 def test_partitions_grow_with_the_corpus():
@@ -37,7 +37,7 @@ def test_one_deterministic_survivor(tmp_path):
                | ExactDedup(DocTokens, str(tmp_path), partitions=4))
         assert_that(out.kept | beam.FlatMap(lambda batch: [(d.id, d.line) for d in unpack_docs(batch)]),
                     equal_to([("a", 2), ("c", 3)]), label="Kept")
-        assert_that(out[COUNTS] | beam.CombinePerKey(sum), equal_to([("duplicates", 2)]), label="Counts")
+        assert_that(labelled_totals(out[COUNTS]), equal_to([("counts.duplicates", 2)]), label="Counts")
 
 
 @given(st.lists(st.tuples(st.sampled_from([b"a" * 16, b"b" * 16, b"c" * 16]), st.sampled_from("xyz"),

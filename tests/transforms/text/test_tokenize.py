@@ -9,7 +9,8 @@ from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
 from vocaloom.transforms.io.spill import read_spans
 from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
-from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece, unpack_docs
+from vocaloom.transforms.documents import unpack_docs
+from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
 
 TEXTS = ["In the beginning God created the heaven and the earth.",
          "And the ark rested in the seventh month upon the mountains of Ararat, and the waters decreased."]

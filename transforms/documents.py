@@ -1,0 +1,49 @@
+"""The record every step after tokenisation passes on: a tokenised document (DocTokens), by reference to its
+tokens in a spill file, travelling in batches (DocBatch).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from vocaloom.transforms.columns import from_columns, pack, unpack
+
+
+class DocTokens(NamedTuple):
+    """A tokenised document by reference: its tokens are `n_tokens` int32 at `offset` in the `spill` file, the
+    last one `eos`. `n_speech` of them are speech ids.
+
+    Before speech is woven in (interleaved builds), the spill holds only the text segments' tokens: `layout` gives
+    each segment in order, its token count for text or -1 for a speech span, and `spans` the spans' texts.
+    """
+    fingerprint: bytes
+    id: str
+    source: str
+    line: int
+    n_tokens: int
+    spill: str
+    offset: int
+    n_speech: int = 0
+    layout: tuple = ()
+    spans: tuple = ()
+    n_words: int = 0
+
+
+# DocTokens packed as columns of primitives (transforms/columns.py): the form documents travel in between steps,
+# which Beam encodes and sizes natively instead of pickling each record.
+DocBatch = tuple
+
+
+def pack_docs(docs: list[DocTokens]) -> DocBatch:
+    return pack(docs)
+
+
+def doc_batch(**columns) -> DocBatch:
+    """A DocBatch from whole columns, built without a record per document; a field given one value (not a list)
+    or not given at all has that value, or its default, for every document."""
+    n = len(columns["id"])
+    return from_columns([values if isinstance(values, list) else [values] * n for values in
+                         (columns.get(field, DocTokens._field_defaults.get(field)) for field in DocTokens._fields)])
+
+
+def unpack_docs(batch: DocBatch) -> list[DocTokens]:
+    return unpack(DocTokens, batch)
