@@ -40,6 +40,7 @@ from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sen
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
 
 if TYPE_CHECKING:
+    from vocaloom.text_to_token.causal_lm import CausalLMSpec
     from vocaloom.text_to_token.model_file import ModelSpec
     from vocaloom.transforms.related.embed import Embedder
     from vocaloom.transforms.speech.speech_handlers import TeacherSpec
@@ -58,7 +59,7 @@ class BuildPlan:
     tokenizer: dict  # {path, sha256, text_size}: path is the reference the user gave (or bundled:tokenizer)
     tokenizer_file: Artifact  # what each worker loads
     vocab: Vocabulary
-    model: ModelSpec | TeacherSpec | None  # None: a text-only build
+    model: ModelSpec | CausalLMSpec | TeacherSpec | None  # None: a text-only build
     cache_files: list[str]  # inference cache entries for this model, found before the build
     embedder: Embedder | None  # the encoder of --context related
     write_dir: str | None = None  # where the dataset is written, if not --output itself (pipelines/output_dir.py)
@@ -77,6 +78,8 @@ class BuildPlan:
             speech = {"source": self.config.speech_source, "model": self.model.path, "sha256": self.model.sha256,
                       "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
                       "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
+            if getattr(self.model, "kind", None) == "causal-lm":  # the precision its units were made in
+                speech["dtype"] = str(self.model.dtype(self.config.device)).removeprefix("torch.")
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
                 "inputs_unreadable": self.unreadable,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
@@ -97,19 +100,22 @@ def load_tokenizer(location: str, speech_size: int) -> tuple[Artifact, dict, Voc
     return artifact, {"path": location, "sha256": artifact.sha256, "text_size": vocab.text_size}, vocab
 
 
-def load_speech_model(config: BuildConfig) -> ModelSpec | TeacherSpec | None:
+def load_speech_model(config: BuildConfig) -> ModelSpec | CausalLMSpec | TeacherSpec | None:
     if config.speech_ratio == 0:
         return None
     # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
+    from vocaloom.text_to_token.causal_lm import CausalLMError, is_causal_lm, read_causal_lm
     from vocaloom.text_to_token.model_file import ModelFileError, read_model
     from vocaloom.transforms.speech.speech_handlers import read_teacher, resolve_device
     try:
         if config.speech_source == "tts":
             return read_teacher(fingerprint(assets.bundled("speech-tokenizer")))
         artifact = fingerprint(config.text_to_token_model)
-        spec = dataclasses.replace(read_model(localize(artifact), artifact.sha256), path=artifact.location)
+        local = localize(artifact)
+        read = read_causal_lm if is_causal_lm(local) else read_model
+        spec = dataclasses.replace(read(local, artifact.sha256), path=artifact.location)
         resolve_device(config.device)
-    except (ModelFileError, RuntimeError, OSError) as e:  # ArtifactError is a RuntimeError
+    except (ModelFileError, CausalLMError, RuntimeError, OSError) as e:  # ArtifactError is a RuntimeError
         raise ConfigError(str(e)) from None
     return spec
 
@@ -156,7 +162,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         from vocaloom.transforms.speech.speech_handlers import speech_handler
         from vocaloom.transforms.speech.weave import Weave
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
-            speech_handler(plan.model, config.device, plan.setup_failures), plan.cache_files,
+            speech_handler(plan.model, config.device, plan.setup_failures, config.batch_characters), plan.cache_files,
             cache_dir(config, plan.model))
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(plan.tokenizer_file, plan.vocab, spill,
                                                                  plan.setup_failures)
@@ -181,15 +187,15 @@ def related_rows(text_docs, docs, plan: BuildPlan):
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
     from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
                                   keyed_embedding)
-    from vocaloom.transforms.inference_cache import CachedInference
+    from vocaloom.transforms.inference_cache import CachedInference, OneByOne
     from vocaloom.transforms.related.ordering import OrderDocuments, PlaceDocuments
     config, embedder = plan.config, plan.embedder
     embedded = (text_docs
                 | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(plan.tokenizer_file, plan.vocab.text_size,
                                                                 embedder.sha256, plan.setup_failures))
                 | "Embed" >> CachedInference(EmbedderHandler(embedder.artifact, plan.setup_failures),
-                                             list(embedder.cache_files),
-                                             cache_dir(config, embedder), EMBEDDING_COUNTERS, VECTOR_CODEC))
+                                             list(embedder.cache_files), cache_dir(config, embedder),
+                                             EMBEDDING_COUNTERS, OneByOne(), VECTOR_CODEC))
     embeddings = embedded["outputs"] | "KeyEmbeddings" >> beam.Map(keyed_embedding)
     order = embeddings | "InContextPretraining" >> OrderDocuments(
         config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)

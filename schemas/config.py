@@ -31,6 +31,7 @@ class BuildConfig:
     speech_source: str = "text-to-token"
     text_to_token_model: str = "bundled:text-to-token"  # the bundled student (text_to_token/student.py)
     device: str = "cpu"
+    batch_characters: int = 16384  # a text-to-token batch's spans times its longest span, in characters
     cache: str | None = None
     context: str = "document"
     knn: int = 40
@@ -91,6 +92,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--speech-source", "where speech units come from", choices=SPEECH_SOURCES)
     flag("--text-to-token-model", "text-to-token model directory", metavar="DIR")
     flag("--device", "where the text-to-token model runs", choices=DEVICES)
+    flag("--batch-characters", "a text-to-token batch's budget: its spans times its longest span, in characters "
+         "(larger on a GPU)", type=int, metavar="N")
     flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
     flag("--context", "what a row holds: pieces of one document, or related documents in order",
          choices=CONTEXTS)
@@ -190,6 +193,8 @@ def validate(config: BuildConfig) -> None:
             raise ConfigError(f"{flag} must be between {MIN_EXPONENT} and {MAX_EXPONENT}, got {value}")
     if config.min_bucket > config.max_bucket:
         raise ConfigError(f"--min-bucket ({config.min_bucket}) is larger than --max-bucket ({config.max_bucket})")
+    if config.batch_characters <= 0:
+        raise ConfigError(f"--batch-characters must be positive, got {config.batch_characters}")
     if config.shard_tokens <= 0:
         raise ConfigError(f"--shard-tokens must be positive, got {config.shard_tokens}")
     if config.max_record_bytes <= 0:

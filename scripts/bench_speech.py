@@ -1,9 +1,16 @@
-"""Speech tokens per second of the conversion stage, on CPU (and CUDA where present), batch budget sweep, one run.
+"""Speech tokens per second of the conversion stage, batched and one span at a time, for the bundled student and for
+a Hugging Face causal LM (random weights of a realistic shape, for speed only), on CPU and on CUDA where present.
 
 Spans are sampled from the bundled sample corpus exactly as a build samples them (--speech-ratio 0.3,
---span-lambda 10); they are grouped by length as the pipeline does (transforms/speech/speech_conversion.py: LengthGroups),
-cut into batches of a budget of input characters, and converted by the model handler the pipeline uses.
-Usage: python scripts/bench_speech.py [--model DIR] [--spans 4000] [--budgets 1024 4096 16384 65536]
+--span-lambda 10) and cut into the batches a build makes (transforms/speech/speech_conversion.py: cut_batches);
+the student runs through the pipeline's handler. One run, every figure side by side:
+
+    python3 scripts/bench_speech.py [--spans 2000] [--budgets 1024 16384 65536] [--causal-lm DIR]
+        [--lm-spans 32] [--lm-batches 1 8 32]
+
+--causal-lm DIR: a model directory (scripts/make_causal_lm.py --shape 0.5b writes one); without it, that part is
+skipped. Its tokens are counted as generated (each row until its end token or its length cap), since random weights
+make no end token and mostly ids that are not units.
 """
 from __future__ import annotations
 
@@ -14,13 +21,13 @@ import time
 import torch
 import zstandard
 
-
-from vocaloom import assets  # noqa: E402
-from vocaloom.text_to_token.model_file import read_model  # noqa: E402
-from vocaloom.transforms.inference_cache import cache_key  # noqa: E402
-from vocaloom.transforms.speech.speech_conversion import length_group  # noqa: E402
-from vocaloom.transforms.speech.synthetic_interleaving import segments  # noqa: E402
-from vocaloom.transforms.speech.speech_handlers import Span, TextToTokenHandler, span_size  # noqa: E402
+from vocaloom import assets
+from vocaloom.text_to_token.causal_lm import read_causal_lm
+from vocaloom.text_to_token.model_file import read_model
+from vocaloom.transforms.inference_cache import Failed, cache_key
+from vocaloom.transforms.speech.speech_conversion import cut_batches
+from vocaloom.transforms.speech.speech_handlers import CausalLMHandler, Span, TextToTokenHandler
+from vocaloom.transforms.speech.synthetic_interleaving import segments
 
 
 def sample_spans(limit: int) -> list[Span]:
@@ -36,50 +43,68 @@ def sample_spans(limit: int) -> list[Span]:
     return spans
 
 
-def batches(spans: list[Span], budget: int):
-    """Length-grouped, shortest first, cut at the budget: the batches RunInference forms in a build."""
-    ordered = sorted(spans, key=lambda s: (length_group(s)[0], span_size(s), s.key))
-    batch, size = [], 0
-    for span in ordered:
-        if batch and size + span_size(span) > budget:
-            yield batch
-            batch, size = [], 0
-        batch.append(span)
-        size += span_size(span)
-    if batch:
-        yield batch
+def timed(convert, batches: list[tuple[Span, ...]], tokens) -> tuple[int, float]:
+    convert(batches[0])  # warm-up
+    start, total = time.perf_counter(), 0
+    for batch in batches:
+        total += tokens(batch, convert(batch))
+    return total, time.perf_counter() - start
 
 
-def measure(handler: TextToTokenHandler, spans: list[Span], budget: int) -> dict:
+def student_runs(spans: list[Span], budgets: list[int], device: str):
+    handler = TextToTokenHandler(read_model(str(assets.TEXT_TO_TOKEN_MODEL)), device)
     model = handler.load_model()
-    work = list(batches(spans, budget))
-    handler.run_inference(work[0], model)  # warm-up
-    start, units = time.perf_counter(), 0
-    for batch in work:
-        units += sum(len(r.inference) for r in handler.run_inference(batch, model))
-    seconds = time.perf_counter() - start
-    return {"budget_chars": budget, "batches": len(work), "speech_tokens": units, "seconds": round(seconds, 2),
-            "speech_tokens_per_s": round(units / seconds)}
+    for budget in budgets:
+        batches = list(cut_batches(spans, budget))
+        for batched in (False, True):
+            handler.batched = batched
+            units, seconds = timed(lambda b: handler.convert(model, [s.text for s in b]), batches,
+                                   lambda _, out: sum(map(len, out)))
+            yield {"model": "student", "device": device, "budget_chars": budget, "batches": len(batches),
+                   "mode": "batched" if batched else "one-at-a-time", "speech_tokens": units,
+                   "seconds": round(seconds, 2), "speech_tokens_per_s": round(units / seconds)}
+
+
+def causal_lm_runs(directory: str, spans: list[Span], batch_sizes: list[int], device: str):
+    spec = read_causal_lm(directory)
+    handler = CausalLMHandler(spec, device)
+    model = handler.load_model()  # on CPU with one thread, as in each Beam worker process
+    parameters = sum(p.numel() for p in model.model.parameters())
+
+    def generated(batch, outputs) -> int:
+        return sum(spec.unit_cap(span.text) + 1 if isinstance(out, Failed) else len(out) + 1
+                   for span, out in zip(batch, outputs, strict=True))
+    ordered = sorted(spans, key=lambda s: (len(s.text), s.key))
+    for size in batch_sizes:
+        batches = [tuple(ordered[i:i + size]) for i in range(0, len(ordered), size)]
+        tokens, seconds = timed(lambda b: handler.convert(model, [s.text for s in b]), batches, generated)
+        yield {"model": f"causal LM ({parameters / 1e6:.0f}M parameters, {spec.dtype(device)})", "device": device,
+               "batch_spans": size, "batches": len(batches), "mode": "one-at-a-time" if size == 1 else "batched",
+               "speech_tokens": tokens, "seconds": round(seconds, 2), "speech_tokens_per_s": round(tokens / seconds)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(assets.TEXT_TO_TOKEN_MODEL))
-    parser.add_argument("--spans", type=int, default=4000)
-    parser.add_argument("--budgets", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
+    parser.add_argument("--spans", type=int, default=2000)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1024, 16384, 65536])
+    parser.add_argument("--causal-lm", help="a causal LM directory (scripts/make_causal_lm.py)")
+    parser.add_argument("--lm-spans", type=int, default=32)
+    parser.add_argument("--lm-batches", type=int, nargs="+", default=[1, 8, 32])
     args = parser.parse_args(argv)
-    spec = read_model(args.model)
     spans = sample_spans(args.spans)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    results = {"model": args.model, "spans": len(spans), "span_words": sum(len(s.text.split()) for s in spans),
+    results = {"spans": len(spans), "span_words": sum(len(s.text.split()) for s in spans),
                "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "runs": []}
     for device in devices:
-        for budget in args.budgets:
-            run = dict(measure(TextToTokenHandler(spec, device, budget), spans, budget), device=device)
-            results["runs"].append(run)
-            print(f"{device:>5} budget {budget:>6} chars: {run['speech_tokens_per_s']:>10,} speech tokens/s "
-                  f"({run['batches']} batches, {run['seconds']} s)", flush=True)
-    results["torch_threads"] = torch.get_num_threads()  # as the handler set it: one a worker process on CPU
+        runs = list(student_runs(spans, args.budgets, device))
+        if args.causal_lm:
+            runs += causal_lm_runs(args.causal_lm, spans[:args.lm_spans], args.lm_batches, device)
+        for run in runs:
+            size = f"budget {run['budget_chars']:>6} chars" if "budget_chars" in run else \
+                f"batch {run['batch_spans']:>4} spans"
+            print(f"{device:>4} {run['model']:<40} {size} {run['mode']:<13} {run['speech_tokens_per_s']:>10,} "
+                  f"speech tokens/s ({run['batches']} batches, {run['seconds']} s)", flush=True)
+        results["runs"] += runs
     print(json.dumps(results, indent=1))
 
 

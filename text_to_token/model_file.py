@@ -80,14 +80,14 @@ def _check_config(path: str, config) -> None:
     if config["architecture"] not in ARCHITECTURES:
         known = ", ".join(sorted(ARCHITECTURES)) or "none"
         raise ModelFileError(f"{path}: unknown architecture {config['architecture']!r} (known: {known})")
-    if not _is_int(config["codebook_size"]) or not 0 < config["codebook_size"] <= MAX_CODEBOOK_SIZE:
+    if not is_int(config["codebook_size"]) or not 0 < config["codebook_size"] <= MAX_CODEBOOK_SIZE:
         raise ModelFileError(f"{path}: codebook_size must be an integer in [1, {MAX_CODEBOOK_SIZE}]")
     rate = config["frame_rate_hz"]
-    if not _is_number(rate) or not 0 < rate <= MAX_FRAME_RATE_HZ:
+    if not is_number(rate) or not 0 < rate <= MAX_FRAME_RATE_HZ:
         raise ModelFileError(f"{path}: frame_rate_hz must be a number in (0, {MAX_FRAME_RATE_HZ:g}]")
     hyperparameters = config.get("hyperparameters", {})
     if not isinstance(hyperparameters, dict) or not all(
-            _is_number(v) or isinstance(v, (bool, str)) for v in hyperparameters.values()):
+            is_number(v) or isinstance(v, (bool, str)) for v in hyperparameters.values()):
         raise ModelFileError(f"{path}: hyperparameters must map names to finite numbers, booleans or strings")
     kind = config["input"].get("kind") if isinstance(config["input"], dict) else None
     if kind not in ("bytes", "characters") or (kind == "characters" and not {"alphabet", "unknown_id"}
@@ -96,12 +96,12 @@ def _check_config(path: str, config) -> None:
                              "{'kind': 'characters', 'alphabet': ..., 'unknown_id': ...}")
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+def is_number(value) -> bool:
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 def safetensors_shapes(path: str) -> dict[str, tuple]:
@@ -115,7 +115,7 @@ def size_problem(sizes: dict, shapes: dict[str, tuple]) -> str | None:
     number of tensors (a layer count, a width, a vocabulary all show in one or the other). None when all can be."""
     ceiling = max([len(shapes), *(dim for shape in shapes.values() for dim in shape)], default=0)
     for name, value in sizes.items():
-        if _is_int(value) and value > ceiling:
+        if is_int(value) and value > ceiling:
             return f"{name}={value} is larger than anything in the weights (largest dimension or tensor count {ceiling})"
     return None
 

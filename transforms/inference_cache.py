@@ -55,6 +55,11 @@ class Codec(NamedTuple):
     decode: Callable[[Any], Any] = same
 
 
+class Failed(str):
+    """A model's answer for one example that is a failure, not an output (the reason): the example goes to the
+    dead letters, as those of a failed batch do, and nothing is cached for it."""
+
+
 class Counters(NamedTuple):
     """The declared counts (schemas/counts.py) of examples served from the cache, computed by the model, and failed."""
     cached: Count
@@ -127,31 +132,48 @@ class FanOutFn(beam.DoFn):
         _, grouped = element
         outputs, errors = list(grouped["outputs"]), list(grouped["errors"])
         examples = [example for waiting in grouped["pending"] for example in waiting]
+        output = outputs[0] if outputs else Failed(errors[0])
+        failed = isinstance(output, Failed)
         for example in examples:
-            yield example, (outputs[0] if outputs else None)
-            if not outputs:
-                yield beam.pvalue.TaggedOutput(DEAD_LETTER, (example, errors[0]))
-        yield count(self._counters.computed if outputs else self._counters.failed, len(examples))
+            yield example, (None if failed else output)
+            if failed:
+                yield beam.pvalue.TaggedOutput(DEAD_LETTER, (example, str(output)))
+        yield count(self._counters.failed if failed else self._counters.computed, len(examples))
 
 
 def failed_keys(failed):
-    """RunInference's (failed batch, exception) to (cache key, error) for each example of the batch."""
-    batch, (exc_type, message, _) = failed
-    for example in batch:
-        yield example.key, f"{exc_type.__name__}: {message}"
+    """RunInference's (failed batches, exception) to (cache key, error) for each example of the batches."""
+    batches, (exc_type, message, _) = failed
+    for batch in batches:
+        for example in batch:
+            yield example.key, f"{exc_type.__name__}: {message}"
+
+
+def outputs_by_key(result):
+    """A batch's PredictionResult to (cache key, output) for each of its examples."""
+    return zip((example.key for example in result.example), result.inference, strict=True)
+
+
+class OneByOne(beam.PTransform):
+    """CachedInference's `batches` for a model that answers each example on its own: a batch of one."""
+
+    def expand(self, examples):
+        return examples | "BatchOfOne" >> beam.Map(lambda example: (example,))
 
 
 class CachedInference(beam.PTransform):
     """Examples, each with its cache key as `.key`, in; (example, output) out for every example. Each distinct key
-    is served from the cache files, or computed once by RunInference (after `regroup`, e.g. to batch similar
-    lengths) and written to `cache_dir`. A batch the model fails on gives its examples None and DEAD_LETTER
-    (example, error) records. COUNTS are named by `counters`."""
+    is served from the cache files, or computed once and written to `cache_dir`: `batches` turns the examples to
+    compute into tuples of examples (the model's batches: formed by the pipeline, so that they do not depend on how
+    a runner bundles elements), and the handler answers a tuple with one output each. A batch the model fails on,
+    or an output that is Failed, gives its examples None and DEAD_LETTER (example, error) records. COUNTS are the
+    declared `counters`."""
 
     def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None, counters: Counters,
-                 codec: Codec = Codec(), regroup: beam.PTransform | None = None):
+                 batches: beam.PTransform, codec: Codec = Codec()):
         super().__init__()
         self._handler, self._cache_files, self._cache_dir = handler, cache_files, cache_dir
-        self._counters, self._codec, self._regroup = counters, codec, regroup
+        self._counters, self._batches, self._codec = counters, batches, codec
 
     def expand(self, examples):
         # Imported here: RunInference's module takes 1.7 s to import, and text-only builds never need it.
@@ -163,11 +185,10 @@ class CachedInference(beam.PTransform):
                   | "JoinCache" >> beam.CoGroupByKey()
                   | "ServeFromCache" >> beam.ParDo(ServeFromCacheFn(self._counters)).with_outputs(
                       PENDING, COUNTS, main="hits"))
-        requests = served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0])
-        if self._regroup:
-            requests = requests | "Regroup" >> self._regroup
-        computed, failed = (requests | "RunInference" >> RunInference(self._handler).with_exception_handling())
-        outputs = computed | "OutputsByKey" >> beam.Map(lambda r: (r.example.key, r.inference))
+        batches = (served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0])
+                   | "Batches" >> self._batches)
+        computed, failed = (batches | "RunInference" >> RunInference(self._handler).with_exception_handling())
+        outputs = computed | "OutputsByKey" >> beam.FlatMap(outputs_by_key)
         errors = failed.failed_inferences | "FailedKeys" >> beam.FlatMap(failed_keys)
         fanned = ({"pending": served[PENDING] | "PendingByKey" >> beam.Map(lambda w: (w[0].key, w)),
                    "outputs": outputs, "errors": errors}
@@ -176,6 +197,7 @@ class CachedInference(beam.PTransform):
                                                                                   main="outputs"))
         if self._cache_dir:
             _ = (outputs
+                 | "Succeeded" >> beam.Filter(lambda pair: not isinstance(pair[1], Failed))
                  | "BatchNewEntries" >> beam.BatchElements(min_batch_size=1, max_batch_size=50_000)
                  | "WriteCache" >> beam.ParDo(WriteCacheFileFn(self._cache_dir, self._codec.encode)))
         all_outputs = (served.hits, fanned.outputs) | "AllOutputs" >> beam.Flatten()

@@ -121,16 +121,17 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
             return Encoder(AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
 
     def run_inference(self, batch, model, inference_args=None):
+        """`batch`: tuples of one EmbeddingInput (inference_cache.OneByOne); each gets its vector."""
+        return [PredictionResult(items, [self._embed(model, item) for item in items]) for items in batch]
+
+    @staticmethod
+    def _embed(model: Encoder, item: EmbeddingInput) -> bytes:
         import torch
-        results = []
-        for item in batch:
-            encoded = model.tokenizer(item.text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
-            with torch.inference_mode():
-                hidden = model.model(**encoded).last_hidden_state[0]
-            vector = hidden.mean(dim=0)
-            vector = (vector / vector.norm().clamp_min(1e-12)).numpy().astype(np.float32)
-            results.append(PredictionResult(item, vector.tobytes()))
-        return results
+        encoded = model.tokenizer(item.text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = model.model(**encoded).last_hidden_state[0]
+        vector = hidden.mean(dim=0)
+        return (vector / vector.norm().clamp_min(1e-12)).numpy().astype(np.float32).tobytes()
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 64}

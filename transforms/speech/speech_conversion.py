@@ -1,6 +1,7 @@
 """Spans to speech units: served from the inference cache when it has them, else converted by the text-to-token
-model through RunInference, each distinct text once and batched by length. A batch the model fails on goes to the
-dead letter output with its span ids; those spans stay text and the build goes on.
+model through RunInference, each distinct text once, in batches of similar length that the pipeline forms itself
+(SpanBatches) so that no span's units depend on how a runner bundled it. A batch the model fails on, and a span it
+cannot convert, go to the dead letter output with their span ids; those spans stay text and the build goes on.
 """
 from __future__ import annotations
 
@@ -30,15 +31,34 @@ def length_group(span: Span) -> tuple[int, int]:
     return span_size(span).bit_length(), int(span.key[:8], 16) % LENGTH_SHARDS
 
 
-class LengthGroups(beam.PTransform):
-    """Spans regrouped so that each bundle RunInference batches from holds spans of similar length, shortest
-    first: a batch pads to its longest span, so mixed lengths would waste most of the compute."""
+class SpanBatches(beam.PTransform):
+    """Spans to the model's batches, the same spans in the same order on every runner and worker count: spans are
+    grouped by length class and hash shard (a keyed grouping, so a group's members do not depend on bundling),
+    sorted by size, and cut where a batch would exceed `budget` padded characters. A batch pads to its longest
+    span, so one length class per batch wastes little."""
+
+    def __init__(self, budget: int):
+        super().__init__()
+        self._budget = budget
 
     def expand(self, spans):
         return (spans
                 | "KeyByLength" >> beam.Map(lambda s: (length_group(s), s))
                 | "GroupByLength" >> beam.GroupByKey()
-                | "SortByLength" >> beam.FlatMap(lambda group: sorted(group[1], key=lambda s: (span_size(s), s.key))))
+                | "CutBatches" >> beam.FlatMap(lambda group: cut_batches(group[1], self._budget)))
+
+
+def cut_batches(spans, budget: int):
+    """Spans sorted by (size, key), cut into tuples whose count times their longest span stays within `budget`
+    (a longer span alone makes a batch of one)."""
+    batch = []
+    for span in sorted(spans, key=lambda s: (span_size(s), s.key)):
+        if batch and (len(batch) + 1) * span_size(span) > budget:
+            yield tuple(batch)
+            batch = []
+        batch.append(span)
+    if batch:
+        yield tuple(batch)
 
 
 def dead_letter_record(failed: tuple[Span, str]) -> dict:
@@ -51,7 +71,8 @@ class ConvertSpans(beam.PTransform):
 
     def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None):
         super().__init__()
-        self._convert = CachedInference(handler, cache_files, cache_dir, SPAN_COUNTERS, regroup=LengthGroups())
+        self._convert = CachedInference(handler, cache_files, cache_dir, SPAN_COUNTERS,
+                                        SpanBatches(handler.batch_characters))
 
     def expand(self, spans):
         converted = spans | "CachedTextToToken" >> self._convert

@@ -1,8 +1,9 @@
-"""The text-to-token model slot: a Beam RunInference ModelHandler for any model in the text_to_token file format.
+"""The text-to-token model slot: Beam RunInference ModelHandlers for the bundled kind of model (the text_to_token
+file format), for a lab's Hugging Face causal LM (text_to_token/causal_lm.py), and for the espeak-ng teacher.
 
-RunInference loads the model once per worker process and shares it between threads; batches are formed by a
-budget of input characters (BatchElements' element_size_fn). Spans arrive grouped by length (see
-speech_conversion.LengthGroups), so a batch holds spans of similar length and pads little.
+RunInference loads the model once per worker process. Each element a handler gets is one batch of spans that the
+pipeline formed (speech_conversion.SpanBatches: similar lengths, within `batch_characters` padded characters), and
+it answers with each span's unit ids, or a Failed reason for a span it could not convert.
 """
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from typing import NamedTuple
 import torch
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from vocaloom.schemas.config import BuildConfig
+from vocaloom.text_to_token.causal_lm import CausalLMSpec
 from vocaloom.text_to_token.model_file import ModelSpec
+from vocaloom.transforms.inference_cache import Failed
 from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.worker_setup import SetupFailures
 
-# Input characters per batch.
-BATCH_CHARACTERS = 16384
+# A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
+BATCH_CHARACTERS = BuildConfig.batch_characters
 
 
 class Span(NamedTuple):
@@ -36,45 +40,98 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class TextToTokenHandler(ModelHandler[Span, PredictionResult, torch.nn.Module]):
-    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
+class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
+    """What every speech handler shares: one pipeline-formed batch of spans per call, its failures caught by
+    RunInference (the whole batch becomes dead letters), and a worker that cannot load the model stopping the
+    build in one line."""
+
+    def __init__(self, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
                  failures: SetupFailures = SetupFailures()):
         super().__init__()
-        self._spec, self._device, self._budget, self._failures = spec, device, batch_characters, failures
+        self._device, self.batch_characters, self._failures = device, batch_characters, failures
 
-    def load_model(self) -> torch.nn.Module:
+    def load_model(self):
         with self._failures.guard("ConvertSpans"):
             device = resolve_device(self._device)
             if device == "cpu":
                 # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared
                 # machine were measured 100x slower on small batches (spin-waiting against other processes).
                 torch.set_num_threads(1)
-            return self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256)))
+            return self.load(device)
 
     def run_inference(self, batch, model, inference_args=None):
-        inputs = [self._spec.encode_text(span.text) for span in batch]
-        lengths = torch.tensor([len(ids) for ids in inputs], dtype=torch.long)
-        padded = torch.zeros(len(inputs), int(lengths.max()), dtype=torch.long)
-        for row, ids in enumerate(inputs):
-            padded[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-        with torch.inference_mode():
-            units = model.generate(padded.to(self._device), lengths.to(self._device))
-        results = []
-        for span, unit_ids in zip(batch, units, strict=True):
-            unit_ids = unit_ids.cpu()
-            if unit_ids.numel() and (int(unit_ids.min()) < 0 or int(unit_ids.max()) >= self._spec.codebook_size):
-                raise ValueError(f"model produced unit ids outside [0, {self._spec.codebook_size})")
-            results.append(PredictionResult(span, unit_ids.tolist()))
-        return results  # a list, not a generator: a failure must raise here, where RunInference catches it
+        # A list, not a generator: a failure must raise here, where RunInference catches it.
+        return [PredictionResult(spans, self.convert(model, [span.text for span in spans])) for spans in batch]
 
     def batch_elements_kwargs(self):
-        return {"min_batch_size": 1, "max_batch_size": self._budget, "element_size_fn": span_size}
+        return {"min_batch_size": 1, "max_batch_size": 1}  # one SpanBatch per call: the pipeline made it
 
     def share_model_across_processes(self) -> bool:
         return False
 
     def get_metrics_namespace(self) -> str:
         return "vocaloom_text_to_token"
+
+    def load(self, device: str):
+        raise NotImplementedError
+
+    def convert(self, model, texts: list[str]) -> list:
+        raise NotImplementedError
+
+
+class TextToTokenHandler(SpanBatchHandler):
+    """A model in the text_to_token file format (the bundled student). On CPU each span is converted on its own
+    (its units then depend on its text alone, whatever its batch or the inference cache held; on one CPU thread this
+    costs nothing); on CUDA a batch runs in one pass (`batched`), where one pass per span would leave the GPU idle."""
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
+                 failures: SetupFailures = SetupFailures()):
+        super().__init__(device, batch_characters, failures)
+        self._spec, self.batched = spec, device == "cuda"
+
+    def load(self, device: str) -> torch.nn.Module:
+        return self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256)))
+
+    def convert(self, model, texts: list[str]) -> list[list[int]]:
+        inputs = [self._spec.encode_text(text) for text in texts]
+        lengths = torch.tensor([len(ids) for ids in inputs], dtype=torch.long)
+        padded = torch.zeros(len(inputs), int(lengths.max()), dtype=torch.long)
+        for row, ids in enumerate(inputs):
+            padded[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        generate = model.generate_batch if self.batched else model.generate
+        with torch.inference_mode():
+            units = generate(padded.to(self._device), lengths.to(self._device))
+        results = []
+        for unit_ids in units:
+            unit_ids = unit_ids.cpu()
+            if unit_ids.numel() and (int(unit_ids.min()) < 0 or int(unit_ids.max()) >= self._spec.codebook_size):
+                raise ValueError(f"model produced unit ids outside [0, {self._spec.codebook_size})")
+            results.append(unit_ids.tolist())
+        return results
+
+
+class CausalLMHandler(SpanBatchHandler):
+    """A lab's Hugging Face causal LM (text_to_token/causal_lm.py): greedy, the batch left-padded; a span that hits
+    its length cap, or gets an id that is not a unit, is Failed (a dead letter with that reason)."""
+
+    def __init__(self, spec: CausalLMSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
+                 failures: SetupFailures = SetupFailures()):
+        super().__init__(device, batch_characters, failures)
+        self._spec = spec
+
+    def load(self, device: str) -> CausalLM:
+        return CausalLM(*self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256))))
+
+    def convert(self, model: CausalLM, texts: list[str]) -> list:
+        return [Failed(units) if isinstance(units, str) else units
+                for units in self._spec.generate(model.model, model.tokenizer, texts)]
+
+
+class CausalLM:
+    """A model and its tokenizer (RunInference shares models by weak reference, so not a plain tuple)."""
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
 
 
 def span_size(span: Span) -> int:
@@ -100,28 +157,23 @@ def read_teacher(tokenizer: Artifact) -> TeacherSpec:
     return TeacherSpec(tokenizer.location, tokenizer.sha256, FRAME_RATE_HZ, codebook_size)
 
 
-class TeacherHandler(ModelHandler[Span, PredictionResult, object]):
+class TeacherHandler(SpanBatchHandler):
     def __init__(self, spec: TeacherSpec, failures: SetupFailures = SetupFailures()):
-        super().__init__()
-        self._spec, self._failures = spec, failures
+        super().__init__("cpu", BATCH_CHARACTERS, failures)
+        self._spec = spec
 
     def load_model(self):
         with self._failures.guard("ConvertSpans"):
             from vocaloom.text_to_token.teacher import Teacher
             return Teacher(localize(Artifact(self._spec.path, self._spec.sha256)))
 
-    def run_inference(self, batch, model, inference_args=None):
-        return [PredictionResult(span, units) for span, units in zip(batch, model.units([s.text for s in batch]),
-                                                                       strict=True)]
-
-    def batch_elements_kwargs(self):
-        return {"min_batch_size": 1, "max_batch_size": BATCH_CHARACTERS, "element_size_fn": span_size}
-
-    def share_model_across_processes(self) -> bool:
-        return False
+    def convert(self, model, texts: list[str]) -> list[list[int]]:
+        return list(model.units(texts))
 
 
-def speech_handler(spec: ModelSpec | TeacherSpec, device: str, failures: SetupFailures) -> ModelHandler:
+def speech_handler(spec: ModelSpec | CausalLMSpec | TeacherSpec, device: str, failures: SetupFailures,
+                   batch_characters: int = BATCH_CHARACTERS) -> SpanBatchHandler:
     if isinstance(spec, TeacherSpec):
         return TeacherHandler(spec, failures)
-    return TextToTokenHandler(spec, device, failures=failures)
+    handler = CausalLMHandler if isinstance(spec, CausalLMSpec) else TextToTokenHandler
+    return handler(spec, device, batch_characters, failures)

@@ -11,7 +11,7 @@ from vocaloom.text_to_token.model_file import read_model
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocTokens, pack_docs
 from vocaloom.transforms.inference_cache import DEAD_LETTER, cache_key
-from vocaloom.transforms.speech.speech_conversion import ConvertSpans, speech_spans
+from vocaloom.transforms.speech.speech_conversion import ConvertSpans, cut_batches, speech_spans
 from vocaloom.transforms.speech.speech_handlers import Span, speech_handler
 from vocaloom.transforms.worker_setup import SetupFailures
 
@@ -61,3 +61,25 @@ def test_speech_spans_are_each_documents_spans_with_their_cache_keys():
     assert list(speech_spans(pack_docs(docs), "m" * 64)) == [
         Span("d", b"f" * 16, 0, "one two", cache_key("m" * 64, "one two")),
         Span("d", b"f" * 16, 1, "three", cache_key("m" * 64, "three"))]
+
+
+def test_span_batches_are_sorted_by_size_and_cut_by_padded_characters():
+    sized = [Span(f"d{n}", b"f", 0, "w" * n, f"{n:064x}") for n in (5, 3, 3, 9, 1, 4)]
+    batches = [[len(s.text) for s in batch] for batch in cut_batches(reversed(sized), budget=12)]
+    # Sorted 1 3 3 4 5 9; a batch's count times its longest stays within 12 (4 more would make 4 x 4 = 16).
+    assert batches == [[1, 3, 3], [4, 5], [9]]
+
+
+def test_a_causal_lm_converts_batches_and_dead_letters_the_spans_past_their_cap(tmp_path):
+    from tests.text_to_token.causal_lms import expected_units, make_causal_lm
+    from vocaloom.text_to_token.causal_lm import read_causal_lm
+    spec = read_causal_lm(str(make_causal_lm(tmp_path / "lm", max_units_per_character=4.0)))
+    texts = ["hello there", "in the beginning", "why?", "a"]  # "a": 31 units, past its cap of 4
+    p, converted = convert(spec, texts)
+    assert_that(converted["units"] | beam.Map(lambda pair: (pair[0].text, pair[1])), equal_to(
+        [(text, expected_units(text)) for text in texts[:3]] + [("a", None)]), label="Units")
+    assert_that(converted[DEAD_LETTER] | beam.Map(lambda r: (r["text"], r["error"])),
+                equal_to([("a", "no end token within the length cap of 4 units")]), label="DeadLetters")
+    assert_that(labelled_totals(converted[COUNTS]), equal_to([("speech.spans_converted", 3),
+                                                              ("speech.spans_failed", 1)]), label="Counts")
+    p.run().wait_until_finish()
