@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from vocaloom.schemas.manifest import ManifestError
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
@@ -97,8 +96,6 @@ class BucketRows:
         self._shards = bucket["shards"]
         self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self._shards), initial=0))
         self.rows = self._first_rows[-1]
-        if self.rows != bucket["rows"]:
-            raise ManifestError(f"bucket {self.length}: shards hold {self.rows} rows, the bucket says {bucket['rows']}")
         self._cache = cache
 
     def take(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

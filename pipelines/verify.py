@@ -63,12 +63,6 @@ def verify(directory: str) -> list[str]:
     problems = [f"accounting: {e}" for e in accounting_errors(manifest["counts"])]
     vocab_size = manifest["vocab"]["size"]
     for bucket in manifest["buckets"]:
-        length = bucket["length"]
-        rows = sum(s["rows"] for s in bucket["shards"])
-        if rows != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (length + 1):
-            problems.append(f"bucket {length}: rows/tokens do not add up")
         for entry in bucket["shards"]:
-            problems += shard_problems(directory, length, entry, vocab_size)
-    if sum(b["tokens"] for b in manifest["buckets"]) != manifest["counts"]["tokens_written"]:
-        problems.append("counts.tokens_written differs from the buckets' tokens")
+            problems += shard_problems(directory, bucket["length"], entry, vocab_size)
     return problems

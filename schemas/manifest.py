@@ -104,6 +104,11 @@ def structure_problem(manifest: dict) -> str | None:
             if not count(entry.get("rows")) or not count(entry.get("bytes")) \
                     or not SHA256.fullmatch(str(entry.get("sha256"))):
                 return f"{entry['path']}: rows, bytes or sha256 malformed"
+        if sum(entry["rows"] for entry in shards) != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (length + 1):
+            return f"bucket {length}: rows/tokens do not add up (its shards' rows, rows x {length + 1} tokens)"
+    if sum(bucket["tokens"] for bucket in buckets) != counts["tokens_written"]:
+        # A bucket left out of the manifest would otherwise go unread without a word.
+        return "counts.tokens_written differs from the buckets' tokens"
     return None
 
 

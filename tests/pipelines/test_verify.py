@@ -1,6 +1,7 @@
 """Every branch of `vocaloom verify` (pipelines/verify.py), each on one damage to a small real dataset."""
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import zstandard
 from tests.loader.conftest import build_dataset
 from vocaloom import assets
 from vocaloom.pipelines.verify import verify
-from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.loader import BucketLoader
+from vocaloom.schemas.manifest import MANIFEST, ManifestError
 from vocaloom.schemas.shard import shard_schema
 
 
@@ -75,7 +77,8 @@ DAMAGES = {
     "sha256": (lambda d: first_shard(d)[0].write_bytes(b"x" + first_shard(d)[0].read_bytes()[1:]), "sha256 mismatch"),
     "not-arrow": (lambda d: rewrite_first_shard(d, data=b"not arrow at all"), "not an Arrow IPC file"),
     "schema": (lambda d: rewrite_first_shard(d, shard_of_other_bucket(d)), "schema differs from bucket"),
-    "rows": (lambda d: edit_manifest(d, add_to_first("rows", 1)), "rows, manifest says"),
+    "rows": (lambda d: rewrite_first_shard(d, pa.ipc.open_file(first_shard(d)[0]).read_all().slice(1)),
+             "rows, manifest says"),
     "token-range": (lambda d: rewrite_first_shard(d, with_column(
         d, "input_ids", [[8_000_000] * (first_shard(d)[1] + 1)] * pa.ipc.open_file(first_shard(d)[0]).read_all()
         .num_rows)), "token ids outside"),
@@ -84,11 +87,17 @@ DAMAGES = {
                           .column("doc_starts").to_pylist()])), "doc_starts not 0 then rising"),
     "accounting": (lambda d: edit_manifest(d, lambda m: m["counts"].update(records_read=m["counts"]["records_read"] + 1)),
                    "accounting: records_read"),
-    "bucket-sums": (lambda d: edit_manifest(d, lambda m: m["buckets"][0].update(tokens=m["buckets"][0]["tokens"] + 1)),
-                    "rows/tokens do not add up"),
-    "tokens-written": (lambda d: edit_manifest(d, lambda m: m["counts"].update(
-        tokens_written=m["counts"]["tokens_written"] + 1, tokens_dropped=m["counts"]["tokens_dropped"] - 1)),
-        "counts.tokens_written differs from the buckets' tokens"),
+}
+
+# A manifest whose own figures disagree is not read at all (verify and BucketLoader alike): no shard is opened.
+INCONSISTENT = {
+    "shard-rows": (add_to_first("rows", 1), "rows/tokens do not add up"),
+    "bucket-tokens": (lambda m: m["buckets"][0].update(tokens=m["buckets"][0]["tokens"] + 1),
+                      "rows/tokens do not add up"),
+    "bucket-left-out": (lambda m: m["buckets"].pop(), "counts.tokens_written differs from the buckets' tokens"),
+    "tokens-written": (lambda m: m["counts"].update(tokens_written=m["counts"]["tokens_written"] + 1,
+                                                    tokens_dropped=m["counts"]["tokens_dropped"] - 1),
+                       "counts.tokens_written differs from the buckets' tokens"),
 }
 
 
@@ -105,3 +114,15 @@ def test_each_damage_is_named(clean, tmp_path, damage):
     problems = verify(str(directory))
     assert problems and all("\n" not in p for p in problems)
     assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize("damage", sorted(INCONSISTENT))
+def test_a_manifest_that_does_not_add_up_is_refused(clean, tmp_path, damage):
+    directory = tmp_path / "ds"
+    shutil.copytree(clean, directory)
+    change, expected = INCONSISTENT[damage]
+    edit_manifest(directory, change)
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        verify(str(directory))
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        BucketLoader(str(directory), tokens_per_batch=1024)
