@@ -250,3 +250,24 @@ def test_a_malformed_shard_whose_sha256_matches_is_refused(clean, tmp_path):
         assert len(problems) == 1 and ("doc_starts" in problems[0] or "token ids outside" in problems[0])
         with pytest.raises(ShardIntegrityError, match="doc_starts|token ids outside"):
             read_batches(directory)
+
+
+@pytest.mark.parametrize("how", ["fifo", "dev-zero", "folder"])
+def test_a_manifest_that_is_not_a_regular_file_is_refused_without_reading(clean, tmp_path, capsys, how):
+    directory = tmp_path / "ds"
+    shutil.copytree(clean[0], directory)
+    manifest = directory / MANIFEST
+    manifest.unlink()
+    if how == "fifo":
+        os.mkfifo(manifest)  # opening it to read would block for ever
+    elif how == "dev-zero":
+        manifest.symlink_to("/dev/zero")
+    else:
+        manifest.mkdir()
+    with deadline(30):
+        with pytest.raises(ManifestError, match="not a regular file"):
+            verify(str(directory))
+        assert main(["inspect", str(directory)]) == 2
+        assert "not a regular file" in capsys.readouterr().err
+        with pytest.raises(ManifestError, match="not a regular file"):
+            read_batches(directory)

@@ -2,7 +2,7 @@
 
 An architecture is a torch.nn.Module built from its config's `hyperparameters`, whose `generate(inputs, lengths)`
 maps a padded batch of input ids [B, T] and their lengths [B] to one 1-D tensor of unit ids per item, greedily
-(deterministic: the same text always gives the same units).
+(deterministic: the same batch always gives the same units; the pipeline forms the same batches on every runner).
 """
 from __future__ import annotations
 

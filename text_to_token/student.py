@@ -8,8 +8,8 @@ upsampling, here over bytes) -> transformer decoder over the frames -> unit logi
 Non-autoregressive because the teacher is fast (hundreds of seconds of speech per CPU-second): one pass per batch
 keeps the student at least as fast on CPU, and explicit durations give the length control that frame-by-frame
 decoding lacks. Word durations are trained on espeak-ng's word timings, units with the true durations
-(teacher forcing); generation uses the predicted ones. Every attention masks padding, so an item's units do not
-depend on its batch-mates.
+(teacher forcing); generation uses the predicted ones. Every attention masks padding, so an item's units depend
+on its batch-mates only through float rounding.
 """
 from __future__ import annotations
 
@@ -175,16 +175,9 @@ class DurationUnits(nn.Module):
 
     @torch.no_grad()
     def generate(self, inputs: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """Units of each item, computed one item at a time without its padding: masking alone makes batch-mates
-        irrelevant only up to float rounding (sums over differently padded shapes differ in the last bits, which
-        can flip a duration's rounding), and on CPU unpadded items cost no more than a padded batch."""
-        # an empty text keeps one padding byte: convolutions need an input, and no bytes means no words, no units
-        return [self.generate_batch(inputs[i:i + 1, :max(int(n), 1)], lengths[i:i + 1])[0]
-                for i, n in enumerate(lengths)]
-
-    @torch.no_grad()
-    def generate_batch(self, inputs: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """Units of a padded batch in one pass (faster on a GPU; equal to generate up to float rounding)."""
+        """Units of each item of a padded batch, in one pass. Masking makes batch-mates irrelevant up to float
+        rounding (sums over differently padded shapes can differ in the last bits and flip a duration's rounding),
+        so the pipeline forms the same batches on every runner (speech_conversion.SpanBatches)."""
         chars, words, word_states, log_durations = self.encode(inputs, lengths)
         durations = torch.where(words.mask, torch.expm1(log_durations).clamp(min=0.0), 0.0)
         ends = durations.cumsum(1)

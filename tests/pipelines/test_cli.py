@@ -10,8 +10,8 @@ CLI = [sys.executable, "-m", "vocaloom"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 
 
-def vocaloom(*args):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=300)
+def vocaloom(*args, timeout: int = 300):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
 def one_error_line(result) -> str:
@@ -72,7 +72,8 @@ def test_the_commands_parser_needs_neither_beam_nor_torch():
 
 def test_build_inspect_verify(tmp_path):
     out = str(tmp_path / "ds")
-    built = vocaloom("build", "--output", out, "--runner=FnApiRunner")
+    # The README's first command: the whole sample with speech, 5 to 10 minutes on one core of a 2-core machine.
+    built = vocaloom("build", "--output", out, "--runner=FnApiRunner", timeout=1500)
     assert built.returncode == 0, built.stderr
     assert "| records read |" in built.stdout
     inspected = vocaloom("inspect", out)

@@ -7,6 +7,7 @@ it answers with each span's unit ids, or a Failed reason for a span it could not
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,10 +35,14 @@ class Span(NamedTuple):
 
 
 def resolve_device(device: str) -> str:
-    """'cuda' only when asked for and present; asking for an absent GPU is an error, not a silent CPU run."""
-    if device == "cuda" and not torch.cuda.is_available():
+    """'cuda' only when asked for and present (an absent GPU is an error, not a silent CPU run), as one GPU of the
+    machine: its worker processes spread over its GPUs by process id, one model each. Which GPU of a type runs a
+    batch does not change its units."""
+    if device != "cuda":
+        return device
+    if not torch.cuda.is_available():
         raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
-    return device
+    return f"cuda:{os.getpid() % torch.cuda.device_count()}"
 
 
 class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
@@ -80,14 +85,12 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
 
 
 class TextToTokenHandler(SpanBatchHandler):
-    """A model in the text_to_token file format (the bundled student). On CPU each span is converted on its own
-    (its units then depend on its text alone, whatever its batch or the inference cache held; on one CPU thread this
-    costs nothing); on CUDA a batch runs in one pass (`batched`), where one pass per span would leave the GPU idle."""
+    """A model in the text_to_token file format (the bundled student): a batch in one pass."""
 
     def __init__(self, spec: ModelSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
                  failures: SetupFailures = SetupFailures()):
         super().__init__(device, batch_characters, failures)
-        self._spec, self.batched = spec, device == "cuda"
+        self._spec = spec
 
     def load(self, device: str) -> torch.nn.Module:
         return self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256)))
@@ -95,12 +98,12 @@ class TextToTokenHandler(SpanBatchHandler):
     def convert(self, model, texts: list[str]) -> list[list[int]]:
         inputs = [self._spec.encode_text(text) for text in texts]
         lengths = torch.tensor([len(ids) for ids in inputs], dtype=torch.long)
-        padded = torch.zeros(len(inputs), int(lengths.max()), dtype=torch.long)
+        padded = torch.zeros(len(inputs), max(1, int(lengths.max())), dtype=torch.long)
         for row, ids in enumerate(inputs):
             padded[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-        generate = model.generate_batch if self.batched else model.generate
+        device = next(model.parameters()).device
         with torch.inference_mode():
-            units = generate(padded.to(self._device), lengths.to(self._device))
+            units = model.generate(padded.to(device), lengths.to(device))
         results = []
         for unit_ids in units:
             unit_ids = unit_ids.cpu()
