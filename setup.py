@@ -63,6 +63,8 @@ setup(
                  "apache-beam[gcp]", "build>=1.0"],
         # scripts/bench_text_path.py: datatrove's tokenizer pipeline beside ours, and process-tree memory sampling.
         "bench": [*PIPELINE, "datatrove>=0.10", "psutil>=5.9"],
+        # scripts/make_eval_sets.py: Jane Austen's novels as r-cran-janeaustenr stores them (R's serialization).
+        "eval": [*PIPELINE, "rdata>=1.0"],
     },
     entry_points={"console_scripts": ["vocaloom=vocaloom.pipelines.cli:main"]},
 )

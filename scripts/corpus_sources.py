@@ -1,25 +1,45 @@
-"""Real public-domain English documents read from installed Debian packages.
+"""Real English documents read from installed packages.
 
-The sample corpus, the tokenizer and the benchmark corpus are all built from
-these generators, so they must work offline and give the same documents, in the
-same order, on every run. Each document is a dict {"id", "text", "source"}.
+The sample corpus, the tokenizer, the benchmark corpus and the text-to-token
+model's training and evaluation text are all built from these generators, so
+they must work offline and give the same documents, in the same order, on every
+run. Each document is a dict {"id", "text", "source"}.
 
-Packages used: bible-kjv (the `bible` command), fortunes, dict-gcide and
-wordnet-base.
+Debian packages used: bible-kjv (the `bible` command), fortunes, dict-gcide,
+wordnet-base, dict-devil (public domain or free text); for evaluation only, r-cran-janeaustenr
+(Jane Austen's novels, read with the `rdata` package, no R needed), iso-codes,
+tzdata and netbase (reference lists), and the Python standard library's own
+docstrings (technical documentation).
 """
+import ast
 import functools
 import gzip
+import json
 import re
 import subprocess
+import sys
+import sysconfig
 import unicodedata
+import warnings
+import zlib
 from pathlib import Path
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 GCIDE_DICT = Path("/usr/share/dictd/gcide.dict.dz")
 GCIDE_INDEX = Path("/usr/share/dictd/gcide.index")
+DEVIL_DICT = Path("/usr/share/dictd/devil.dict.dz")
+DEVIL_INDEX = Path("/usr/share/dictd/devil.index")
 WORDNET_DIR = Path("/usr/share/wordnet")
 # Fixed part-of-speech order so the glosses always come out in the same order.
 WORDNET_PARTS = ("noun", "verb", "adj", "adv")
+# R's lazy-load database of the package's data: an index (.rdx) and the objects (.rdb), each serialized by R.
+AUSTEN_DATA = Path("/usr/lib/R/site-library/janeaustenr/data/Rdata")
+ISO_CODES_DIR = Path("/usr/share/iso-codes/json")
+ZONE_TABLE = Path("/usr/share/zoneinfo/zone1970.tab")
+SERVICES = Path("/etc/services")
+# Gutenberg's _emphasis_ markup and chapter headings are not text anyone would speak.
+AUSTEN_EMPHASIS = re.compile(r"_([^_]+)_")
+AUSTEN_HEADING = re.compile(r"^(CHAPTER|Chapter|VOLUME|Volume)\b|^[A-Z0-9 ,.()]+$")
 
 # Whole Bible in one call; a huge line width keeps each verse on one line.
 BIBLE_COMMAND = ("bible", "-l100000", "Gen1:1-Rev22:21")
@@ -129,15 +149,15 @@ def _dictd_number(digits):
     return value
 
 
-def _gcide_spans():
-    """Return each (offset, length) once, in index order, skipping metadata.
+def _dictd_spans(index):
+    """Return each (offset, length) of a dictd index once, in index order, skipping metadata.
 
     Several headwords share one entry ("Law", "Law Latin", ...); keeping only
     the first keeps the same definition from repeating.
     """
     seen = set()
     spans = []
-    for line in GCIDE_INDEX.read_text(encoding="utf-8").splitlines():
+    for line in index.read_text(encoding="utf-8").splitlines():
         headword, offset, length = line.split("\t")
         span = (_dictd_number(offset), _dictd_number(length))
         if headword.startswith("00-") or span in seen:
@@ -145,6 +165,16 @@ def _gcide_spans():
         seen.add(span)
         spans.append(span)
     return spans
+
+
+def devil_entries():
+    """Yield each entry of Ambrose Bierce's "The Devil's Dictionary" (dict-devil): definitions, verse, quotations."""
+    with gzip.open(DEVIL_DICT) as handle:
+        data = handle.read()
+    for n, (offset, length) in enumerate(_dictd_spans(DEVIL_INDEX)):
+        text = normalize_space(data[offset:offset + length].decode("utf-8").replace("_", ""))
+        if text:
+            yield {"id": f"devil/{n}", "text": text, "source": "devil"}
 
 
 def _gcide_letter(match):
@@ -185,7 +215,7 @@ def gcide_texts():
     with gzip.open(GCIDE_DICT) as handle:
         data = handle.read()
     texts = (clean_gcide(_decode(data[offset:offset + length]))
-             for offset, length in _gcide_spans())
+             for offset, length in _dictd_spans(GCIDE_INDEX))
     return tuple(text for text in texts if text)
 
 
@@ -222,3 +252,81 @@ def wordnet_texts():
 def wordnet_glosses(group=1):
     """Yield WordNet gloss sentences, `group` consecutive synsets per document."""
     return group_documents(wordnet_texts(), group, "wordnet", "wordnet")
+
+
+def _r_object(serialized):
+    """One R object from its serialized bytes (R's XDR format), as Python values."""
+    import rdata  # only the evaluation scripts need it
+    with warnings.catch_warnings():  # bare serialized bytes are what rdata calls an RDS file, and says so
+        warnings.simplefilter("ignore", UserWarning)
+        return rdata.conversion.convert(rdata.parser.parse_data(serialized))
+
+
+def austen_paragraphs():
+    """Yield each paragraph of Jane Austen's six novels (r-cran-janeaustenr), headings and title pages left out.
+
+    The package keeps each novel as a vector of text lines in R's lazy-load database: a gzip'd index of
+    (offset, length) per novel, each entry a 4-byte length and zlib'd serialized bytes.
+    """
+    index = _r_object(gzip.decompress(AUSTEN_DATA.with_suffix(".rdx").read_bytes()))
+    database = AUSTEN_DATA.with_suffix(".rdb").read_bytes()
+    for novel, (offset, length) in sorted(index["variables"].items(), key=lambda item: int(item[1][0])):
+        lines = _r_object(zlib.decompress(database[int(offset) + 4:int(offset) + int(length)]))
+        paragraph, n = [], 0
+        for line in [str(line) for line in lines] + [""]:
+            if line.strip():
+                paragraph.append(line)
+                continue
+            text = AUSTEN_EMPHASIS.sub(r"\1", normalize_space(" ".join(paragraph)))
+            paragraph = []
+            if text and not AUSTEN_HEADING.match(text):
+                yield {"id": f"austen/{novel}/{n}", "text": text, "source": "austen"}
+                n += 1
+
+
+def _docstrings(tree):
+    """The docstrings of a module, its classes and functions, in source order."""
+    nodes = [tree] + [node for node in ast.walk(tree)
+                      if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    for node in sorted(nodes, key=lambda node: getattr(node, "lineno", 0)):
+        doc = ast.get_docstring(node)
+        if doc:
+            yield doc
+
+
+def python_docstrings():
+    """Yield each prose paragraph of the docstrings in this Python's standard library (read with `ast`, nothing
+    imported), one document per module; interactive examples (>>>) and indented code blocks left out."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    skip = {"test", "idlelib", "lib2to3", "site-packages", "dist-packages", "ensurepip", "turtledemo"}
+    for path in sorted(stdlib.rglob("*.py")):
+        relative = path.relative_to(stdlib)
+        if skip & set(relative.parts):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        paragraphs = [normalize_space(block) for doc in _docstrings(tree) for block in re.split(r"\n\s*\n", doc)
+                      if block.strip() and not block.lstrip().startswith(">>>")
+                      and not block.startswith((" ", "\t"))]
+        if paragraphs:
+            yield {"id": f"python{sys.version_info[0]}.{sys.version_info[1]}/{relative.as_posix()}",
+                   "text": "\n".join(paragraphs), "source": "python-docs"}
+
+
+def reference_lists():
+    """Yield reference lists as they are written, one entry a line: countries (ISO 3166-1: name, codes, number),
+    currencies (ISO 4217), time zones (tzdata: country, coordinates, zone) and network services (netbase)."""
+    countries = json.loads((ISO_CODES_DIR / "iso_3166-1.json").read_text(encoding="utf-8"))["3166-1"]
+    yield {"id": "iso-3166-1", "source": "lists", "text": "\n".join(
+        f"{c['name']}, {c['alpha_2']}, {c['alpha_3']}, {c['numeric']}" for c in countries)}
+    currencies = json.loads((ISO_CODES_DIR / "iso_4217.json").read_text(encoding="utf-8"))["4217"]
+    yield {"id": "iso-4217", "source": "lists", "text": "\n".join(
+        f"{c['alpha_3']} {c['numeric']} {c['name']}" for c in currencies)}
+    zones = [line.split("\t")[:3] for line in ZONE_TABLE.read_text(encoding="utf-8").splitlines()
+             if line and not line.startswith("#")]
+    yield {"id": "tzdata-zone1970", "source": "lists", "text": "\n".join(" ".join(zone) for zone in zones)}
+    services = [normalize_space(line) for line in SERVICES.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+    yield {"id": "netbase-services", "source": "lists", "text": "\n".join(services)}

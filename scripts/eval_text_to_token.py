@@ -7,13 +7,20 @@ Figures (unit error rates are corpus-level: total edit distance over total teach
   tokens_per_word          units per whitespace-separated word, teacher and student
   teacher_floor_uer        the teacher against itself: the same sentence spoken after the previous one (another
                            engine state) vs from a fresh state; no student can be expected to beat it
+  uer_given_teacher_durations  the student's unit error rate when given the teacher's word durations: what is
+                           left is in the units it picks, the difference to unit_error_rate in its durations
   lookup_uer               word-lookup baseline: each word's most typical unit sequence in the training pairs
                            (the medoid under edit distance), concatenated
   *_speech_s_per_cpu_s     seconds of speech (units / 12.5) produced per CPU-second, this machine, this run, one
                            thread each (the teacher's includes its espeak-ng server and forked children)
 With --device cuda the student's GPU throughput (speech seconds per wall second) is added.
 
+With --sentences FILE it prints one JSON object for that file; without, it evaluates every default set
+(scripts/make_eval_sets.py: the in-domain held-out sentences and each domain that never entered training) and prints
+a table of the main figures per domain, then one JSON object holding every set's figures and the targets met.
+
     python3 scripts/eval_text_to_token.py --sentences assets/eval/sentences.txt
+    python3 scripts/eval_text_to_token.py
 """
 import argparse
 import collections
@@ -38,6 +45,11 @@ from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
 from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
 
 MEDOID_SAMPLES = 12  # occurrences of a word compared when choosing its most typical unit sequence
+IN_DOMAIN = "in-domain"
+IN_DOMAIN_FLOOR_MULTIPLE = 1.5
+OUT_OF_TRAINING_FLOOR_MULTIPLE = 2.0
+LOOKUP_MARGIN = 0.25
+MAX_LENGTH_ERROR = 0.03
 
 
 def children_cpu_s() -> float:
@@ -45,18 +57,18 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def teacher_units(tokenizer: str, sentences: list[str]) -> tuple[list, list, float]:
-    """Fresh-state units, units after the previous sentence, and CPU-seconds of the fresh pass (the server's
-    start-up included: its CPU time is only known once it has exited)."""
+def teacher_units(tokenizer: str, sentences: list[str]) -> tuple[list, list, list, float]:
+    """Fresh-state units, their word starts, units after the previous sentence, and CPU-seconds of the fresh pass
+    (the server's start-up included: its CPU time is only known once it has exited)."""
     cpu, children = time.process_time(), children_cpu_s()
     with Teacher(tokenizer) as teacher:
-        fresh = [teacher.speak(s)[0].tolist() for s in tqdm(sentences, desc="teacher", unit="sentence")]
+        spoken = [teacher.speak(s) for s in tqdm(sentences, desc="teacher", unit="sentence")]
     cpu_s = time.process_time() - cpu + children_cpu_s() - children
     with Teacher(tokenizer) as teacher:
         shifted = [teacher.speak(s, prelude=before)[0].tolist()
                    for s, before in tqdm(list(zip(sentences, sentences[-1:] + sentences[:-1])),
                                          desc="teacher after other text", unit="sentence")]
-    return fresh, shifted, cpu_s
+    return [units.tolist() for units, _ in spoken], [starts for _, starts in spoken], shifted, cpu_s
 
 
 def student_units(model_dir: str, sentences: list[str], device: str, batch_size: int) -> list[list[int]]:
@@ -73,6 +85,20 @@ def student_units(model_dir: str, sentences: list[str], device: str, batch_size:
         lengths = torch.tensor([len(ids) for ids in encoded])
         for i, out in zip(items, model.generate(inputs.to(device), lengths.to(device))):
             units[i] = out.tolist()
+    return units
+
+
+@torch.no_grad()
+def student_units_given_durations(model_dir: str, sentences: list[str], teacher: list, starts: list) -> list:
+    """The student's units when it is given the teacher's text (normalised) and word durations instead of its own:
+    what remains of its error is in the units it picks, the rest of unit_error_rate is in where it puts words."""
+    model = read_model(model_dir).load("cpu")
+    units = []
+    for sentence, reference, word_starts in zip(sentences, teacher, starts):
+        text = list(Teacher.normalize(sentence).encode("utf-8"))
+        logits, _, _, _ = model(torch.tensor([text]), torch.tensor([len(text)]),
+                                torch.tensor(word_starts, dtype=torch.float32)[None], torch.tensor([len(reference)]))
+        units.append(logits[0, :len(reference)].argmax(-1).tolist())
     return units
 
 
@@ -98,56 +124,48 @@ def bare_key(word: str) -> str:
     return word.lower().strip(string.punctuation)
 
 
-def lookup_table(pairs: Pairs, wanted: set[str]) -> dict[str, list]:
-    """Each wanted key's most typical unit sequence in the training pairs (keys: the word as written, lower-cased,
-    and without surrounding punctuation): the medoid of its first MEDOID_SAMPLES occurrences."""
-    occurrences = collections.defaultdict(list)
-    for i in tqdm(range(len(pairs)), desc="lookup table", unit="pair"):
-        units = pairs.units[pairs.unit_offsets[i]:pairs.unit_offsets[i + 1]].tolist()
-        starts = pairs.word_starts[pairs.word_offsets[i]:pairs.word_offsets[i + 1]].tolist()
-        bounds = [round(s) for s in starts] + [len(units)]
-        for w, word in enumerate(pairs.texts[i].decode("utf-8").split()):
-            for key in {word_key(word), bare_key(word)} & wanted:
-                if len(occurrences[key]) < MEDOID_SAMPLES:
-                    occurrences[key].append(units[bounds[w]:bounds[w + 1]])
-    return {key: min(seqs, key=lambda a: sum(unit_metrics.edit_distance(a, b) for b in seqs))
-            for key, seqs in occurrences.items()}
+class Lookup:
+    """The word-lookup baseline: each word's most typical unit sequence in the training pairs (keys: the word as
+    written, lower-cased, and without surrounding punctuation), the medoid of its first MEDOID_SAMPLES occurrences.
+    A word never seen gets the most common unit, repeated for the pairs' mean units per character."""
+
+    def __init__(self, pairs: Pairs, sentences: list[str]):
+        wanted = {k for s in sentences for w in Teacher.normalize(s).split() for k in (word_key(w), bare_key(w))}
+        occurrences = collections.defaultdict(list)
+        for i in tqdm(range(len(pairs)), desc="lookup table", unit="pair"):
+            units = pairs.units[pairs.unit_offsets[i]:pairs.unit_offsets[i + 1]].tolist()
+            starts = pairs.word_starts[pairs.word_offsets[i]:pairs.word_offsets[i + 1]].tolist()
+            bounds = [round(s) for s in starts] + [len(units)]
+            for w, word in enumerate(pairs.texts[i].decode("utf-8").split()):
+                for key in {word_key(word), bare_key(word)} & wanted:
+                    if len(occurrences[key]) < MEDOID_SAMPLES:
+                        occurrences[key].append(units[bounds[w]:bounds[w + 1]])
+        self.table = {key: min(seqs, key=lambda a: sum(unit_metrics.edit_distance(a, b) for b in seqs))
+                      for key, seqs in occurrences.items()}
+        self.most_common = int(np.bincount(pairs.units.numpy(), minlength=1).argmax())
+        self.units_per_char = len(pairs.units) / sum(len(t) for t in pairs.texts)
+
+    def units(self, sentences: list[str]) -> tuple[list[list[int]], float]:
+        """The baseline's units per sentence, and the share of words found in the table."""
+        words = [Teacher.normalize(s).split() for s in sentences]  # the pairs' texts are normalised too
+        found, out = 0, []
+        for ws in words:
+            units = []
+            for w in ws:
+                sequence = self.table.get(word_key(w), self.table.get(bare_key(w)))
+                found += sequence is not None
+                units += sequence if sequence is not None else [self.most_common] * round(self.units_per_char * len(w))
+            out.append(units)
+        return out, found / max(1, sum(map(len, words)))
 
 
-def lookup_units(pairs: Pairs, sentences: list[str]) -> tuple[list[list[int]], float]:
-    """The baseline's units per sentence, and the share of words found in the table. A word never seen (as
-    written or bare) gets the most common unit, repeated for the training pairs' mean units per character."""
-    words = [s.split() for s in sentences]
-    table = lookup_table(pairs, {k for ws in words for w in ws for k in (word_key(w), bare_key(w))})
-    counts = np.bincount(pairs.units.numpy(), minlength=1)
-    units_per_char = len(pairs.units) / sum(len(t) for t in pairs.texts)
-    found, out = 0, []
-    for ws in words:
-        units = []
-        for w in ws:
-            sequence = table.get(word_key(w), table.get(bare_key(w)))
-            found += sequence is not None
-            units += sequence if sequence is not None else [int(counts.argmax())] * round(units_per_char * len(w))
-        out.append(units)
-    return out, found / max(1, sum(map(len, words)))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", default=str(assets.EVAL_SENTENCES), help="one sentence a line")
-    parser.add_argument("--model", default=str(assets.TEXT_TO_TOKEN_MODEL))
-    parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
-    parser.add_argument("--pairs", default="build/teacher_pairs", help="training pairs, for the lookup baseline")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default="", help="also measure the student's throughput here, e.g. cuda")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)  # like the teacher: CPU-seconds then count work, not threads spinning at barriers
-    sentences = [line.strip() for line in Path(args.sentences).read_text("utf-8").splitlines() if line.strip()]
+def figures(sentences: list[str], args, lookup: Lookup) -> dict:
+    """Every figure of the module docstring for one set of sentences."""
     words = sum(len(s.split()) for s in sentences)
-
-    teacher, shifted, teacher_cpu_s = teacher_units(args.tokenizer, sentences)
+    teacher, starts, shifted, teacher_cpu_s = teacher_units(args.tokenizer, sentences)
     student, student_cpu_s = timed_student(args.model, sentences, "cpu", args.batch_size)
-    lookup, coverage = lookup_units(Pairs(args.pairs), sentences)
+    given_durations = student_units_given_durations(args.model, sentences, teacher, starts)
+    baseline, coverage = lookup.units(sentences)
     teacher_len = [max(len(t), 1) for t in teacher]
     result = {
         "sentences": len(sentences), "words": words, "teacher_units": sum(map(len, teacher)),
@@ -160,7 +178,8 @@ def main(argv=None):
         "tokens_per_word": {"teacher": round(sum(map(len, teacher)) / words, 3),
                             "student": round(sum(map(len, student)) / words, 3)},
         "teacher_floor_uer": round(unit_metrics.unit_error_rate(teacher, shifted), 4),
-        "lookup_uer": round(unit_metrics.unit_error_rate(teacher, lookup), 4),
+        "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given_durations), 4),
+        "lookup_uer": round(unit_metrics.unit_error_rate(teacher, baseline), 4),
         "lookup_word_coverage": round(coverage, 4),
         "teacher_speech_s_per_cpu_s": round(sum(map(len, teacher)) / FRAME_RATE_HZ / teacher_cpu_s, 1),
         "student_speech_s_per_cpu_s": round(sum(map(len, student)) / FRAME_RATE_HZ / student_cpu_s, 1),
@@ -169,7 +188,61 @@ def main(argv=None):
         units, seconds = timed_student(args.model, sentences, args.device, args.batch_size)
         result[f"student_{args.device}_speech_s_per_s"] = round(sum(map(len, units)) / FRAME_RATE_HZ / seconds, 1)
         result[f"student_{args.device}_matches_cpu"] = units == student
-    print(json.dumps(result))
+    return result
+
+
+def default_sets() -> dict[str, Path]:
+    """The in-domain held-out sentences first, then every out-of-training domain's set, by name."""
+    folder = assets.EVAL_SENTENCES.parent
+    return {IN_DOMAIN: assets.EVAL_SENTENCES,
+            **{path.stem: path for path in sorted(folder.glob("*.txt")) if path != assets.EVAL_SENTENCES}}
+
+
+def targets_met(domain: str, result: dict) -> dict:
+    """The issue's targets: UER within a multiple of the domain's teacher floor (IN_DOMAIN_FLOOR_MULTIPLE in
+    domain, OUT_OF_TRAINING_FLOOR_MULTIPLE elsewhere), LOOKUP_MARGIN below word lookup out of training, and length
+    error at most MAX_LENGTH_ERROR."""
+    multiple = IN_DOMAIN_FLOOR_MULTIPLE if domain == IN_DOMAIN else OUT_OF_TRAINING_FLOOR_MULTIPLE
+    met = {"floor": result["unit_error_rate"] <= multiple * result["teacher_floor_uer"],
+           "length": result["length_error"] <= MAX_LENGTH_ERROR}
+    if domain != IN_DOMAIN:
+        met["lookup"] = result["unit_error_rate"] <= result["lookup_uer"] - LOOKUP_MARGIN
+    return met
+
+
+def table(results: dict[str, dict]) -> str:
+    rows = ["| domain | sentences | UER | teacher floor | UER / floor | lookup UER | lookup - UER | length error "
+            "| UER given teacher durations | targets met |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for domain, r in results.items():
+        met = targets_met(domain, r)
+        rows.append(f"| {domain} | {r['sentences']} | {r['unit_error_rate']:.3f} | {r['teacher_floor_uer']:.3f} "
+                    f"| {r['unit_error_rate'] / r['teacher_floor_uer']:.2f} | {r['lookup_uer']:.3f} "
+                    f"| {r['lookup_uer'] - r['unit_error_rate']:.3f} | {r['length_error']:.3f} "
+                    f"| {r['uer_given_teacher_durations']:.3f} "
+                    f"| {', '.join(k for k, ok in met.items() if ok) or 'none'} |")
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", default="", help="one sentence a line (default: every default set)")
+    parser.add_argument("--model", default=str(assets.TEXT_TO_TOKEN_MODEL))
+    parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
+    parser.add_argument("--pairs", default="build/teacher_pairs", help="training pairs, for the lookup baseline")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="", help="also measure the student's throughput here, e.g. cuda")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # like the teacher: CPU-seconds then count work, not threads spinning at barriers
+    sets = {Path(args.sentences).stem: Path(args.sentences)} if args.sentences else default_sets()
+    texts = {name: [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+             for name, path in sets.items()}
+    lookup = Lookup(Pairs(args.pairs), [s for sentences in texts.values() for s in sentences])
+    results = {name: figures(sentences, args, lookup) for name, sentences in texts.items()}
+    if args.sentences:
+        print(json.dumps(results[Path(args.sentences).stem]))
+        return
+    print(table(results))
+    print(json.dumps({name: {**r, "targets_met": targets_met(name, r)} for name, r in results.items()}))
 
 
 if __name__ == "__main__":

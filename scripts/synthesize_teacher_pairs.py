@@ -1,7 +1,7 @@
-"""Synthesise the student's training pairs with the teacher, and write the held-out evaluation sentences.
+"""Synthesise the student's training pairs with the teacher.
 
-Each pair is a training fragment (scripts/teacher_text.py: 1-60 word spans of training documents), its teacher
-units and each word's start in units (from espeak-ng's word events). Output directory:
+Each pair is a training fragment (scripts/teacher_text.py: 1-60 word spans of training documents) as the teacher
+normalises it, its teacher units and each word's start in units (from espeak-ng's word events). Output directory:
   texts.txt            one fragment a line
   pairs.safetensors    units (int16, concatenated) + unit_offsets, word_starts (float32, in units) + word_offsets
   meta.json            counts, hours of speech, seed, tokenizer
@@ -27,8 +27,6 @@ import teacher_text  # noqa: E402
 from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
 from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
 
-EVAL_PER_SOURCE = 100
-EVAL_SEED = 0
 TEACHER = None  # one per worker process
 
 
@@ -52,16 +50,13 @@ def main(argv=None):
     parser.add_argument("--out", default="build/teacher_pairs")
     parser.add_argument("--fragments", type=int, default=60000)
     parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
-    parser.add_argument("--eval-sentences", default=str(assets.EVAL_SENTENCES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2, help="the codebook used seeds 0 and 1")
     args = parser.parse_args(argv)
 
-    train, held_out = teacher_text.split_corpus()
-    held = teacher_text.eval_sentences(train, held_out, EVAL_PER_SOURCE, EVAL_SEED)
-    Path(args.eval_sentences).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.eval_sentences).write_text("".join(s + "\n" for s in held), encoding="utf-8")
-    texts = teacher_text.training_fragments(train, args.fragments, args.seed)
+    train, _ = teacher_text.split_corpus()
+    # as the teacher speaks them (numbers in words), so that word starts and texts agree
+    texts = [Teacher.normalize(t) for t in teacher_text.training_fragments(train, args.fragments, args.seed)]
 
     with multiprocessing.get_context("spawn").Pool(args.workers, start_worker, (args.tokenizer,)) as pool:
         pairs = list(tqdm(pool.imap(speak, texts, chunksize=64), total=len(texts), desc="teacher pairs",

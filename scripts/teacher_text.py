@@ -1,10 +1,16 @@
-"""The text the teacher speaks: real, varied English documents split into training and held-out parts.
+"""The text the teacher speaks: real, varied English documents split into training and held-out parts, and the
+domains that never enter training.
 
-Documents come from scripts/corpus_sources.py (KJV chapters, fortunes, GCIDE entries, WordNet glosses in groups
-of 5). A document is held out when crc32 of its id is divisible by HELD_OUT_MODULUS (about 2% of each source); the
-evaluation sentences come only from held-out documents and are dropped if the same sentence also occurs in a
-training document (the Bible and the fortunes repeat themselves). Training fragments are word spans of training
-documents, 1 to 60 words like the pipeline's speech spans, free to cross sentence boundaries.
+Training documents come from scripts/corpus_sources.py (KJV chapters, fortunes, GCIDE entries, WordNet glosses in
+groups of 5, The Devil's Dictionary's entries). A document is held out when crc32 of its id is divisible by HELD_OUT_MODULUS (about 2% of each
+source); the in-domain evaluation sentences come only from held-out documents and are dropped if the same sentence
+also occurs in a training document (the Bible and the fortunes repeat themselves). Training fragments are word
+spans of training documents, 1 to 60 words like the pipeline's speech spans, free to cross sentence boundaries.
+
+OUT_OF_TRAINING domains are evaluation only, from sources no training text comes from: technical documentation
+(the Python standard library's docstrings: identifiers, numbers, URLs), narrative prose and dialogue (Jane
+Austen's narration and her characters' quoted speech) and lists and numbers (ISO country and currency codes, time
+zones with coordinates, network services with ports). Their lines keep digits, symbols and punctuation as written.
 """
 import random
 import re
@@ -16,14 +22,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus_sources  # noqa: E402
 
-SOURCES = ("kjv", "fortunes", "gcide", "wordnet")
+SOURCES = ("kjv", "fortunes", "gcide", "wordnet", "devil")
+# Each source's share of the training fragments: equal, but for the small Devil's Dictionary (65 k words), which
+# would otherwise be repeated many times over.
+SOURCE_SHARES = (0.235, 0.235, 0.235, 0.235, 0.06)
 HELD_OUT_MODULUS = 50
 MAX_WORDS = 60
 SPAN_LAMBDA = 10  # the pipeline's default --span-lambda
-# A sentence ends at . ! ? (optionally closed by a quote or bracket) before a space and a capital or quote.
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(A-Z])")
+# A sentence ends at . ! ? (optionally closed by a quote or bracket) before a space and a capital or quote, but not
+# after a title ("Mr. Weston").
+SENTENCE_END = re.compile(r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<!\bSt\.)(?<=[.!?])[\"')\]]?\s+(?=[\"'(A-Z])")
 # Fragments need mostly letters: GCIDE and fortunes hold tables, ASCII art and formulae espeak-ng reads badly.
 MIN_LETTER_SHARE = 0.75
+QUOTED = re.compile(r'"([^"]+)"')
 
 
 def source_documents(source: str) -> list[dict]:
@@ -33,6 +44,8 @@ def source_documents(source: str) -> list[dict]:
         return list(corpus_sources.fortunes())
     if source == "gcide":
         return list(corpus_sources.gcide_entries(5))
+    if source == "devil":
+        return list(corpus_sources.devil_entries())
     return list(corpus_sources.wordnet_glosses(5))
 
 
@@ -71,6 +84,49 @@ def eval_sentences(train: dict, held_out: dict, per_source: int, seed: int) -> l
     return chosen
 
 
+def austen_narration() -> list[str]:
+    """Sentences of Austen's paragraphs that quote nobody."""
+    return [s for d in corpus_sources.austen_paragraphs() if '"' not in d["text"] for s in sentences(d["text"])]
+
+
+def austen_speech() -> list[str]:
+    """What Austen's characters say: each quoted passage, as the reader meets it between quotation marks."""
+    return [" ".join(q.split()) for d in corpus_sources.austen_paragraphs()
+            for q in QUOTED.findall(d["text"])]
+
+
+def python_documentation() -> list[str]:
+    return [s for d in corpus_sources.python_docstrings() for line in d["text"].splitlines() for s in sentences(line)]
+
+
+def reference_entries() -> list[str]:
+    """Runs of 2-5 consecutive entries of each list, joined as a list is read out: "a; b; c"."""
+    rng = random.Random(0)
+    runs = []
+    for document in corpus_sources.reference_lists():
+        entries = document["text"].splitlines()
+        begin = 0
+        while begin < len(entries):
+            count = rng.randint(2, 5)
+            runs.append("; ".join(entries[begin:begin + count]))
+            begin += count
+    return runs
+
+
+OUT_OF_TRAINING = {
+    "technical": python_documentation,
+    "narrative": austen_narration,
+    "dialogue": austen_speech,
+    "lists": reference_entries,
+}
+
+
+def out_of_training_sentences(domain: str, count: int, seed: int) -> list[str]:
+    """`count` distinct lines of 4-40 words from one out-of-training domain, deterministic given the seed."""
+    pool = sorted({s for s in OUT_OF_TRAINING[domain]() if 4 <= len(s.split()) <= 40})
+    return random.Random(f"{seed}/{domain}").sample(pool, min(count, len(pool)))
+
+
 def span_length(rng: random.Random) -> int:
     """Mostly the pipeline's Poisson(10) span lengths, a quarter uniform over 1-60 so long spans are covered."""
     if rng.random() < 0.25:
@@ -83,12 +139,12 @@ def span_length(rng: random.Random) -> int:
 
 
 def training_fragments(train: dict, count: int, seed: int) -> list[str]:
-    """`count` word spans from training documents, an equal share per source, deterministic given the seed."""
+    """`count` word spans from training documents, sources drawn by SOURCE_SHARES, deterministic given the seed."""
     rng = random.Random(seed)
     words = {source: [text.split() for text in texts] for source, texts in train.items()}
     fragments = []
     while len(fragments) < count:
-        doc = rng.choice(words[SOURCES[len(fragments) % len(SOURCES)]])
+        doc = rng.choice(words[rng.choices(SOURCES, SOURCE_SHARES)[0]])
         length = min(span_length(rng), len(doc))
         start = rng.randint(0, len(doc) - length)
         fragment = " ".join(doc[start:start + length])

@@ -3,28 +3,39 @@
 Reads scripts/synthesize_teacher_pairs.py's output, holds out --validation pairs, and trains for a fixed number of
 steps (reproducible given --seed and the thread count) with AdamW, linear warm-up and cosine decay. Batches hold
 fragments of similar length up to --batch-units teacher units. The loss is unit cross-entropy under the teacher's
-word durations plus the squared error of log(1 + units) per word. Writes the model directory (config.json +
-model.safetensors) in the text-to-token model-file format.
+word durations, plus the squared error of log(1 + units) per word, plus --drift-weight times the mean distance in
+units between predicted and true word ends: a frame's units depend on where its word starts, so small duration
+errors that add up along an utterance cost more than the per-word error shows.
 
-    python3 scripts/train_text_to_token.py --pairs build/teacher_pairs --out assets/text_to_token
+Every --checkpoint-every steps the whole training state (weights, optimiser, batch order, random state, learning
+curve; safetensors and JSON, no pickle) goes to --checkpoint, and a run started with the same settings resumes from
+it, giving the weights an uninterrupted run gives: a long training can span sessions. Writes the model directory
+(config.json + model.safetensors) in the text-to-token model-file format, the learning curve in its config.
+
+    python3 scripts/train_text_to_token.py --pairs build/teacher_pairs --out build/text_to_token
 """
 import argparse
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 from vocaloom import assets  # noqa: E402
+import unit_metrics  # noqa: E402
 from vocaloom.text_to_token.model_file import FORMAT, write_model  # noqa: E402
 from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer  # noqa: E402
 from vocaloom.text_to_token.student import DurationUnits, word_ends  # noqa: E402
+from vocaloom.text_to_token.teacher import NORMALIZER  # noqa: E402
 
 ARCHITECTURE = "duration-units-v1"
 
@@ -81,14 +92,18 @@ def length_batches(pairs: Pairs, items: list[int], batch_units: int, rng: random
     return batches
 
 
-def losses(model: DurationUnits, batch, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def losses(model: DurationUnits, batch, bf16: bool, drift_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(unit loss, duration loss): the duration loss is the log-duration error plus drift_weight x the word-end
+    error in units."""
     inputs, lengths, word_starts, totals, units = batch
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits, frame_mask, log_durations, word_mask = model(inputs, lengths, word_starts, totals)
     unit_loss = torch.nn.functional.cross_entropy(logits[frame_mask].float(), units[frame_mask])
     durations = (word_ends(word_starts, word_mask.sum(1), totals) - word_starts).clamp(min=0.0)
     duration_loss = (log_durations.float() - torch.log1p(durations))[word_mask].pow(2).mean()
-    return unit_loss, duration_loss
+    predicted = torch.where(word_mask, torch.expm1(log_durations.float()), 0.0).cumsum(1)
+    drift = (predicted - torch.where(word_mask, durations, 0.0).cumsum(1)).abs()[word_mask].mean()
+    return unit_loss, duration_loss + drift_weight * drift
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -100,28 +115,82 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
 
 @torch.no_grad()
 def validate(model: DurationUnits, pairs: Pairs, items: list[int]) -> dict:
+    """Validation figures: unit loss under the teacher's durations, log-duration error, and for generated units
+    (the model's own durations) the unit error rate against the teacher and the length error."""
     model.eval()
-    unit_total, duration_total, frames, length_error = 0.0, 0.0, 0, 0.0
+    unit_total, duration_total, frames, length_error, teacher, student = 0.0, 0.0, 0, 0.0, [], []
     for begin in range(0, len(items), 32):
         batch = pairs.batch(items[begin:begin + 32])
-        unit_loss, duration_loss = losses(model, batch, bf16=False)
+        unit_loss, duration_loss = losses(model, batch, False, 0.0)
         count = int(batch[3].sum())
         unit_total += float(unit_loss) * count
         duration_total += float(duration_loss) * len(batch[3])
         frames += count
         generated = model.generate(batch[0], batch[1])
         length_error += sum(abs(len(g) - int(n)) / max(int(n), 1) for g, n in zip(generated, batch[3]))
+        teacher += [units[:int(n)].tolist() for units, n in zip(batch[4], batch[3])]
+        student += [g.tolist() for g in generated]
     model.train()
     return {"unit_loss": round(unit_total / max(frames, 1), 4),
             "duration_loss": round(duration_total / len(items), 4),
+            "unit_error_rate": round(unit_metrics.unit_error_rate(teacher, student), 4),
             "length_error": round(length_error / len(items), 4)}
+
+
+class Checkpoint:
+    """The whole training state in a folder: weights.safetensors, optimizer.safetensors (AdamW's tensors) and
+    state.json (step, batch order, random state, learning curve, the settings it belongs to). Written to a new
+    folder that then replaces the old one, so a run killed at any moment leaves one complete checkpoint."""
+
+    def __init__(self, folder: str, settings: dict):
+        self.folder, self.settings = Path(folder), settings
+
+    def load(self, model, optimizer) -> dict | None:
+        """The saved state (model and optimizer restored in place), or None when there is none yet."""
+        folder = self.folder if self.folder.exists() else self.folder.with_suffix(".old")
+        if not (folder / "state.json").exists():
+            return None
+        state = json.loads((folder / "state.json").read_text())
+        if state["settings"] != self.settings:
+            changed = sorted(k for k in self.settings if state["settings"].get(k) != self.settings[k])
+            raise SystemExit(f"{folder} is a checkpoint of other settings ({', '.join(changed)}): "
+                             "remove it or pass another --checkpoint")
+        model.load_state_dict(load_file(str(folder / "weights.safetensors")))
+        tensors = load_file(str(folder / "optimizer.safetensors"))
+        optimizer.load_state_dict({
+            "state": {int(index): {name: tensors[f"{index}.{name}"] for name in names}
+                      for index, names in state["optimizer"]["state"].items()},
+            "param_groups": state["optimizer"]["param_groups"]})
+        return state
+
+    def save(self, model, optimizer, state: dict) -> None:
+        saved = optimizer.state_dict()
+        fresh, old = self.folder.with_suffix(".new"), self.folder.with_suffix(".old")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(fresh / "weights.safetensors"))
+        save_file({f"{index}.{name}": value for index, values in saved["state"].items()
+                   for name, value in values.items()}, str(fresh / "optimizer.safetensors"))
+        state = {**state, "settings": self.settings, "optimizer": {
+            "state": {str(index): sorted(values) for index, values in saved["state"].items()},
+            "param_groups": saved["param_groups"]}}
+        (fresh / "state.json").write_text(json.dumps(state))
+        shutil.rmtree(old, ignore_errors=True)
+        if self.folder.exists():
+            self.folder.rename(old)
+        fresh.rename(self.folder)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", default="build/teacher_pairs")
     parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
-    parser.add_argument("--out", default=str(assets.TEXT_TO_TOKEN_MODEL))
+    parser.add_argument("--out", default="build/text_to_token", help="the model directory to write")
+    parser.add_argument("--checkpoint", default="build/text_to_token_checkpoint")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="checkpoint and stop after this many minutes of this run (resume later)")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--batch-units", type=int, default=2400, help="padded teacher units per batch")
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -131,6 +200,8 @@ def main(argv=None):
     parser.add_argument("--feedforward", type=int, default=384)
     parser.add_argument("--encoder-layers", type=int, default=2)
     parser.add_argument("--decoder-layers", type=int, default=3)
+    parser.add_argument("--durations", choices=("words", "bytes"), default="bytes")
+    parser.add_argument("--drift-weight", type=float, default=0.1)
     parser.add_argument("--validation", type=int, default=500, help="pairs held out for validation")
     parser.add_argument("--validate-every", type=int, default=1000)
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX512-BF16)")
@@ -149,35 +220,60 @@ def main(argv=None):
     training = list(range(len(pairs) - args.validation))
     hyperparameters = {"codebook_size": codebook_size, "dim": args.dim, "heads": args.heads,
                        "feedforward": args.feedforward, "encoder_layers": args.encoder_layers,
-                       "decoder_layers": args.decoder_layers}
+                       "decoder_layers": args.decoder_layers, "durations": args.durations}
     model = DurationUnits(**hyperparameters)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(training):,} training pairs",
-          file=sys.stderr)
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "checkpoint", "checkpoint_every", "minutes")}
+    settings["pairs_meta"] = json.loads((Path(args.pairs) / "meta.json").read_text())
+    checkpoint = Checkpoint(args.checkpoint, settings)
+    state = checkpoint.load(model, optimizer) or {"step": 0, "epoch": 0, "batches": [], "history": [],
+                                                 "minutes": 0.0, "rng": None}
+    if state["rng"]:
+        rng.setstate((state["rng"][0], tuple(state["rng"][1]), state["rng"][2]))
+    print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(training):,} training pairs"
+          + (f", resuming at step {state['step']:,}" if state["step"] else ""), file=sys.stderr)
 
-    batches, epoch, history, started = [], 0, [], time.time()
-    progress = tqdm(range(args.steps), desc="training", unit="step")
+    batches, epoch, history, started = state["batches"], state["epoch"], state["history"], time.time()
+
+    def minutes() -> float:
+        return round(state["minutes"] + (time.time() - started) / 60, 1)
+
+    progress = tqdm(range(state["step"], args.steps), desc="training", unit="step", initial=state["step"],
+                    total=args.steps)
     for step in progress:
         if not batches:
             batches, epoch = length_batches(pairs, training, args.batch_units, rng), epoch + 1
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
-        unit_loss, duration_loss = losses(model, pairs.batch(batches.pop()), args.bf16)
+        unit_loss, duration_loss = losses(model, pairs.batch(batches.pop()), args.bf16, args.drift_weight)
         optimizer.zero_grad()
         (unit_loss + duration_loss).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        progress.set_postfix(epoch=epoch, units=f"{float(unit_loss):.3f}", durations=f"{float(duration_loss):.4f}")
+        progress.set_postfix(epoch=epoch, units=f"{unit_loss.item():.3f}", durations=f"{duration_loss.item():.4f}")
         if (step + 1) % args.validate_every == 0 or step + 1 == args.steps:
-            history.append({"step": step + 1, "epoch": epoch, **validate(model, pairs, validation)})
+            history.append({"step": step + 1, "epoch": epoch, "minutes": minutes(),
+                            **validate(model, pairs, validation)})
             tqdm.write(json.dumps(history[-1]), file=sys.stderr)
+        out_of_time = args.minutes is not None and time.time() - started >= 60 * args.minutes
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps or out_of_time:
+            random_state = rng.getstate()
+            checkpoint.save(model, optimizer, {
+                "step": step + 1, "epoch": epoch, "batches": batches, "history": history, "minutes": minutes(),
+                "rng": [random_state[0], list(random_state[1]), random_state[2]]})
+        if out_of_time and step + 1 < args.steps:
+            progress.close()
+            print(f"stopped at step {step + 1:,} of {args.steps:,} after {args.minutes:g} minutes; the same command "
+                  f"resumes from {args.checkpoint}", file=sys.stderr)
+            return
 
     config = {"format": FORMAT, "architecture": ARCHITECTURE, "frame_rate_hz": FRAME_RATE_HZ,
-              "codebook_size": codebook_size, "input": {"kind": "bytes"}, "hyperparameters": hyperparameters,
+              "codebook_size": codebook_size, "input": {"kind": "bytes", "normalize": NORMALIZER},
+              "hyperparameters": hyperparameters,
               "training": {"pairs": args.pairs, "training_pairs": len(training), "steps": args.steps,
-                           "batch_units": args.batch_units, "lr": args.lr, "bf16": args.bf16,
-                           "threads": args.threads, "seed": args.seed,
-                           "minutes": round((time.time() - started) / 60, 1), "validation": history[-1]}}
+                           "batch_units": args.batch_units, "lr": args.lr, "drift_weight": args.drift_weight,
+                           "bf16": args.bf16, "threads": args.threads, "seed": args.seed, "minutes": minutes(),
+                           "validation": history[-1], "history": history}}
     write_model(args.out, config, model.eval())
     print(json.dumps(config["training"]))
 

@@ -38,7 +38,8 @@ def make_venv(path: Path) -> Path:
 
 
 def pip_install(bin_dir: Path, *args) -> None:
-    sh(bin_dir / "python", "-m", "pip", "install", "-q", "--no-index", *args)
+    # --no-compile: Python compiles what a test imports; compiling all of torch and Beam up front took minutes
+    sh(bin_dir / "python", "-m", "pip", "install", "-q", "--no-index", "--no-compile", *args)
 
 
 def pipeline_venv(path: Path, wheel: Path) -> Path:

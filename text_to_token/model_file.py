@@ -6,7 +6,8 @@ config.json:
   frame_rate_hz   speech units per second of speech (GLM-4-Voice: 12.5)
   codebook_size   unit ids are 0 .. codebook_size - 1
   input           how text becomes input ids: {"kind": "bytes"} (UTF-8 bytes, ids 0-255) or
-                  {"kind": "characters", "alphabet": "...", "unknown_id": n} (id = position in alphabet)
+                  {"kind": "characters", "alphabet": "...", "unknown_id": n} (id = position in alphabet); either
+                  may name a normaliser applied first ("normalize": "numbers-en/1", text_to_token/normalize.py)
   hyperparameters keyword arguments of the architecture's constructor
 Weights load with safetensors (never pickle) and must match the architecture exactly.
 """
@@ -24,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from vocaloom.schemas.digest import local_sha256
 from vocaloom.text_to_token import student  # noqa: F401  (registers the bundled model's architecture)
 from vocaloom.text_to_token.architectures import ARCHITECTURES
+from vocaloom.text_to_token.normalize import NORMALIZERS
 
 FORMAT = "vocaloom-text-to-token/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -50,8 +52,14 @@ class ModelSpec:
     def codebook_size(self) -> int:
         return int(self.config["codebook_size"])
 
+    def normalize(self, text: str) -> str:
+        """The text as the model reads it: its normaliser's output, or the text itself."""
+        name = self.config["input"].get("normalize")
+        return NORMALIZERS[name](text) if name else text
+
     def encode_text(self, text: str) -> list[int]:
         spec = self.config["input"]
+        text = self.normalize(text)
         if spec["kind"] == "bytes":
             return list(text.encode("utf-8"))
         index = {c: i for i, c in enumerate(spec["alphabet"])}
@@ -94,6 +102,9 @@ def _check_config(path: str, config) -> None:
                                                <= set(config["input"])):
         raise ModelFileError(f"{path}: input must be {{'kind': 'bytes'}} or "
                              "{'kind': 'characters', 'alphabet': ..., 'unknown_id': ...}")
+    if config["input"].get("normalize", "") not in ("", *NORMALIZERS):
+        raise ModelFileError(f"{path}: unknown input normalize {config['input']['normalize']!r} "
+                             f"(known: {', '.join(sorted(NORMALIZERS))})")
 
 
 def is_int(value) -> bool:

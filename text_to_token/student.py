@@ -1,7 +1,9 @@
 """The student: a non-autoregressive text-to-token model trained to imitate the espeak-ng teacher.
 
 UTF-8 bytes -> convolution + transformer encoder -> one vector per whitespace-separated word (mean of its bytes,
-then a word-level transformer layer) -> each word's duration in units -> every unit frame reads the word's bytes
+then a word-level transformer layer) -> each word's duration in units (`durations="words"`: from the word's vector;
+`"bytes"`: the sum of a duration per byte, so a word's length adds up from its letters as espeak-ng's adds up from
+its phonemes, for words never seen) -> every unit frame reads the word's bytes
 through Gaussian attention centred where the frame sits within the word (as in Non-Attentive Tacotron's Gaussian
 upsampling, here over bytes) -> transformer decoder over the frames -> unit logits, argmax.
 
@@ -124,15 +126,17 @@ def transformer(dim: int, heads: int, layers: int, feedforward: int) -> nn.Trans
 @register("duration-units-v1")
 class DurationUnits(nn.Module):
     def __init__(self, codebook_size: int, dim: int = 128, heads: int = 4, feedforward: int = 384,
-                 encoder_layers: int = 2, decoder_layers: int = 3):
+                 encoder_layers: int = 2, decoder_layers: int = 3, durations: str = "words"):
         super().__init__()
-        self.dim = dim
+        if durations not in ("words", "bytes"):
+            raise ValueError(f"durations must be 'words' or 'bytes', not {durations!r}")
+        self.dim, self.durations = dim, durations
         self.embed = nn.Embedding(256, dim)
         self.convolutions = nn.Sequential(nn.Conv1d(dim, dim, 5, padding=2), nn.GELU(),
                                           nn.Conv1d(dim, dim, 5, padding=2), nn.GELU())
         self.encoder = transformer(dim, heads, encoder_layers, feedforward)
         self.word_context = transformer(dim, heads, 1, feedforward)
-        self.duration = nn.Linear(dim, 1)
+        self.duration = nn.Linear(dim, 1)  # of a word's vector, or of each byte's
         self.reader = GaussianReader(dim, heads)
         self.word_to_frame = nn.Linear(dim, dim)
         self.frame_features = nn.Linear(4, dim)
@@ -151,7 +155,10 @@ class DurationUnits(nn.Module):
         members = words.members.float()
         pooled = members @ chars / members.sum(2, keepdim=True).clamp(min=1.0)
         word_states = self.word_context(pooled, src_key_padding_mask=padding(words.mask))
-        return chars, words, word_states, self.duration(word_states).squeeze(-1)
+        if self.durations == "words":
+            return chars, words, word_states, self.duration(word_states).squeeze(-1)
+        per_byte = nn.functional.softplus(self.duration(chars).squeeze(-1)) * mask
+        return chars, words, word_states, torch.log1p(members @ per_byte[..., None]).squeeze(-1)
 
     def convolve(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The two convolutions, each output masked: the second must read zeros past the text's end, as it does

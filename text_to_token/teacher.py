@@ -2,7 +2,8 @@
 
 Every sentence is spoken from the same fresh engine state (see espeak_zygote), so the same text always gives the
 same units in any process and any order. Leading and trailing silence (espeak-ng's exact zeros) is trimmed: a
-span's units are its speech, not the engine's margins.
+span's units are its speech, not the engine's margins. Text is normalised (text_to_token/normalize.py, NORMALIZER)
+before it is spoken, as the bundled student's input is: word starts are those of the normalised text's words.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from vocaloom.text_to_token.espeak_zygote import LIBRARY, SAMPLE_RATE
+from vocaloom.text_to_token.normalize import NORMALIZERS
 from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
 
 MISSING = "espeak-ng is not installed: apt-get install espeak-ng"
+NORMALIZER = "numbers-en/1"
 
 
 class EspeakMissing(RuntimeError):
@@ -102,9 +105,15 @@ class Teacher:
         self.tokenizer = SpeechTokenizer.load(str(tokenizer_dir))
         self.engine = EspeakProcess()
 
+    @staticmethod
+    def normalize(text: str) -> str:
+        """The text as the teacher speaks it."""
+        return NORMALIZERS[NORMALIZER](text)
+
     def speak(self, text: str, prelude: str = "") -> tuple[np.ndarray, np.ndarray]:
-        """Units of one text and each word's start in units (fractional), for building training pairs."""
-        utterance = self.engine.speak(text, prelude)
+        """Units of one text and the start of each word of `normalize(text)` in units (fractional), for building
+        training pairs."""
+        utterance = self.engine.speak(self.normalize(text), self.normalize(prelude))
         return self.tokenizer.units(utterance.audio, SAMPLE_RATE), utterance.word_starts_s * FRAME_RATE_HZ
 
     def units(self, texts: list[str]) -> list[list[int]]:

@@ -72,8 +72,9 @@ def test_the_commands_parser_needs_neither_beam_nor_torch():
 
 def test_build_inspect_verify(tmp_path):
     out = str(tmp_path / "ds")
-    # The README's first command: the whole sample with speech, 5 to 10 minutes on one core of a 2-core machine.
-    built = vocaloom("build", "--output", out, "--runner=FnApiRunner", timeout=1500)
+    # The README's first command: the whole sample with speech in two worker processes, minutes on a 2-core machine.
+    built = vocaloom("build", "--output", out, "--runner=FnApiRunner", "--direct_num_workers=2",
+                     "--direct_running_mode=multi_processing", timeout=1500)
     assert built.returncode == 0, built.stderr
     assert "| records read |" in built.stdout
     inspected = vocaloom("inspect", out)

@@ -62,6 +62,19 @@ def test_training_pass_shapes():
     assert log_durations.shape == (2, 2) and word_mask.tolist() == [[True, True], [True, False]]
 
 
+def test_byte_durations_add_up_over_a_word():
+    """durations="bytes": a word lasts the sum of its bytes' durations, so more letters make a longer word."""
+    torch.manual_seed(0)
+    model = DurationUnits(codebook_size=32, dim=32, heads=2, feedforward=64, encoder_layers=1, decoder_layers=1,
+                          durations="bytes").eval()
+    with torch.no_grad():
+        _, _, _, short = model.encode(torch.tensor([list(b"ab")]), torch.tensor([2]))
+        _, _, _, long = model.encode(torch.tensor([list(b"abab")]), torch.tensor([4]))
+    assert short.shape == (1, 1) and float(long[0, 0]) > float(short[0, 0]) > 0
+    with pytest.raises(ValueError, match="durations must be 'words' or 'bytes'"):
+        DurationUnits(codebook_size=32, durations="phones")
+
+
 def test_small_student_round_trip(tmp_path, bundled):
     spec, _ = bundled
     torch.manual_seed(0)

@@ -37,6 +37,14 @@ def test_units_and_word_starts_are_plausible(speaker):
     assert len(starts) == words and starts[0] == 0 and np.all(np.diff(starts) > 0) and starts[-1] < len(units)
 
 
+def test_numbers_are_spoken_as_the_normalised_text_says(speaker):
+    """The teacher reads text through its normaliser, as the bundled student does: word starts are those of the
+    normalised words, so a training pair's text and timings agree."""
+    units, starts = speaker.speak("Route 66, built in 1926.")
+    written, written_starts = speaker.speak("Route sixty six, built in one thousand nine hundred twenty six.")
+    assert units.tolist() == written.tolist() and starts.tolist() == written_starts.tolist() and len(starts) == 11
+
+
 def test_silent_text_gives_no_units(speaker):
     assert speaker.units(["", "   "]) == [[], []]
 
