@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vocaloom import assets  # noqa: E402
 import unit_metrics  # noqa: E402
-from train_text_to_token import Pairs  # noqa: E402
+from train_text_to_token import Pairs, pairs_problem  # noqa: E402
 from vocaloom.text_to_token.model_file import read_model  # noqa: E402
 from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
 from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
@@ -92,10 +92,11 @@ def student_units(model_dir: str, sentences: list[str], device: str, batch_size:
 def student_units_given_durations(model_dir: str, sentences: list[str], teacher: list, starts: list) -> list:
     """The student's units when it is given the teacher's text (normalised) and word durations instead of its own:
     what remains of its error is in the units it picks, the rest of unit_error_rate is in where it puts words."""
-    model = read_model(model_dir).load("cpu")
+    spec = read_model(model_dir)
+    model = spec.load("cpu")
     units = []
     for sentence, reference, word_starts in zip(sentences, teacher, starts):
-        text = list(Teacher.normalize(sentence).encode("utf-8"))
+        text = spec.encode_text(Teacher.normalize(sentence))
         logits, _, _, _ = model(torch.tensor([text]), torch.tensor([len(text)]),
                                 torch.tensor(word_starts, dtype=torch.float32)[None], torch.tensor([len(reference)]))
         units.append(logits[0, :len(reference)].argmax(-1).tolist())
@@ -232,6 +233,10 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="", help="also measure the student's throughput here, e.g. cuda")
     args = parser.parse_args(argv)
+    if args.sentences and not Path(args.sentences).is_file():
+        parser.error(f"--sentences {args.sentences}: no such file")
+    if problem := pairs_problem(args.pairs):
+        parser.error(problem)
     torch.set_num_threads(1)  # like the teacher: CPU-seconds then count work, not threads spinning at barriers
     sets = {Path(args.sentences).stem: Path(args.sentences)} if args.sentences else default_sets()
     texts = {name: [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]

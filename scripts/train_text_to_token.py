@@ -69,6 +69,15 @@ class Pairs:
                 torch.nn.utils.rnn.pad_sequence(units, batch_first=True, padding_value=-100))
 
 
+def pairs_problem(folder: str) -> str | None:
+    """One line naming what a pairs folder lacks, or None when it holds synthesize_teacher_pairs.py's files."""
+    missing = [name for name in ("texts.txt", "pairs.safetensors", "meta.json") if not (Path(folder) / name).is_file()]
+    if missing:
+        return (f"--pairs {folder}: no {', '.join(missing)} (make them with scripts/synthesize_teacher_pairs.py "
+                f"--out {folder})")
+    return None
+
+
 def length_batches(pairs: Pairs, items: list[int], batch_units: int, rng: random.Random) -> list[list[int]]:
     """One epoch of batches: shuffled, then sorted by length within windows of ~50 batches so padding is small,
     each batch up to `batch_units` teacher units (padded), batches in random order."""
@@ -210,6 +219,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if problem := pairs_problem(args.pairs):
+        parser.error(problem)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)

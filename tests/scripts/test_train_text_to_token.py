@@ -57,3 +57,10 @@ def test_a_checkpoint_of_other_settings_is_refused(pairs, tmp_path):
     train(pairs, tmp_path / "run", "--minutes", "0")
     with pytest.raises(SystemExit, match=r"checkpoint of other settings \(lr\): remove it or pass another"):
         train(pairs, tmp_path / "run", "--lr", "0.01")
+
+
+def test_missing_pairs_are_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train(tmp_path / "nowhere", tmp_path / "run")
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no texts.txt, pairs.safetensors, meta.json (make them with scripts/synthesize_teacher_pairs.py" in error
