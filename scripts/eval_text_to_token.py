@@ -17,7 +17,8 @@ With --device cuda the student's GPU throughput (speech seconds per wall second)
 
 With --sentences FILE it prints one JSON object for that file; without, it evaluates every default set
 (scripts/make_eval_sets.py: the in-domain held-out sentences and each domain that never entered training) and prints
-a table of the main figures per domain, then one JSON object holding every set's figures and the targets met.
+a table of the main figures per domain, the model's learning curve (its config's training history, where it has
+one), then one JSON object holding every set's figures and the targets met.
 
     python3 scripts/eval_text_to_token.py --sentences assets/eval/sentences.txt
     python3 scripts/eval_text_to_token.py
@@ -74,11 +75,14 @@ def teacher_units(tokenizer: str, sentences: list[str]) -> tuple[list, list, lis
 def student_units(model_dir: str, sentences: list[str], device: str, batch_size: int) -> list[list[int]]:
     spec = read_model(model_dir)
     model = spec.load(device)
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].encode("utf-8")))
+    model_inputs = [spec.encode_text(s) for s in sentences]
+    # by the model's input length (numbers read as words can make a line several times longer), so a batch pads
+    # its rows to lines of about the same length
+    order = sorted(range(len(sentences)), key=lambda i: len(model_inputs[i]))
     units = [None] * len(sentences)
     for begin in range(0, len(order), batch_size):
         items = order[begin:begin + batch_size]
-        encoded = [spec.encode_text(sentences[i]) for i in items]
+        encoded = [model_inputs[i] for i in items]
         inputs = torch.zeros(len(items), max(map(len, encoded)), dtype=torch.long)
         for row, ids in enumerate(encoded):
             inputs[row, :len(ids)] = torch.tensor(ids)
@@ -202,25 +206,43 @@ def default_sets() -> dict[str, Path]:
 def targets_met(domain: str, result: dict) -> dict:
     """The issue's targets: UER within a multiple of the domain's teacher floor (IN_DOMAIN_FLOOR_MULTIPLE in
     domain, OUT_OF_TRAINING_FLOOR_MULTIPLE elsewhere), LOOKUP_MARGIN below word lookup out of training, and length
-    error at most MAX_LENGTH_ERROR."""
+    error at most MAX_LENGTH_ERROR; the student at least as fast as the teacher per CPU-second."""
     multiple = IN_DOMAIN_FLOOR_MULTIPLE if domain == IN_DOMAIN else OUT_OF_TRAINING_FLOOR_MULTIPLE
     met = {"floor": result["unit_error_rate"] <= multiple * result["teacher_floor_uer"],
-           "length": result["length_error"] <= MAX_LENGTH_ERROR}
+           "length": result["length_error"] <= MAX_LENGTH_ERROR,
+           "speed": result["student_speech_s_per_cpu_s"] >= result["teacher_speech_s_per_cpu_s"]}
     if domain != IN_DOMAIN:
         met["lookup"] = result["unit_error_rate"] <= result["lookup_uer"] - LOOKUP_MARGIN
     return met
 
 
+def ratio(numerator: float, denominator: float) -> str:
+    """'-' where a set too small for the figure made the denominator 0 (one sentence the teacher always says alike)."""
+    return f"{numerator / denominator:.2f}" if denominator else "-"
+
+
 def table(results: dict[str, dict]) -> str:
     rows = ["| domain | sentences | UER | teacher floor | UER / floor | lookup UER | lookup - UER | length error "
-            "| UER given teacher durations | targets met |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            "| UER given teacher durations | student / teacher speed | targets met |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for domain, r in results.items():
         met = targets_met(domain, r)
         rows.append(f"| {domain} | {r['sentences']} | {r['unit_error_rate']:.3f} | {r['teacher_floor_uer']:.3f} "
-                    f"| {r['unit_error_rate'] / r['teacher_floor_uer']:.2f} | {r['lookup_uer']:.3f} "
+                    f"| {ratio(r['unit_error_rate'], r['teacher_floor_uer'])} | {r['lookup_uer']:.3f} "
                     f"| {r['lookup_uer'] - r['unit_error_rate']:.3f} | {r['length_error']:.3f} "
                     f"| {r['uer_given_teacher_durations']:.3f} "
+                    f"| {ratio(r['student_speech_s_per_cpu_s'], r['teacher_speech_s_per_cpu_s'])} "
                     f"| {', '.join(k for k, ok in met.items() if ok) or 'none'} |")
+    return "\n".join(rows)
+
+
+def learning_curve(history: list[dict]) -> str:
+    """The training run's validation figures (scripts/train_text_to_token.py) as a table, one row per validation."""
+    rows = ["| step | epoch | minutes | unit loss | duration loss | UER | UER given teacher durations | length error |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows += [f"| {h['step']:,} | {h['epoch']} | {h['minutes']} | {h['unit_loss']:.3f} | {h['duration_loss']:.4f} "
+             f"| {h['unit_error_rate']:.3f} | {h.get('uer_given_teacher_durations', float('nan')):.3f} "
+             f"| {h['length_error']:.3f} |" for h in history]
     return "\n".join(rows)
 
 
@@ -247,7 +269,9 @@ def main(argv=None):
         print(json.dumps(results[Path(args.sentences).stem]))
         return
     print(table(results))
-    print(json.dumps({name: {**r, "targets_met": targets_met(name, r)} for name, r in results.items()}))
+    if history := read_model(args.model).config.get("training", {}).get("history"):
+        print("\n" + learning_curve(history))
+    print("\n" + json.dumps({name: {**r, "targets_met": targets_met(name, r)} for name, r in results.items()}))
 
 
 if __name__ == "__main__":

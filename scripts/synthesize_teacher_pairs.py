@@ -8,7 +8,7 @@ normalises it, its teacher units and each word's start in units (from espeak-ng'
 Fragments are spoken by --workers teacher processes; results keep the fragments' order, so a fixed --seed gives
 identical files.
 
-    python3 scripts/synthesize_teacher_pairs.py --out build/teacher_pairs --fragments 60000
+    python3 scripts/synthesize_teacher_pairs.py --out build/teacher_pairs --fragments 80000
 """
 import argparse
 import json
@@ -48,7 +48,7 @@ def concatenated(arrays: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarra
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/teacher_pairs")
-    parser.add_argument("--fragments", type=int, default=60000)
+    parser.add_argument("--fragments", type=int, default=80000)
     parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2, help="the codebook used seeds 0 and 1")

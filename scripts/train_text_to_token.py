@@ -101,9 +101,9 @@ def length_batches(pairs: Pairs, items: list[int], batch_units: int, rng: random
     return batches
 
 
-def losses(model: DurationUnits, batch, bf16: bool, drift_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(unit loss, duration loss): the duration loss is the log-duration error plus drift_weight x the word-end
-    error in units."""
+def losses(model: DurationUnits, batch, bf16: bool, drift_weight: float) -> tuple[torch.Tensor, ...]:
+    """(unit loss, duration loss, unit logits under the teacher's durations): the duration loss is the log-duration
+    error plus drift_weight x the word-end error in units."""
     inputs, lengths, word_starts, totals, units = batch
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         logits, frame_mask, log_durations, word_mask = model(inputs, lengths, word_starts, totals)
@@ -112,7 +112,7 @@ def losses(model: DurationUnits, batch, bf16: bool, drift_weight: float) -> tupl
     duration_loss = (log_durations.float() - torch.log1p(durations))[word_mask].pow(2).mean()
     predicted = torch.where(word_mask, torch.expm1(log_durations.float()), 0.0).cumsum(1)
     drift = (predicted - torch.where(word_mask, durations, 0.0).cumsum(1)).abs()[word_mask].mean()
-    return unit_loss, duration_loss + drift_weight * drift
+    return unit_loss, duration_loss + drift_weight * drift, logits
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -124,13 +124,14 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
 
 @torch.no_grad()
 def validate(model: DurationUnits, pairs: Pairs, items: list[int]) -> dict:
-    """Validation figures: unit loss under the teacher's durations, log-duration error, and for generated units
-    (the model's own durations) the unit error rate against the teacher and the length error."""
+    """Validation figures: unit loss and unit error rate under the teacher's durations, log-duration error, and for
+    generated units (the model's own durations) the unit error rate against the teacher and the length error. The
+    two unit error rates apart say how much of the error is in where words go rather than in how they sound."""
     model.eval()
-    unit_total, duration_total, frames, length_error, teacher, student = 0.0, 0.0, 0, 0.0, [], []
+    unit_total, duration_total, frames, length_error, teacher, student, given = 0.0, 0.0, 0, 0.0, [], [], []
     for begin in range(0, len(items), 32):
         batch = pairs.batch(items[begin:begin + 32])
-        unit_loss, duration_loss = losses(model, batch, False, 0.0)
+        unit_loss, duration_loss, logits = losses(model, batch, False, 0.0)
         count = int(batch[3].sum())
         unit_total += float(unit_loss) * count
         duration_total += float(duration_loss) * len(batch[3])
@@ -139,10 +140,12 @@ def validate(model: DurationUnits, pairs: Pairs, items: list[int]) -> dict:
         length_error += sum(abs(len(g) - int(n)) / max(int(n), 1) for g, n in zip(generated, batch[3]))
         teacher += [units[:int(n)].tolist() for units, n in zip(batch[4], batch[3])]
         student += [g.tolist() for g in generated]
+        given += [row[:int(n)].argmax(-1).tolist() for row, n in zip(logits, batch[3])]
     model.train()
     return {"unit_loss": round(unit_total / max(frames, 1), 4),
             "duration_loss": round(duration_total / len(items), 4),
             "unit_error_rate": round(unit_metrics.unit_error_rate(teacher, student), 4),
+            "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given), 4),
             "length_error": round(length_error / len(items), 4)}
 
 
@@ -256,7 +259,7 @@ def main(argv=None):
             batches, epoch = length_batches(pairs, training, args.batch_units, rng), epoch + 1
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
-        unit_loss, duration_loss = losses(model, pairs.batch(batches.pop()), args.bf16, args.drift_weight)
+        unit_loss, duration_loss, _ = losses(model, pairs.batch(batches.pop()), args.bf16, args.drift_weight)
         optimizer.zero_grad()
         (unit_loss + duration_loss).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
