@@ -31,7 +31,7 @@ class BuildConfig:
     speech_source: str = "text-to-token"
     text_to_token_model: str = "bundled:text-to-token"  # the bundled student (text_to_token/student.py)
     device: str = "cpu"
-    batch_characters: int = 16384  # a text-to-token batch's spans times its longest span, in characters
+    batch_characters: int = 2048  # a text-to-token batch's spans times its longest span, in characters
     cache: str | None = None
     context: str = "document"
     knn: int = 40
@@ -93,7 +93,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--text-to-token-model", "text-to-token model directory", metavar="DIR")
     flag("--device", "where the text-to-token model runs", choices=DEVICES)
     flag("--batch-characters", "a text-to-token batch's budget: its spans times its longest span, in characters "
-         "(larger on a GPU)", type=int, metavar="N")
+         "(a GPU wants far larger ones)", type=int, metavar="N")
     flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
     flag("--context", "what a row holds: pieces of one document, or related documents in order",
          choices=CONTEXTS)

@@ -9,10 +9,14 @@ Figures (unit error rates are corpus-level: total edit distance over total teach
                            engine state) vs from a fresh state; no student can be expected to beat it
   uer_given_teacher_durations  the student's unit error rate when given the teacher's word durations: what is
                            left is in the units it picks, the difference to unit_error_rate in its durations
+  uer_given_jittered_durations  the same with each teacher word start moved by Gaussian noise of 0.1 and 0.25
+                           units (8 and 20 ms): how precise word boundaries must be for a unit error rate
+  word_end_error           mean |student's word end - teacher's| in units, the student's own durations summed
   lookup_uer               word-lookup baseline: each word's most typical unit sequence in the training pairs
                            (the medoid under edit distance), concatenated
   *_speech_s_per_cpu_s     seconds of speech (units / 12.5) produced per CPU-second, this machine, this run, one
-                           thread each (the teacher's includes its espeak-ng server and forked children)
+                           thread each (the teacher's includes its espeak-ng server and forked children; the
+                           student runs as a build runs it: the pipeline's handler and batches, --batch-characters)
 With --device cuda the student's GPU throughput (speech seconds per wall second) is added.
 
 With --sentences FILE it prints one JSON object for that file; without, it evaluates every default set
@@ -43,13 +47,18 @@ import unit_metrics  # noqa: E402
 from train_text_to_token import Pairs, pairs_problem  # noqa: E402
 from vocaloom.text_to_token.model_file import read_model  # noqa: E402
 from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
+from vocaloom.text_to_token.student import word_ends  # noqa: E402
 from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
+from vocaloom.transforms.inference_cache import cache_key  # noqa: E402
+from vocaloom.transforms.speech.speech_conversion import cut_batches  # noqa: E402
+from vocaloom.transforms.speech.speech_handlers import BATCH_CHARACTERS, Span, TextToTokenHandler  # noqa: E402
 
 MEDOID_SAMPLES = 12  # occurrences of a word compared when choosing its most typical unit sequence
 IN_DOMAIN = "in-domain"
 IN_DOMAIN_FLOOR_MULTIPLE = 1.5
 OUT_OF_TRAINING_FLOOR_MULTIPLE = 2.0
 LOOKUP_MARGIN = 0.25
+JITTER_UNITS = (0.1, 0.25)  # standard deviations of the noise put on the teacher's word starts, in units (80 ms)
 MAX_LENGTH_ERROR = 0.03
 
 
@@ -72,51 +81,56 @@ def teacher_units(tokenizer: str, sentences: list[str]) -> tuple[list, list, lis
     return [units.tolist() for units, _ in spoken], [starts for _, starts in spoken], shifted, cpu_s
 
 
-def student_units(model_dir: str, sentences: list[str], device: str, batch_size: int) -> list[list[int]]:
-    spec = read_model(model_dir)
-    model = spec.load(device)
-    model_inputs = [spec.encode_text(s) for s in sentences]
-    # by the model's input length (numbers read as words can make a line several times longer), so a batch pads
-    # its rows to lines of about the same length
-    order = sorted(range(len(sentences)), key=lambda i: len(model_inputs[i]))
+def student_units(model_dir: str, sentences: list[str], device: str, budget: int) -> list[list[int]]:
+    """The student's units as a build converts them: the pipeline's handler over the batches the pipeline cuts
+    (similar lengths, within `budget` padded characters)."""
+    handler = TextToTokenHandler(read_model(model_dir), device)
+    model = handler.load_model()
+    spans = [Span("eval", b"", index, text, cache_key("eval", text)) for index, text in enumerate(sentences)]
     units = [None] * len(sentences)
-    for begin in range(0, len(order), batch_size):
-        items = order[begin:begin + batch_size]
-        encoded = [model_inputs[i] for i in items]
-        inputs = torch.zeros(len(items), max(map(len, encoded)), dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            inputs[row, :len(ids)] = torch.tensor(ids)
-        lengths = torch.tensor([len(ids) for ids in encoded])
-        for i, out in zip(items, model.generate(inputs.to(device), lengths.to(device))):
-            units[i] = out.tolist()
+    for batch in cut_batches(spans, budget):
+        for span, span_units in zip(batch, handler.convert(model, [span.text for span in batch])):
+            units[span.index] = span_units
     return units
 
 
 @torch.no_grad()
-def student_units_given_durations(model_dir: str, sentences: list[str], teacher: list, starts: list) -> list:
-    """The student's units when it is given the teacher's text (normalised) and word durations instead of its own:
-    what remains of its error is in the units it picks, the rest of unit_error_rate is in where it puts words."""
+def student_given_durations(model_dir: str, sentences: list[str], teacher: list, starts: list) -> dict:
+    """The student given the teacher's text (normalised) and word timings instead of its own: its units under the
+    teacher's word starts (what remains of its error is in the units it picks, the rest of unit_error_rate is in
+    where it puts words), under those starts each moved by Gaussian noise of JITTER_UNITS (how precise boundaries
+    must be), and the mean distance in units between its own word ends and the teacher's."""
     spec = read_model(model_dir)
     model = spec.load("cpu")
-    units = []
-    for sentence, reference, word_starts in zip(sentences, teacher, starts):
+    exact, jittered, end_errors = [], {sigma: [] for sigma in JITTER_UNITS}, []
+    for index, (sentence, reference, word_starts) in enumerate(zip(sentences, teacher, starts)):
         text = spec.encode_text(Teacher.normalize(sentence))
-        logits, _, _, _ = model(torch.tensor([text]), torch.tensor([len(text)]),
-                                torch.tensor(word_starts, dtype=torch.float32)[None], torch.tensor([len(reference)]))
-        units.append(logits[0, :len(reference)].argmax(-1).tolist())
-    return units
+        inputs, lengths = torch.tensor([text]), torch.tensor([len(text)])
+        true_starts, total = torch.tensor(word_starts, dtype=torch.float32)[None], torch.tensor([len(reference)])
+        logits, _, log_durations, _ = model(inputs, lengths, true_starts, total)
+        exact.append(logits[0, :len(reference)].argmax(-1).tolist())
+        if len(word_starts):
+            true_ends = word_ends(true_starts, torch.tensor([len(word_starts)]), total)[0]
+            end_errors += (torch.expm1(log_durations[0]).clamp(min=0.0).cumsum(0) - true_ends).abs().tolist()
+        noise = torch.randn(true_starts.shape, generator=torch.Generator().manual_seed(index))
+        noise[:, 0] = 0.0  # the first word starts the utterance
+        for sigma in JITTER_UNITS:
+            moved = (true_starts + sigma * noise).clamp(0.0, float(len(reference)))
+            logits, _, _, _ = model(inputs, lengths, moved, total)
+            jittered[sigma].append(logits[0, :len(reference)].argmax(-1).tolist())
+    return {"exact": exact, "jittered": jittered, "word_end_error": float(np.mean(end_errors)) if end_errors else 0.0}
 
 
-def timed_student(model_dir, sentences, device, batch_size) -> tuple[list, float]:
+def timed_student(model_dir, sentences, device, budget) -> tuple[list, float]:
     """Units and seconds spent: CPU-seconds on CPU, wall seconds on a GPU (synchronised)."""
-    student_units(model_dir, sentences[:batch_size], device, batch_size)  # warm-up: lazy initialisation
+    student_units(model_dir, sentences[:8], device, budget)  # warm-up: lazy initialisation
     if device == "cpu":
         start = time.process_time()
-        units = student_units(model_dir, sentences, device, batch_size)
+        units = student_units(model_dir, sentences, device, budget)
         return units, time.process_time() - start
     torch.cuda.synchronize()
     start = time.perf_counter()
-    units = student_units(model_dir, sentences, device, batch_size)
+    units = student_units(model_dir, sentences, device, budget)
     torch.cuda.synchronize()
     return units, time.perf_counter() - start
 
@@ -168,8 +182,8 @@ def figures(sentences: list[str], args, lookup: Lookup) -> dict:
     """Every figure of the module docstring for one set of sentences."""
     words = sum(len(s.split()) for s in sentences)
     teacher, starts, shifted, teacher_cpu_s = teacher_units(args.tokenizer, sentences)
-    student, student_cpu_s = timed_student(args.model, sentences, "cpu", args.batch_size)
-    given_durations = student_units_given_durations(args.model, sentences, teacher, starts)
+    student, student_cpu_s = timed_student(args.model, sentences, "cpu", args.batch_characters)
+    given = student_given_durations(args.model, sentences, teacher, starts)
     baseline, coverage = lookup.units(sentences)
     teacher_len = [max(len(t), 1) for t in teacher]
     result = {
@@ -183,14 +197,17 @@ def figures(sentences: list[str], args, lookup: Lookup) -> dict:
         "tokens_per_word": {"teacher": round(sum(map(len, teacher)) / words, 3),
                             "student": round(sum(map(len, student)) / words, 3)},
         "teacher_floor_uer": round(unit_metrics.unit_error_rate(teacher, shifted), 4),
-        "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given_durations), 4),
+        "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given["exact"]), 4),
+        "uer_given_jittered_durations": {f"{sigma:g}": round(unit_metrics.unit_error_rate(teacher, units), 4)
+                                         for sigma, units in given["jittered"].items()},
+        "word_end_error": round(given["word_end_error"], 3),
         "lookup_uer": round(unit_metrics.unit_error_rate(teacher, baseline), 4),
         "lookup_word_coverage": round(coverage, 4),
         "teacher_speech_s_per_cpu_s": round(sum(map(len, teacher)) / FRAME_RATE_HZ / teacher_cpu_s, 1),
         "student_speech_s_per_cpu_s": round(sum(map(len, student)) / FRAME_RATE_HZ / student_cpu_s, 1),
     }
     if args.device:
-        units, seconds = timed_student(args.model, sentences, args.device, args.batch_size)
+        units, seconds = timed_student(args.model, sentences, args.device, args.batch_characters)
         result[f"student_{args.device}_speech_s_per_s"] = round(sum(map(len, units)) / FRAME_RATE_HZ / seconds, 1)
         result[f"student_{args.device}_matches_cpu"] = units == student
     return result
@@ -223,14 +240,17 @@ def ratio(numerator: float, denominator: float) -> str:
 
 def table(results: dict[str, dict]) -> str:
     rows = ["| domain | sentences | UER | teacher floor | UER / floor | lookup UER | lookup - UER | length error "
-            "| UER given teacher durations | student / teacher speed | targets met |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            "| UER given teacher durations | the same, starts jittered 0.1 / 0.25 units | word end error (units) "
+            "| student / teacher speed | targets met |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for domain, r in results.items():
         met = targets_met(domain, r)
         rows.append(f"| {domain} | {r['sentences']} | {r['unit_error_rate']:.3f} | {r['teacher_floor_uer']:.3f} "
                     f"| {ratio(r['unit_error_rate'], r['teacher_floor_uer'])} | {r['lookup_uer']:.3f} "
                     f"| {r['lookup_uer'] - r['unit_error_rate']:.3f} | {r['length_error']:.3f} "
                     f"| {r['uer_given_teacher_durations']:.3f} "
+                    f"| {' / '.join(f'{uer:.3f}' for uer in r['uer_given_jittered_durations'].values())} "
+                    f"| {r['word_end_error']:.2f} "
                     f"| {ratio(r['student_speech_s_per_cpu_s'], r['teacher_speech_s_per_cpu_s'])} "
                     f"| {', '.join(k for k, ok in met.items() if ok) or 'none'} |")
     return "\n".join(rows)
@@ -252,7 +272,8 @@ def main(argv=None):
     parser.add_argument("--model", default=str(assets.TEXT_TO_TOKEN_MODEL))
     parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
     parser.add_argument("--pairs", default="build/teacher_pairs", help="training pairs, for the lookup baseline")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-characters", type=int, default=BATCH_CHARACTERS,
+                        help="the student's batches as a build cuts them (default: the pipeline's)")
     parser.add_argument("--device", default="", help="also measure the student's throughput here, e.g. cuda")
     args = parser.parse_args(argv)
     if args.sentences and not Path(args.sentences).is_file():

@@ -7,7 +7,8 @@ from tests.scripts.conftest import train
 
 FIGURES = {"sentences", "words", "teacher_units", "unit_error_rate", "dedup_unit_error_rate", "length_error",
            "tokens_per_word", "teacher_floor_uer", "uer_given_teacher_durations", "lookup_uer",
-           "lookup_word_coverage", "teacher_speech_s_per_cpu_s", "student_speech_s_per_cpu_s"}
+           "lookup_word_coverage", "teacher_speech_s_per_cpu_s", "student_speech_s_per_cpu_s",
+           "uer_given_jittered_durations", "word_end_error"}
 
 
 def evaluate(pairs, tmp_path, capsys, *extra) -> str:
@@ -24,6 +25,7 @@ def test_one_file_prints_its_figures_as_json(pairs, tmp_path, capsys):
     assert set(result) == FIGURES
     assert (result["sentences"], result["words"]) == (2, 11)
     assert result["teacher_units"] > 0 and 0 <= result["teacher_floor_uer"] <= 1 and result["unit_error_rate"] > 0
+    assert set(result["uer_given_jittered_durations"]) == {"0.1", "0.25"} and result["word_end_error"] > 0
 
 
 def test_default_sets_print_a_table_per_domain_and_the_learning_curve(pairs, tmp_path, capsys, monkeypatch):
