@@ -278,6 +278,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.sentences and not Path(args.sentences).is_file():
         parser.error(f"--sentences {args.sentences}: no such file")
+    if args.batch_characters < 1:
+        parser.error(f"--batch-characters must be positive, got {args.batch_characters}")
     if problem := pairs_problem(args.pairs):
         parser.error(problem)
     torch.set_num_threads(1)  # like the teacher: CPU-seconds then count work, not threads spinning at barriers

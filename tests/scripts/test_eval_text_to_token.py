@@ -2,6 +2,8 @@
 the default sets a table per domain and the model's learning curve; the targets are the issue's."""
 import json
 
+import pytest
+
 from scripts import eval_text_to_token
 from tests.scripts.conftest import train
 
@@ -54,3 +56,10 @@ def test_targets_are_the_issues():
     slower = {**figures, "lookup_uer": 0.74, "length_error": 0.031, "student_speech_s_per_cpu_s": 399.0}
     assert eval_text_to_token.targets_met("technical", slower) == {"floor": True, "length": False, "speed": False,
                                                                    "lookup": False}
+
+
+def test_a_batch_budget_below_one_character_is_refused_before_any_work(capsys):
+    with pytest.raises(SystemExit) as stop:
+        eval_text_to_token.main(["--batch-characters", "0"])
+    assert stop.value.code == 2
+    assert "--batch-characters must be positive, got 0" in capsys.readouterr().err
