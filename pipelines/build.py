@@ -78,8 +78,9 @@ class BuildPlan:
             speech = {"source": self.config.speech_source, "model": self.model.path, "sha256": self.model.sha256,
                       "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
                       "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
-            if getattr(self.model, "kind", None) == "causal-lm":  # the precision its units were made in
-                speech["dtype"] = str(self.model.dtype(self.config.device)).removeprefix("torch.")
+            if hasattr(self.model, "dtype"):  # the precision its units were made in
+                from vocaloom.transforms.speech.speech_handlers import precision_name
+                speech["dtype"] = precision_name(self.model, self.config.device)
         return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
                 "inputs_unreadable": self.unreadable,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
@@ -159,9 +160,10 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
                | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
     if plan.model:
         from vocaloom.transforms.speech.speech_conversion import DEAD_LETTER, ConvertSpans, speech_spans
-        from vocaloom.transforms.speech.speech_handlers import speech_handler
+        from vocaloom.transforms.speech.speech_handlers import precision_name, speech_handler, units_identity
         from vocaloom.transforms.speech.weave import Weave
-        speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, plan.model.sha256) | "ConvertSpans" >> ConvertSpans(
+        identity = units_identity(plan.model.sha256, precision_name(plan.model, config.device))
+        speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, identity) | "ConvertSpans" >> ConvertSpans(
             speech_handler(plan.model, config.device, plan.setup_failures, config.batch_characters), plan.cache_files,
             cache_dir(config, plan.model))
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(plan.tokenizer_file, plan.vocab, spill,

@@ -23,11 +23,10 @@ from pathlib import Path
 import torch
 
 from vocaloom.schemas.digest import local_sha256
-from vocaloom.text_to_token.model_file import is_int, is_number
+from vocaloom.text_to_token.model_file import DTYPES, device_dtype, is_int, is_number
 
 SETTINGS, FORMAT = "vocaloom-causal-lm.json", "vocaloom-causal-lm/1"
 HF_CONFIG = "config.json"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 MAX_FRAME_RATE_HZ, MAX_UNITS_PER_CHARACTER = 1000.0, 1000.0
 
 
@@ -55,9 +54,7 @@ class CausalLMSpec:
         return int(self.settings["unit_count"])
 
     def dtype(self, device: str) -> torch.dtype:
-        """bf16 where asked for and on CUDA; float32 on the CPU, where bf16 matmuls are slow and less exact."""
-        asked = self.settings.get("dtype", "float32")
-        return DTYPES[asked] if device == "cuda" else torch.float32
+        return device_dtype(self.settings.get("dtype", "float32"), device)
 
     def unit_cap(self, text: str) -> int:
         return max(1, math.ceil(len(text) * self.settings["max_units_per_character"]))

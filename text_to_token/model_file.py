@@ -9,6 +9,8 @@ config.json:
                   {"kind": "characters", "alphabet": "...", "unknown_id": n} (id = position in alphabet); either
                   may name a normaliser applied first ("normalize": "numbers-en/1", text_to_token/normalize.py)
   hyperparameters keyword arguments of the architecture's constructor
+  dtype           optional: "float32" (default) or "bfloat16": matrix products in bf16 (autocast) on CUDA only
+                  (recorded in the manifest; the CPU always runs float32)
 Weights load with safetensors (never pickle) and must match the architecture exactly.
 """
 from __future__ import annotations
@@ -31,6 +33,13 @@ FORMAT = "vocaloom-text-to-token/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 # Bounds no real speech tokenizer comes near (GLM-4-Voice: 12.5 Hz, 16,384 units); past them a config is a mistake.
 MAX_FRAME_RATE_HZ, MAX_CODEBOOK_SIZE = 1000.0, 1 << 20
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def device_dtype(asked: str, device: str) -> torch.dtype:
+    """The precision a model runs in on `device` ("cuda", "cuda:1", "cpu"): bf16 where asked for and on CUDA;
+    float32 on the CPU, where bf16 matrix products are slow and less exact."""
+    return DTYPES[asked] if torch.device(device).type == "cuda" else torch.float32
 
 
 class ModelFileError(ValueError):
@@ -51,6 +60,9 @@ class ModelSpec:
     @property
     def codebook_size(self) -> int:
         return int(self.config["codebook_size"])
+
+    def dtype(self, device: str) -> torch.dtype:
+        return device_dtype(self.config.get("dtype", "float32"), device)
 
     def normalize(self, text: str) -> str:
         """The text as the model reads it: its normaliser's output, or the text itself."""
@@ -105,6 +117,8 @@ def _check_config(path: str, config) -> None:
     if config["input"].get("normalize", "") not in ("", *NORMALIZERS):
         raise ModelFileError(f"{path}: unknown input normalize {config['input']['normalize']!r} "
                              f"(known: {', '.join(sorted(NORMALIZERS))})")
+    if config.get("dtype", "float32") not in DTYPES:
+        raise ModelFileError(f"{path}: {CONFIG} dtype must be one of {', '.join(DTYPES)}")
 
 
 def is_int(value) -> bool:

@@ -109,6 +109,12 @@ def word_ends(word_starts: torch.Tensor, counts: torch.Tensor, totals: torch.Ten
     return torch.where(last, totals[:, None].float(), ends)
 
 
+def full_precision(like: torch.Tensor):
+    """float32 inside a bf16 autocast region (the handler's on CUDA): for the few small products whose rounding
+    would change the units."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 def padding(mask: torch.Tensor) -> torch.Tensor:
     """Key padding mask for a transformer; position 0 always counts as real, so a row with nothing in it (an
     empty text, a text without words) attends to something instead of producing NaN (its output is unused)."""
@@ -167,10 +173,11 @@ class DurationUnits(nn.Module):
         members = words.members.float()
         pooled = members @ chars / members.sum(2, keepdim=True).clamp(min=1.0)
         word_states = self.word_context(pooled, src_key_padding_mask=padding(words.mask))
-        if self.durations == "words":
-            return chars, words, word_states, self.duration(word_states).squeeze(-1)
-        per_byte = nn.functional.softplus(self.duration(chars).squeeze(-1)) * mask
-        return chars, words, word_states, torch.log1p(members @ per_byte[..., None]).squeeze(-1)
+        with full_precision(inputs):  # a duration's rounding decides how many units a word gets
+            if self.durations == "words":
+                return chars, words, word_states, self.duration(word_states.float()).squeeze(-1)
+            per_byte = nn.functional.softplus(self.duration(chars.float()).squeeze(-1)) * mask
+            return chars, words, word_states, torch.log1p(members @ per_byte[..., None]).squeeze(-1)
 
     def convolve(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The two convolutions, each output masked: the second must read zeros past the text's end, as it does
@@ -183,7 +190,9 @@ class DurationUnits(nn.Module):
         x = self.reader(chars, words.char_mask, words, frames)
         x = x + self.word_to_frame(word_states.gather(1, frames.word[..., None].expand(-1, -1, self.dim)))
         x = x + self.frame_features(frames.features) + sinusoids(frames.position, self.dim)
-        return self.head(self.norm(self.decoder(x, src_key_padding_mask=padding(frames.mask))))
+        states = self.norm(self.decoder(x, src_key_padding_mask=padding(frames.mask)))
+        with full_precision(x):  # the unit is an argmax: bf16 logits would tie and flip; the head is cheap
+            return self.head(states.float())
 
     def forward(self, inputs, lengths, word_starts, totals):
         """Training pass with the teacher's durations: (unit logits [B, F, K], frame mask, log-duration
@@ -203,4 +212,4 @@ class DurationUnits(nn.Module):
         totals = ends.gather(1, (words.counts - 1).clamp(min=0)[:, None]).squeeze(1).round() * (words.counts > 0)
         frames = Frames(ends - durations, ends, totals, words.mask)
         units = self.unit_logits(chars, words, word_states, frames).argmax(-1)
-        return [units[i, :int(n)] for i, n in enumerate(totals)]
+        return [units[i, :n] for i, n in enumerate(totals.long().tolist())]  # one device sync, not one a row

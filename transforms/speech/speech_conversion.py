@@ -19,11 +19,12 @@ LENGTH_SHARDS = 64
 SPAN_COUNTERS = Counters(cached=SPANS_CACHED, computed=SPANS_CONVERTED, failed=SPANS_FAILED)
 
 
-def speech_spans(batch: DocBatch, model_sha256: str):
-    """A batch of kept documents to their speech spans, each with its inference cache key."""
+def speech_spans(batch: DocBatch, identity: str):
+    """A batch of kept documents to their speech spans, each with its inference cache key (`identity`: the
+    model's, speech_handlers.units_identity)."""
     for doc in unpack_docs(batch):
         for index, text in enumerate(doc.spans):
-            yield Span(doc.id, doc.fingerprint, index, text, cache_key(model_sha256, text))
+            yield Span(doc.id, doc.fingerprint, index, text, cache_key(identity, text))
 
 
 def length_group(span: Span) -> tuple[int, int]:

@@ -7,10 +7,13 @@ it answers with each span's unit ids, or a Failed reason for a span it could not
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
@@ -62,6 +65,10 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
                 # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared
                 # machine were measured 100x slower on small batches (spin-waiting against other processes).
                 torch.set_num_threads(1)
+            else:
+                # float32 means float32 on a GPU too: cuDNN's default TF32 convolutions would round the student's
+                # inputs to 10-bit mantissas and move its units away from the CPU's.
+                torch.backends.cudnn.allow_tf32 = False
             return self.load(device)
 
     def run_inference(self, batch, model, inference_args=None):
@@ -97,20 +104,26 @@ class TextToTokenHandler(SpanBatchHandler):
 
     def convert(self, model, texts: list[str]) -> list[list[int]]:
         inputs = [self._spec.encode_text(text) for text in texts]
-        lengths = torch.tensor([len(ids) for ids in inputs], dtype=torch.long)
-        padded = torch.zeros(len(inputs), max(1, int(lengths.max())), dtype=torch.long)
-        for row, ids in enumerate(inputs):
-            padded[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        sizes = np.fromiter(map(len, inputs), dtype=np.int64, count=len(inputs))
+        padded = np.zeros((len(inputs), max(1, int(sizes.max(initial=0)))), dtype=np.int64)
+        padded[np.arange(padded.shape[1]) < sizes[:, None]] = np.fromiter(
+            itertools.chain.from_iterable(inputs), dtype=np.int64, count=int(sizes.sum()))
         device = next(model.parameters()).device
-        with torch.inference_mode():
-            units = model.generate(padded.to(device), lengths.to(device))
-        results = []
-        for unit_ids in units:
-            unit_ids = unit_ids.cpu()
-            if unit_ids.numel() and (int(unit_ids.min()) < 0 or int(unit_ids.max()) >= self._spec.codebook_size):
-                raise ValueError(f"model produced unit ids outside [0, {self._spec.codebook_size})")
-            results.append(unit_ids.tolist())
-        return results
+        with torch.inference_mode(), precision(device, self._spec.dtype(str(device))):
+            units = model.generate(torch.from_numpy(padded).to(device), torch.from_numpy(sizes).to(device))
+        # One copy to the host for the whole batch: a copy per span would wait on the GPU once per span.
+        counts = [len(unit_ids) for unit_ids in units]
+        flat = torch.cat(units).cpu().numpy() if units else np.zeros(0, dtype=np.int64)
+        if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= self._spec.codebook_size):
+            raise ValueError(f"model produced unit ids outside [0, {self._spec.codebook_size})")
+        ends = np.cumsum(counts).tolist()
+        flat_ids = flat.tolist()
+        return [flat_ids[end - count:end] for count, end in zip(counts, ends, strict=True)]
+
+
+def precision(device: torch.device, dtype: torch.dtype):
+    """bf16 autocast (matrix products in bf16, reductions and softmax in float32), or float32 as written."""
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype)
 
 
 class CausalLMHandler(SpanBatchHandler):
@@ -135,6 +148,17 @@ class CausalLM:
 
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model, tokenizer
+
+
+def precision_name(spec: ModelSpec | CausalLMSpec | TeacherSpec, device: str) -> str:
+    """The precision a model's units are made in on `device`, as the manifest records it ("float32", "bfloat16")."""
+    return str(spec.dtype(device)).removeprefix("torch.") if hasattr(spec, "dtype") else "float32"
+
+
+def units_identity(model_sha256: str, precision: str) -> str:
+    """What a span's units depend on besides its text, for the inference cache key: the model, and its precision
+    where that is not float32 (bf16 units are kept apart from float32 ones)."""
+    return model_sha256 if precision == "float32" else f"{model_sha256}+{precision}"
 
 
 def span_size(span: Span) -> int:
