@@ -11,7 +11,8 @@
 # CPU_BUILD: a build of CORPUS made beforehand on a CPU with --cache (its manifest names the cache), e.g.
 #   vocaloom build --input CORPUS.jsonl --output CPU_BUILD --cache CPU_BUILD-cache
 # Paths are best given relative to the repository root, where this runs, so that a build made on another machine
-# is found at the same place. Wheels in .whl/ are installed first (a GPU machine without a package index).
+# is found at the same place. Wheels in .whl/ are installed first (a GPU machine without a package index). With
+# ARCHIVE=FILE.tgz set, OUT is packed into it after every step.
 set -uo pipefail
 out=${1:?usage: scripts/cuda_speech_check.sh OUT CORPUS.jsonl CPU_BUILD}
 corpus=${2:?usage: scripts/cuda_speech_check.sh OUT CORPUS.jsonl CPU_BUILD}
@@ -28,6 +29,7 @@ step() {  # step NAME SECONDS COMMAND...: the command's output to OUT/NAME.log a
     timeout "$limit" "$@" > >(tee "$out/$name.log") 2>&1
     local status=$?
     echo "=== $name: exit $status"
+    if [ -n "${ARCHIVE:-}" ]; then tar czf "$ARCHIVE" -C "$out" .; fi  # what is done so far, if the run is cut short
 }
 
 if compgen -G ".whl/*.whl" > /dev/null; then
@@ -53,11 +55,11 @@ for dtype in float32 bfloat16; do
     model=$([ "$dtype" = bfloat16 ] && echo "--text-to-token-model $student_bf16")
     nvidia-smi dmon -s um -d 1 > "$out/dmon-build-$dtype.txt" 2>&1 &
     dmon=$!
-    step "build-$dtype" 120 "$vocaloom" build --input "$corpus" --output "$build" --cache "$build-cache" \
+    step "build-$dtype" 100 "$vocaloom" build --input "$corpus" --output "$build" --cache "$build-cache" \
         --device cuda --batch-characters 262144 $model
     kill $dmon 2>/dev/null
-    step "verify-$dtype" 60 "$vocaloom" verify "$build"
-    step "agreement-$dtype" 60 python3 scripts/unit_agreement.py "$cpu_build" "$build" --json "$out/agreement-$dtype.json"
+    step "verify-$dtype" 30 "$vocaloom" verify "$build"
+    step "agreement-$dtype" 45 python3 scripts/unit_agreement.py "$cpu_build" "$build" --json "$out/agreement-$dtype.json"
 done
 
 python3 scripts/make_causal_lm.py --out "$work/lm" --shape 0.5b
