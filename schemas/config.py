@@ -93,7 +93,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--text-to-token-model", "text-to-token model directory", metavar="DIR")
     flag("--device", "where the text-to-token model runs", choices=DEVICES)
     flag("--batch-characters", "a text-to-token batch's budget: its spans times its longest span, in characters "
-         "(a GPU wants far larger ones)", type=int, metavar="N")
+         "the model reads (a GPU wants far larger ones)", type=int, metavar="N")
     flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
     flag("--context", "what a row holds: pieces of one document, or related documents in order",
          choices=CONTEXTS)

@@ -36,7 +36,8 @@ from vocaloom.text_to_token.causal_lm import read_causal_lm
 from vocaloom.text_to_token.model_file import DTYPES, read_model
 from vocaloom.transforms.inference_cache import Failed, cache_key
 from vocaloom.transforms.speech.speech_conversion import cut_batches
-from vocaloom.transforms.speech.speech_handlers import CausalLMHandler, Span, TextToTokenHandler, precision
+from vocaloom.transforms.speech.speech_handlers import (CausalLMHandler, Span, TextToTokenHandler, model_calls,
+                                                         padded_batch, precision)
 from vocaloom.transforms.speech.synthetic_interleaving import segments
 
 
@@ -120,7 +121,8 @@ def student_runs(spans: list[Span], budgets: list[int], device: str, dtype: str,
     label = f"student ({spec.dtype(device)})".replace("torch.", "")
     runs = [(None, False)] + [(budget, True) for budget in budgets]
     for budget, batched in runs:
-        batches = list(cut_batches(spans, budget)) if batched else [(span,) for span in spans[:single_spans]]
+        batches = list(cut_batches(spans, budget, handler.span_size)) if batched else \
+            [(span,) for span in spans[:single_spans]]
 
         def convert(batch):
             return handler.convert(model, [s.text for s in batch])
@@ -135,15 +137,14 @@ def student_runs(spans: list[Span], budgets: list[int], device: str, dtype: str,
 
 
 def model_alone(handler, model, spec, batches, device: str) -> dict:
-    """The student's generate over batches already encoded and on the GPU, timed with one synchronisation: what
-    the GPU does when the handler's Python work (encoding, padding, copying units back) is not in its way."""
+    """The student's generate over batches already encoded and on the GPU (split into the handler's model calls),
+    timed with one synchronisation: what the GPU does when the handler's Python work (encoding, padding, copying
+    units back) is not in its way."""
     encoded = []
     for batch in batches:
         ids = [spec.encode_text(span.text) for span in batch]
-        padded = torch.zeros(len(ids), max(1, max(map(len, ids))), dtype=torch.long)
-        for row, row_ids in enumerate(ids):
-            padded[row, :len(row_ids)] = torch.tensor(row_ids, dtype=torch.long)
-        encoded.append((padded.to(device), torch.tensor(list(map(len, ids)), device=device)))
+        encoded += [padded_batch(ids[call.start:call.stop], torch.device(device))
+                    for call in model_calls(list(map(len, ids)))]
     context = precision(torch.device(device), spec.dtype(device))
 
     def run_all():
@@ -243,7 +244,7 @@ def profiles(args, device: str) -> list[dict]:
     spec = dataclasses.replace(spec, config={**spec.config, "dtype": "bfloat16"})
     handler = TextToTokenHandler(spec, device)
     model = handler.load_model()
-    batch = next(cut_batches(sample_spans(args.cuda_spans), max(args.cuda_budgets)))
+    batch = next(cut_batches(sample_spans(args.cuda_spans), max(args.cuda_budgets), handler.span_size))
     found = [profile(f"student bf16, a batch of {len(batch)} spans, budget {max(args.cuda_budgets)}",
                      lambda b: handler.convert(model, [s.text for s in b]), batch)]
     if args.causal_lm:

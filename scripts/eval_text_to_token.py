@@ -83,12 +83,12 @@ def teacher_units(tokenizer: str, sentences: list[str]) -> tuple[list, list, lis
 
 def student_units(model_dir: str, sentences: list[str], device: str, budget: int) -> list[list[int]]:
     """The student's units as a build converts them: the pipeline's handler over the batches the pipeline cuts
-    (similar lengths, within `budget` padded characters)."""
+    (similar lengths, within `budget` padded characters of what the model reads)."""
     handler = TextToTokenHandler(read_model(model_dir), device)
     model = handler.load_model()
     spans = [Span("eval", b"", index, text, cache_key("eval", text)) for index, text in enumerate(sentences)]
     units = [None] * len(sentences)
-    for batch in cut_batches(spans, budget):
+    for batch in cut_batches(spans, budget, handler.span_size):
         for span, span_units in zip(batch, handler.convert(model, [span.text for span in batch])):
             units[span.index] = span_units
     return units

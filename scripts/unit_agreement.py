@@ -80,13 +80,16 @@ def agreement(reference: dict, candidate: dict) -> dict:
     total = max(1, sum(map(len, refs)))
     shards = {s["path"]: s["sha256"] for m in (reference,) for b in m["buckets"] for s in b["shards"]}
     same_shards = sum(shards.get(s["path"]) == s["sha256"] for b in candidate["buckets"] for s in b["shards"])
+    identical = sum(r == c for r, c in zip(refs, cands))
+    same_length = sum(len(r) == len(c) for r, c in zip(refs, cands))
+    same_position = sum(a == b for r, c in zip(refs, cands) for a, b in zip(r, c))
     return {"reference": f"{reference['config']['device']} {reference['speech'].get('dtype', 'float32')}",
             "candidate": f"{candidate['config']['device']} {candidate['speech'].get('dtype', 'float32')}",
             "spans": len(pairs), "reference_units": sum(map(len, refs)),
-            "identical_spans": round(sum(r == c for r, c in zip(refs, cands)) / max(1, len(pairs)), 4),
-            "same_length_spans": round(sum(len(r) == len(c) for r, c in zip(refs, cands)) / max(1, len(pairs)), 4),
-            "unit_agreement": round(1 - unit_error_rate(refs, cands), 4),
-            "same_position_units": round(sum(a == b for r, c in zip(refs, cands) for a, b in zip(r, c)) / total, 4),
+            "identical_spans": identical, "identical_span_share": round(identical / max(1, len(pairs)), 6),
+            "same_length_spans": same_length, "same_length_share": round(same_length / max(1, len(pairs)), 6),
+            "unit_agreement": round(1 - unit_error_rate(refs, cands), 6),
+            "same_position_units": same_position, "same_position_share": round(same_position / total, 6),
             "shards_identical": f"{same_shards} of {sum(len(b['shards']) for b in candidate['buckets'])}"}
 
 

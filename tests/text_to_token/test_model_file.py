@@ -40,6 +40,7 @@ def test_character_input():
     (lambda d: _edit(d, hyperparameters={"layers": 3}), "refuses the hyperparameters: TypeError"),
     (lambda d: _edit(d, hyperparameters={"codebook_size": float("inf")}), "hyperparameters must map names to finite"),
     (lambda d: (d / WEIGHTS).write_bytes(b"\x00" * 40), "model.safetensors is not a safetensors file"),
+    (lambda d: _edit(d, dtype="float16"), "config.json dtype must be one of float32, bfloat16"),
 ])
 def test_bad_model_files_fail_in_one_line(tmp_path, damage, message):
     folder = tmp_path / "m"
@@ -54,3 +55,12 @@ def _edit(folder, **changes):
     config = json.loads((folder / CONFIG).read_text())
     config.update(changes)
     (folder / CONFIG).write_text(json.dumps(config))
+
+
+def test_bf16_applies_on_cuda_only(tmp_path):
+    folder = tmp_path / "m"
+    make_toy_model(folder)
+    _edit(folder, dtype="bfloat16")
+    spec = read_model(str(folder))
+    assert [spec.dtype(device) for device in ("cuda", "cuda:3", "cpu")] == [torch.bfloat16, torch.bfloat16,
+                                                                             torch.float32]

@@ -5,6 +5,8 @@ cannot convert, go to the dead letter output with their span ids; those spans st
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
@@ -12,10 +14,12 @@ from vocaloom.schemas.counts import SPANS_CACHED, SPANS_CONVERTED, SPANS_FAILED
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocBatch, unpack_docs
 from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Counters, cache_key
-from vocaloom.transforms.speech.speech_handlers import Span, span_size
+from vocaloom.transforms.speech.speech_handlers import Span, text_size
 
-# Groups per length class: enough to spread one class over many workers.
-LENGTH_SHARDS = 64
+# A length class is spread over hash shards, each of them grouped on one worker, so that one class can keep many
+# workers busy; at the CPU's default budget of 2,048 characters, 64 shards. A larger budget gets fewer shards, so
+# that each still holds enough spans to fill its batches (a GPU's budget of 262,144: one).
+SPREAD_CHARACTERS = 64 * 2048
 SPAN_COUNTERS = Counters(cached=SPANS_CACHED, computed=SPANS_CONVERTED, failed=SPANS_FAILED)
 
 
@@ -27,34 +31,35 @@ def speech_spans(batch: DocBatch, identity: str):
             yield Span(doc.id, doc.fingerprint, index, text, cache_key(identity, text))
 
 
-def length_group(span: Span) -> tuple[int, int]:
-    """(log2 of the span's size, a hash shard): spans of one group have lengths within a factor of two."""
-    return span_size(span).bit_length(), int(span.key[:8], 16) % LENGTH_SHARDS
+def length_group(span: Span, size: int, budget: int) -> tuple[int, int]:
+    """(log2 of the span's size, a hash shard): spans of one group have sizes within a factor of two."""
+    return size.bit_length(), int(span.key[:8], 16) % max(1, SPREAD_CHARACTERS // budget)
 
 
 class SpanBatches(beam.PTransform):
     """Spans to the model's batches, the same spans in the same order on every runner and worker count: spans are
     grouped by length class and hash shard (a keyed grouping, so a group's members do not depend on bundling),
-    sorted by size, and cut where a batch would exceed `budget` padded characters. A batch pads to its longest
-    span, so one length class per batch wastes little."""
+    sorted by size, and cut where a batch would exceed `budget` padded size units (`size`: the handler's, of a
+    span's text). A batch pads to its longest span, so one length class per batch wastes little."""
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int, size: Callable[[str], int] = text_size):
         super().__init__()
-        self._budget = budget
+        self._budget, self._size = budget, size
 
     def expand(self, spans):
+        budget, size = self._budget, self._size
         return (spans
-                | "KeyByLength" >> beam.Map(lambda s: (length_group(s), s))
+                | "KeyByLength" >> beam.Map(lambda s: (length_group(s, size(s.text), budget), s))
                 | "GroupByLength" >> beam.GroupByKey()
-                | "CutBatches" >> beam.FlatMap(lambda group: cut_batches(group[1], self._budget)))
+                | "CutBatches" >> beam.FlatMap(lambda group: cut_batches(group[1], budget, size)))
 
 
-def cut_batches(spans, budget: int):
-    """Spans sorted by (size, key), cut into tuples whose count times their longest span stays within `budget`
-    (a longer span alone makes a batch of one)."""
+def cut_batches(spans, budget: int, size: Callable[[str], int] = text_size):
+    """Spans sorted by (size, key), cut into tuples whose count times their largest size stays within `budget`
+    (a larger span alone makes a batch of one)."""
     batch = []
-    for span in sorted(spans, key=lambda s: (span_size(s), s.key)):
-        if batch and (len(batch) + 1) * span_size(span) > budget:
+    for span_size, _, span in sorted((size(s.text), s.key, s) for s in spans):
+        if batch and (len(batch) + 1) * span_size > budget:
             yield tuple(batch)
             batch = []
         batch.append(span)
@@ -73,7 +78,7 @@ class ConvertSpans(beam.PTransform):
     def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None):
         super().__init__()
         self._convert = CachedInference(handler, cache_files, cache_dir, SPAN_COUNTERS,
-                                        SpanBatches(handler.batch_characters))
+                                        SpanBatches(handler.batch_characters, handler.span_size))
 
     def expand(self, spans):
         converted = spans | "CachedTextToToken" >> self._convert

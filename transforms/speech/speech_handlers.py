@@ -26,6 +26,10 @@ from vocaloom.transforms.worker_setup import SetupFailures
 
 # A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
 BATCH_CHARACTERS = BuildConfig.batch_characters
+# Rows x longest input^2 in one call of the student: its byte-reading tensors (4 heads, float32) stay near 4 GiB.
+# At the CPU's default budget no batch comes near it; on a GPU a 1 M-character batch that holds one long digit run
+# (940 bytes read as words) asked for 70 GiB at once.
+MODEL_CALL_CELLS = 1 << 28
 
 
 class Span(NamedTuple):
@@ -35,6 +39,11 @@ class Span(NamedTuple):
     index: int
     text: str
     key: str
+
+
+def text_size(text: str) -> int:
+    """A span's size in characters (a handler's span_size may count what its model reads instead)."""
+    return max(1, len(text))
 
 
 def resolve_device(device: str) -> str:
@@ -69,6 +78,9 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
                 # float32 means float32 on a GPU too: cuDNN's default TF32 convolutions would round the student's
                 # inputs to 10-bit mantissas and move its units away from the CPU's.
                 torch.backends.cudnn.allow_tf32 = False
+                # cuDNN's attention (torch's first choice for bf16 on Hopper) plans every new shape on the host,
+                # and every batch and decoding step brings new ones: a bf16 build on an H200 kept its GPU 1-5% busy.
+                torch.backends.cuda.enable_cudnn_sdp(False)
             return self.load(device)
 
     def run_inference(self, batch, model, inference_args=None):
@@ -77,6 +89,10 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 1}  # one SpanBatch per call: the pipeline made it
+
+    def span_size(self, text: str) -> int:
+        """A span's size for batching: what the model's tensors grow with (SpanBatches cuts batches by it)."""
+        return text_size(text)
 
     def share_model_across_processes(self) -> bool:
         return False
@@ -102,15 +118,22 @@ class TextToTokenHandler(SpanBatchHandler):
     def load(self, device: str) -> torch.nn.Module:
         return self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256)))
 
+    def span_size(self, text: str) -> int:
+        # The model reads the normalised text: a run of digits read as words is several times its characters.
+        return max(1, len(self._spec.encode_text(text)))
+
     def convert(self, model, texts: list[str]) -> list[list[int]]:
         inputs = [self._spec.encode_text(text) for text in texts]
-        sizes = np.fromiter(map(len, inputs), dtype=np.int64, count=len(inputs))
-        padded = np.zeros((len(inputs), max(1, int(sizes.max(initial=0)))), dtype=np.int64)
-        padded[np.arange(padded.shape[1]) < sizes[:, None]] = np.fromiter(
-            itertools.chain.from_iterable(inputs), dtype=np.int64, count=int(sizes.sum()))
+        units = []
+        for chunk in model_calls([len(ids) for ids in inputs]):
+            units += self._generate(model, inputs[chunk.start:chunk.stop])
+        return units
+
+    def _generate(self, model, inputs: list[list[int]]) -> list[list[int]]:
         device = next(model.parameters()).device
+        padded, sizes = padded_batch(inputs, device)
         with torch.inference_mode(), precision(device, self._spec.dtype(str(device))):
-            units = model.generate(torch.from_numpy(padded).to(device), torch.from_numpy(sizes).to(device))
+            units = model.generate(padded, sizes)
         # One copy to the host for the whole batch: a copy per span would wait on the GPU once per span.
         counts = [len(unit_ids) for unit_ids in units]
         flat = torch.cat(units).cpu().numpy() if units else np.zeros(0, dtype=np.int64)
@@ -119,6 +142,28 @@ class TextToTokenHandler(SpanBatchHandler):
         ends = np.cumsum(counts).tolist()
         flat_ids = flat.tolist()
         return [flat_ids[end - count:end] for count, end in zip(counts, ends, strict=True)]
+
+
+def padded_batch(inputs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids right-padded with 0 into one [B, T] tensor, and their lengths [B], on `device`."""
+    sizes = np.fromiter(map(len, inputs), dtype=np.int64, count=len(inputs))
+    padded = np.zeros((len(inputs), max(1, int(sizes.max(initial=0)))), dtype=np.int64)
+    padded[np.arange(padded.shape[1]) < sizes[:, None]] = np.fromiter(
+        itertools.chain.from_iterable(inputs), dtype=np.int64, count=int(sizes.sum()))
+    return torch.from_numpy(padded).to(device), torch.from_numpy(sizes).to(device)
+
+
+def model_calls(sizes: list[int], cells: int = MODEL_CALL_CELLS) -> list[range]:
+    """A batch's rows (in their order) as consecutive runs of at most `cells` rows x longest row^2: the student
+    reads bytes per unit frame, so its tensors grow with rows x frames x bytes. Only GPU-sized batches are split, and
+    the same way on every runner (the split is a function of the batch)."""
+    runs, start, longest = [], 0, 0
+    for row, size in enumerate(sizes):
+        longest = max(longest, size)
+        if row > start and (row - start + 1) * longest ** 2 > cells:
+            runs.append(range(start, row))
+            start, longest = row, size
+    return runs + [range(start, len(sizes))] if sizes else runs
 
 
 def precision(device: torch.device, dtype: torch.dtype):
@@ -159,10 +204,6 @@ def units_identity(model_sha256: str, precision: str) -> str:
     """What a span's units depend on besides its text, for the inference cache key: the model, and its precision
     where that is not float32 (bf16 units are kept apart from float32 ones)."""
     return model_sha256 if precision == "float32" else f"{model_sha256}+{precision}"
-
-
-def span_size(span: Span) -> int:
-    return max(1, len(span.text))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from vocaloom.text_to_token.model_file import read_model
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocTokens, pack_docs
 from vocaloom.transforms.inference_cache import DEAD_LETTER, cache_key
-from vocaloom.transforms.speech.speech_conversion import ConvertSpans, cut_batches, speech_spans
+from vocaloom.transforms.speech.speech_conversion import (SPREAD_CHARACTERS, ConvertSpans, cut_batches,
+                                                           length_group, speech_spans)
 from vocaloom.transforms.speech.speech_handlers import Span, speech_handler
 from vocaloom.transforms.worker_setup import SetupFailures
 
@@ -68,6 +69,19 @@ def test_span_batches_are_sorted_by_size_and_cut_by_padded_characters():
     batches = [[len(s.text) for s in batch] for batch in cut_batches(reversed(sized), budget=12)]
     # Sorted 1 3 3 4 5 9; a batch's count times its longest stays within 12 (4 more would make 4 x 4 = 16).
     assert batches == [[1, 3, 3], [4, 5], [9]]
+    # sized by the caller's measure (a handler's span_size): here twice the characters
+    batches = [[len(s.text) for s in batch] for batch in cut_batches(sized, budget=12, size=lambda t: 2 * len(t))]
+    assert batches == [[1, 3], [3], [4], [5], [9]]
+
+
+def test_a_larger_budget_spreads_a_length_class_over_fewer_groups():
+    """64 hash shards per length class at the CPU's budget; a GPU's budget gets one group per class, so that its
+    batches fill instead of holding a 64th of the class each."""
+    keys = [f"{n:08x}" + "0" * 56 for n in range(0, 2**32, 2**32 // 1000)]
+    span = Span("d", b"f", 0, "w" * 40, "")
+    for budget, groups in ((2048, 64), (16384, 8), (262144, 1), (1 << 20, 1)):
+        assert len({length_group(span._replace(key=key), 40, budget) for key in keys}) == groups
+    assert SPREAD_CHARACTERS // 2048 == 64
 
 
 def test_a_causal_lm_converts_batches_and_dead_letters_the_spans_past_their_cap(tmp_path):
