@@ -19,10 +19,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.runner import PipelineState
 
 from vocaloom import assets
+from vocaloom.pipelines.filesystems import require_filesystems
 from vocaloom.pipelines.guest import as_guest
 from vocaloom.pipelines.inputs import match_inputs
 from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
-from vocaloom.schemas.config import ArgumentParser, BuildConfig, ConfigError, add_build_arguments, config_from_args
+from vocaloom.schemas.config import (PATH_OPTIONS, ArgumentParser, BuildConfig, ConfigError, add_build_arguments,
+                                     config_from_args)
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
@@ -124,6 +126,7 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | CausalLMSpec | Teacher
 def prepare(config: BuildConfig) -> BuildPlan:
     """Fills the bundled defaults in, matches inputs and loads the tokenizer."""
     config = dataclasses.replace(config, inputs=config.inputs or (assets.bundled("sample"),))
+    require_filesystems(*config.inputs, *(getattr(config, name) for name in PATH_OPTIONS))
     inputs, unreadable = match_inputs(config.inputs, config.output, config.skip_unreadable)
     model = load_speech_model(config)
     tokenizer_file, tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)

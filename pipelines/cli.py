@@ -118,22 +118,26 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
         from vocaloom.pipelines.nightly import main as nightly
         _ignore_batch_size_fit_warnings()
         return nightly(rest)
+    from vocaloom.pipelines.filesystems import require_filesystems
     from vocaloom.pipelines.verify import read_manifest, verify
+    from vocaloom.schemas.paths import plain
+    directory = plain(args.directory)
+    require_filesystems(directory)
     if command == "inspect":
         from vocaloom.transforms.io.report import render_report
-        manifest = read_manifest(args.directory)
+        manifest = read_manifest(directory)
         try:
             report = render_report(manifest)
         except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError) as e:
             # The fields a reader relies on are checked when it is read; these only describe the build.
-            raise ManifestError(f"{args.directory}: manifest.json cannot be summarised ({type(e).__name__}: "
+            raise ManifestError(f"{directory}: manifest.json cannot be summarised ({type(e).__name__}: "
                                 f"{e})") from None
         print(report)
         return 0
-    problems = verify(args.directory)
+    problems = verify(directory)
     for problem in problems:
         print(problem)
-    print(f"{args.directory}: {'FAILED, ' + str(len(problems)) + ' problems' if problems else 'OK'}")
+    print(f"{directory}: {'FAILED, ' + str(len(problems)) + ' problems' if problems else 'OK'}")
     return 1 if problems else 0
 
 

@@ -13,8 +13,8 @@ import stat
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
-from vocaloom.pipelines.output_dir import is_local
 from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.paths import is_local
 from vocaloom.transforms.io.read import FORMATS, input_format
 
 SKIP_HINT = "pass --skip-unreadable to build without it"

@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from vocaloom.pipelines.lock import LockHeldBy, hold_lock
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.schemas.paths import is_local
 
 MARKER = ".vocaloom-lock"
 TEMP_DIR = ".vocaloom-tmp"
@@ -60,10 +61,6 @@ class OutputClaim:
         if self.lock:
             self.lock.close()
             self.lock = None
-
-
-def is_local(path: str) -> bool:
-    return FileSystems.get_scheme(path) in (None, "file")
 
 
 def staging_dir(output: str) -> str:

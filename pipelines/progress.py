@@ -20,6 +20,7 @@ from vocaloom.pipelines.build import TOKEN_SPILL
 from vocaloom.pipelines.output_dir import TEMP_DIR, staging_dir
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.schemas.paths import is_local
 from vocaloom.transforms.io.spill import TOKEN
 
 LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
@@ -85,7 +86,7 @@ def local_temp_dir(argv: list[str]) -> str | None:
     except ConfigError:  # the build reports bad options itself, once
         return None
     output = config.output
-    if runner not in LOCAL_RUNNERS or "://" in output:
+    if runner not in LOCAL_RUNNERS or not is_local(output):
         return None
     replaced = config.overwrite and os.path.exists(os.path.join(output, MANIFEST))  # built beside the old dataset
     return os.path.join(staging_dir(output) if replaced else output, TEMP_DIR)

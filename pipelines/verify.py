@@ -8,9 +8,9 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from vocaloom.pipelines.output_dir import is_local
 from vocaloom.schemas.manifest import accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
+from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 

@@ -9,12 +9,15 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 
+from vocaloom.schemas.paths import plain
+
 CONTEXTS = ("document", "related")
 SPEECH_SOURCES = ("text-to-token", "tts")
 COMPRESSIONS = ("none", "zstd")
 DEVICES = ("cpu", "cuda")
 # Bucket exponents outside this range make rows too short to hold a sentence or too long for any model.
 MIN_EXPONENT, MAX_EXPONENT = 4, 20
+PATH_OPTIONS = ("output", "tokenizer", "text_to_token_model", "cache", "embedder")
 
 
 class ConfigError(ValueError):
@@ -154,7 +157,10 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     field_types = {f.name: f.type for f in dataclasses.fields(BuildConfig)}
     for name, value in options.items():
         _check_type(name, value, field_types[name])
-    options["inputs"] = tuple(options.get("inputs", ()))
+    options["inputs"] = tuple(plain(path) for path in options.get("inputs", ()))
+    for name in PATH_OPTIONS:  # file://x is x: Beam's FileSystems know only the plain form
+        if options.get(name) is not None:
+            options[name] = plain(options[name])
     config = BuildConfig(**options)
     validate(config)
     return config

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
 from vocaloom.schemas.digest import local_sha256, stream_sha256, tree_sha256
+from vocaloom.schemas.paths import is_local
 
 # Where workers keep their copies of remote artifacts: $VOCALOOM_ARTIFACT_CACHE, else <temp dir>/vocaloom-artifacts.
 CACHE_ENV = "VOCALOOM_ARTIFACT_CACHE"
@@ -43,10 +44,6 @@ def _where(location: str) -> str:
         raise ArtifactError(str(e)) from None
 
 
-def _is_local(where: str) -> bool:
-    return "://" not in where
-
-
 def list_files(location: str) -> list[tuple[str, str]]:
     """(relative name, path) of the artifact's files, in name order; a file is [("", its path)]."""
     where = _where(location)
@@ -60,7 +57,7 @@ def list_files(location: str) -> list[tuple[str, str]]:
         raise ArtifactError(f"{location}: cannot be listed: {str(e).splitlines()[0]}") from None
     if not itself:
         raise ArtifactError(f"{location}: no such file or directory")
-    if _is_local(where) and os.path.isdir(where):
+    if is_local(where) and os.path.isdir(where):
         raise ArtifactError(f"{location}: an empty directory")
     return [("", itself[0].path)]
 
@@ -90,7 +87,7 @@ def cache_root() -> Path:
 def localize(artifact: Artifact) -> str:
     """A local path holding exactly the artifact's bytes (checked), for this worker's libraries to open."""
     where = _where(artifact.location)
-    if _is_local(where):
+    if is_local(where):
         found = local_sha256(where) if os.path.exists(where) else None
         if found is None:
             raise ArtifactError(f"{artifact.location}: not found on this worker ({where})")
