@@ -286,8 +286,9 @@ def run(argv: list[str] | None = None) -> dict:
     args, beam_args = parser.parse_known_args(argv)
     check_beam_flags(beam_args, long_flags(parser))
     with as_guest():
-        plan = prepare(config_from_args(args))
         options = pipeline_options(beam_args)
+        FileSystems.set_options(options)  # the launcher's own reads and writes, as the workers' (S3 needs them)
+        plan = prepare(config_from_args(args))
         claim = claim_output(plan.config.output, plan.config.overwrite)
         try:
             plan = dataclasses.replace(plan, write_dir=claim.write_dir)

@@ -118,11 +118,12 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
         from vocaloom.pipelines.nightly import main as nightly
         _ignore_batch_size_fit_warnings()
         return nightly(rest)
-    from vocaloom.pipelines.filesystems import require_filesystems
+    from vocaloom.pipelines.filesystems import require_filesystems, use_default_options
     from vocaloom.pipelines.verify import read_manifest, verify
     from vocaloom.schemas.paths import plain
     directory = plain(args.directory)
     require_filesystems(directory)
+    use_default_options()
     if command == "inspect":
         from vocaloom.transforms.io.report import render_report
         manifest = read_manifest(directory)

@@ -9,6 +9,13 @@ from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.paths import is_local, missing_filesystem
 
 
+def use_default_options() -> None:
+    """Beam's filesystems with default pipeline options, for commands that run no pipeline (verify, inspect):
+    S3's needs options to make its client (endpoint and credentials come from the environment, as for boto3)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    FileSystems.set_options(PipelineOptions([]))
+
+
 def require_filesystems(*paths: str | None) -> None:
     """Raises ConfigError for the first path whose scheme no installed filesystem serves."""
     for path in paths:

@@ -20,10 +20,15 @@ def hold_lock(path: str) -> IO:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
-        holder = handle.read().strip() or "unknown"
+        held_by = handle.read().strip() or "unknown"
         handle.close()
-        raise LockHeldBy(holder) from None
+        raise LockHeldBy(held_by) from None
     handle.truncate(0)
-    handle.write(f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+    handle.write(holder())
     handle.flush()
     return handle
+
+
+def holder() -> str:
+    """What a lock or marker says about the process that holds it, for people."""
+    return f"pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"

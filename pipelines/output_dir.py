@@ -23,10 +23,11 @@ from typing import IO
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 from apache_beam.io.filesystems import FileSystems
 
-from vocaloom.pipelines.lock import LockHeldBy, hold_lock
+from vocaloom.pipelines.lock import LockHeldBy, hold_lock, holder
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.manifest import MANIFEST
 from vocaloom.schemas.paths import is_local
+from vocaloom.transforms.io.objects import remove
 
 MARKER = ".vocaloom-lock"
 TEMP_DIR = ".vocaloom-tmp"
@@ -121,10 +122,8 @@ def check_owned(output: str, entries: set[str]) -> None:
 
 
 def clear_leftovers(output: str) -> None:
-    paths = [FileSystems.join(output, name) for name in WRITTEN]
-    existing = [path for path in paths if FileSystems.exists(path)]
-    if existing:
-        FileSystems.delete(existing)
+    for name in WRITTEN:
+        remove(FileSystems.join(output, name))
 
 
 def claim_remote(output: str, overwrite: bool) -> OutputClaim:
@@ -135,7 +134,7 @@ def claim_remote(output: str, overwrite: bool) -> OutputClaim:
         raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
     clear_leftovers(output)
     with FileSystems.create(FileSystems.join(output, MARKER)) as marker:
-        marker.write(b"")
+        marker.write(holder().encode())  # not empty: Beam's S3 writer cannot finish an upload of no bytes
     return OutputClaim(output, output, None)
 
 

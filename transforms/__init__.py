@@ -5,8 +5,13 @@ and bigquery client libraries are not available" at import through the root logg
 logger a stderr handler. vocaloom reads no BigQuery, and importing a library should print nothing and change no
 logging configuration, so the line is filtered and the handler removed again. Modules outside this package that
 use Beam import this package before Beam.
+
+Against a GCS emulator (`STORAGE_EMULATOR_HOST` set, as Google's own client reads it) no credentials are needed, and
+Beam would spend 30 s looking for some in every process (four retries with backoff) before it connects anonymously:
+there it connects anonymously at once.
 """
 import logging
+import os
 
 
 def _import_beam_quietly() -> None:
@@ -23,4 +28,17 @@ def _import_beam_quietly() -> None:
         root.handlers[:] = handlers
 
 
+def anonymous_against_a_gcs_emulator() -> None:
+    """Called on import; again by a process that sets STORAGE_EMULATOR_HOST later (the tests)."""
+    if not os.environ.get("STORAGE_EMULATOR_HOST"):
+        return
+    try:
+        from apache_beam.internal.gcp import auth
+    except ImportError:  # no [gcp] extra: no GCS either
+        return
+    with auth._Credentials._credentials_lock:  # Beam's process-wide answer to "which credentials": none
+        auth._Credentials._credentials, auth._Credentials._credentials_init = None, True
+
+
 _import_beam_quietly()
+anonymous_against_a_gcs_emulator()

@@ -14,6 +14,7 @@ from vocaloom.schemas.counts import Totals, count_blocks
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
 from vocaloom.schemas.shard import bucket_lengths, shard_path
 from vocaloom.transforms.io.atomic import write_atomically
+from vocaloom.transforms.io.objects import move, remove
 from vocaloom.transforms.io.rejects import record_path
 from vocaloom.transforms.io.report import FIGURES_DIR, render_figures, render_report
 from vocaloom.transforms.worker_setup import BuildStopped
@@ -30,7 +31,7 @@ def _move(temp: str, final: str) -> None:
     parent = final.rsplit("/", 1)[0]
     if not FileSystems.exists(parent):
         FileSystems.mkdirs(parent)
-    FileSystems.rename([temp], [final])
+    move(temp, final)
 
 
 def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int) -> list[dict]:
@@ -140,15 +141,13 @@ class CommitDatasetFn(beam.DoFn):
             raise BuildStopped(problem)
         figures = render_figures(manifest)
         figures_dir = FileSystems.join(self._output, FIGURES_DIR)
-        if FileSystems.exists(figures_dir):  # a replaced build's figures (a speech figure may not come back)
-            FileSystems.delete([figures_dir])
+        remove(figures_dir)  # a replaced build's figures (a speech figure may not come back)
         for name, png in figures.items():
             write_atomically(FileSystems.join(figures_dir, name), png)
         write_atomically(FileSystems.join(self._output, "report.md"),
                          render_report(manifest, tuple(figures)).encode())
         write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
-        if FileSystems.exists(self._temp_dir):  # a build that kept no documents wrote nothing there
-            FileSystems.delete([self._temp_dir])
+        remove(self._temp_dir)
         yield manifest
 
     def _move_record_files(self, record_files, kind: str) -> int:
