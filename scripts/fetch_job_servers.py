@@ -66,20 +66,24 @@ def prism_path(dest: Path) -> Path:
 def fetch_prism(dest: Path) -> Path:
     """Beam's Prism runner at the installed Beam's version, built with Go from the module proxy."""
     from apache_beam.version import __version__ as beam_version
-    binary = prism_path(dest)
-    stamp = binary.with_name("version")
-    if binary.exists() and stamp.exists() and stamp.read_text() == beam_version:
-        print(f"prism: {binary} already there")
+    return go_install("prism", PRISM_MODULE, f"v{beam_version}", prism_path(dest))
+
+
+def go_install(name: str, package: str, version: str, binary: Path) -> Path:
+    """`go install package@version` into binary's folder, unless a build of that version is already there."""
+    stamp = binary.with_name(f"{binary.name}.version")
+    if binary.exists() and stamp.exists() and stamp.read_text() == version:
+        print(f"{name}: {binary} already there")
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
-    print(f"prism: go install {PRISM_MODULE}@v{beam_version}", flush=True)
-    go = subprocess.run(["go", "install", f"{PRISM_MODULE}@v{beam_version}"], capture_output=True, text=True,
+    print(f"{name}: go install {package}@{version}", flush=True)
+    go = subprocess.run(["go", "install", f"{package}@{version}"], capture_output=True, text=True,
                         env=dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-mod=mod"))
     if go.returncode:
         print(go.stdout[-4000:] + go.stderr[-4000:], file=sys.stderr)
-        raise RuntimeError(f"prism: go install failed (status {go.returncode})")
-    stamp.write_text(beam_version)
-    print(f"prism: {binary}")
+        raise RuntimeError(f"{name}: go install failed (status {go.returncode})")
+    stamp.write_text(version)
+    print(f"{name}: {binary}")
     return binary
 
 

@@ -7,10 +7,11 @@ extra.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fetch_job_servers import go_install  # noqa: E402  (scripts/ is not a package)
 
 FAKE_GCS_SERVER = "github.com/fsouza/fake-gcs-server"
 FAKE_GCS_SERVER_VERSION = "v1.56.1"
@@ -18,21 +19,7 @@ DEFAULT_DEST = Path(__file__).resolve().parent.parent / ".object-stores"
 
 
 def fetch_fake_gcs_server(dest: Path) -> Path:
-    binary = dest / "fake-gcs-server"
-    stamp = dest / "fake-gcs-server.version"
-    if binary.exists() and stamp.exists() and stamp.read_text() == FAKE_GCS_SERVER_VERSION:
-        print(f"fake-gcs-server: {binary} already there")
-        return binary
-    dest.mkdir(parents=True, exist_ok=True)
-    print(f"fake-gcs-server: go install {FAKE_GCS_SERVER}@{FAKE_GCS_SERVER_VERSION}", flush=True)
-    go = subprocess.run(["go", "install", f"{FAKE_GCS_SERVER}@{FAKE_GCS_SERVER_VERSION}"], capture_output=True,
-                        text=True, env=dict(os.environ, GOBIN=str(dest), GOFLAGS="-mod=mod"))
-    if go.returncode:
-        print(go.stdout[-4000:] + go.stderr[-4000:], file=sys.stderr)
-        raise RuntimeError(f"fake-gcs-server: go install failed (status {go.returncode})")
-    stamp.write_text(FAKE_GCS_SERVER_VERSION)
-    print(f"fake-gcs-server: {binary}")
-    return binary
+    return go_install("fake-gcs-server", FAKE_GCS_SERVER, FAKE_GCS_SERVER_VERSION, dest / "fake-gcs-server")
 
 
 def main(argv: list[str] | None = None) -> int:
