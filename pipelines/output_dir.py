@@ -7,8 +7,9 @@ local filesystem the marker is also the lock (flock(2): the kernel drops it when
 `--overwrite` builds the new dataset in a hidden folder beside the old one and exchanges the two folders at the end
 (renameat2 RENAME_EXCHANGE: one step), so the old dataset stays complete and readable until the new one is.
 
-Object stores (gs://, s3://) cannot lock or exchange folders: there, the marker marks the directory, one writer per
-output is the operator's job (nightly's lock), and --overwrite deletes the old dataset before the build.
+In a bucket (gs://, s3://) the marker is a lock object created only where none exists, renewed while the build runs
+and deleted at its end (pipelines/bucket_lock.py); folders cannot be exchanged there, so --overwrite deletes the old
+dataset before the build.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import IO
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.pipelines.bucket_lock import BucketLock, has_locks
 from vocaloom.pipelines.lock import LockHeldBy, hold_lock, holder
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.manifest import MANIFEST
@@ -43,7 +45,7 @@ class OutputLocked(RuntimeError):
 class OutputClaim:
     output: str  # the user's --output
     write_dir: str  # where this build writes: the output, or the folder beside it that replaces it at the end
-    lock: IO | None  # the flock'd marker (local outputs)
+    lock: IO | BucketLock | None  # the flock'd marker (local outputs) or the lock object (buckets)
 
     def publish(self) -> None:
         """Puts the finished build in place (if it was built beside the old dataset) and drops the lock."""
@@ -127,15 +129,28 @@ def clear_leftovers(output: str) -> None:
 
 
 def claim_remote(output: str, overwrite: bool) -> OutputClaim:
+    """A bucket: the marker is the lock object (pipelines/bucket_lock.py), taken before anything is cleared."""
     entries = {meta.path[len(output.rstrip("/")) + 1:].split("/")[0]
                for meta in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list}
     check_owned(output, entries)
-    if MANIFEST in entries and not overwrite:
-        raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
-    clear_leftovers(output)
-    with FileSystems.create(FileSystems.join(output, MARKER)) as marker:
-        marker.write(holder().encode())  # not empty: Beam's S3 writer cannot finish an upload of no bytes
-    return OutputClaim(output, output, None)
+    lock = None
+    if has_locks(output):
+        try:
+            lock = BucketLock(FileSystems.join(output, MARKER)).acquire()
+        except LockHeldBy as e:
+            raise OutputLocked(f"--output {output} is being written by another build ({e}); wait for it or choose "
+                               "another directory") from None
+    claim = OutputClaim(output, output, lock)
+    with contextlib.ExitStack() as undo:
+        undo.callback(claim.release)
+        if MANIFEST in entries and not overwrite:
+            raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
+        clear_leftovers(output)
+        if lock is None:  # a store without conditional writes: the marker only marks the directory
+            with FileSystems.create(FileSystems.join(output, MARKER)) as marker:
+                marker.write(holder().encode())  # not empty: Beam's S3 writer cannot finish an upload of no bytes
+        undo.pop_all()
+    return claim
 
 
 def exchange(a: str, b: str) -> None:

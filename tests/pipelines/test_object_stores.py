@@ -2,8 +2,11 @@
 (tests/object_stores.py): the same shards as a local build of the same input, the same refusals, and damage in the
 bucket found."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from apache_beam.io.filesystem import CompressionTypes
@@ -12,9 +15,13 @@ from apache_beam.io.filesystems import FileSystems
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.object_stores import bucket, gcs_server, s3_server, upload  # noqa: F401  (fixtures)
 from vocaloom import assets
+from vocaloom.pipelines import bucket_lock
+from vocaloom.pipelines.bucket_lock import BucketLock
 from vocaloom.pipelines.build import run
+from vocaloom.pipelines.output_dir import OutputLocked
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.manifest import ManifestError
 
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
 
@@ -41,8 +48,8 @@ def test_a_build_bucket_to_bucket_has_the_local_builds_shards(bucket, local_buil
     assert shard_digests(manifest) == shard_digests(local_build)
     assert manifest["counts"] == local_build["counts"] and manifest["inputs"][0]["path"] == corpus
     assert verify(f"{bucket.url}/ds") == []
-    # what the build left: the dataset, its report and figures, its marker; no temporary or spill file
-    assert names_under(f"{bucket.url}/ds") == {"manifest.json", "data", "report.md", "figures", ".vocaloom-lock"}
+    # what the build left: the dataset, its report and figures; no temporary or spill file, and its lock released
+    assert names_under(f"{bucket.url}/ds") == {"manifest.json", "data", "report.md", "figures"}
 
 
 def test_verify_and_inspect_read_the_bucket_and_find_a_damaged_shard(bucket):
@@ -95,3 +102,40 @@ def test_a_small_speech_build_in_a_bucket(bucket, tmp_path):
     second = run([*options, "--output", f"{bucket.url}/again"])
     assert first["speech"]["spans_converted"] > 0 and second["speech"]["cache_hit_rate"] == 1.0
     assert shard_digests(first) == shard_digests(second) and verify(f"{bucket.url}/again") == []
+
+
+def test_a_second_build_into_a_locked_prefix_exits_3_and_a_stale_lock_is_taken_over(bucket, monkeypatch):
+    dataset = f"{bucket.url}/ds"
+    running = BucketLock(f"{dataset}/.vocaloom-lock").acquire()  # a build at work there
+    refused = subprocess.run([sys.executable, "-m", "vocaloom", "build", "--output", dataset, *TEXT_ONLY],
+                             env=bucket.env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 3 and refused.stderr.count("\n") == 1
+    assert f"--output {dataset} is being written by another build (pid={os.getpid()} " in refused.stderr
+    running.close()
+    with FileSystems.create(f"{dataset}/.vocaloom-lock", compression_type=UNCOMPRESSED) as f:
+        f.write(b"pid=1 host=gone since=2026-01-01T00:00:00Z renewed=1767225600\n")  # a killed build's, long ago
+    manifest = run(["--output", dataset, *TEXT_ONLY, *RUNNER])
+    assert manifest["counts"]["documents_kept"] > 0 and verify(dataset) == []
+    assert ".vocaloom-lock" not in names_under(dataset)
+
+
+def test_a_build_killed_mid_write_leaves_no_dataset_and_a_rerun_completes_it(bucket, local_build, monkeypatch):
+    dataset = f"{bucket.url}/ds"
+    build = subprocess.Popen([sys.executable, "-m", "vocaloom", "build", "--output", dataset, *TEXT_ONLY],
+                             env=bucket.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while ".vocaloom-tmp" not in names_under(dataset):  # spill files are being written
+        assert build.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert "manifest.json" not in names_under(dataset)
+    with pytest.raises(ManifestError, match="no manifest.json"):
+        verify(dataset)
+    with pytest.raises(OutputLocked):  # its lock is not stale yet
+        run(["--output", dataset, *TEXT_ONLY, *RUNNER])
+    monkeypatch.setattr(bucket_lock, "LEASE_SECONDS", 0.5)
+    time.sleep(1)
+    manifest = run(["--output", dataset, *TEXT_ONLY, *RUNNER])
+    assert shard_digests(manifest) == shard_digests(local_build) and verify(dataset) == []
+    assert names_under(dataset) == {"manifest.json", "data", "report.md", "figures"}
