@@ -90,8 +90,7 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
     except OSError as e:
         raise ConfigError(f"--output {output} cannot be written: {e.strerror}") from None
     except LockHeldBy as e:
-        raise OutputLocked(f"--output {output} is being written by another build ({e}); wait for it or choose "
-                           "another directory") from None
+        raise locked(output, e) from None
     claim = OutputClaim(output, output, lock)
     with contextlib.ExitStack() as undo:
         undo.callback(claim.release)
@@ -116,6 +115,11 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
     return claim
 
 
+def locked(output: str, holder: LockHeldBy) -> OutputLocked:
+    return OutputLocked(f"--output {output} is being written by another build ({holder}); wait for it or choose "
+                        "another directory")
+
+
 def check_owned(output: str, entries: set[str]) -> None:
     if entries and not entries & {MANIFEST, MARKER}:
         shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
@@ -138,8 +142,7 @@ def claim_remote(output: str, overwrite: bool) -> OutputClaim:
         try:
             lock = BucketLock(FileSystems.join(output, MARKER)).acquire()
         except LockHeldBy as e:
-            raise OutputLocked(f"--output {output} is being written by another build ({e}); wait for it or choose "
-                               "another directory") from None
+            raise locked(output, e) from None
     claim = OutputClaim(output, output, lock)
     with contextlib.ExitStack() as undo:
         undo.callback(claim.release)
