@@ -15,8 +15,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from vocaloom.loader.curriculum import curriculum_odds
 from vocaloom.loader.sampler import EpochPlan, Segment
+from vocaloom.loader.remote import DEFAULT_CACHE_BYTES, RemoteDataset
 from vocaloom.loader.shards import BucketRows, ShardCache
 from vocaloom.schemas.manifest import read_manifest
+from vocaloom.schemas.paths import is_local, plain
 from vocaloom.schemas.vocab import Vocabulary
 
 STATE_FORMAT = "vocaloom-loader/1"
@@ -25,6 +27,8 @@ STATE_FORMAT = "vocaloom-loader/1"
 FOREIGN_WORKERS = ("BucketLoader reads in its own worker processes and cannot be iterated in another DataLoader's: "
                    "use BucketLoader(..., num_workers=k) and a DataLoader or StatefulDataLoader with num_workers=0 "
                    "(or none), whose state_dict() is then exact")
+# Steps whose shards a dataset in a bucket fetches ahead of the one being read.
+PREFETCH_STEPS = 2
 log = logging.getLogger(__name__)
 
 
@@ -43,12 +47,16 @@ class BucketLoader(IterableDataset):
       epoch, step  ints
     `rank` and `world_size` default to torch.distributed's when it is initialised. With `num_workers` > 0 the
     batches are read in that many DataLoader worker processes, and `state_dict()` stays exact.
+    `directory` may be a bucket (gs://, s3://): shards are fetched into `cache_dir` (default ~/.cache/vocaloom/shards,
+    shared by the loaders of a machine), at most `cache_bytes` of them kept, each checked as it arrives, the next
+    steps' shards fetched ahead (loader/remote.py).
     """
 
     def __init__(self, directory: str | os.PathLike, tokens_per_batch: int,
                  curriculum: str | Sequence[float] = "uniform", cycles: int = 1, seed: int = 0,
                  rank: int | None = None, world_size: int | None = None, num_workers: int = 0,
-                 verify_shards: bool = True, max_open_shards: int = 256):
+                 verify_shards: bool = True, max_open_shards: int = 256, cache_dir: str | os.PathLike | None = None,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES):
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = rank if rank is not None else dist.get_rank() if distributed else 0
         self.world_size = world_size if world_size is not None else dist.get_world_size() if distributed else 1
@@ -61,10 +69,17 @@ class BucketLoader(IterableDataset):
             raise ValueError(f"rank {self.rank} is outside 0..{self.world_size - 1}")
         self.tokens_per_batch, self.cycles, self.seed, self.num_workers = tokens_per_batch, cycles, seed, num_workers
 
-        directory = Path(directory)
-        self.manifest = read_manifest(directory)
+        location = str(directory)
+        if is_local(location):
+            # Resolved once (a LATEST link included): a later publish does not change what this loader reads.
+            source = Path(os.path.realpath(plain(location)))
+            self.manifest = read_manifest(source)
+        else:
+            source = RemoteDataset(location, cache_dir, cache_bytes)
+            self.manifest = read_manifest(source.url, source.read)
+        self.directory = str(source) if isinstance(source, Path) else source.url
         self.vocab = Vocabulary.from_json(self.manifest["vocab"])
-        cache = ShardCache(directory, max_open_shards, verify_shards, self.vocab.size)
+        cache = ShardCache(source, max_open_shards, verify_shards, self.vocab.size)
         self._buckets = [BucketRows(bucket, cache) for bucket in self.manifest["buckets"]]
         self._odds = curriculum_odds(curriculum, len(self._buckets))
         self._block_rows = []  # rows of one rank's batch; 0 for a bucket that is not read
@@ -120,6 +135,7 @@ class BucketLoader(IterableDataset):
         round-robin over workers puts back in order."""
         plan, first_rows = self._rank_plan()
         for step in range(self._step + worker, plan.end, workers):
+            self._prefetch(plan, first_rows, range(step + workers, step + workers * (PREFETCH_STEPS + 1), workers))
             batch = self._batch(plan, first_rows, step)
             self._advance(plan, step)
             yield batch
@@ -139,6 +155,14 @@ class BucketLoader(IterableDataset):
                 "doc_offsets": torch.from_numpy(doc_offsets),
                 "rows": torch.from_numpy(rows if first + count <= bucket.rows else rows % bucket.rows),
                 "epoch": plan.segment.epoch, "step": step}
+
+    def _prefetch(self, plan: EpochPlan, first_rows: np.ndarray, steps: range) -> None:
+        """Starts fetching the shards of these steps of this epoch (a dataset in a bucket; else nothing to do)."""
+        for step in steps:
+            if step < plan.end:
+                index = step - plan.segment.step
+                bucket = self._buckets[plan.buckets[index]]
+                bucket.prefetch(int(first_rows[index]), self._block_rows[plan.buckets[index]])
 
     def _advance(self, plan: EpochPlan, step: int) -> None:
         """Position after `step`: the next step, or after the epoch's last step the next epoch's first."""

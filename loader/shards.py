@@ -1,4 +1,5 @@
-"""A dataset on local disk: its manifest, and its shards memory-mapped, checked and read as numpy views."""
+"""A dataset's shards memory-mapped, checked and read as numpy views: from local disk, or from the local cache of a
+dataset in a bucket (loader/remote.py)."""
 from __future__ import annotations
 
 import bisect
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from vocaloom.loader.remote import IntegrityProblem, RemoteDataset
 from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
@@ -70,19 +72,37 @@ def _int32_view(values: pa.Array, data: mmap.mmap, file_buffer: pa.Buffer) -> np
 
 
 class ShardCache:
-    """The most recently used shards, open; an evicted shard is unmapped once no tensor refers to it."""
+    """The most recently used shards, open; an evicted shard is unmapped once no tensor refers to it. `source`: the
+    dataset's folder, or the RemoteDataset that fetches its shards."""
 
-    def __init__(self, directory: Path, capacity: int, verify: bool, vocab_size: int):
-        self._directory, self._capacity, self._verify, self._vocab_size = directory, capacity, verify, vocab_size
+    def __init__(self, source: Path | RemoteDataset, capacity: int, verify: bool, vocab_size: int):
+        self._source, self._capacity, self._verify, self._vocab_size = source, capacity, verify, vocab_size
         self._open: OrderedDict[str, Shard] = OrderedDict()
 
     def get(self, length: int, entry: dict) -> Shard:
         path = entry["path"]
-        shard = self._open.pop(path, None) or Shard(self._directory, length, entry, self._verify, self._vocab_size)
+        shard = self._open.pop(path, None)
+        if shard is None:
+            folder, located = self._located(entry)
+            shard = Shard(folder, length, located, self._verify, self._vocab_size)
         self._open[path] = shard
         if len(self._open) > self._capacity:
             self._open.popitem(last=False)
         return shard
+
+    def _located(self, entry: dict) -> tuple[Path, dict]:
+        """(folder, entry) of the shard's local file: the dataset's own, or the checked copy in the cache."""
+        if isinstance(self._source, Path):
+            return self._source, entry
+        try:
+            local = self._source.local(entry)
+        except IntegrityProblem as e:
+            raise ShardIntegrityError(f"shard {self._source.url}/{entry['path']}: {e}") from None
+        return local.parent, dict(entry, path=local.name)
+
+    def prefetch(self, entries: list[dict]) -> None:
+        if not isinstance(self._source, Path):
+            self._source.prefetch([entry for entry in entries if entry["path"] not in self._open])
 
     def __getstate__(self):  # a mapping does not cross processes: each DataLoader worker opens its own
         return dict(self.__dict__, _open=OrderedDict())
@@ -97,6 +117,19 @@ class BucketRows:
         self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self._shards), initial=0))
         self.rows = self._first_rows[-1]
         self._cache = cache
+
+    def shards_for(self, first: int, count: int) -> list[dict]:
+        """The shard entries that rows first..first + count (wrapping) lie in."""
+        entries, row = [], first
+        while count:
+            index = bisect.bisect_right(self._first_rows, row) - 1
+            entries.append(self._shards[index])
+            taken = min(count, self._first_rows[index + 1] - row)
+            row, count = (row + taken) % self.rows, count - taken
+        return entries
+
+    def prefetch(self, first: int, count: int) -> None:
+        self._cache.prefetch(self.shards_for(first, count))
 
     def take(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`count` rows from row `first`, wrapping past the last row: input_ids, doc_starts and CSR doc offsets.

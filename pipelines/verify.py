@@ -1,13 +1,13 @@
-"""`vocaloom verify DIR`: every shard's bytes, schema and rows against the manifest, and the accounting."""
+"""`vocaloom verify DIR`: every shard's bytes, schema and rows against the manifest, and the accounting. A dataset in
+a bucket is read through the reader's own layer (loader/remote.py): each shard's size checked before a byte is
+read, its sha256 as it streams into a scratch copy, then the same checks as a local shard."""
 from __future__ import annotations
 
 import hashlib
 
-import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 import pyarrow as pa
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.loader.remote import IntegrityProblem, scratch_dataset
 from vocaloom.schemas.manifest import accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
 from vocaloom.schemas.paths import is_local
@@ -15,24 +15,21 @@ from vocaloom.schemas.shard import local_file_problem, rows_problem
 
 
 def read_manifest(directory: str) -> dict:
-    return manifest_at(directory) if is_local(directory) else manifest_at(directory, read_remote)
-
-
-def read_remote(path: str, limit: int) -> bytes:
-    if not FileSystems.exists(path):
-        raise FileNotFoundError(path)
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read(limit)
+    if is_local(directory):
+        return manifest_at(directory)
+    remote, scratch = scratch_dataset(directory)
+    with scratch:
+        return manifest_at(remote.url, remote.read)
 
 
 def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) -> list[str]:
     """The size is checked before a byte is read, the sha256 before the bytes are parsed, and every row before the
     shard is called good."""
-    path = FileSystems.join(directory, entry["path"])
-    problem = file_problem(directory, entry)
+    path = f"{directory.rstrip('/')}/{entry['path']}"
+    problem = local_file_problem(directory, entry["path"], entry["bytes"])
     if problem:
         return [f"{entry['path']}: {problem}"]
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    with open(path, "rb") as f:
         data = f.read(entry["bytes"] + 1)
     if len(data) != entry["bytes"]:
         return [f"{entry['path']}: {len(data)} bytes read, manifest says {entry['bytes']}"]
@@ -46,23 +43,34 @@ def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) ->
     return [f"{entry['path']}: {problem}"] if problem else []
 
 
-def file_problem(directory: str, entry: dict) -> str | None:
-    if is_local(directory):
-        return local_file_problem(directory, entry["path"], entry["bytes"])
-    matched = FileSystems.match([FileSystems.join(directory, entry["path"])])[0].metadata_list
-    if not matched:
-        return "missing"
-    if matched[0].size_in_bytes != entry["bytes"]:
-        return f"{matched[0].size_in_bytes} bytes, manifest says {entry['bytes']}"
-    return None
+def remote_shard_problems(remote, length: int, entry: dict, vocab_size: int) -> list[str]:
+    """A shard in a bucket: fetched (size first, sha256 as it arrives) into the scratch folder, checked, removed."""
+    try:
+        local = remote.local(entry)
+    except IntegrityProblem as e:
+        return [f"{entry['path']}: {'sha256 mismatch' if 'sha256' in str(e) else e}"]
+    except FileNotFoundError:
+        return [f"{entry['path']}: missing"]
+    except OSError as e:
+        return [f"{entry['path']}: cannot be read: {e}"]
+    try:
+        return shard_problems(str(local.parent), length, dict(entry, path=local.name), vocab_size)
+    finally:
+        local.unlink(missing_ok=True)
 
 
 def verify(directory: str) -> list[str]:
     """Problems found; empty for a dataset that is exactly what its manifest says."""
-    manifest = read_manifest(directory)
+    remote, scratch = (None, None) if is_local(directory) else scratch_dataset(directory)
+    manifest = manifest_at(directory) if remote is None else manifest_at(remote.url, remote.read)
     problems = [f"accounting: {e}" for e in accounting_errors(manifest["counts"])]
     vocab_size = manifest["vocab"]["size"]
-    for bucket in manifest["buckets"]:
-        for entry in bucket["shards"]:
-            problems += shard_problems(directory, bucket["length"], entry, vocab_size)
+    try:
+        for bucket in manifest["buckets"]:
+            for entry in bucket["shards"]:
+                problems += (shard_problems(directory, bucket["length"], entry, vocab_size) if remote is None
+                             else remote_shard_problems(remote, bucket["length"], entry, vocab_size))
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     return problems

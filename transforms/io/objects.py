@@ -3,17 +3,14 @@ Beam renames and deletes through Google's batch API, which GCS emulators lack (a
 delete of each object in any case): there, one request per object."""
 from __future__ import annotations
 
-import functools
-
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.paths import is_local, scheme
 
 
-@functools.cache
 def _gcs():
     from apache_beam.io.gcp import gcsio
-    return gcsio.GcsIO()
+    return gcsio.GcsIO()  # a client each time, as Beam's own filesystem makes one per operation
 
 
 def move(source: str, target: str) -> None:
