@@ -62,7 +62,7 @@ class BucketLoader(IterableDataset):
         self.world_size = world_size if world_size is not None else dist.get_world_size() if distributed else 1
         for name, value, least in [("tokens_per_batch", tokens_per_batch, 1), ("cycles", cycles, 1), ("seed", seed, 0),
                                    ("world_size", self.world_size, 1), ("num_workers", num_workers, 0),
-                                   ("max_open_shards", max_open_shards, 1)]:
+                                   ("max_open_shards", max_open_shards, 1), ("cache_bytes", cache_bytes, 0)]:
             if not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
         if not 0 <= self.rank < self.world_size:
@@ -158,6 +158,8 @@ class BucketLoader(IterableDataset):
 
     def _prefetch(self, plan: EpochPlan, first_rows: np.ndarray, steps: range) -> None:
         """Starts fetching the shards of these steps of this epoch (a dataset in a bucket; else nothing to do)."""
+        if is_local(self.directory):
+            return
         for step in steps:
             if step < plan.end:
                 index = step - plan.segment.step

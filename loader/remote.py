@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -31,6 +32,10 @@ STORE_RETRY_SECONDS = 5
 
 class ShardFetchError(OSError):
     """A shard that could not be fetched from its bucket, after retries: one line naming it and the last error."""
+
+
+class IntegrityProblem(ValueError):
+    """A shard in the bucket that is not what the manifest says (the loader raises it as ShardIntegrityError)."""
 
 
 def filesystem(url: str):
@@ -57,6 +62,18 @@ def filesystem(url: str):
     raise ValueError(f"{url}: the reader reads local paths, gs:// and s3://")
 
 
+def file_sha256(path: Path) -> str | None:
+    """The sha256 of a regular file, read without following a link; None for anything else."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vocaloom" / "shards"
 
@@ -74,6 +91,7 @@ class RemoteDataset:
         self._prefetching: dict[str, object] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._checked: set[str] = set()  # sha256s of cached copies this process fetched or hashed
 
     def read(self, path: str, limit: int) -> bytes:
         """At most `limit` bytes of the file at `path` (an absolute URL under the dataset, as the manifest reader
@@ -86,8 +104,6 @@ class RemoteDataset:
         try:
             with self._fs.open_input_stream(f"{self._root}/{relative}") as f:
                 return f.read(limit)
-        except FileNotFoundError:
-            raise
         except pa.ArrowInvalid as e:  # pyarrow's answer for a missing object on some stores
             raise FileNotFoundError(str(e)) from None
 
@@ -103,12 +119,17 @@ class RemoteDataset:
         target = self.cache_dir / f"{entry['sha256']}.arrow"
         with self._lock:  # a prefetch thread may be evicting
             try:
-                if target.stat().st_size == entry["bytes"]:
-                    os.utime(target)  # recently used: evicted last
-                    return target
+                hit = target.stat().st_size == entry["bytes"]
+                os.utime(target)  # recently used: evicted last
             except FileNotFoundError:
-                pass
+                hit = False
+        # A copy this process did not fetch is hashed before it is trusted (once): the cache folder is not ours alone.
+        if hit and (entry["sha256"] in self._checked or file_sha256(target) == entry["sha256"]):
+            self._checked.add(entry["sha256"])
+            return target
+        target.unlink(missing_ok=True)
         self._retrying(entry["path"], lambda: self._fetch(entry, target))
+        self._checked.add(entry["sha256"])
         with self._lock:
             self._evict(keep=target)
         return target
@@ -132,7 +153,7 @@ class RemoteDataset:
         temp = self.cache_dir / f".{entry['sha256']}.{uuid.uuid4().hex}.tmp"
         digest, size = hashlib.sha256(), 0
         try:
-            with self._fs.open_input_stream(source) as f, open(temp, "wb") as out:
+            with self._fs.open_input_stream(source) as f, open(temp, "xb") as out:  # a new file, never a link
                 while size <= entry["bytes"]:
                     chunk = f.read(min(CHUNK_BYTES, entry["bytes"] + 1 - size))
                     if not chunk:
@@ -183,10 +204,6 @@ class RemoteDataset:
 
     def __setstate__(self, state):
         self.__dict__.update(state, _pool=None, _prefetching={}, _lock=threading.Lock())
-
-
-class IntegrityProblem(ValueError):
-    """A shard in the bucket that is not what the manifest says (the loader raises it as ShardIntegrityError)."""
 
 
 def scratch_dataset(url: str) -> tuple[RemoteDataset, tempfile.TemporaryDirectory]:

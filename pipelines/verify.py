@@ -19,7 +19,11 @@ def read_manifest(directory: str) -> dict:
         return manifest_at(directory)
     remote, scratch = scratch_dataset(directory)
     with scratch:
-        return manifest_at(remote.url, remote.read)
+        return remote_manifest(remote)
+
+
+def remote_manifest(remote) -> dict:
+    return manifest_at(remote.url, remote.read)
 
 
 def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) -> list[str]:
@@ -62,7 +66,7 @@ def remote_shard_problems(remote, length: int, entry: dict, vocab_size: int) -> 
 def verify(directory: str) -> list[str]:
     """Problems found; empty for a dataset that is exactly what its manifest says."""
     remote, scratch = (None, None) if is_local(directory) else scratch_dataset(directory)
-    manifest = manifest_at(directory) if remote is None else manifest_at(remote.url, remote.read)
+    manifest = manifest_at(directory) if remote is None else remote_manifest(remote)
     problems = [f"accounting: {e}" for e in accounting_errors(manifest["counts"])]
     vocab_size = manifest["vocab"]["size"]
     try:

@@ -29,7 +29,10 @@ from vocaloom.transforms.speech.synthetic_interleaving import segments  # noqa: 
 
 
 def read_manifest(directory: str) -> dict:
-    manifest = json.loads((Path(directory) / MANIFEST).read_bytes())
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST).read_bytes())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"unit_agreement: {directory}: no readable {MANIFEST} ({e})") from None
     if not manifest.get("speech") or not manifest["config"].get("cache"):
         raise SystemExit(f"{directory}: not a speech build with --cache")
     return manifest

@@ -111,3 +111,23 @@ def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_pat
 def test_dataloader_workers_fetch_their_own_shards(remote, local, tmp_path):
     loader = BucketLoader(remote, TOKENS, seed=5, num_workers=2, cache_dir=tmp_path / "cache")
     same_batches(loader, BucketLoader(local, TOKENS, seed=5), 10)
+
+
+def test_a_planted_cache_file_is_not_trusted(remote, local, tmp_path):
+    """A file under a shard's cache name that this process did not fetch is hashed first: other bytes are fetched
+    again, even with verify_shards=False."""
+    manifest = json.loads((local / "manifest.json").read_text())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for length in manifest["buckets"]:
+        for entry in length["shards"]:
+            planted = bytearray((local / entry["path"]).read_bytes())
+            planted[-64] ^= 0xFF  # the right size, other bytes
+            (cache / f"{entry['sha256']}.arrow").write_bytes(bytes(planted))
+    loader = BucketLoader(remote, TOKENS, seed=2, cache_dir=cache, verify_shards=False)
+    same_batches(loader, BucketLoader(local, TOKENS, seed=2), 10)
+
+
+def test_a_negative_cache_bound_is_refused(remote):
+    with pytest.raises(ValueError, match="cache_bytes must be an integer >= 0"):
+        BucketLoader(remote, TOKENS, cache_bytes=-1)

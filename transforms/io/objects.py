@@ -30,7 +30,8 @@ def remove(path: str) -> None:
     found = [meta.path for meta in FileSystems.match([path.rstrip("/") + "/**"])[0].metadata_list]
     found += [path] if FileSystems.exists(path) else []
     if scheme(path) == "gs":
+        gcs = _gcs()
         for each in found:
-            _gcs().delete(each)
+            gcs.delete(each)
     elif found:
         FileSystems.delete(found)

@@ -49,16 +49,26 @@ class SpanBatches(beam.PTransform):
     def expand(self, spans):
         budget, size = self._budget, self._size
         return (spans
-                | "KeyByLength" >> beam.Map(lambda s: (length_group(s, size(s.text), budget), s))
+                | "KeyByLength" >> beam.Map(lambda s: sized_in_group(s, size(s.text), budget))
                 | "GroupByLength" >> beam.GroupByKey()
-                | "CutBatches" >> beam.FlatMap(lambda group: cut_batches(group[1], budget, size)))
+                | "CutBatches" >> beam.FlatMap(lambda group: cut_sized(group[1], budget)))
+
+
+def sized_in_group(span: Span, size: int, budget: int):
+    """(its length group, (size, key, span)): the size is measured once, where the group is chosen."""
+    return length_group(span, size, budget), (size, span.key, span)
 
 
 def cut_batches(spans, budget: int, size: Callable[[str], int] = text_size):
     """Spans sorted by (size, key), cut into tuples whose count times their largest size stays within `budget`
     (a larger span alone makes a batch of one)."""
+    return cut_sized(((size(s.text), s.key, s) for s in spans), budget)
+
+
+def cut_sized(sized, budget: int):
+    """cut_batches over (size, key, span) triples (keys are distinct, so spans are never compared)."""
     batch = []
-    for span_size, _, span in sorted((size(s.text), s.key, s) for s in spans):
+    for span_size, _, span in sorted(sized):
         if batch and (len(batch) + 1) * span_size > budget:
             yield tuple(batch)
             batch = []
