@@ -190,9 +190,11 @@ class BucketLoader(IterableDataset):
         return self._plan_cache
 
     def state_dict(self) -> dict:
-        """Where the next batch comes from, the same on every rank: save it from one. JSON-serialisable."""
+        """Where the next batch comes from, the same on every rank: save it from one. JSON-serialisable; its
+        `directory` is the build read (a LATEST resolved), to resume from."""
         segment = self._segment
-        return {"format": STATE_FORMAT, **self._settings(), "epoch": segment.epoch, "step": self._step,
+        return {"format": STATE_FORMAT, **self._settings(), "directory": self.directory,
+                "epoch": segment.epoch, "step": self._step,
                 "consumed_rows": self._rows_of(self._plan().consumed(self._step)),
                 "schedule": {"step": segment.step, "world_size": segment.world_size,
                              "consumed_rows": self._rows_of(segment.consumed)}}
@@ -202,6 +204,9 @@ class BucketLoader(IterableDataset):
         same rows of the epoch from the saved position on, none repeated, none skipped."""
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"loader state of format {state.get('format')!r}, this version reads {STATE_FORMAT!r}")
+        if state["dataset"] != self._fingerprint:  # e.g. a LATEST that a nightly publish has moved on since
+            raise ValueError(f"loader state was saved reading {state.get('directory', 'another dataset')}, whose "
+                             f"shards differ from {self.directory}'s: make the loader from that build to resume")
         for key, value in self._settings().items():
             if state[key] != value:
                 raise ValueError(f"loader state was saved with {key} {state[key]!r}, this loader has {value!r}")

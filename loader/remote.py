@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from vocaloom.schemas.paths import scheme
+from vocaloom.schemas.paths import LATEST, latest_target, scheme
 
 CHUNK_BYTES = 8 << 20
 DEFAULT_CACHE_BYTES = 32 << 30
@@ -88,6 +88,15 @@ class RemoteDataset:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._cache_bytes, self._retries, self._backoff = cache_bytes, retries, backoff
+        if self.url.rsplit("/", 1)[-1] == LATEST:  # a nightly root's pointer: resolved once, here
+            try:
+                target = latest_target(self.read(self.url, 4096))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{self.url}: no such object (no nightly build published yet?)") from None
+            except ValueError as e:
+                raise ValueError(f"{self.url}: {e}") from None
+            self.url = f"{self.url.rsplit('/', 1)[0]}/{target}"
+            self._root = f"{self._root.rsplit('/', 1)[0]}/{target}"
         self._prefetching: dict[str, object] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -95,14 +104,14 @@ class RemoteDataset:
 
     def read(self, path: str, limit: int) -> bytes:
         """At most `limit` bytes of the file at `path` (an absolute URL under the dataset, as the manifest reader
-        asks for it)."""
+        asks for it, or the dataset's URL itself)."""
         relative = path[len(self.url):].lstrip("/")
         return self._retrying(relative, lambda: self._read_small(relative, limit))
 
     def _read_small(self, relative: str, limit: int) -> bytes:
         import pyarrow as pa
         try:
-            with self._fs.open_input_stream(f"{self._root}/{relative}") as f:
+            with self._fs.open_input_stream(f"{self._root}/{relative}".rstrip("/")) as f:
                 return f.read(limit)
         except pa.ArrowInvalid as e:  # pyarrow's answer for a missing object on some stores
             raise FileNotFoundError(str(e)) from None

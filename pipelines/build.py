@@ -65,6 +65,7 @@ class BuildPlan:
     cache_files: list[str]  # inference cache entries for this model, found before the build
     embedder: Embedder | None  # the encoder of --context related
     write_dir: str | None = None  # where the dataset is written, if not --output itself (pipelines/output_dir.py)
+    generation: int = 0  # > 0: a replacement in a bucket, its files under generations/<n>/ (pipelines/output_dir.py)
 
     @property
     def temp_dir(self) -> str:
@@ -83,8 +84,8 @@ class BuildPlan:
             if hasattr(self.model, "dtype"):  # the precision its units were made in
                 from vocaloom.transforms.speech.speech_handlers import precision_name
                 speech["dtype"] = precision_name(self.model, self.config.device)
-        return {"format": FORMAT, "config": self.config.to_json(), "inputs": self.inputs,
-                "inputs_unreadable": self.unreadable,
+        return {"format": FORMAT, "generation": self.generation, "config": self.config.to_json(),
+                "inputs": self.inputs, "inputs_unreadable": self.unreadable,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
                 "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.artifact.location,
                              "embedder_sha256": self.embedder.artifact.sha256} if self.embedder else None}
@@ -291,7 +292,7 @@ def run(argv: list[str] | None = None) -> dict:
         plan = prepare(config_from_args(args))
         claim = claim_output(plan.config.output, plan.config.overwrite)
         try:
-            plan = dataclasses.replace(plan, write_dir=claim.write_dir)
+            plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation)
             pipeline = beam.Pipeline(options=options)
             build_pipeline(pipeline, plan)
             wait_watching(pipeline.run(), plan.setup_failures)

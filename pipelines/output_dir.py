@@ -8,8 +8,9 @@ local filesystem the marker is also the lock (flock(2): the kernel drops it when
 (renameat2 RENAME_EXCHANGE: one step), so the old dataset stays complete and readable until the new one is.
 
 In a bucket (gs://, s3://) the marker is a lock object created only where none exists, renewed while the build runs
-and deleted at its end (pipelines/bucket_lock.py); folders cannot be exchanged there, so --overwrite deletes the old
-dataset before the build.
+and deleted at its end (pipelines/bucket_lock.py). Folders cannot be exchanged there, so an --overwrite build writes
+its files under a new generation, DIR/generations/<n>/, beside the old dataset's, and its manifest.json (whose paths
+name that generation) replaces the old one in one write; only then are the old generation's files removed.
 """
 from __future__ import annotations
 
@@ -27,14 +28,15 @@ from apache_beam.io.filesystems import FileSystems
 from vocaloom.pipelines.bucket_lock import BucketLock, has_locks
 from vocaloom.pipelines.lock import LockHeldBy, hold_lock, holder
 from vocaloom.schemas.config import ConfigError
-from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.schemas.manifest import MANIFEST, MAX_GENERATION, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from vocaloom.schemas.paths import is_local
+from vocaloom.schemas.shard import GENERATIONS_DIR, generation_dir
 from vocaloom.transforms.io.objects import remove
 
 MARKER = ".vocaloom-lock"
 TEMP_DIR = ".vocaloom-tmp"
 # Everything a build writes into its output, and so everything a crashed build may have left there.
-WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", TEMP_DIR, MANIFEST)
+WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", GENERATIONS_DIR, TEMP_DIR, MANIFEST)
 
 
 class OutputLocked(RuntimeError):
@@ -46,18 +48,25 @@ class OutputClaim:
     output: str  # the user's --output
     write_dir: str  # where this build writes: the output, or the folder beside it that replaces it at the end
     lock: IO | BucketLock | None  # the flock'd marker (local outputs) or the lock object (buckets)
+    generation: int = 0  # > 0: a replacement in a bucket, written under generations/<n>/
 
     def publish(self) -> None:
-        """Puts the finished build in place (if it was built beside the old dataset) and drops the lock."""
+        """Puts the finished build in place (if it was built beside the old dataset), removes the old dataset's files
+        and drops the lock."""
         if self.write_dir != self.output:
             exchange(self.write_dir, self.output)
             shutil.rmtree(self.write_dir)  # now the old dataset
+        elif self.generation:  # its manifest is in place: the old dataset's files are nobody's now
+            clear_leftovers(self.output, keep=self.generation)
         self.release()
 
     def abandon(self) -> None:
         """After a failed build: a replacement built beside the old dataset is removed; the lock is dropped."""
         if self.lock and self.write_dir != self.output:
             shutil.rmtree(self.write_dir, ignore_errors=True)
+        elif self.lock and self.generation:
+            remove(FileSystems.join(self.output, generation_dir(self.generation)))
+            remove(FileSystems.join(self.output, TEMP_DIR))
         self.release()
 
     def release(self) -> None:
@@ -127,9 +136,40 @@ def check_owned(output: str, entries: set[str]) -> None:
                           "empty directory")
 
 
-def clear_leftovers(output: str) -> None:
-    for name in WRITTEN:
-        remove(FileSystems.join(output, name))
+def clear_leftovers(output: str, keep: int | None = None) -> None:
+    """Removes what builds wrote into `output`; all of it, or all but the manifest and the files of generation
+    `keep` (0: those outside generations/)."""
+    if keep is None:
+        names = WRITTEN
+    else:
+        names = [GENERATIONS_DIR, TEMP_DIR] if keep == 0 else [n for n in WRITTEN if n != MANIFEST]
+    for name in names:
+        if name == GENERATIONS_DIR and keep:
+            for folder in generation_folders(output) - {keep}:
+                remove(FileSystems.join(output, generation_dir(folder)))
+        else:
+            remove(FileSystems.join(output, name))
+
+
+def generation_folders(output: str) -> set[int]:
+    """The generation numbers that have files under output/generations/."""
+    prefix = FileSystems.join(output, GENERATIONS_DIR) + "/"
+    found = set()
+    for meta in FileSystems.match([prefix + "**"])[0].metadata_list:
+        folder = meta.path[len(prefix):].split("/")[0]
+        if folder.isdigit():
+            found.add(int(folder))
+    return found
+
+
+def live_generation(output: str) -> int | None:
+    """The generation output/manifest.json names (0 for one before generations), or None if it cannot be read."""
+    try:
+        with FileSystems.open(FileSystems.join(output, MANIFEST)) as f:
+            manifest = parse_manifest(f.read(MAX_MANIFEST_BYTES + 1))
+    except (OSError, ManifestError):
+        return None
+    return manifest.get("generation", 0)
 
 
 def claim_remote(output: str, overwrite: bool) -> OutputClaim:
@@ -148,7 +188,15 @@ def claim_remote(output: str, overwrite: bool) -> OutputClaim:
         undo.callback(claim.release)
         if MANIFEST in entries and not overwrite:
             raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
-        clear_leftovers(output)
+        if MANIFEST in entries:  # the old dataset stays as it is until the new manifest replaces its own
+            live = live_generation(output)
+            if live is not None:  # a crashed replacement's files go; an unreadable dataset's stay until publish
+                clear_leftovers(output, keep=live)
+            claim.generation = max(generation_folders(output) | {live or 0}) + 1
+            if claim.generation > MAX_GENERATION:
+                raise ConfigError(f"{output} has been replaced {MAX_GENERATION} times: build into a new prefix")
+        else:
+            clear_leftovers(output)
         if lock is None:  # a store without conditional writes: the marker only marks the directory
             with FileSystems.create(FileSystems.join(output, MARKER)) as marker:
                 marker.write(holder().encode())  # not empty: Beam's S3 writer cannot finish an upload of no bytes

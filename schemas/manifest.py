@@ -66,6 +66,7 @@ def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_BUCKET_EXPONENT = 24  # far past any context length; keeps a row's size an int32 offset
+MAX_GENERATION = 99999  # generation_dir's five digits
 
 
 def count(value) -> bool:
@@ -86,6 +87,9 @@ def structure_problem(manifest: dict) -> str | None:
             isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values())) if c.per
             else count(counts.get(c.name)) for c in SPEC_COUNTS):
         return "counts are malformed"
+    generation = manifest.get("generation", 0)  # absent in manifests written before generations
+    if not count(generation) or generation > MAX_GENERATION:
+        return f"generation {generation!r} is not a count up to {MAX_GENERATION}"
     buckets = manifest["buckets"]
     if not isinstance(buckets, list):
         return "buckets is not a list"
@@ -98,9 +102,10 @@ def structure_problem(manifest: dict) -> str | None:
             return f"bucket {length} is malformed"
         shards = bucket["shards"]
         for i, entry in enumerate(shards):
-            if not isinstance(entry, dict) or entry.get("path") != shard_path(length, i, len(shards)):
+            expected = shard_path(length, i, len(shards), generation)
+            if not isinstance(entry, dict) or entry.get("path") != expected:
                 path = entry.get("path") if isinstance(entry, dict) else entry
-                return f"bucket {length}: shard {i} is {path!r}, not {shard_path(length, i, len(shards))!r}"
+                return f"bucket {length}: shard {i} is {path!r}, not {expected!r}"
             if not count(entry.get("rows")) or not count(entry.get("bytes")) \
                     or not SHA256.fullmatch(str(entry.get("sha256"))):
                 return f"{entry['path']}: rows, bytes or sha256 malformed"

@@ -11,6 +11,9 @@ import re
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_SCHEME = "file"
+# A nightly root's pointer to its newest build (pipelines/nightly_root.py): a symlink on disk, an object in a bucket.
+LATEST = "LATEST"
+_BUILD_TARGET = re.compile(r"builds/[A-Za-z0-9][A-Za-z0-9._-]*")
 # The extra that brings Beam's filesystem for each object store (`pip install 'vocaloom[pipeline,gcp]'`).
 EXTRAS = {"gs": "gcp", "s3": "aws"}
 
@@ -38,3 +41,12 @@ def missing_filesystem(path: str) -> str:
     if extra:
         return f"{path}: {name}:// needs vocaloom's {extra} extra: pip install 'vocaloom[pipeline,{extra}]'"
     return f"{path}: no filesystem for {name}:// is installed (vocaloom reads local paths, gs:// and s3://)"
+
+
+def latest_target(text: bytes) -> str:
+    """The build a LATEST object names (`builds/<stamp>`, relative to its root); ValueError for anything else, so a
+    planted pointer cannot lead a reader outside the root."""
+    target = text.decode("utf-8", "replace").strip()
+    if not _BUILD_TARGET.fullmatch(target):
+        raise ValueError(f"{LATEST} names {target[:80]!r}, not builds/<stamp>")
+    return target

@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 DATA_DIR = "data"
+# A dataset that replaced another in a bucket keeps all its files under DIR/generations/<n>/ (pipelines/output_dir.py).
+GENERATIONS_DIR = "generations"
 
 
 def bucket_lengths(min_bucket: int, max_bucket: int) -> list[int]:
@@ -34,9 +36,18 @@ def bucket_dir(length: int) -> str:
     return f"{DATA_DIR}/bucket-{length:05d}"
 
 
-def shard_path(length: int, index: int, count: int) -> str:
+def generation_dir(generation: int) -> str:
+    """Relative to the dataset directory: the folder of generation `generation` (0: the directory itself)."""
+    return f"{GENERATIONS_DIR}/{generation:05d}" if generation else ""
+
+
+def in_generation(path: str, generation: int) -> str:
+    return f"{generation_dir(generation)}/{path}" if generation else path
+
+
+def shard_path(length: int, index: int, count: int, generation: int = 0) -> str:
     """Relative to the dataset directory, as tensorflow-datasets names shards: index-of-count."""
-    return f"{bucket_dir(length)}/shard-{index:05d}-of-{count:05d}.arrow"
+    return in_generation(f"{bucket_dir(length)}/shard-{index:05d}-of-{count:05d}.arrow", generation)
 
 
 def local_file_problem(directory: str, path: str, size: int) -> str | None:

@@ -1,7 +1,7 @@
 """Fetches what the install tests (tests/test_install.py) put into fresh virtual environments, into `.wheelhouse/`
 (git-ignored), so that the tests themselves install with `--no-index` and never reach the network.
 
-    .wheelhouse/pipeline/  vocaloom[pipeline]'s dependencies (and setuptools) at constraints.txt's versions
+    .wheelhouse/pipeline/  vocaloom[pipeline,gcp]'s dependencies (and setuptools) at constraints.txt's versions
     .wheelhouse/oldest/    the reader's dependencies at their floors (constraints-oldest.txt)
     .wheelhouse/clashes/   PyPI's `transforms`, `loader`, `pipelines` and `schemas`: top-level names vocaloom once used
 
@@ -38,9 +38,13 @@ def fetch(dest: Path) -> None:
     with tempfile.TemporaryDirectory() as temp:
         wheel = build_wheel(Path(temp))
         # setuptools: what an sdist install (the staged package of a Dataflow job) builds with.
-        pip("download", "-d", str(dest / "pipeline"), "-c", str(ROOT / "constraints.txt"), f"{wheel}[pipeline]",
+        # gcp: the worker pool's workers write to a GCS server (tests/pipelines/test_worker_pools.py).
+        pip("download", "-d", str(dest / "pipeline"), "-c", str(ROOT / "constraints.txt"), f"{wheel}[pipeline,gcp]",
             "setuptools")
     (dest / "pipeline" / wheel.name).unlink()  # the tests build their own, from this checkout
+    for sdist in (dest / "pipeline").glob("*.tar.gz"):  # built here, where the build backend can be fetched
+        pip("wheel", "--no-deps", "-w", str(dest / "pipeline"), str(sdist))
+        sdist.unlink()
     pip("download", "-d", str(dest / "oldest"), "-r", str(ROOT / "constraints-oldest.txt"))
     pip("wheel", "--no-deps", "-w", str(dest / "clashes"), *CLASHES)
 

@@ -271,3 +271,23 @@ def test_a_manifest_that_is_not_a_regular_file_is_refused_without_reading(clean,
         assert "not a regular file" in capsys.readouterr().err
         with pytest.raises(ManifestError, match="not a regular file"):
             read_batches(directory)
+
+
+def test_a_manifest_names_its_generation_and_its_shard_paths_must_follow(clean, tmp_path):
+    """A dataset replaced in a bucket keeps its files under generations/<g>/ (pipelines/output_dir.py): the readers
+    follow the manifest's generation, and refuse paths that do not match it."""
+    directory = tmp_path / "ds"
+    shutil.copytree(clean[0], directory)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    (directory / "generations" / "00003").mkdir(parents=True)
+    (directory / "data").rename(directory / "generations" / "00003" / "data")
+    (directory / MANIFEST).write_text(json.dumps(dict(manifest, generation=3)))
+    with pytest.raises(ManifestError, match="shard 0 is 'data/bucket-.*', not 'generations/00003/data/bucket-"):
+        verify(str(directory))
+    for entry in shard_entries(manifest):
+        entry["path"] = f"generations/00003/{entry['path']}"
+    (directory / MANIFEST).write_text(json.dumps(dict(manifest, generation=3)))
+    assert verify(str(directory)) == []
+    batches = read_batches(directory)
+    assert len(batches) == len(clean[1]) and all(
+        a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(batches, clean[1]))

@@ -43,7 +43,9 @@ def pip_install(bin_dir: Path, *args) -> None:
 
 
 def pipeline_venv(path: Path, wheel: Path) -> Path:
-    """A venv holding the wheel with its pipeline extra at constraints.txt's versions; returns its bin folder."""
+    """A venv holding the wheel with its pipeline and gcp extras at constraints.txt's versions, as a worker that
+    writes to GCS has it; returns its bin folder."""
     bin_dir = make_venv(path)
-    pip_install(bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt", f"{wheel}[pipeline]")
+    pip_install(bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt",
+                f"{wheel}[pipeline,gcp]")
     return bin_dir

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from vocaloom.pipelines import build, nightly
+from vocaloom.pipelines.nightly_root import LocalRoot
 from vocaloom.pipelines.cli import main as vocaloom
 from vocaloom.schemas.manifest import MANIFEST
 
@@ -137,7 +138,8 @@ def test_latest_never_disappears_while_it_moves(tmp_path):
     for target in targets:
         target.mkdir(parents=True)
         (target / MANIFEST).write_text(target.name)
-    nightly.publish(root, targets[0])
+    local = LocalRoot(str(root))
+    local.publish(str(targets[0]))
     seen, errors, done = set(), [], threading.Event()
 
     def reader():
@@ -150,7 +152,7 @@ def test_latest_never_disappears_while_it_moves(tmp_path):
     thread.start()
     publishes, deadline = 0, time.monotonic() + 10
     while (publishes < 200 or len(seen) < 2) and time.monotonic() < deadline:
-        nightly.publish(root, targets[publishes % 2])
+        local.publish(str(targets[publishes % 2]))
         publishes += 1
         time.sleep(0)  # let the reader in between two publishes
     done.set()

@@ -15,9 +15,11 @@ from apache_beam.io.filesystems import FileSystems
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.object_stores import bucket, gcs_server, s3_server, upload  # noqa: F401  (fixtures)
 from vocaloom import assets
-from vocaloom.pipelines import bucket_lock
+from vocaloom.loader import BucketLoader
+from vocaloom.pipelines import bucket_lock, build, nightly
 from vocaloom.pipelines.bucket_lock import BucketLock
 from vocaloom.pipelines.build import run
+from vocaloom.pipelines.cli import main as vocaloom
 from vocaloom.pipelines.output_dir import OutputLocked
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
@@ -79,6 +81,42 @@ def test_a_complete_dataset_in_a_bucket_is_replaced_only_when_asked(bucket):
     second = run(["--output", dataset, "--max-bucket", "11", "--overwrite", *TEXT_ONLY, *RUNNER])
     assert second["config"]["max_bucket"] == 11 and shard_digests(second) != shard_digests(first)
     assert verify(dataset) == []
+    # the replacement's files are under its generation, and nothing of the old dataset is left
+    assert second["generation"] == 1 and names_under(dataset) == {"manifest.json", "generations"}
+    assert names_under(f"{dataset}/generations/00001") == {"data", "report.md", "figures"}
+    with FileSystems.create(f"{dataset}/notes.txt") as f:  # the user's, beside the dataset
+        f.write(b"keep me")
+    third = run(["--output", dataset, "--overwrite", *TEXT_ONLY, *RUNNER])
+    assert third["generation"] == 2 and names_under(f"{dataset}/generations") == {"00002"}
+    assert names_under(dataset) == {"manifest.json", "generations", "notes.txt"}
+    assert [(path.split("/", 2)[2], sha) for path, sha in shard_digests(third)] == shard_digests(first)
+    assert verify(dataset) == []
+
+
+def test_an_overwrite_killed_mid_way_leaves_the_old_dataset_verifiable(bucket, local_build, monkeypatch):
+    dataset = f"{bucket.url}/ds"
+    run(["--output", dataset, *TEXT_ONLY, *RUNNER])
+    build = subprocess.Popen([sys.executable, "-m", "vocaloom", "build", "--output", dataset, "--overwrite",
+                              "--max-bucket", "11", *TEXT_ONLY], env=bucket.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while ".vocaloom-tmp" not in names_under(dataset):  # the replacement's spill files are being written
+        assert build.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert verify(dataset) == []
+    # as a kill during the commit would leave it: part of the new generation's shards in place
+    partial = f"{dataset}/generations/00001/data/bucket-00256/shard-00000-of-00001.arrow"
+    with FileSystems.create(partial, compression_type=UNCOMPRESSED) as f:
+        f.write(b"half a shard")
+    assert verify(dataset) == []
+    monkeypatch.setattr(bucket_lock, "LEASE_SECONDS", 0.5)
+    time.sleep(1)
+    manifest = run(["--output", dataset, "--overwrite", *TEXT_ONLY, *RUNNER])
+    assert manifest["generation"] == 1 and verify(dataset) == []
+    assert [(path.split("/", 2)[2], sha) for path, sha in shard_digests(manifest)] == shard_digests(local_build)
+    assert names_under(dataset) == {"manifest.json", "generations"}
 
 
 def test_a_prefix_holding_the_users_objects_is_refused_and_left_alone(bucket):
@@ -139,3 +177,58 @@ def test_a_build_killed_mid_write_leaves_no_dataset_and_a_rerun_completes_it(buc
     manifest = run(["--output", dataset, *TEXT_ONLY, *RUNNER])
     assert shard_digests(manifest) == shard_digests(local_build) and verify(dataset) == []
     assert names_under(dataset) == {"manifest.json", "data", "report.md", "figures"}
+
+
+def nightly_config(path, max_bucket: int):
+    path.write_text(f'input = ["{assets.SAMPLE_CORPUS}"]\nspeech-ratio = 0\nmin-bucket = 6\n'
+                    f'max-bucket = {max_bucket}\n')
+    return str(path)
+
+
+def test_nightly_in_a_bucket_publishes_latest_and_a_trainer_keeps_the_build_it_resolved(bucket, tmp_path,
+                                                                                           monkeypatch):
+    root, config = f"{bucket.url}/nightly", nightly_config(tmp_path / "nightly.toml", 8)
+    assert vocaloom(["nightly", "--config", config, "--root", root, *RUNNER]) == nightly.OK
+    with FileSystems.open(f"{root}/LATEST") as f:
+        first = f"{root}/{f.read().decode().strip()}"
+    assert first.startswith(f"{root}/builds/") and verify(f"{root}/LATEST") == []
+    trainer = BucketLoader(f"{root}/LATEST", 256, cache_dir=tmp_path / "cache")
+    assert trainer.directory == first
+    next(iter(trainer))
+
+    nightly_config(tmp_path / "nightly.toml", 7)  # tonight's data differ
+    assert vocaloom(["nightly", "--config", config, "--root", root, *RUNNER]) == nightly.OK
+    second = BucketLoader(f"{root}/LATEST", 256, cache_dir=tmp_path / "cache")
+    assert second.directory not in (first, None) and second.directory.startswith(f"{root}/builds/")
+    assert names_under(f"{root}/builds") == {first.rsplit("/", 1)[1], second.directory.rsplit("/", 1)[1]}
+    # the running trainer reads its own build to the end, and its state names it for the resume
+    rest = list(trainer)
+    again = BucketLoader(first, 256, cache_dir=tmp_path / "cache")
+    next(iter(again))
+    assert [b["input_ids"].tolist() for b in rest] == [b["input_ids"].tolist() for b in again]
+    state = trainer.state_dict()
+    assert state["directory"] == first
+    with pytest.raises(ValueError, match=f"saved reading {first}, whose shards differ"):
+        BucketLoader(f"{root}/LATEST", 256, cache_dir=tmp_path / "cache").load_state_dict(state)
+    BucketLoader(state["directory"], 256, cache_dir=tmp_path / "cache").load_state_dict(state)
+
+    held = BucketLock(f"{root}/nightly.lock").acquire()  # another run at work
+    refused = subprocess.run([sys.executable, "-m", "vocaloom", "nightly", "--config", config, "--root", root],
+                             env=bucket.env, capture_output=True, text=True, timeout=120)
+    held.close()
+    assert refused.returncode == nightly.LOCK_HELD and "stage=lock status=held" in refused.stderr, refused.stderr
+
+    def crashes(argv):
+        with FileSystems.create(argv[argv.index("--output") + 1] + "/.vocaloom-tmp/spill") as f:
+            f.write(b"part of a build")
+        raise RuntimeError("worker lost")
+    real_run = build.run
+    monkeypatch.setattr(build, "run", crashes)
+    assert vocaloom(["nightly", "--config", config, "--root", root, *RUNNER]) == nightly.BUILD_FAILED
+    assert BucketLoader(f"{root}/LATEST", 256, cache_dir=tmp_path / "cache").directory == second.directory
+    assert sum(name.endswith(".failed") for name in names_under(f"{root}/builds")) == 1
+    monkeypatch.setattr(build, "run", real_run)
+    assert vocaloom(["nightly", "--config", config, "--root", root, "--keep", "1", *RUNNER]) == nightly.OK
+    latest = BucketLoader(f"{root}/LATEST", 256, cache_dir=tmp_path / "cache").directory
+    assert names_under(f"{root}/builds") == {latest.rsplit("/", 1)[1]}  # the failed build, its mark, the others
+    assert latest not in (first, second.directory)

@@ -11,6 +11,7 @@ The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls fi
 Run only these: `pytest -m runners tests/pipelines/test_worker_pools.py`.
 """
 import contextlib
+import hashlib
 import json
 import shlex
 import socket
@@ -24,10 +25,12 @@ import pytest
 
 from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
 from tests.conftest import RUNNER, TEXT_ONLY
+from tests.object_stores import bucket, gcs_server, server_env  # noqa: F401  (fixtures)
 from tests.pipelines.test_build_speech import write_corpus
 from tests.pipelines.test_runners import dataset_files
 from tests.venvs import ENV, ROOT, needs_wheelhouse
 from vocaloom.pipelines.build import run
+from vocaloom.pipelines.verify import verify
 
 pytestmark = [pytest.mark.runners, needs_wheelhouse]
 
@@ -63,11 +66,13 @@ def hidden_checkout(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def worker_pool(bin_dir: Path, cache: Path):
-    """Beam's SDK worker pool from the venv, unable to see this checkout; yields its address."""
+def worker_pool(bin_dir: Path, cache: Path, gcs_server: str):
+    """Beam's SDK worker pool from the venv, unable to see this checkout, reaching the GCS server as its workers
+    would reach GCS; yields its address."""
     port = free_port()
     # The pool starts each worker as `python` from PATH: the venv's, as in an activated environment or a container.
-    env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}")
+    env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}",
+               **server_env("gs", gcs_server))
     process = subprocess.Popen(hidden_checkout([str(bin_dir / "python"), "-m",
                                                 "apache_beam.runners.worker.worker_pool_main",
                                                 f"--service_port={port}"]), env=env, cwd="/",
@@ -84,14 +89,14 @@ def worker_pool(bin_dir: Path, cache: Path):
 
 
 @pytest.fixture(scope="module")
-def workers(tmp_path_factory, pipeline_env):
+def workers(tmp_path_factory, pipeline_env, gcs_server):
     """The address of a worker pool running vocaloom from its wheel, the checkout hidden."""
     folder = tmp_path_factory.mktemp("workers")
     bin_dir = pipeline_env
     seen = subprocess.run(hidden_checkout([str(bin_dir / "python"), "-c", f"import os; print(os.listdir('{ROOT}'))"]),
                           capture_output=True, text=True, check=True)
     assert seen.stdout.strip() == "[]"
-    with worker_pool(bin_dir, folder / "cache") as address:
+    with worker_pool(bin_dir, folder / "cache", gcs_server) as address:
         yield address
 
 
@@ -126,6 +131,18 @@ def portable(engine: str, master: str, workers: str) -> list[str]:
 def test_worker_pool_shards_equal_fnapirunners(tmp_path, workers, reference, corpus, engine, master, name):
     output = run_build(tmp_path / "ds", name, corpus, portable(engine, master, workers))
     assert dataset_files(output) == reference[name]
+
+
+@pytest.mark.parametrize("bucket", ["gs"], indirect=True)
+def test_a_worker_pool_writes_the_build_into_a_gcs_bucket(bucket, workers, reference):
+    """Workers with only their own installation write every shard, spill and record file into the bucket; the
+    launcher commits there. The shards are FnApiRunner's local ones, byte for byte."""
+    dataset = f"{bucket.url}/ds"
+    manifest = run(["--output", dataset, *BUILDS["sample-text"], *portable("flink", "[local]", workers)])
+    assert verify(dataset) == []
+    local = {path: hashlib.sha256(data).hexdigest() for path, data in reference["sample-text"].items()
+             if path.startswith("data/")}
+    assert {shard["path"]: shard["sha256"] for length in manifest["buckets"] for shard in length["shards"]} == local
 
 
 @pytest.mark.parametrize("engine, master", [("flink", "[local]"), ("spark", "local[2]")])

@@ -1,7 +1,7 @@
 """The one test of where a path lives (schemas/paths.py), and what to install for a filesystem that is missing."""
 import pytest
 
-from vocaloom.schemas.paths import is_local, missing_filesystem, plain, scheme
+from vocaloom.schemas.paths import is_local, latest_target, missing_filesystem, plain, scheme
 
 
 @pytest.mark.parametrize("path, found, local", [
@@ -22,3 +22,11 @@ def test_a_missing_filesystem_names_the_extra_to_install():
         "gs://b/ds: gs:// needs vocaloom's gcp extra: pip install 'vocaloom[pipeline,gcp]'"
     assert "vocaloom[pipeline,aws]" in missing_filesystem("s3://b/ds")
     assert "no filesystem for az://" in missing_filesystem("az://b/ds")
+
+
+def test_latest_names_a_build_under_its_root_and_nothing_else():
+    assert latest_target(b"builds/2026-12-04T030000Z\n") == "builds/2026-12-04T030000Z"
+    assert latest_target(b"builds/2026-12-04T030000Z.1") == "builds/2026-12-04T030000Z.1"
+    for planted in (b"../other/ds", b"/etc", b"builds/../../x", b"builds/a/b", b"", b"builds/", b"gs://b/ds"):
+        with pytest.raises(ValueError, match="not builds/<stamp>"):
+            latest_target(planted)

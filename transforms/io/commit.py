@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Totals, count_blocks
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
-from vocaloom.schemas.shard import bucket_lengths, shard_path
+from vocaloom.schemas.shard import bucket_lengths, generation_dir, shard_path
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import move, remove
 from vocaloom.transforms.io.rejects import record_path
@@ -34,7 +34,7 @@ def _move(temp: str, final: str) -> None:
     move(temp, final)
 
 
-def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int) -> list[dict]:
+def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int, generation: int) -> list[dict]:
     by_length = defaultdict(list)
     for shard in shard_files:
         by_length[shard.length].append(shard)
@@ -43,7 +43,7 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int) -
         shards = sorted(by_length.pop(length, []), key=lambda s: s.index)
         entries = []
         for i, shard in enumerate(shards):
-            path = shard_path(length, i, len(shards))
+            path = shard_path(length, i, len(shards), generation)
             _move(shard.temp_path, FileSystems.join(output, path))
             entries.append({"path": path, "rows": shard.rows, "bytes": shard.bytes, "sha256": shard.sha256})
         rows = sum(s.rows for s in shards)
@@ -126,25 +126,29 @@ def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
 
 class CommitDatasetFn(beam.DoFn):
     """The commit's side effects, in order: final names for shards and record files, then the figures and report,
-    then manifest.json last (summarise decides what it says)."""
+    then manifest.json last (summarise decides what it says). A build of generation g > 0 (a replacement in a
+    bucket, pipelines/output_dir.py) puts all but the manifest under generations/<g>/."""
 
     def __init__(self, output: str, temp_dir: str, manifest_base: dict):
         self._output, self._temp_dir, self._base = output, temp_dir, manifest_base
+        generation = manifest_base["generation"]
+        self._files = FileSystems.join(output, generation_dir(generation)) if generation else output
 
     def process(self, _, shard_files, record_files, unreadable, totals):
         config = self._base["config"]
-        buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"])
+        buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"],
+                                 self._base["generation"])
         written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
         manifest = summarise(self._base, buckets, totals, written, unreadable)
-        problem = failed_share_problem(manifest, FileSystems.join(self._output, "dead_letter"))
+        problem = failed_share_problem(manifest, FileSystems.join(self._files, "dead_letter"))
         if problem:
             raise BuildStopped(problem)
         figures = render_figures(manifest)
-        figures_dir = FileSystems.join(self._output, FIGURES_DIR)
+        figures_dir = FileSystems.join(self._files, FIGURES_DIR)
         remove(figures_dir)  # a replaced build's figures (a speech figure may not come back)
         for name, png in figures.items():
             write_atomically(FileSystems.join(figures_dir, name), png)
-        write_atomically(FileSystems.join(self._output, "report.md"),
+        write_atomically(FileSystems.join(self._files, "report.md"),
                          render_report(manifest, tuple(figures)).encode())
         write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         remove(self._temp_dir)
@@ -154,7 +158,7 @@ class CommitDatasetFn(beam.DoFn):
         """Moves one kind's record files to their final names; returns how many records they hold."""
         files = sorted((f for f in record_files if f.kind == kind), key=lambda f: f.index)
         for i, record_file in enumerate(files):
-            _move(record_file.temp_path, FileSystems.join(self._output, record_path(kind, i)))
+            _move(record_file.temp_path, FileSystems.join(self._files, record_path(kind, i)))
         return sum(f.records for f in files)
 
 

@@ -16,8 +16,8 @@ from vocaloom.transforms.io.commit import AccountingError, CommitDataset, failed
 from vocaloom.transforms.io.rejects import RecordFile
 from vocaloom.transforms.io.shard_writer import ShardFile
 
-BASE = {"format": "vocaloom/1", "config": {"min_bucket": 5, "max_bucket": 6, "knn": 40, "max_failed_batch_share": 0.01},
-        "inputs": [], "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}], "tokenizer": {},
+BASE = {"format": "vocaloom/1", "generation": 0,
+        "config": {"min_bucket": 5, "max_bucket": 6, "knn": 40, "max_failed_batch_share": 0.01}, "inputs": [], "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}], "tokenizer": {},
         "speech": None, "vocab": {}, "ordering": None}
 BUCKETS = [{"length": 32, "rows": 2, "tokens": 66, "shards": []}, {"length": 64, "rows": 0, "tokens": 0, "shards": []}]
 
