@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+from vocaloom.schemas.manifest import ManifestError
 from vocaloom.schemas.paths import LATEST, latest_target, scheme
 
 CHUNK_BYTES = 8 << 20
@@ -92,9 +93,9 @@ class RemoteDataset:
             try:
                 target = latest_target(self.read(self.url, 4096))
             except FileNotFoundError:
-                raise FileNotFoundError(f"{self.url}: no such object (no nightly build published yet?)") from None
+                raise ManifestError(f"{self.url}: no such object (no nightly build published yet?)") from None
             except ValueError as e:
-                raise ValueError(f"{self.url}: {e}") from None
+                raise ManifestError(f"{self.url}: {e}") from None
             self.url = f"{self.url.rsplit('/', 1)[0]}/{target}"
             self._root = f"{self._root.rsplit('/', 1)[0]}/{target}"
         self._prefetching: dict[str, object] = {}

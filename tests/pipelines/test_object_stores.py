@@ -232,3 +232,9 @@ def test_nightly_in_a_bucket_publishes_latest_and_a_trainer_keeps_the_build_it_r
     latest = BucketLoader(f"{root}/LATEST", 256, cache_dir=tmp_path / "cache").directory
     assert names_under(f"{root}/builds") == {latest.rsplit("/", 1)[1]}  # the failed build, its mark, the others
     assert latest not in (first, second.directory)
+    with FileSystems.create(f"{root}/LATEST", compression_type=UNCOMPRESSED) as f:
+        f.write(b"../../elsewhere/ds\n")  # planted: a reader must not follow it out of the root
+    planted = subprocess.run([sys.executable, "-m", "vocaloom", "verify", f"{root}/LATEST"], env=bucket.env,
+                             capture_output=True, text=True, timeout=120)
+    assert planted.returncode == 1 and planted.stderr.count("\n") == 1
+    assert "LATEST names '../../elsewhere/ds', not builds/<stamp>" in planted.stderr
