@@ -139,11 +139,8 @@ def check_owned(output: str, entries: set[str]) -> None:
 def clear_leftovers(output: str, keep: int | None = None) -> None:
     """Removes what builds wrote into `output`; all of it, or all but the manifest and the files of generation
     `keep` (0: those outside generations/)."""
-    if keep is None:
-        names = WRITTEN
-    else:
-        names = [GENERATIONS_DIR, TEMP_DIR] if keep == 0 else [n for n in WRITTEN if n != MANIFEST]
-    for name in names:
+    stays = set() if keep is None else {MANIFEST} if keep else set(WRITTEN) - {GENERATIONS_DIR, TEMP_DIR}
+    for name in (name for name in WRITTEN if name not in stays):  # WRITTEN's order: the manifest last
         if name == GENERATIONS_DIR and keep:
             for folder in generation_folders(output) - {keep}:
                 remove(FileSystems.join(output, generation_dir(folder)))

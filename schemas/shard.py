@@ -41,13 +41,10 @@ def generation_dir(generation: int) -> str:
     return f"{GENERATIONS_DIR}/{generation:05d}" if generation else ""
 
 
-def in_generation(path: str, generation: int) -> str:
-    return f"{generation_dir(generation)}/{path}" if generation else path
-
-
 def shard_path(length: int, index: int, count: int, generation: int = 0) -> str:
     """Relative to the dataset directory, as tensorflow-datasets names shards: index-of-count."""
-    return in_generation(f"{bucket_dir(length)}/shard-{index:05d}-of-{count:05d}.arrow", generation)
+    path = f"{bucket_dir(length)}/shard-{index:05d}-of-{count:05d}.arrow"
+    return f"{generation_dir(generation)}/{path}" if generation else path
 
 
 def local_file_problem(directory: str, path: str, size: int) -> str | None:
