@@ -8,6 +8,8 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
 from vocaloom.schemas.config import (PATH_OPTIONS, ArgumentParser, BuildConfig, ConfigError, add_build_arguments,
                                      config_from_args)
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
+from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
 from vocaloom.transforms.counting import COUNTS, SumCounts
@@ -91,9 +94,14 @@ class BuildPlan:
                              "embedder_sha256": self.embedder.artifact.sha256} if self.embedder else None}
 
 
+# The largest SentencePiece model read: real ones are a few MB; protobuf cannot parse one of 2 GiB (SentencePiece
+# dies of it), and the file is read whole.
+MAX_TOKENIZER_BYTES = 256 << 20
+
+
 def load_tokenizer(location: str, speech_size: int) -> tuple[Artifact, dict, Vocabulary]:
     try:
-        artifact = fingerprint(location)
+        artifact = fingerprint(location, MAX_TOKENIZER_BYTES)
         sp = load_sentencepiece(localize(artifact))
     except ArtifactError as e:
         raise ConfigError(f"tokenizer {e}") from None
@@ -128,6 +136,7 @@ def prepare(config: BuildConfig) -> BuildPlan:
     """Fills the bundled defaults in, matches inputs and loads the tokenizer."""
     config = dataclasses.replace(config, inputs=config.inputs or (assets.bundled("sample"),))
     require_filesystems(*config.inputs, *(getattr(config, name) for name in PATH_OPTIONS))
+    check_cache(config.cache)
     inputs, unreadable = match_inputs(config.inputs, config.output, config.skip_unreadable)
     model = load_speech_model(config)
     tokenizer_file, tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
@@ -136,13 +145,25 @@ def prepare(config: BuildConfig) -> BuildPlan:
                      load_embedder(config))
 
 
+def check_cache(cache: str | None) -> None:
+    """A local --cache that cannot hold entries is found now, not when the first are written after the model work."""
+    if not cache or not is_local(cache):
+        return
+    try:
+        os.makedirs(cache, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as e:  # a file, no permission, a read-only or pseudo filesystem (/proc)
+        raise ConfigError(f"--cache {cache} cannot hold the inference cache: {e.strerror or e}") from None
+
+
 def load_embedder(config: BuildConfig) -> Embedder | None:
     if config.context != "related":
         return None
     from vocaloom.transforms.related.embed import read_embedder
     try:
         embedder = read_embedder(config.embedder)
-    except (ValueError, ArtifactError) as e:
+    except (ValueError, OSError, ArtifactError) as e:  # OSError: a file that is not a regular one (FileRefused)
         raise ConfigError(str(e)) from None
     return embedder._replace(cache_files=tuple(cache_files(config.cache, embedder.sha256)))
 
@@ -169,7 +190,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         identity = units_identity(plan.model.sha256, precision_name(plan.model, config.device))
         speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, identity) | "ConvertSpans" >> ConvertSpans(
             speech_handler(plan.model, config.device, plan.setup_failures, config.batch_characters), plan.cache_files,
-            cache_dir(config, plan.model))
+            cache_dir(config, plan.model), plan.model.codebook_size)
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(plan.tokenizer_file, plan.vocab, spill,
                                                                  plan.setup_failures)
         docs = woven.docs
@@ -191,8 +212,8 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
 def related_rows(text_docs, docs, plan: BuildPlan):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
-    from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, VECTOR_CODEC, EmbedderHandler, EmbeddingTextFn,
-                                  keyed_embedding)
+    from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, EmbedderHandler, EmbeddingTextFn,
+                                                   keyed_embedding, vector_codec)
     from vocaloom.transforms.inference_cache import CachedInference, OneByOne
     from vocaloom.transforms.related.ordering import OrderDocuments, PlaceDocuments
     config, embedder = plan.config, plan.embedder
@@ -201,7 +222,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
                                                                 embedder.sha256, plan.setup_failures))
                 | "Embed" >> CachedInference(EmbedderHandler(embedder.artifact, plan.setup_failures),
                                              list(embedder.cache_files), cache_dir(config, embedder),
-                                             EMBEDDING_COUNTERS, OneByOne(), VECTOR_CODEC))
+                                             EMBEDDING_COUNTERS, OneByOne(), vector_codec(embedder.dim)))
     embeddings = embedded["outputs"] | "KeyEmbeddings" >> beam.Map(keyed_embedding)
     order = embeddings | "InContextPretraining" >> OrderDocuments(
         config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)

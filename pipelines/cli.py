@@ -12,6 +12,7 @@ import sys
 import warnings
 
 from vocaloom import __version__
+from vocaloom.pipelines.interrupt import reraise_if_interrupted, remembering_sigint
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
 from vocaloom.schemas.manifest import ManifestError
 
@@ -63,6 +64,11 @@ def _fail(message: str, status: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    with remembering_sigint():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = command_parser()
     if not argv:
         parser.print_help(sys.stderr)
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         if (e.name or "").split(".")[0] not in PIPELINE_MODULES:
             raise
         return _fail(PIPELINE_EXTRA.format(command=args_command(argv), error=e))  # a reader-only install
+    except KeyboardInterrupt:  # the lock and any half-built replacement were let go on the way out
+        return _fail("interrupted", 130)
 
 
 def args_command(argv: list[str]) -> str | None:
@@ -104,6 +112,7 @@ def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
         except OutputLocked as e:
             return _fail(str(e), 3)
         except Exception as e:  # a worker that could not start a step says so in one line; anything else is a bug
+            reraise_if_interrupted()
             failure = setup_failure(e)
             if failure is None:
                 raise

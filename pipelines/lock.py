@@ -7,6 +7,8 @@ import os
 import time
 from typing import IO
 
+from vocaloom.schemas.local_files import open_owned
+
 
 class LockHeldBy(RuntimeError):
     """A lock file another process holds; the message is what that process wrote in it."""
@@ -14,8 +16,9 @@ class LockHeldBy(RuntimeError):
 
 def hold_lock(path: str) -> IO:
     """An open file holding an exclusive flock on `path`. The kernel drops the lock when its process dies, so a lock
-    file left by a killed process is never stale; its text (pid, start) is only for people."""
-    handle = open(path, "a+")
+    file left by a killed process is never stale; its text (pid, start) is only for people. A symbolic link or
+    anything but a regular file at `path` is refused (FileRefused), never written through."""
+    handle = open_owned(path)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -13,9 +13,14 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
+from vocaloom.pipelines.interrupt import reraise_if_interrupted
+from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, read_toml
+from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.paths import is_local, plain
 
+# Build flags nightly sets itself: given again, they would send the build outside ROOT.
+OWN_BUILD_FLAGS = {"output": "--output (builds go to ROOT/builds/<stamp>)",
+                   "cache": "--cache (the cache is ROOT/cache)"}
 # Exit codes a scheduler can act on.
 OK, CONFIG_ERROR, LOCK_HELD, BUILD_FAILED, VERIFY_FAILED = 0, 2, 3, 4, 5
 
@@ -37,6 +42,7 @@ def build_and_verify(config: str, root, build: str, beam_args: list[str]) -> int
         log.error("stage=build status=config_error error=%s", e)
         return CONFIG_ERROR
     except Exception as e:  # any pipeline failure: the run ends with a code, the traceback goes to the log
+        reraise_if_interrupted()
         log.exception("stage=build status=failed build=%s error=%s", root.mark_failed(build), e)
         return BUILD_FAILED
     counts, speech, ordering = manifest["counts"], manifest["speech"], manifest["ordering"]
@@ -56,8 +62,10 @@ def build_and_verify(config: str, root, build: str, beam_args: list[str]) -> int
 
 def nightly(config: str, root_path: str, keep: int, beam_args: list[str]) -> int:
     from vocaloom.pipelines.nightly_root import LockHeld, root_at
-    if not os.path.isfile(config):
-        log.error("stage=start status=config_error error=config file not found: %s", config)
+    try:
+        read_toml(config)  # before the lock: a config that cannot be read must not hold it
+    except ConfigError as e:
+        log.error("stage=start status=config_error error=%s", e)
         return CONFIG_ERROR
     root = root_at(root_path)
     try:
@@ -65,6 +73,9 @@ def nightly(config: str, root_path: str, keep: int, beam_args: list[str]) -> int
     except LockHeld as e:
         log.error("stage=lock status=held error=%s", e)
         return LOCK_HELD
+    except FileRefused as e:  # a link or a special file where the lock belongs: never written through
+        log.error("stage=lock status=config_error error=%s", e)
+        return CONFIG_ERROR
     started = time.monotonic()
     with lock:
         build = root.new_build(utc_now())
@@ -101,7 +112,9 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"--keep must be at least 1, got {args.keep}")
     if is_local(args.root) and os.path.exists(plain(args.root)) and not os.path.isdir(plain(args.root)):
         raise ConfigError(f"--root {args.root} is not a directory")
-    _, rest = build_parser.parse_known_args(beam_args)  # build flags pass through to every build
+    given, rest = build_parser.parse_known_args(beam_args)  # build flags pass through to every build
+    for name in sorted(set(vars(given)) & set(OWN_BUILD_FLAGS)):
+        raise ConfigError(f"vocaloom nightly sets {OWN_BUILD_FLAGS[name]} itself: leave it out")
     check_beam_flags(rest, long_flags(parser) + long_flags(build_parser))
     if not is_local(args.root):  # the root's own objects (lock, listing, LATEST) go through Beam's filesystems
         from apache_beam.io.filesystems import FileSystems

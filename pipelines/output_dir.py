@@ -28,6 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from vocaloom.pipelines.bucket_lock import BucketLock, has_locks
 from vocaloom.pipelines.lock import LockHeldBy, hold_lock, holder
 from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.manifest import MANIFEST, MAX_GENERATION, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.shard import GENERATIONS_DIR, generation_dir
@@ -86,6 +87,9 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
     OutputLocked) in one line otherwise. Returns where the build writes."""
     if not is_local(output):
         return claim_remote(output, overwrite)
+    if os.path.islink(output):  # an --overwrite would exchange the link, not the dataset it names
+        raise ConfigError(f"--output {output} is a symbolic link (to {os.readlink(output)}): give the directory "
+                          f"itself, {os.path.realpath(output)}")
     if os.path.exists(output) and not os.path.isdir(output):
         raise ConfigError(f"--output {output} is not a directory")
     try:
@@ -96,6 +100,8 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
     try:
         os.makedirs(output, exist_ok=True)
         lock = hold_lock(os.path.join(output, MARKER))
+    except FileRefused as e:
+        raise ConfigError(f"--output {output}: {e}") from None
     except OSError as e:
         raise ConfigError(f"--output {output} cannot be written: {e.strerror}") from None
     except LockHeldBy as e:

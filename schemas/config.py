@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import math
 import tomllib
 from dataclasses import dataclass, field
 
+from vocaloom.schemas.local_files import FileRefused, read_regular
 from vocaloom.schemas.paths import plain
 
 CONTEXTS = ("document", "related")
@@ -18,6 +21,8 @@ DEVICES = ("cpu", "cuda")
 # Bucket exponents outside this range make rows too short to hold a sentence or too long for any model.
 MIN_EXPONENT, MAX_EXPONENT = 4, 20
 PATH_OPTIONS = ("output", "tokenizer", "text_to_token_model", "cache", "embedder")
+# A config file is a few hundred bytes; one larger than this is not one.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class ConfigError(ValueError):
@@ -124,14 +129,13 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--config", "TOML file with the same options (the command line wins)", metavar="FILE")
 
 
-def _read_toml(path: str) -> dict:
+def read_toml(path: str) -> dict:
+    """The options of a config file, by BuildConfig field name; ConfigError in one line for anything else."""
     try:
-        with open(path, "rb") as f:
-            table = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as e:  # a directory, no permission, an I/O error
-        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
+        table = tomllib.loads(read_regular(path, MAX_CONFIG_BYTES, "config file").decode("utf-8"))
+    except FileRefused as e:  # missing, a directory, a FIFO or device, too large, no permission
+        message = f"config file not found: {path}" if e.errno == errno.ENOENT else str(e)
+        raise ConfigError(message) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
     known = {f.name for f in dataclasses.fields(BuildConfig)} - {"config"}
@@ -144,13 +148,16 @@ def _read_toml(path: str) -> dict:
         options[name] = value
     if isinstance(options.get("inputs"), str):
         options["inputs"] = [options["inputs"]]
+    if options.get("inputs") == []:  # not the bundled sample: a list emptied by mistake
+        raise ConfigError(f"config file {path}: input = [] names no input (leave it out to build the bundled "
+                          "sample)")
     return options
 
 
 def config_from_args(args: argparse.Namespace) -> BuildConfig:
     """Merge command line over config file over defaults, then validate."""
     given = vars(args).copy()
-    options = _read_toml(given["config"]) if "config" in given else {}
+    options = read_toml(given["config"]) if "config" in given else {}
     options.update(given)
     if "output" not in options:
         raise ConfigError("--output is required")
@@ -176,6 +183,8 @@ def _check_type(name: str, value, annotation: str) -> None:
         ok = isinstance(value, expected) and not (expected != bool and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{flag}: expected {annotation}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # the manifest's JSON has no inf or nan
+        raise ConfigError(f"{flag} must be a finite number, got {value!r}")
 
 
 def validate(config: BuildConfig) -> None:

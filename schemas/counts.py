@@ -49,11 +49,14 @@ SPAN_WORDS = Count("speech", "span_words", ("WeaveSpeech",), per="words")
 SPANS_CACHED = Count("speech", "spans_cached", ("ConvertSpans",))
 SPANS_CONVERTED = Count("speech", "spans_converted", ("ConvertSpans",))
 SPANS_FAILED = Count("speech", "spans_failed", ("ConvertSpans",))
+# Inference cache entries that were not what the model makes (edited, damaged): skipped, their spans converted again.
+SPAN_CACHE_ENTRIES_INVALID = Count("speech", "cache_entries_invalid", ("ConvertSpans",))
 
 # Ordering (--context related): the embeddings, and In-Context Pretraining's path and its quality.
 EMBEDDINGS_CACHED = Count("ordering", "embeddings_cached", ("Embed",))
 EMBEDDINGS_COMPUTED = Count("ordering", "embeddings_computed", ("Embed",))
 EMBEDDINGS_FAILED = Count("ordering", "embeddings_failed", ("Embed",))
+EMBEDDING_CACHE_ENTRIES_INVALID = Count("ordering", "embedding_cache_entries_invalid", ("Embed",))
 ORDERED_DOCUMENTS = Count("ordering", "documents", ("InContextPretraining",))
 SEGMENTS = Count("ordering", "segments", ("InContextPretraining",))
 PARTITIONS = Count("ordering", "partitions", ("InContextPretraining",))

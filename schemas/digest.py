@@ -10,6 +10,8 @@ import hashlib
 import os
 from collections.abc import Iterable
 
+from vocaloom.schemas.local_files import check_tree, open_regular
+
 CHUNK = 1 << 22
 
 
@@ -32,9 +34,11 @@ def tree_sha256(files: Iterable[tuple[str, bytes]]) -> str:
 
 
 def local_sha256(path: str) -> str:
-    """The sha256 of a local file or directory."""
-    if os.path.isfile(path):
+    """The sha256 of a local file or directory; FileRefused for anything in it that is not a regular file (a FIFO
+    would stall the read, a device never end it)."""
+    if not os.path.isdir(path):
         return tree_sha256([("", _file_sha256(path))])
+    check_tree(path, "artifact")
     files = []
     for root, _, names in os.walk(path):
         for name in names:
@@ -44,5 +48,5 @@ def local_sha256(path: str) -> str:
 
 
 def _file_sha256(path: str) -> bytes:
-    with open(path, "rb") as f:
+    with open_regular(path, what="artifact file") as f:
         return stream_sha256(f)

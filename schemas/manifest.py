@@ -48,8 +48,8 @@ def read_manifest(directory: str | os.PathLike, read: Callable[[str, int], bytes
 
 def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
     try:
-        manifest = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        manifest = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, NaN, an integer of more than 4,300 digits
         raise ManifestError(f"{where}: not valid JSON ({e})") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{where}: not a JSON object")
@@ -62,6 +62,10 @@ def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
     if problem:
         raise ManifestError(f"{where}: {problem}")
     return manifest
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -118,7 +122,7 @@ def structure_problem(manifest: dict) -> str | None:
 
 
 def dump_manifest(manifest: dict) -> bytes:
-    return (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
+    return (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
 def accounting_errors(counts: dict) -> list[str]:

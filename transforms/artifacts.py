@@ -4,12 +4,14 @@ An Artifact is a file or a directory named by where it is (a `bundled:` referenc
 reaches: local, gs://, s3://) and the sha256 (schemas/digest.py) that the launcher computed when it read it once.
 Each worker's setup() asks `localize` for a local copy: a bundled reference resolves in the worker's own installed
 package, a local path is used where it is, anything else is copied once into a local cache named by the sha256.
-Either way the bytes are checked against the sha256 first, and a mismatch fails in one line naming the artifact.
+Either way the bytes are checked against the sha256 first, a cached copy on every use (anyone who can write the cache
+could have put other bytes under the name), and a mismatch fails in one line naming the artifact.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from pathlib import Path
@@ -20,9 +22,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
 from vocaloom.schemas.digest import local_sha256, stream_sha256, tree_sha256
+from vocaloom.schemas.local_files import FileRefused, open_regular
 from vocaloom.schemas.paths import is_local
 
-# Where workers keep their copies of remote artifacts: $VOCALOOM_ARTIFACT_CACHE, else <temp dir>/vocaloom-artifacts.
+# Where workers keep their copies of remote artifacts: $VOCALOOM_ARTIFACT_CACHE/vocaloom-artifacts, else a folder of
+# this user's alone, <temp dir>/vocaloom-artifacts-<uid>.
 CACHE_ENV = "VOCALOOM_ARTIFACT_CACHE"
 
 
@@ -62,43 +66,67 @@ def list_files(location: str) -> list[tuple[str, str]]:
     return [("", itself[0].path)]
 
 
-def _sha256(files: list[tuple[str, str]]) -> str:
+def _open(path: str, limit: int | None):
+    """A local file only if it is a regular one (of at most `limit` bytes); an object as it is."""
+    if is_local(path):
+        return open_regular(path, limit)
+    if limit is not None and FileSystems.match([path])[0].metadata_list[0].size_in_bytes > limit:
+        raise ArtifactError(f"{path} is larger than the {limit:,} bytes vocaloom reads of one")
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _sha256(files: list[tuple[str, str]], limit: int | None) -> str:
     digests = []
     for name, path in files:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with _open(path, limit) as f:
             digests.append((name, stream_sha256(f)))
     return tree_sha256(digests)
 
 
-def fingerprint(location: str) -> Artifact:
-    """The launcher's one read of an artifact: its sha256."""
+def fingerprint(location: str, limit: int | None = None) -> Artifact:
+    """The launcher's one read of an artifact: its sha256. Each of its files must be at most `limit` bytes."""
     try:
-        return Artifact(location, _sha256(list_files(location)))
+        return Artifact(location, _sha256(list_files(location), limit))
     except ArtifactError:
         raise
+    except FileRefused as e:
+        raise ArtifactError(str(e)) from None
     except Exception as e:
         raise ArtifactError(f"{location}: cannot be read: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or tempfile.gettempdir()) / "vocaloom-artifacts"
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]) / "vocaloom-artifacts"
+    root = Path(tempfile.gettempdir()) / f"vocaloom-artifacts-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = os.lstat(root)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ArtifactError(f"the artifact cache {root} is not a folder of this user's alone: remove it, or set "
+                            f"{CACHE_ENV}")
+    return root
 
 
 def localize(artifact: Artifact) -> str:
     """A local path holding exactly the artifact's bytes (checked), for this worker's libraries to open."""
     where = _where(artifact.location)
     if is_local(where):
-        found = local_sha256(where) if os.path.exists(where) else None
-        if found is None:
+        if not os.path.exists(where):
             raise ArtifactError(f"{artifact.location}: not found on this worker ({where})")
-        _check(artifact, found)
+        _check(artifact, _local_sha256(where))
         return where
     files = list_files(artifact.location)
     single = [name for name, _ in files] == [""]
     cached = cache_root() / artifact.sha256
     local = cached / (where.rstrip("/").rsplit("/", 1)[-1] if single else "")
-    if cached.is_dir():  # renamed into place only once checked
-        return str(local).rstrip("/")
+    if cached.is_dir():
+        if os.path.exists(local) and _local_sha256(str(local)) == artifact.sha256:
+            return str(local).rstrip("/")
+        try:  # other bytes under the artifact's name: fetched again
+            shutil.rmtree(cached)
+        except OSError as e:
+            raise ArtifactError(f"{artifact.location}: the cached copy {cached} is not the artifact and cannot be "
+                                f"removed ({e.strerror})") from None
     temp = cached.with_name(f"{artifact.sha256}.{uuid.uuid4().hex}.tmp")
     try:
         for name, path in files:
@@ -107,7 +135,7 @@ def localize(artifact: Artifact) -> str:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as source, \
                     open(target, "wb") as copy:
                 shutil.copyfileobj(source, copy, 1 << 22)
-        _check(artifact, local_sha256(str(temp / local.name) if single else str(temp)))
+        _check(artifact, _local_sha256(str(temp / local.name) if single else str(temp)))
         try:
             os.rename(temp, cached)
         except OSError:  # another process of this machine put the same bytes there first
@@ -116,6 +144,13 @@ def localize(artifact: Artifact) -> str:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return str(local).rstrip("/")
+
+
+def _local_sha256(path: str) -> str:
+    try:
+        return local_sha256(path)
+    except FileRefused as e:
+        raise ArtifactError(str(e)) from None
 
 
 def _check(artifact: Artifact, found: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import apache_beam as beam
@@ -50,9 +51,15 @@ def same(value):
 
 
 class Codec(NamedTuple):
-    """A model output to the JSON value a cache entry holds, and back."""
+    """A model output to the JSON value a cache entry holds, and back; `decode` raises ValueError for a value the
+    model could not have made (the cache is read as any input is: it may have been edited or damaged)."""
     encode: Callable[[Any], Any] = same
     decode: Callable[[Any], Any] = same
+
+
+# The most a cache file decompresses to: the writer's batches of at most 50,000 entries are far smaller.
+MAX_CACHE_FILE_BYTES = 1 << 30
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class Failed(str):
@@ -61,30 +68,48 @@ class Failed(str):
 
 
 class Counters(NamedTuple):
-    """The declared counts (schemas/counts.py) of examples served from the cache, computed by the model, and failed."""
+    """The declared counts (schemas/counts.py) of examples served from the cache, computed by the model, and failed,
+    and of cache entries skipped as invalid."""
     cached: Count
     computed: Count
     failed: Count
+    invalid: Count
 
 
 class ReadCacheFileFn(beam.DoFn):
-    def __init__(self, decode: Callable[[Any], Any]):
-        self._decode = decode
+    """A cache file's valid (key, output) entries; an entry that is not one (bad JSON, key or value) is skipped and
+    counted, so its example is computed again and nothing the model did not make is ever used."""
+
+    def __init__(self, decode: Callable[[Any], Any], invalid: Count):
+        self._decode, self._invalid = decode, invalid
 
     def process(self, path: str):
-        """A file that cannot be read (damaged, or from another format) is skipped with a warning: the cache only
-        saves work, so its entries are computed again."""
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                data = zstandard.ZstdDecompressor().stream_reader(f).read()
-            entries = [orjson.loads(line) for line in data.splitlines()]
-            decoded = [(entry["key"], self._decode(entry["value"])) for entry in entries]
+                data = zstandard.ZstdDecompressor().stream_reader(f).read(MAX_CACHE_FILE_BYTES + 1)
+            if len(data) > MAX_CACHE_FILE_BYTES:
+                raise ValueError(f"decompresses to more than {MAX_CACHE_FILE_BYTES:,} bytes")
         except Exception as e:  # noqa: BLE001 -- any damage means the same thing: recompute
             log.warning("inference cache file %s skipped (its entries are computed again): %s: %s",
                         path, type(e).__name__, e)
             beam.metrics.Metrics.counter("vocaloom", "cache_files_skipped").inc()
             return
-        yield from decoded
+        invalid = 0
+        for line in data.splitlines():
+            try:
+                yield self._entry(line)
+            except (ValueError, TypeError, KeyError):  # orjson's errors are ValueErrors
+                invalid += 1
+        if invalid:
+            log.warning("inference cache file %s: %d invalid entries skipped (computed again)", path, invalid)
+            yield count(self._invalid, invalid)
+
+    def _entry(self, line: bytes) -> tuple[str, Any]:
+        entry = orjson.loads(line)
+        key = entry["key"]
+        if type(key) is not str or not _KEY.fullmatch(key):
+            raise ValueError("not a cache key")
+        return key, self._decode(entry["value"])
 
 
 class WriteCacheFileFn(beam.DoFn):
@@ -180,8 +205,9 @@ class CachedInference(beam.PTransform):
         from apache_beam.ml.inference.base import RunInference
         p = examples.pipeline
         cached = (p | "CacheFiles" >> beam.Create(self._cache_files)
-                  | "ReadCache" >> beam.ParDo(ReadCacheFileFn(self._codec.decode)))
-        served = ({"examples": examples | "KeyByText" >> beam.Map(lambda e: (e.key, e)), "cached": cached}
+                  | "ReadCache" >> beam.ParDo(ReadCacheFileFn(self._codec.decode, self._counters.invalid))
+                  .with_outputs(COUNTS, main="entries"))
+        served = ({"examples": examples | "KeyByText" >> beam.Map(lambda e: (e.key, e)), "cached": cached.entries}
                   | "JoinCache" >> beam.CoGroupByKey()
                   | "ServeFromCache" >> beam.ParDo(ServeFromCacheFn(self._counters)).with_outputs(
                       PENDING, COUNTS, main="hits"))
@@ -201,5 +227,5 @@ class CachedInference(beam.PTransform):
                  | "BatchNewEntries" >> beam.BatchElements(min_batch_size=1, max_batch_size=50_000)
                  | "WriteCache" >> beam.ParDo(WriteCacheFileFn(self._cache_dir, self._codec.encode)))
         all_outputs = (served.hits, fanned.outputs) | "AllOutputs" >> beam.Flatten()
-        counts = (served[COUNTS], fanned[COUNTS]) | "CacheCounts" >> beam.Flatten()
+        counts = (cached[COUNTS], served[COUNTS], fanned[COUNTS]) | "CacheCounts" >> beam.Flatten()
         return {"outputs": all_outputs, DEAD_LETTER: fanned[DEAD_LETTER], COUNTS: counts}

@@ -35,7 +35,7 @@ def one_error_line(result) -> str:
     (["nightly", "--config", "c.toml", "--root", "r", "--kep", "2"], "unknown flag --kep (did you mean --keep?)"),
     (["nightly", "--config", "c.toml"], "the following arguments are required: --root"),
     (["nightly", "--config", "c.toml", "--root", __file__], f"--root {__file__} is not a directory"),
-    (["build", "--config", "/"], "config file / cannot be read: Is a directory"),
+    (["build", "--config", "/"], "config file / is a directory, not a regular file"),
     (["verify"], "the following arguments are required: DIR"),
     (["verify", "a", "b"], "unrecognized arguments: b"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),

@@ -94,5 +94,5 @@ def test_no_abbreviations():
 
 
 def test_a_config_file_that_is_a_directory_fails_in_one_line(tmp_path):
-    with pytest.raises(ConfigError, match=f"config file {tmp_path} cannot be read: Is a directory"):
+    with pytest.raises(ConfigError, match=f"config file {tmp_path} is a directory, not a regular file"):
         parse(["--config", str(tmp_path)])

@@ -6,12 +6,13 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import labelled_totals
-from vocaloom.schemas.counts import EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED
+from vocaloom.schemas.counts import (EMBEDDING_CACHE_ENTRIES_INVALID, EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED,
+                                     EMBEDDINGS_FAILED)
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.inference_cache import (DEAD_LETTER, CachedInference, Counters, Failed, OneByOne, cache_files,
                                                 cache_key, model_cache_dir)
 
-COUNTERS = Counters(EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED)
+COUNTERS = Counters(EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED, EMBEDDING_CACHE_ENTRIES_INVALID)
 
 
 class Example(NamedTuple):

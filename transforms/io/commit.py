@@ -62,7 +62,7 @@ def speech_summary(speech: dict | None, figures: dict) -> dict | None:
     span_words = figures["span_words"]
     return dict(speech, spans=spans, spans_cached=figures["spans_cached"],
                 spans_converted=figures["spans_converted"], spans_failed=figures["spans_failed"],
-                span_words={words: span_words[words] for words in sorted(span_words, key=int)},
+                cache_entries_invalid=figures["cache_entries_invalid"], span_words={words: span_words[words] for words in sorted(span_words, key=int)},
                 cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
                 achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
 
@@ -80,6 +80,7 @@ def ordering_summary(ordering: dict | None, figures: dict, knn: int, tokens_drop
     return dict(ordering, **{
         "documents": figures["documents"], "partitions": figures["partitions"],
         "embeddings_cached": cached, "embeddings_computed": computed,
+        "embedding_cache_entries_invalid": figures["embedding_cache_entries_invalid"],
         "embedding_cache_hit_rate": round(cached / (cached + computed), 6) if cached + computed else 0.0,
         "segments": figures["segments"], "knn": knn,
         "mean_adjacent_similarity": round(adjacent, 6),

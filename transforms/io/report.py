@@ -74,6 +74,8 @@ def _speech_lines(speech: dict) -> list[str]:
         f"| from the inference cache | {speech['spans_cached']:,} ({speech['cache_hit_rate']:.2%}) |",
         f"| converted now | {speech['spans_converted']:,} |",
         f"| failed (kept as text, see dead_letter/) | {speech['spans_failed']:,} |",
+        *([f"| invalid cache entries (converted again) | {speech['cache_entries_invalid']:,} |"]
+          if speech.get("cache_entries_invalid") else []),
         f"| mean spoken span (words) | {mean_span_words(speech['span_words']):.2f} |",
         "",
     ]

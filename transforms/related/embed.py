@@ -8,7 +8,10 @@ so a nightly build of an unchanged corpus skips the encoder.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import json
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -18,7 +21,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from vocaloom.schemas.counts import EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED
+from vocaloom.schemas.counts import (EMBEDDING_CACHE_ENTRIES_INVALID, EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED,
+                                     EMBEDDINGS_FAILED)
+from vocaloom.schemas.local_files import read_regular
 from vocaloom.transforms.artifacts import Artifact, fingerprint, list_files, localize
 from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
 from vocaloom.transforms.io.spill import read_spans
@@ -31,18 +36,27 @@ from vocaloom.transforms.worker_setup import SetupFailures
 MAX_TOKENS, EMBED_TEXT_TOKENS = 256, 320
 
 
-EMBEDDING_COUNTERS = Counters(cached=EMBEDDINGS_CACHED, computed=EMBEDDINGS_COMPUTED, failed=EMBEDDINGS_FAILED)
+EMBEDDING_COUNTERS = Counters(cached=EMBEDDINGS_CACHED, computed=EMBEDDINGS_COMPUTED, failed=EMBEDDINGS_FAILED,
+                              invalid=EMBEDDING_CACHE_ENTRIES_INVALID)
 
 
 def encode_vector(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def decode_vector(text: str) -> bytes:
-    return base64.b64decode(text)
+def decode_vector(dim: int, text: str) -> bytes:
+    """A cached embedding, if the encoder could have made it: `dim` finite float32s of unit length."""
+    data = base64.b64decode(text, validate=True)  # binascii.Error and TypeError are ValueErrors or counted so
+    if len(data) != 4 * dim:
+        raise ValueError(f"{len(data)} bytes, not {dim} float32s")
+    vector = np.frombuffer(data, dtype=np.float32)
+    if not np.isfinite(vector).all() or abs(float(np.dot(vector, vector)) - 1.0) > 1e-3:
+        raise ValueError("not a finite vector of unit length")
+    return data
 
 
-VECTOR_CODEC = Codec(encode_vector, decode_vector)
+def vector_codec(dim: int) -> Codec:
+    return Codec(encode_vector, functools.partial(decode_vector, dim))
 
 
 class EmbeddingInput(NamedTuple):
@@ -52,8 +66,9 @@ class EmbeddingInput(NamedTuple):
 
 
 class Embedder(NamedTuple):
-    """An encoder directory and the inference cache files already holding its embeddings."""
+    """An encoder directory, the size of its embeddings and the inference cache files already holding them."""
     artifact: Artifact
+    dim: int
     cache_files: tuple[str, ...] = ()
 
     @property
@@ -69,26 +84,30 @@ def read_embedder(location: str) -> Embedder:
     for name in ("config.json", "tokenizer.json"):
         if name not in names:
             raise ValueError(f"embedder {location!r}: no {name} (expected a Hugging Face model directory)")
-    if "model.safetensors" in names:
-        problem = config_problem(localize(artifact))
-        if problem:
-            raise ValueError(f"embedder {location!r}: config.json {problem}")
-    return Embedder(artifact)
+    directory = localize(artifact)
+    try:
+        config = json.loads(read_regular(str(Path(directory) / "config.json"), 1 << 20))
+    except ValueError as e:  # not JSON, not UTF-8, NaN is allowed by json and refused below
+        raise ValueError(f"embedder {location!r}: config.json is not JSON ({e})") from None
+    problem = config_problem(config, directory) if "model.safetensors" in names else None
+    if problem:
+        raise ValueError(f"embedder {location!r}: config.json {problem}")
+    dim = config.get("hidden_size") if isinstance(config, dict) else None
+    if type(dim) is not int or dim <= 0:
+        raise ValueError(f"embedder {location!r}: config.json gives no hidden_size (the embeddings' size)")
+    return Embedder(artifact, dim)
 
 
-def config_problem(directory: str) -> str | None:
+def config_problem(config, directory: str) -> str | None:
     """What is wrong with an encoder's config.json before any worker builds the model from it: a number that is not
     finite, or a size nothing in model.safetensors could back (text_to_token/model_file.py's rule)."""
-    import json
-    import math
     from vocaloom.text_to_token.model_file import safetensors_shapes, size_problem
+    if not isinstance(config, dict):
+        return "is not a JSON object"
     try:
-        config = json.loads((Path(directory) / "config.json").read_bytes())
         shapes = safetensors_shapes(str(Path(directory) / "model.safetensors"))
     except Exception as e:
         return f"or model.safetensors cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
-    if not isinstance(config, dict):
-        return "is not a JSON object"
     numbers = {k: v for k, v in config.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     bad = [k for k, v in numbers.items() if isinstance(v, float) and not math.isfinite(v)]
     if bad:

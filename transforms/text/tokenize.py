@@ -12,6 +12,7 @@ import apache_beam as beam
 import numpy as np
 import sentencepiece as spm
 
+from vocaloom.schemas.local_files import open_regular
 from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.columns import concat
 from vocaloom.transforms.documents import DocBatch, doc_batch
@@ -36,9 +37,13 @@ class Interleaving(NamedTuple):
 
 
 def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
-    """A local model file: workers get theirs through worker_sentencepiece."""
-    with open(path, "rb") as f:
-        return spm.SentencePieceProcessor(model_proto=f.read())
+    """A local model file: workers get theirs through worker_sentencepiece. An empty one is refused here: protobuf
+    parses it as a model of no pieces, which SentencePiece accepts and then fails on."""
+    with open_regular(path) as f:
+        proto = f.read()
+    if not proto:
+        raise ValueError(f"{path} is empty")
+    return spm.SentencePieceProcessor(model_proto=proto)
 
 
 def worker_sentencepiece(tokenizer: Artifact, step: str, failures: SetupFailures) -> spm.SentencePieceProcessor:

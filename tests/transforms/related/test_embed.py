@@ -1,3 +1,5 @@
+import base64
+
 import apache_beam as beam
 import numpy as np
 import pytest
@@ -9,13 +11,13 @@ from safetensors.torch import save_file
 from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import fingerprint
-from vocaloom.transforms.related.embed import VECTOR_CODEC, EmbeddingTextFn, read_embedder
+from vocaloom.transforms.related.embed import EmbeddingTextFn, read_embedder, vector_codec
 from vocaloom.transforms.io.spill import write_spill
 from vocaloom.transforms.documents import DocTokens, pack_docs
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 
-def encoder_dir(path, weights: bytes, config: str = "{}"):
+def encoder_dir(path, weights: bytes, config: str = '{"hidden_size": 2}'):
     path.mkdir()
     (path / "config.json").write_text(config)
     (path / "tokenizer.json").write_text("{}")
@@ -48,8 +50,20 @@ def test_an_encoder_config_the_weights_cannot_back_fails_in_one_line(tmp_path, c
 
 
 def test_vectors_round_trip_through_the_cache_codec():
-    vector = bytes(range(256)) * 6
-    assert VECTOR_CODEC.decode(VECTOR_CODEC.encode(vector)) == vector
+    vector = (np.arange(1, 385, dtype=np.float32) / np.linalg.norm(np.arange(1, 385))).astype(np.float32).tobytes()
+    codec = vector_codec(384)
+    assert codec.decode(codec.encode(vector)) == vector
+
+
+@pytest.mark.parametrize("value, problem", [
+    (base64.b64encode(np.ones(3, np.float32).tobytes()).decode(), "12 bytes, not 384 float32s"),
+    (base64.b64encode(np.zeros(384, np.float32).tobytes()).decode(), "unit length"),
+    (base64.b64encode(np.full(384, np.nan, np.float32).tobytes()).decode(), "unit length"),
+    ("not base64!", "base64"),
+])
+def test_a_cached_vector_the_encoder_could_not_have_made_is_refused(value, problem):
+    with pytest.raises(ValueError, match=problem):
+        vector_codec(384).decode(value)
 
 
 def test_embedding_text_holds_every_word_spoken_or_not(tmp_path, tokenizer_path):
