@@ -36,9 +36,9 @@ class BucketLoader(IterableDataset):
     """Batches of `tokens_per_batch` input positions from a vocaloom dataset directory (SPEC "Reader").
 
     Iterating yields the rest of the current epoch, then moves on to the next epoch. Each batch is a dict:
-      input_ids    int32 [tokens_per_batch // L, L + 1]: a view of the mapped shard when its rows lie in one
-                   uncompressed shard, else a copy. The mapping is copy-on-write: an in-place write never reaches
-                   the file, but batches that reread those rows in this process would see it; clone() first
+      input_ids    int32 [tokens_per_batch // L, L + 1]: a view of the shard in memory when its rows lie in one
+                   uncompressed shard, else a copy. The shard is this process's copy: an in-place write never
+                   reaches the file, but batches that reread those rows in this process would see it; clone() first
       bucket       L
       doc_starts   int32: the rows' document starts run together; row r's are
                    doc_starts[doc_offsets[r]:doc_offsets[r + 1]]

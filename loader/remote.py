@@ -4,7 +4,7 @@ a byte is read and against its sha256 as it arrives, with retries on transient e
 
 The cache is content-addressed (`<sha256>.arrow`), so ranks and DataLoader workers of one machine may share it: a
 shard is fetched under a temporary name and renamed into place once its sha256 matches. Past `cache_bytes` the
-least recently used shards are removed (a shard still mapped by a reader stays readable to it: only its name goes).
+least recently used shards are removed (a reader holds its own copy of each shard it reads: only the name goes).
 Endpoints are found as the stores' own clients find them: STORAGE_EMULATOR_HOST for a GCS emulator (anonymous), and
 for S3 AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3) and the AWS credentials and region, which pyarrow reads itself.
 """

@@ -1,11 +1,11 @@
-"""A dataset's shards memory-mapped, checked and read as numpy views: from local disk, or from the local cache of a
-dataset in a bucket (loader/remote.py)."""
+"""A dataset's shards read into memory, checked and read as numpy views: from local disk, or from the local cache of a
+dataset in a bucket (loader/remote.py). Not memory-mapped: a mapped file that another process truncates kills the
+reader with SIGBUS when it touches a page past the new end; a copy in memory can only be found short, as it is read."""
 from __future__ import annotations
 
 import bisect
 import hashlib
 import itertools
-import mmap
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -25,7 +25,7 @@ _verified: set[tuple[str, str]] = set()  # (path, sha256) hashed in this process
 
 
 class Shard:
-    """One shard, mapped copy-on-write so that in-place writes to handed-out tensors never reach the file."""
+    """One shard, in this process's own memory: in-place writes to handed-out tensors never reach the file."""
 
     def __init__(self, directory: Path, length: int, entry: dict, verify: bool, vocab_size: int):
         path = str(directory / entry["path"])
@@ -35,7 +35,9 @@ class Shard:
         with open(path, "rb") as f:
             if os.fstat(f.fileno()).st_size != entry["bytes"]:  # replaced since it was looked at
                 raise ShardIntegrityError(f"shard {path}: changed while it was opened")
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            data = bytearray(entry["bytes"])
+            if f.readinto(data) != entry["bytes"]:  # truncated while it was read
+                raise ShardIntegrityError(f"shard {path}: changed while it was read")
         if verify and (path, entry["sha256"]) not in _verified:
             if hashlib.sha256(data).hexdigest() != entry["sha256"]:
                 raise ShardIntegrityError(f"shard {path}: sha256 differs from the manifest (corrupt or replaced)")
@@ -63,8 +65,9 @@ class Shard:
         return self.input_ids[start:stop], self._doc_starts[offsets[0]:offsets[-1]], offsets
 
 
-def _int32_view(values: pa.Array, data: mmap.mmap, file_buffer: pa.Buffer) -> np.ndarray:
-    """A writable view into the mapped file when the values lie in it (uncompressed), else Arrow's read-only one."""
+def _int32_view(values: pa.Array, data: bytearray, file_buffer: pa.Buffer) -> np.ndarray:
+    """A writable view into the shard's bytes when the values lie in them (uncompressed), else Arrow's read-only
+    one."""
     start = values.buffers()[1].address + values.offset * 4 - file_buffer.address
     if 0 <= start and start + len(values) * 4 <= len(data):
         return np.frombuffer(data, dtype=np.int32, count=len(values), offset=start)
@@ -72,7 +75,7 @@ def _int32_view(values: pa.Array, data: mmap.mmap, file_buffer: pa.Buffer) -> np
 
 
 class ShardCache:
-    """The most recently used shards, open; an evicted shard is unmapped once no tensor refers to it. `source`: the
+    """The most recently used shards, open; an evicted shard is freed once no tensor refers to it. `source`: the
     dataset's folder, or the RemoteDataset that fetches its shards."""
 
     def __init__(self, source: Path | RemoteDataset, capacity: int, verify: bool, vocab_size: int):

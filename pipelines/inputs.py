@@ -8,6 +8,7 @@ clear or replace what is there. Object-store inputs are checked by the workers t
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from apache_beam.io.filesystems import FileSystems
@@ -35,8 +36,13 @@ def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) 
             matched = FileSystems.match([pattern])[0].metadata_list
         except Exception as e:  # Beam raises BeamIOError with the cause inside
             raise ConfigError(f"input {pattern!r} cannot be listed: {e}") from None
-        if not matched:
+        passed_over = glob_passed_over(pattern) if is_local(pattern) else {}
+        if not matched and not passed_over:
             raise ConfigError(f"input {pattern!r} matches no file")
+        for path, problem in sorted(passed_over.items()):
+            if not skip_unreadable:
+                raise ConfigError(f"input {path} cannot be read: {problem}; {SKIP_HINT}")
+            unreadable[path] = problem
         for meta in matched:
             if input_format(meta.path) is None:
                 raise ConfigError(f"input {meta.path!r} has an unsupported extension (use {', '.join(FORMATS)})")
@@ -50,6 +56,34 @@ def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) 
                 raise ConfigError(f"input {meta.path} cannot be read: {problem}; {SKIP_HINT}")
     return ([{"path": path, "bytes": size} for path, size in sorted(files.items())],
             [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())])
+
+
+def glob_passed_over(pattern: str) -> dict[str, str]:
+    """{path: why} for what a local glob meets and Beam's matching leaves out without a word: a matching entry that
+    is a directory, a dangling link or a link loop, and a folder that cannot be listed where a match could be."""
+    prefix = re.match(r"^[^[*?]*", pattern).group(0)
+    if prefix == pattern:
+        return {}
+    top = prefix if prefix.endswith("/") else os.path.dirname(prefix) or "."
+    regex = re.compile(FileSystems.get_filesystem(pattern).translate_pattern(pattern))
+    found = {}
+
+    def unlisted(error: OSError):
+        if error.filename != top and ("**" in pattern or error.filename.count("/") < pattern.count("/")):
+            found[error.filename] = f"a folder that cannot be listed ({error.strerror})"
+    for root, folders, names in os.walk(top, onerror=unlisted):
+        for name in folders + names:
+            path = os.path.join(root, name)
+            if not regex.match(path):
+                continue
+            try:
+                if os.path.isdir(path):
+                    found[path] = "it is a directory"
+                else:
+                    os.stat(path)
+            except OSError as e:  # a dangling link, a link loop
+                found[path] = e.strerror + (" (a symbolic link)" if os.path.islink(path) else "")
+    return found
 
 
 def local_problem(path: str) -> str | None:

@@ -8,6 +8,8 @@ import hashlib
 import pyarrow as pa
 
 from vocaloom.loader.remote import IntegrityProblem, scratch_dataset
+from vocaloom.schemas.digest import CHUNK
+from vocaloom.schemas.local_files import open_regular
 from vocaloom.schemas.manifest import accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
 from vocaloom.schemas.paths import is_local
@@ -33,17 +35,21 @@ def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) ->
     problem = local_file_problem(directory, entry["path"], entry["bytes"])
     if problem:
         return [f"{entry['path']}: {problem}"]
-    with open(path, "rb") as f:
-        data = f.read(entry["bytes"] + 1)
-    if len(data) != entry["bytes"]:
-        return [f"{entry['path']}: {len(data)} bytes read, manifest says {entry['bytes']}"]
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    digest, size = hashlib.sha256(), 0
+    with open_regular(path) as f:  # streamed: a shard of gigabytes is never held whole
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    if size != entry["bytes"]:
+        return [f"{entry['path']}: {size} bytes read, manifest says {entry['bytes']}"]
+    if digest.hexdigest() != entry["sha256"]:
         return [f"{entry['path']}: sha256 mismatch"]
-    try:
-        table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+    try:  # mapped, so that its pages are the page cache's, not this process's memory
+        with pa.memory_map(path) as mapped:
+            table = pa.ipc.open_file(mapped).read_all()
+            problem = rows_problem(table, length, entry["rows"], vocab_size)
     except (pa.ArrowException, OSError) as e:
         return [f"{entry['path']}: not an Arrow IPC file ({e})"]
-    problem = rows_problem(table, length, entry["rows"], vocab_size)
     return [f"{entry['path']}: {problem}"] if problem else []
 
 

@@ -1,6 +1,7 @@
 import hashlib
 import json
-import mmap
+import subprocess
+import sys
 import shutil
 
 import numpy as np
@@ -26,10 +27,11 @@ def copy(dataset, tmp_path):
     return target
 
 
-def mapped(array: np.ndarray) -> bool:
+def in_shard(array: np.ndarray) -> bool:
+    """A view of the shard's bytes as the loader read them (not a copy Arrow made)."""
     while isinstance(array, np.ndarray):
         array = array.base
-    return isinstance(array, memoryview) and isinstance(array.obj, mmap.mmap)
+    return isinstance(array, bytearray) or isinstance(array, memoryview) and isinstance(array.obj, bytearray)
 
 
 def compress(directory, bucket: dict) -> None:
@@ -60,16 +62,16 @@ def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
     assert [starts[offsets[r]:offsets[r + 1]].tolist() for r in range(120)] == [truth[32][1][r] for r in expected]
     one_shard, _, _ = rows.take(0, 3)
     np.testing.assert_array_equal(one_shard, truth[32][0][:3])
-    # Uncompressed rows in one shard are a view of the mapped file; zstd buffers are decompressed (a copy).
-    assert mapped(one_shard) != compressed
+    # Uncompressed rows in one shard are a view of the shard's bytes; zstd buffers are decompressed (a copy).
+    assert in_shard(one_shard) != compressed
 
 
 def test_writes_to_a_view_never_reach_the_file(dataset):
     directory, manifest = dataset
     bucket = manifest["buckets"][2]
     ids, _, _ = BucketRows(bucket, ShardCache(directory, 4, True, manifest["vocab"]["size"])).take(0, 2)
-    assert mapped(ids) and ids.flags.writeable
-    ids[0, 0] = -1  # the mapping is copy-on-write
+    assert in_shard(ids) and ids.flags.writeable
+    ids[0, 0] = -1  # the loader's own copy
     entry = bucket["shards"][0]
     assert hashlib.sha256((directory / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
 
@@ -95,11 +97,36 @@ def test_a_truncated_shard_is_named(copy, dataset):
             pass
 
 
+def test_a_shard_truncated_in_place_while_read_is_an_integrity_error_not_sigbus(copy):
+    """A mapped shard truncated under the reader killed it with SIGBUS; the loader's own copy cannot be cut."""
+    script = f"""
+import os
+from pathlib import Path
+from vocaloom.loader import BucketLoader
+from vocaloom.loader.shards import ShardIntegrityError
+loader = BucketLoader({str(copy)!r}, tokens_per_batch=128, max_open_shards=64)
+batches = iter(loader)
+first = next(batches)
+for shard in Path({str(copy)!r}).rglob("*.arrow"):
+    with open(shard, "r+b") as f:
+        f.truncate(64)  # in place: the same inode, as a writer gone wrong would
+total = int(first["input_ids"].sum())  # rows already handed out stay readable
+try:
+    for batch in batches:
+        total += int(batch["input_ids"].sum())
+except ShardIntegrityError as e:
+    print("integrity:", e)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "integrity:" in result.stdout or result.stdout == ""
+
+
 def test_each_shard_is_hashed_once_per_process(copy, dataset, monkeypatch):
     hashed, real = [], hashlib.sha256
 
     def counting(data=b""):
-        if isinstance(data, mmap.mmap):
+        if isinstance(data, bytearray):  # a shard's bytes as the loader read them
             hashed.append(len(data))
         return real(data)
     monkeypatch.setattr(hashlib, "sha256", counting)

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
@@ -166,30 +167,99 @@ def _head(pieces: list[bytes]) -> bytes:
     return head
 
 
-def _parquet_records(path: str, text_field: str, id_field: str):
-    """(DocumentColumns, other records), one pair per Parquet record batch."""
+# Rows a Parquet batch holds at most, and the uncompressed bytes its text column may average in one: a file of large
+# values is read a few rows at a time.
+_PARQUET_ROWS, _PARQUET_BATCH_BYTES = 4096, 64 << 20
+
+
+def _parquet_records(path: str, options: ReadOptions):
+    """(DocumentColumns, other records), one pair per run of rows holding about 1 MiB of text. The text column is
+    read as a dictionary (a value repeated in every row is held once: a 783-byte file can name 300 copies of 3 MiB)
+    and its values are measured before any is made a Python string: one longer than --max-record-bytes is a
+    reject, and the others are made a run at a time."""
+    text_field, id_field, limit = options.text_field, options.id_field, options.max_record_bytes
     with open_input(path) as f:
         try:
-            parquet = pq.ParquetFile(f)
+            parquet = pq.ParquetFile(f, read_dictionary=[text_field])
+            names = parquet.schema_arrow.names
+            batch_size = _parquet_batch_rows(parquet.metadata, names.index(text_field) if text_field in names else -1)
         except (pa.ArrowException, OSError) as e:
             yield split_records([Reject(path, 1, "corrupt_file", f"not a readable Parquet file: {e}", b"")])
             return
-        names = parquet.schema_arrow.names
         columns = [name for name in (text_field, id_field) if name in names]
         row = 0
-        for batch in parquet.iter_batches(columns=columns or None, batch_size=4096):
-            texts = batch.column(text_field).to_pylist() if text_field in names else [None] * batch.num_rows
-            ids = batch.column(id_field).to_pylist() if id_field in names else [None] * batch.num_rows
-            records = []
-            for text, id_value in zip(texts, ids):
-                row += 1
-                record = document_from_fields(text, id_value, text_field in names, path, row, b"", text_field,
-                                              id_field)
-                if isinstance(record, Reject):  # the row as JSON, made only for the rows that need it
-                    record = record._replace(raw=json.dumps({text_field: text, id_field: id_value},
-                                                            ensure_ascii=False, default=repr).encode())
-                records.append(record)
-            yield split_records(records)
+        for batch in parquet.iter_batches(columns=columns or None, batch_size=batch_size):
+            texts = batch.column(text_field) if text_field in names else pa.nulls(batch.num_rows)
+            sizes = _text_sizes(texts)
+            ids = batch.column(id_field) if id_field in names else pa.nulls(batch.num_rows)
+            for start, stop in _runs(sizes, limit):
+                records = []
+                for text, size, id_value in zip(_texts(texts, sizes, start, stop, limit), sizes[start:stop],
+                                                ids.slice(start, stop - start).to_pylist()):
+                    row += 1
+                    if size > limit:
+                        records.append(too_large(path, row, size, limit, text))
+                        continue
+                    record = document_from_fields(text, id_value, text_field in names, path, row, b"", text_field,
+                                                  id_field)
+                    if isinstance(record, Reject):  # the row as JSON, made only for the rows that need it
+                        record = record._replace(raw=json.dumps({text_field: text, id_field: id_value},
+                                                                ensure_ascii=False, default=repr).encode())
+                    records.append(record)
+                yield split_records(records)
+
+
+def _parquet_batch_rows(metadata, text_column: int) -> int:
+    """Rows per batch such that the text column's uncompressed pages average at most _PARQUET_BATCH_BYTES."""
+    if text_column < 0 or metadata.num_rows == 0:
+        return _PARQUET_ROWS
+    groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+    row_bytes = max((g.column(text_column).total_uncompressed_size / max(1, g.num_rows) for g in groups), default=0)
+    return max(1, min(_PARQUET_ROWS, int(_PARQUET_BATCH_BYTES // max(1.0, row_bytes))))
+
+
+def _is_text_dictionary(column) -> bool:
+    return pa.types.is_dictionary(column.type) and (pa.types.is_string(column.type.value_type)
+                                                    or pa.types.is_large_string(column.type.value_type))
+
+
+def _text_sizes(column) -> list[int]:
+    """Each value's UTF-8 size, measured in Arrow; 0 for a null or a value that is not text (document_from_fields
+    says what it is)."""
+    if not _is_text_dictionary(column):
+        return [0] * len(column)
+    return pc.fill_null(pc.take(pc.binary_length(column.dictionary), column.indices), 0).to_pylist()
+
+
+def _runs(sizes: list[int], limit: int):
+    """(start, stop) of consecutive rows holding about _BUFFER bytes of text that will be made strings."""
+    start, held = 0, 0
+    for i, size in enumerate(sizes):
+        held += size if size <= limit else 0
+        if held >= _BUFFER:
+            yield start, i + 1
+            start, held = i + 1, 0
+    if start < len(sizes):
+        yield start, len(sizes)
+
+
+def _texts(column, sizes: list[int], start: int, stop: int, limit: int) -> list:
+    """The values of rows [start, stop) as Python objects, except that a text over `limit` is only its first
+    bytes (for the reject)."""
+    run = column.slice(start, stop - start)
+    if not _is_text_dictionary(column):
+        return run.to_pylist()
+    if max(sizes[start:stop], default=0) <= limit:
+        return run.cast(column.type.value_type).to_pylist()
+    values = []
+    for i in range(start, stop):
+        value = column[i]
+        if sizes[i] > limit:
+            head = pc.utf8_slice_codeunits(column.dictionary.slice(value.index.as_py(), 1), 0, _RAW_KEPT)
+            values.append(head[0].as_py().encode("utf-8"))
+        else:
+            values.append(value.as_py())
+    return values
 
 
 def _text_records(path: str, limit: int):
@@ -232,7 +302,7 @@ class ReadFileFn(beam.DoFn):
     def _read(self, path: str):
         fmt, options = input_format(path), self._options
         if fmt == ".parquet":
-            parts = _parquet_records(path, options.text_field, options.id_field)
+            parts = _parquet_records(path, options)
         elif fmt == ".txt":
             parts = _text_records(path, options.max_record_bytes)
         else:

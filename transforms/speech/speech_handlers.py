@@ -32,6 +32,11 @@ BATCH_CHARACTERS = BuildConfig.batch_characters
 MODEL_CALL_CELLS = 1 << 28
 
 
+# The most of one span a model reads (its normalised bytes, or its tokenizer's tokens): planned spans are at most
+# synthetic_interleaving.MAX_SPAN_BYTES, and reading digits and symbols as words can make one several times longer.
+MAX_SPAN_SIZE = 2048
+
+
 class Span(NamedTuple):
     """A speech span of a kept document: its `index`-th span, `text` its words. `key` is its inference cache key."""
     doc_id: str
@@ -85,7 +90,17 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
 
     def run_inference(self, batch, model, inference_args=None):
         # A list, not a generator: a failure must raise here, where RunInference catches it.
-        return [PredictionResult(spans, self.convert(model, [span.text for span in spans])) for spans in batch]
+        return [PredictionResult(spans, self._convert_bounded(model, spans)) for spans in batch]
+
+    def _convert_bounded(self, model, spans: tuple[Span, ...]) -> list:
+        """Each span's units; one the model would read more than MAX_SPAN_SIZE of (a short text whose digits read
+        as words grow several times) is Failed with the reason, never handed to the model."""
+        sizes = [self.span_size(span.text) for span in spans]
+        fits = [span.text for span, size in zip(spans, sizes) if size <= MAX_SPAN_SIZE]
+        converted = iter(self.convert(model, fits) if fits else [])
+        return [next(converted) if size <= MAX_SPAN_SIZE
+                else Failed(f"span_too_long: the model reads {size} units of it, more than {MAX_SPAN_SIZE}")
+                for size in sizes]
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 1}  # one SpanBatch per call: the pipeline made it

@@ -15,6 +15,14 @@ from typing import NamedTuple
 from vocaloom.transforms import seeds
 
 _WORD = re.compile(r"\S+")
+# The longest span spoken, in UTF-8 bytes: a model's memory grows with the square of a span's length (the student's
+# with 1 KB about 1 GB, with 8 KB over 12 GB), and a "word" of kilobytes (a URL, a base64 blob, an unspaced Chinese
+# paragraph) is not speech. Spans drawn with lambda 10 are some 60 bytes.
+MAX_SPAN_BYTES = 1024
+
+
+def too_long(span_text: str) -> bool:
+    return len(span_text) > MAX_SPAN_BYTES or len(span_text.encode("utf-8", "surrogatepass")) > MAX_SPAN_BYTES
 
 
 class Segment(NamedTuple):
@@ -43,11 +51,13 @@ def span_lengths(n_words: int, ratio: float, lam: float, rng: random.Random) -> 
     as long as the spans and the one-word gaps between them fit in the document."""
     target = round(ratio * n_words)
     lengths: list[int] = []
-    while sum(lengths) < target:
-        length = min(max(1, poisson(rng, lam)), target - sum(lengths))
-        if sum(lengths) + length + len(lengths) > n_words:  # no room left for this span and its gap
+    covered = 0  # sum(lengths), kept as it grows: re-summing made a long document's spans quadratic
+    while covered < target:
+        length = min(max(1, poisson(rng, lam)), target - covered)
+        if covered + length + len(lengths) > n_words:  # no room left for this span and its gap
             break
         lengths.append(length)
+        covered += length
     return lengths
 
 
@@ -68,12 +78,15 @@ def place_spans(n_words: int, lengths: list[int], rng: random.Random) -> list[tu
 
 
 def segments(text: str, ratio: float, lam: float, seed: int, doc_id: str) -> list[Segment]:
-    """The document cut into alternating text and speech segments that together hold every word, in order."""
+    """The document cut into alternating text and speech segments that together hold every word, in order. A span
+    of more than MAX_SPAN_BYTES stays text."""
     words = word_bounds(text)
     rng = random.Random(seeds.derive(seed, "spans", doc_id))
     spans = place_spans(len(words), span_lengths(len(words), ratio, lam, rng), rng)
     out, word = [], 0
     for start, end in spans:
+        if too_long(text[words[start][0]:words[end - 1][1]]):
+            continue  # its words stay in the text segment around it
         if start > word:
             out.append(Segment(words[word][0], words[start - 1][1], False))
         out.append(Segment(words[start][0], words[end - 1][1], True))
