@@ -24,7 +24,8 @@ def spans(texts: list[str]) -> list[Span]:
 def convert(spec, texts):
     """The pipeline's outputs for `texts`: ConvertSpans with the spec's model, no cache."""
     p = TestPipeline(argv=RUNNER)
-    converted = p | beam.Create(spans(texts)) | ConvertSpans(speech_handler(spec, "cpu", SetupFailures()), [], None)
+    converted = p | beam.Create(spans(texts)) | ConvertSpans(speech_handler(spec, "cpu", SetupFailures()), [], None,
+                                                                spec.codebook_size)
     return p, converted
 
 
