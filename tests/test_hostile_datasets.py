@@ -83,6 +83,12 @@ def rehash(directory: Path, manifest: dict, entry: dict) -> None:
     entry["bytes"], entry["sha256"] = len(data), hashlib.sha256(data).hexdigest()
 
 
+def make_special(path: Path, kind: str) -> None:
+    """Replaces the file at `path` with a FIFO, a link to /dev/zero (a "device") or a folder."""
+    path.unlink()
+    {"fifo": os.mkfifo, "device": lambda p: p.symlink_to("/dev/zero"), "folder": Path.mkdir}[kind](path)
+
+
 def mutate(directory: Path, r: random.Random) -> tuple[str, bool]:
     """Mutates the dataset in `directory`; returns what was done and whether the manifest was re-hashed to match."""
     manifest = json.loads((directory / MANIFEST).read_text())
@@ -128,18 +134,14 @@ def mutate(directory: Path, r: random.Random) -> tuple[str, bool]:
         entry["path"] = r.choice([os.path.relpath(outside, directory), str(outside),
                                   entry["path"].replace("data/", "data/../data/")])
     else:
-        shard.unlink()
-        special = r.choice(["fifo", "dev-zero", "folder", "link-out"])
-        if special == "fifo":
-            os.mkfifo(shard)
-        elif special == "dev-zero":
-            shard.symlink_to("/dev/zero")
-        elif special == "folder":
-            shard.mkdir()
-        else:
+        special = r.choice(["fifo", "device", "folder", "link-out"])
+        if special == "link-out":
+            shard.unlink()
             outside = directory.parent / "outside-link.arrow"
             outside.write_bytes(b"ARROW1")
             shard.symlink_to(outside)
+        else:
+            make_special(shard, special)
         kind += ":" + special
     (directory / MANIFEST).write_text(json.dumps(manifest))
     return kind, rehashed

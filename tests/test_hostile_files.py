@@ -2,6 +2,8 @@
 files. Each case is one the adversarial pass of issue 27 found; each asserts the promised outcome."""
 import json
 import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import zstandard
 
 from tests.conftest import RUNNER
 from tests.pipelines.test_build_speech import build, model, rows, write_corpus  # noqa: F401 (model: a fixture)
+from tests.test_hostile_datasets import deadline, make_special
 from vocaloom import assets
 from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
@@ -300,7 +303,6 @@ def test_a_span_the_model_would_read_too_much_of_is_a_dead_letter_with_its_reaso
 
 
 def test_span_selection_is_linear_in_the_number_of_spans():
-    import random
     from vocaloom.transforms.speech import synthetic_interleaving
     sums = []
     real_sum = sum
@@ -376,3 +378,110 @@ def test_verify_never_holds_a_shard_whole(tmp_path, monkeypatch):
     monkeypatch.setattr("vocaloom.pipelines.verify.open_regular", lambda path: Counting(real_open(path, "rb")))
     assert verify(str(tmp_path / "o")) == []
     assert largest > 1 << 20 and max(reads) <= 1 << 16
+
+
+# Fuzz: seeded mutations of inference-cache files and of a model folder. Never a crash, a hang, or a dataset that
+# differs from the clean build's (the cache only saves work) or that does not verify.
+
+FUZZ_CASES = 16
+HOSTILE_UNITS = [None, -1, 0.5, "7", [], {}, [-1], [1 << 40], [1.0], [True], ["1"], [[1]], [None], [64], 2 ** 63]
+
+
+@pytest.fixture(scope="module")
+def cached_build(tmp_path_factory, model):  # noqa: F811
+    folder = tmp_path_factory.mktemp("cache-fuzz")
+    corpus = write_corpus(folder / "in")
+    manifest = build(corpus, folder / "clean", model, "--cache", str(folder / "cache"))
+    return folder, corpus, list(rows(folder / "clean", manifest))
+
+
+def entries_of(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in zstandard.ZstdDecompressor().decompressobj().decompress(
+        path.read_bytes()).splitlines()]
+
+
+def mutate_cache(cache: Path, r) -> str:
+    path = r.choice(sorted(p for p in cache.rglob("*.jsonl.zst") if p.is_file() and not p.is_symlink()))
+    kind = r.choice(["flip", "truncate", "value", "drop-key", "junk-line", "empty", "fifo", "device", "folder"])
+    try:
+        entries = entries_of(path)
+    except zstandard.ZstdError:  # damaged by an earlier mutation
+        entries = []
+    if not entries and kind in ("value", "drop-key", "junk-line"):  # no entries left to edit
+        kind = "empty"
+    if kind in ("flip", "truncate"):
+        data = bytearray(path.read_bytes())
+        if kind == "flip":
+            data[r.randrange(len(data))] ^= 1 << r.randrange(8)
+        else:
+            del data[r.randrange(len(data)):]
+        path.write_bytes(bytes(data))
+    elif kind in ("value", "drop-key", "junk-line"):
+        entry = r.choice(entries)
+        if kind == "value":
+            entry["value"] = r.choice(HOSTILE_UNITS)
+        elif kind == "drop-key":
+            del entry[r.choice(["key", "value"])]
+        lines = [orjson.dumps(e) for e in entries] + ([b"{not json"] if kind == "junk-line" else [])
+        path.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines)))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        make_special(path, kind)
+    return kind
+
+
+@pytest.mark.parametrize("seed", range(FUZZ_CASES))
+def test_a_mutated_inference_cache_never_changes_the_dataset(cached_build, model, tmp_path, seed):  # noqa: F811
+    folder, corpus, clean_rows = cached_build
+    shutil.copytree(folder / "cache", tmp_path / "cache")
+    r = random.Random(seed)
+    kinds = [mutate_cache(tmp_path / "cache", r) for _ in range(r.randint(1, 3))]
+    with deadline(300):
+        manifest = build(corpus, tmp_path / "out", model, "--cache", str(tmp_path / "cache"))
+    assert list(rows(tmp_path / "out", manifest)) == clean_rows, kinds
+    assert verify(str(tmp_path / "out")) == [], kinds
+
+
+def mutate_model(folder: Path, r) -> str:
+    target = r.choice(sorted(folder.iterdir()))
+    kind = r.choice(["flip", "truncate", "junk", "empty", "remove", "fifo", "device", "folder", "extra", "loop"])
+    if kind in ("flip", "truncate"):
+        data = bytearray(target.read_bytes())
+        if kind == "flip":
+            for _ in range(r.randint(1, 8)):
+                data[r.randrange(len(data))] ^= 1 << r.randrange(8)
+        else:
+            del data[r.randrange(len(data)):]
+        target.write_bytes(bytes(data))
+    elif kind == "junk":
+        target.write_bytes(r.randbytes(r.randint(1, 512)))
+    elif kind == "empty":
+        target.write_bytes(b"")
+    elif kind == "remove":
+        target.unlink()
+    elif kind in ("fifo", "device", "folder"):
+        make_special(target, kind)
+    elif kind == "extra":
+        (folder / "notes.txt").write_text("a file the model does not read\n")
+    else:
+        (folder / "loop").symlink_to(folder / "loop")
+    return f"{kind}:{target.name}"
+
+
+@pytest.mark.parametrize("seed", range(FUZZ_CASES))
+def test_a_mutated_model_folder_builds_or_fails_in_one_line(tmp_path, capsys, seed):
+    from tests.text_to_token.toy_models import make_toy_model
+    folder = Path(make_toy_model(tmp_path / "model"))
+    corpus = write_corpus(tmp_path / "in")
+    r = random.Random(seed)
+    kind = mutate_model(folder, r)
+    capsys.readouterr()
+    with deadline(300):
+        status = main(["build", "--input", corpus, "--output", str(tmp_path / "out"), "--text-to-token-model",
+                       str(folder), "--speech-ratio", "0.3", "--min-bucket", "5", "--max-bucket", "7", *RUNNER])
+    err = capsys.readouterr().err.splitlines()
+    if status == 0:
+        assert verify(str(tmp_path / "out")) == [], kind
+    else:
+        assert status in (1, 2) and len(err) == 1 and err[0].startswith("vocaloom: error: "), (kind, err)

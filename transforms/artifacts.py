@@ -22,8 +22,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
 from vocaloom.schemas.digest import local_sha256, stream_sha256, tree_sha256
-from vocaloom.schemas.local_files import FileRefused, open_regular
+from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.paths import is_local
+from vocaloom.transforms.io.objects import open_to_read
 
 # Where workers keep their copies of remote artifacts: $VOCALOOM_ARTIFACT_CACHE/vocaloom-artifacts, else a folder of
 # this user's alone, <temp dir>/vocaloom-artifacts-<uid>.
@@ -66,19 +67,10 @@ def list_files(location: str) -> list[tuple[str, str]]:
     return [("", itself[0].path)]
 
 
-def _open(path: str, limit: int | None):
-    """A local file only if it is a regular one (of at most `limit` bytes); an object as it is."""
-    if is_local(path):
-        return open_regular(path, limit)
-    if limit is not None and FileSystems.match([path])[0].metadata_list[0].size_in_bytes > limit:
-        raise ArtifactError(f"{path} is larger than the {limit:,} bytes vocaloom reads of one")
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-
-
 def _sha256(files: list[tuple[str, str]], limit: int | None) -> str:
     digests = []
     for name, path in files:
-        with _open(path, limit) as f:
+        with open_to_read(path, limit) as f:
             digests.append((name, stream_sha256(f)))
     return tree_sha256(digests)
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import apache_beam as beam
 import orjson
 import zstandard
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Count
 from vocaloom.transforms.io.atomic import write_atomically
+from vocaloom.transforms.io.objects import open_to_read
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.text.dedup import normalise
 
@@ -85,7 +85,7 @@ class ReadCacheFileFn(beam.DoFn):
 
     def process(self, path: str):
         try:
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            with open_to_read(path) as f:  # a FIFO or device planted in the cache is skipped, not waited on
                 data = zstandard.ZstdDecompressor().stream_reader(f).read(MAX_CACHE_FILE_BYTES + 1)
             if len(data) > MAX_CACHE_FILE_BYTES:
                 raise ValueError(f"decompresses to more than {MAX_CACHE_FILE_BYTES:,} bytes")
@@ -122,7 +122,9 @@ class WriteCacheFileFn(beam.DoFn):
         data = b"".join(orjson.dumps({"key": k, "value": self._encode(v)}) + b"\n"
                         for k, v in sorted(entries, key=lambda entry: entry[0]))
         path = FileSystems.join(self._directory, hashlib.sha256(data).hexdigest()[:32] + ".jsonl.zst")
-        write_atomically(path, zstandard.ZstdCompressor(level=3).compress(data))  # the next build reads these names
+        # The next build reads these names; the frame's checksum makes a damaged file an unreadable one, never one
+        # whose entries decode to other valid values.
+        write_atomically(path, zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data))
         yield len(entries)
 
 
