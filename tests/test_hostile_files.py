@@ -1,5 +1,6 @@
 """Every byte that did not come from the build's own process is hostile: caches, artifacts, locks, configs, special
 files. Each case is one the adversarial pass of issue 27 found; each asserts the promised outcome."""
+import base64
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 import zstandard
@@ -20,9 +22,8 @@ from tests.test_hostile_datasets import deadline, make_special
 from vocaloom import assets
 from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
-from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.manifest import ManifestError, parse_manifest
-from vocaloom.transforms.artifacts import CACHE_ENV, Artifact, fingerprint, localize
+from vocaloom.transforms.artifacts import CACHE_ENV, fingerprint, localize
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 
@@ -124,6 +125,29 @@ def test_edited_speech_units_in_the_cache_are_recomputed_and_counted(model, tmp_
     assert second["speech"]["spans_converted"] == first["speech"]["spans_converted"]
     assert list(rows(tmp_path / "b", second)) == list(rows(tmp_path / "a", first))
     assert verify(str(tmp_path / "b")) == []
+
+
+@pytest.fixture(scope="module")
+def related_cached(tmp_path_factory):
+    from tests.pipelines.test_build_related import build as related_build, sample_records
+    folder = tmp_path_factory.mktemp("related-cache")
+    (folder / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sample_records(40)))
+    manifest = related_build(str(folder / "c.jsonl"), folder / "clean", "--cache", str(folder / "cache"))
+    return folder, related_build, list(rows(folder / "clean", manifest))
+
+
+@pytest.mark.parametrize("vector", [np.ones(3, np.float32), np.zeros(384, np.float32),
+                                    np.full(384, np.nan, np.float32)], ids=["wrong-size", "zeros", "nan"])
+def test_edited_embeddings_in_the_cache_are_recomputed_and_counted(related_cached, tmp_path, vector):
+    folder, related_build, clean_rows = related_cached
+    shutil.copytree(folder / "cache", tmp_path / "cache")
+    edited = edit_cache(tmp_path / "cache", lambda value: base64.b64encode(vector.tobytes()).decode())
+    manifest = related_build(str(folder / "c.jsonl"), tmp_path / "out", "--cache", str(tmp_path / "cache"))
+    ordering = manifest["ordering"]
+    assert ordering["embedding_cache_entries_invalid"] == edited == 40
+    assert (ordering["embeddings_cached"], ordering["embeddings_computed"]) == (0, 40)
+    assert list(rows(tmp_path / "out", manifest)) == clean_rows
+    assert verify(str(tmp_path / "out")) == []
 
 
 # 6. Special and huge files where a build reads: refused before any work, in one line.
