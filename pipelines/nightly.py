@@ -113,8 +113,9 @@ def main(argv: list[str]) -> int:
     if is_local(args.root) and os.path.exists(plain(args.root)) and not os.path.isdir(plain(args.root)):
         raise ConfigError(f"--root {args.root} is not a directory")
     given, rest = build_parser.parse_known_args(beam_args)  # build flags pass through to every build
-    for name in sorted(set(vars(given)) & set(OWN_BUILD_FLAGS)):
-        raise ConfigError(f"vocaloom nightly sets {OWN_BUILD_FLAGS[name]} itself: leave it out")
+    own = sorted(set(vars(given)) & set(OWN_BUILD_FLAGS))
+    if own:
+        raise ConfigError(f"vocaloom nightly sets {OWN_BUILD_FLAGS[own[0]]} itself: leave it out")
     check_beam_flags(rest, long_flags(parser) + long_flags(build_parser))
     if not is_local(args.root):  # the root's own objects (lock, listing, LATEST) go through Beam's filesystems
         from apache_beam.io.filesystems import FileSystems

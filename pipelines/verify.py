@@ -3,12 +3,11 @@ a bucket is read through the reader's own layer (loader/remote.py): each shard's
 read, its sha256 as it streams into a scratch copy, then the same checks as a local shard."""
 from __future__ import annotations
 
-import hashlib
 
 import pyarrow as pa
 
 from vocaloom.loader.remote import IntegrityProblem, scratch_dataset
-from vocaloom.schemas.digest import CHUNK
+from vocaloom.schemas.digest import stream_sha256
 from vocaloom.schemas.local_files import open_regular
 from vocaloom.schemas.manifest import accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
@@ -35,14 +34,11 @@ def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) ->
     problem = local_file_problem(directory, entry["path"], entry["bytes"])
     if problem:
         return [f"{entry['path']}: {problem}"]
-    digest, size = hashlib.sha256(), 0
     with open_regular(path) as f:  # streamed: a shard of gigabytes is never held whole
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+        digest, size = stream_sha256(f), f.tell()
     if size != entry["bytes"]:
         return [f"{entry['path']}: {size} bytes read, manifest says {entry['bytes']}"]
-    if digest.hexdigest() != entry["sha256"]:
+    if digest.hex() != entry["sha256"]:
         return [f"{entry['path']}: sha256 mismatch"]
     try:  # mapped, so that its pages are the page cache's, not this process's memory
         with pa.memory_map(path) as mapped:

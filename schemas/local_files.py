@@ -45,8 +45,7 @@ def open_regular(path: str, limit: int | None = None, what: str = "file") -> IO[
         if limit is not None and info.st_size > limit:
             raise FileRefused(errno.EFBIG, f"{what} {path} is {info.st_size:,} bytes, more than the {limit:,} "
                                            "vocaloom reads of one")
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
+        return os.fdopen(_blocking(fd), "rb")
     except BaseException:
         os.close(fd)
         raise
@@ -93,5 +92,10 @@ def open_owned(path: str, mode: int = 0o644) -> IO[str]:
         os.close(fd)
         raise FileRefused(errno.EINVAL, f"{path} is {kind(info.st_mode)}, not a regular file: vocaloom writes "
                                         "only regular files (remove it)")
+    return os.fdopen(_blocking(fd), "a+")
+
+
+def _blocking(fd: int) -> int:
+    """`fd` with O_NONBLOCK cleared: it was set only so that opening a FIFO could not wait."""
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-    return os.fdopen(fd, "a+")
+    return fd

@@ -375,7 +375,7 @@ def test_a_glob_reports_every_entry_beam_would_pass_over(tmp_path, capsys, monke
 
 def test_verify_never_holds_a_shard_whole(tmp_path, monkeypatch):
     assert main(text_build("--output", str(tmp_path / "o"), "--shard-tokens", str(1 << 22))) == 0
-    monkeypatch.setattr("vocaloom.pipelines.verify.CHUNK", 1 << 16)
+    monkeypatch.setattr("vocaloom.schemas.digest.CHUNK", 1 << 16)
     largest = max(e["bytes"] for b in json.loads((tmp_path / "o" / "manifest.json").read_text())["buckets"]
                   for e in b["shards"])
     reads = []

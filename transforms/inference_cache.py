@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import apache_beam as beam
@@ -18,6 +17,7 @@ import zstandard
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Count
+from vocaloom.schemas.manifest import SHA256
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import open_to_read
 from vocaloom.transforms.counting import COUNTS, count
@@ -59,7 +59,6 @@ class Codec(NamedTuple):
 
 # The most a cache file decompresses to: the writer's batches of at most 50,000 entries are far smaller.
 MAX_CACHE_FILE_BYTES = 1 << 30
-_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class Failed(str):
@@ -107,7 +106,7 @@ class ReadCacheFileFn(beam.DoFn):
     def _entry(self, line: bytes) -> tuple[str, Any]:
         entry = orjson.loads(line)
         key = entry["key"]
-        if type(key) is not str or not _KEY.fullmatch(key):
+        if type(key) is not str or not SHA256.fullmatch(key):
             raise ValueError("not a cache key")
         return key, self._decode(entry["value"])
 

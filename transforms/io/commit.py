@@ -62,7 +62,8 @@ def speech_summary(speech: dict | None, figures: dict) -> dict | None:
     span_words = figures["span_words"]
     return dict(speech, spans=spans, spans_cached=figures["spans_cached"],
                 spans_converted=figures["spans_converted"], spans_failed=figures["spans_failed"],
-                cache_entries_invalid=figures["cache_entries_invalid"], span_words={words: span_words[words] for words in sorted(span_words, key=int)},
+                cache_entries_invalid=figures["cache_entries_invalid"],
+                span_words={words: span_words[words] for words in sorted(span_words, key=int)},
                 cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
                 achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
 
