@@ -67,14 +67,14 @@ def hidden_checkout(command: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def worker_pool(bin_dir: Path, cache: Path, gcs_server: str):
-    """Beam's SDK worker pool from the venv, unable to see this checkout, reaching the GCS server as its workers
+    """vocaloom's SDK worker pool from the venv, unable to see this checkout, reaching the GCS server as its workers
     would reach GCS; yields its address."""
     port = free_port()
     # The pool starts each worker as `python` from PATH: the venv's, as in an activated environment or a container.
     env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}",
                **server_env("gs", gcs_server))
     process = subprocess.Popen(hidden_checkout([str(bin_dir / "python"), "-m",
-                                                "apache_beam.runners.worker.worker_pool_main",
+                                                "vocaloom.pipelines.worker_pool",
                                                 f"--service_port={port}"]), env=env, cwd="/",
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
