@@ -277,7 +277,31 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
         standard.runner = "FnApiRunner"
+    check_runner(options)
     return options
+
+
+# What Dataflow needs to start a job; Beam says it in a traceback once the pipeline runs.
+DATAFLOW_NEEDS = ("project", "region", "temp_location")
+
+
+def check_runner(options: PipelineOptions) -> None:
+    """Raises ConfigError for a runner Beam does not know, or one without what it needs to start: before any work."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+    from apache_beam.runners.runner import create_runner
+    name = options.view_as(StandardOptions).runner
+    try:
+        runner = create_runner(name)
+    except ValueError:
+        raise ConfigError(f"unknown --runner {name!r}: FnApiRunner, DirectRunner, PrismRunner, FlinkRunner, "
+                          "SparkRunner, DataflowRunner or a PipelineRunner's qualified name") from None
+    except ImportError as e:
+        raise ConfigError(f"--runner {name} cannot be loaded: {e}") from None
+    if type(runner).__name__ == "DataflowRunner":
+        gcp = options.view_as(GoogleCloudOptions)
+        missing = [f"--{need}" for need in DATAFLOW_NEEDS if not getattr(gcp, need)]
+        if missing:
+            raise ConfigError(f"--runner DataflowRunner needs {', '.join(missing)}")
 
 
 # How often the launcher looks for a line left by a worker that could not start a step.

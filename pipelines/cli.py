@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 import warnings
 
@@ -65,7 +66,11 @@ def _fail(message: str, status: int = 2) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     with remembering_sigint():
-        return _main(argv)
+        try:
+            return _main(argv)
+        except BrokenPipeError:  # `vocaloom inspect DIR | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when Python flushes
+            return 141  # as a program ended by SIGPIPE
 
 
 def _main(argv: list[str]) -> int:

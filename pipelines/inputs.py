@@ -1,4 +1,5 @@
-"""What a build reads: its --input patterns matched to files, each checked before any work starts.
+"""What a build reads: its --input patterns matched to files, each checked before any work starts. A pattern that
+names a folder (`DIR`, `DIR/`, `gs://bucket/corpus/`) reads every file under it, at any depth, of a known extension.
 
 A matched file that cannot be read (a directory, no permission) ends the build in one line, unless
 --skip-unreadable: then it is left out and listed in the manifest. Special files (FIFOs, devices) are always
@@ -32,11 +33,18 @@ def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) 
             except ValueError as e:
                 raise ConfigError(f"input {e}") from None
             continue
+        tree = folder_glob(pattern)
         try:
-            matched = FileSystems.match([pattern])[0].metadata_list
+            matched = FileSystems.match([tree or pattern])[0].metadata_list
         except Exception as e:  # Beam raises BeamIOError with the cause inside
             raise ConfigError(f"input {pattern!r} cannot be listed: {e}") from None
-        passed_over = glob_passed_over(pattern) if is_local(pattern) else {}
+        passed_over = glob_passed_over(tree or pattern) if is_local(pattern) else {}
+        if tree:  # a folder's subfolders and files of other kinds are not inputs
+            matched = [meta for meta in matched if input_format(meta.path)]
+            passed_over = {path: problem for path, problem in passed_over.items()
+                           if input_format(path) and problem != IS_DIRECTORY}
+            if not matched and not passed_over:
+                raise ConfigError(f"input folder {pattern!r} holds no {', '.join(FORMATS)} file")
         if not matched and not passed_over:
             raise ConfigError(f"input {pattern!r} matches no file")
         for path, problem in sorted(passed_over.items()):
@@ -56,6 +64,19 @@ def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) 
                 raise ConfigError(f"input {meta.path} cannot be read: {problem}; {SKIP_HINT}")
     return ([{"path": path, "bytes": size} for path, size in sorted(files.items())],
             [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())])
+
+
+def folder_glob(pattern: str) -> str | None:
+    """The glob of every file under `pattern` when it names a folder: a local directory, or a path without wildcards
+    ending in "/" (in a bucket, a prefix)."""
+    if re.search(r"[\[*?]", pattern) or assets.is_bundled(pattern):
+        return None
+    if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
+        return pattern.rstrip("/") + "/**"
+    return None
+
+
+IS_DIRECTORY = "it is a directory"
 
 
 def glob_passed_over(pattern: str) -> dict[str, str]:
@@ -78,7 +99,7 @@ def glob_passed_over(pattern: str) -> dict[str, str]:
                 continue
             try:
                 if os.path.isdir(path):
-                    found[path] = "it is a directory"
+                    found[path] = IS_DIRECTORY
                 else:
                     os.stat(path)
             except OSError as e:  # a dangling link, a link loop
@@ -93,7 +114,7 @@ def local_problem(path: str) -> str | None:
     except OSError as e:
         return e.strerror
     if stat.S_ISDIR(info.st_mode):
-        return "it is a directory"
+        return IS_DIRECTORY
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"input {path} is not a regular file (a FIFO or device): copy its data into a file")
     if not os.access(path, os.R_OK):

@@ -91,8 +91,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         shown = default if default is not None else _default(dest)
         parser.add_argument(name, dest=dest, default=s, help=f"{help} [{shown}]", **kwargs)
 
-    flag("--input", "file pattern, repeatable (local, gs://, s3://)", "bundled:sample", dest="inputs",
-         action="append", metavar="PATTERN")
+    flag("--input", "file pattern, or a folder: every .jsonl(.gz, .zst), .parquet and .txt file under it; "
+         "repeatable (local, gs://, s3://)", "bundled:sample", dest="inputs", action="append", metavar="PATTERN")
     flag("--output", "output directory (local, gs://, s3://)", "required", metavar="DIR")
     flag("--tokenizer", "SentencePiece model file (local, gs://, s3://, or bundled:tokenizer)", metavar="PATH")
     flag("--speech-ratio", "share of words turned into speech (0: a text-only build)", type=float, metavar="R")

@@ -32,6 +32,9 @@ def one_error_line(result) -> str:
     (["build", "--output", "o", "--over"], "unknown flag --over: it is neither vocaloom's nor Beam's"),
     (["build", "--output", "o", "stray"], "unexpected argument 'stray'"),
     (["build", "--output", "o", "--direct_num_workers=x"], "Beam option: argument --direct_num_workers"),
+    (["build", "--output", "o", "--runner=Nope"], "unknown --runner 'Nope': FnApiRunner, DirectRunner, PrismRunner"),
+    (["build", "--output", "o", "--runner=DataflowRunner", "--region=europe-west4"],
+     "--runner DataflowRunner needs --project, --temp_location"),
     (["nightly", "--config", "c.toml", "--root", "r", "--kep", "2"], "unknown flag --kep (did you mean --keep?)"),
     (["nightly", "--config", "c.toml"], "the following arguments are required: --root"),
     (["nightly", "--config", "c.toml", "--root", __file__], f"--root {__file__} is not a directory"),
@@ -102,3 +105,13 @@ def test_beams_batch_size_fit_warnings_are_ignored():
         _ignore_batch_size_fit_warnings()
         degenerate_fit()
     assert caught == []
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`vocaloom inspect DIR | head`: when the reader has gone, no traceback, and the status of a program that
+    SIGPIPE ended."""
+    out = str(tmp_path / "ds")
+    assert vocaloom("build", "--output", out, "--speech-ratio", "0", "--runner=FnApiRunner").returncode == 0
+    inspect = subprocess.Popen([*CLI, "inspect", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    inspect.stdout.close()  # gone before the first line
+    assert inspect.stderr.read() == b"" and inspect.wait(timeout=300) == 141

@@ -27,15 +27,14 @@ def build(capsys, output, *args) -> tuple[int, str]:
 
 
 def test_an_unreadable_input_ends_the_build_in_one_line(capsys, tmp_path, corpus):
-    status, err = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl")
+    status, err = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl")
     assert status == 2 and err.count("\n") == 1
     assert f"input {corpus / 'b.jsonl'} cannot be read: it is a directory; pass --skip-unreadable" in err
     assert not (tmp_path / "ds").exists()
 
 
 def test_skip_unreadable_builds_without_it_and_lists_it(capsys, tmp_path, corpus):
-    status, _ = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl",
-                      "--skip-unreadable")
+    status, _ = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--skip-unreadable")
     assert status == 0 and verify(str(tmp_path / "ds")) == []
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert manifest["inputs_unreadable"] == [{"path": str(corpus / "b.jsonl"), "reason": "it is a directory"}]
@@ -47,6 +46,37 @@ def test_a_fifo_input_is_refused_whatever_the_flags(capsys, tmp_path, corpus):
     os.mkfifo(corpus / "pipe.jsonl")
     status, err = build(capsys, tmp_path / "ds", "--input", corpus / "pipe.jsonl", "--skip-unreadable")
     assert status == 2 and err.count("\n") == 1 and "is not a regular file (a FIFO or device)" in err
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_a_folder_input_reads_every_known_file_under_it(capsys, tmp_path, corpus, slash):
+    (corpus / "deeper" / "still").mkdir(parents=True)
+    (corpus / "deeper" / "c.txt").write_text("a plain text document\n")
+    (corpus / "deeper" / "still" / "d.jsonl").write_text('{"id": "d", "text": "found at any depth"}\n')
+    (corpus / "notes.md").write_text("not an input: no known extension\n")
+    status, _ = build(capsys, tmp_path / "ds", "--input", f"{corpus}{slash}")
+    assert status == 0 and verify(str(tmp_path / "ds")) == []
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert [i["path"] for i in manifest["inputs"]] == [
+        str(corpus / name) for name in ("a.jsonl", "deeper/c.txt", "deeper/still/d.jsonl")]  # b.jsonl/: a folder
+    assert manifest["counts"]["documents_kept"] == 3 and manifest["inputs_unreadable"] == []
+
+
+def test_a_folder_with_no_known_file_ends_the_build_in_one_line(capsys, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "README").write_text("nothing to read\n")
+    status, err = build(capsys, tmp_path / "ds", "--input", tmp_path / "in")
+    assert status == 2 and err == (f"vocaloom: error: input folder {str(tmp_path / 'in')!r} holds no .jsonl, "
+                                   ".jsonl.gz, .jsonl.zst, .parquet, .txt file\n")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_dangling_link_in_a_folder_input_is_named(capsys, tmp_path, corpus):
+    (corpus / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
+    (corpus / "gone.md").symlink_to(tmp_path / "nowhere.md")  # not an input: no word about it
+    status, err = build(capsys, tmp_path / "ds", "--input", corpus)
+    assert status == 2 and err == (f"vocaloom: error: input {corpus / 'gone.jsonl'} cannot be read: No such file or "
+                                   "directory (a symbolic link); pass --skip-unreadable to build without it\n")
 
 
 @pytest.mark.parametrize("name, write", [
