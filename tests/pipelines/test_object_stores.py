@@ -54,6 +54,17 @@ def test_a_build_bucket_to_bucket_has_the_local_builds_shards(bucket, local_buil
     assert names_under(f"{bucket.url}/ds") == {"manifest.json", "data", "report.md", "figures"}
 
 
+def test_a_folder_in_a_bucket_reads_every_known_file_under_it(bucket, tmp_path):
+    for name, text in (("a.jsonl", '{"id": "a", "text": "at the top"}\n'), ("deeper/b.txt", "two levels down\n"),
+                       ("notes.md", "not an input\n")):
+        (tmp_path / "f").write_text(text)
+        upload(tmp_path / "f", f"{bucket.url}/corpus/{name}")
+    manifest = run(["--input", f"{bucket.url}/corpus/", "--output", f"{bucket.url}/ds", *TEXT_ONLY, *RUNNER])
+    assert [i["path"] for i in manifest["inputs"]] == [f"{bucket.url}/corpus/{name}"
+                                                       for name in ("a.jsonl", "deeper/b.txt")]
+    assert manifest["counts"]["records_read"] == 2
+
+
 def test_verify_and_inspect_read_the_bucket_and_find_a_damaged_shard(bucket):
     dataset = f"{bucket.url}/ds"
     manifest = run(["--output", dataset, *TEXT_ONLY, *RUNNER])
