@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import difflib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from vocaloom.pipelines.inputs import match_inputs
 from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
 from vocaloom.schemas.config import (PATH_OPTIONS, ArgumentParser, BuildConfig, ConfigError, add_build_arguments,
                                      config_from_args)
-from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest
+from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest, utc_now
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
@@ -67,6 +68,7 @@ class BuildPlan:
     model: ModelSpec | CausalLMSpec | TeacherSpec | None  # None: a text-only build
     cache_files: list[str]  # inference cache entries for this model, found before the build
     embedder: Embedder | None  # the encoder of --context related
+    provenance: dict | None = None  # who built it, how, when (manifest only): set by run()
     write_dir: str | None = None  # where the dataset is written, if not --output itself (pipelines/output_dir.py)
     generation: int = 0  # > 0: a replacement in a bucket, its files under generations/<n>/ (pipelines/output_dir.py)
 
@@ -87,7 +89,8 @@ class BuildPlan:
             if hasattr(self.model, "dtype"):  # the precision its units were made in
                 from vocaloom.transforms.speech.speech_handlers import precision_name
                 speech["dtype"] = precision_name(self.model, self.config.device)
-        return {"format": FORMAT, "generation": self.generation, "config": self.config.to_json(),
+        return {"format": FORMAT, "generation": self.generation, "provenance": self.provenance,
+                "config": self.config.to_json(),
                 "inputs": self.inputs, "inputs_unreadable": self.unreadable,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
                 "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.artifact.location,
@@ -130,6 +133,16 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | CausalLMSpec | Teacher
     except (ModelFileError, CausalLMError, RuntimeError, OSError) as e:  # ArtifactError is a RuntimeError
         raise ConfigError(str(e)) from None
     return spec
+
+
+def provenance(argv: list[str], options: PipelineOptions) -> dict:
+    """What a build was made by and from, beside its config: kept in the manifest, never in a shard's bytes (the
+    shards of the same inputs and options are the same bytes whenever and wherever they are built). `finished` is
+    added when the manifest is written."""
+    from vocaloom import __version__
+    return {"vocaloom": __version__, "apache_beam": beam.__version__,
+            "runner": options.view_as(StandardOptions).runner, "argv": list(argv),
+            "started": utc_now()}
 
 
 def prepare(config: BuildConfig) -> BuildPlan:
@@ -333,11 +346,13 @@ def run(argv: list[str] | None = None) -> dict:
     check_beam_flags(beam_args, long_flags(parser))
     with as_guest():
         options = pipeline_options(beam_args)
+        made_by = provenance(sys.argv[1:] if argv is None else argv, options)
         FileSystems.set_options(options)  # the launcher's own reads and writes, as the workers' (S3 needs them)
         plan = prepare(config_from_args(args))
         claim = claim_output(plan.config.output, plan.config.overwrite)
         try:
-            plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation)
+            plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation,
+                                       provenance=made_by)
             pipeline = beam.Pipeline(options=options)
             build_pipeline(pipeline, plan)
             wait_watching(pipeline.run(), plan.setup_failures)

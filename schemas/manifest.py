@@ -5,6 +5,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Callable
 
 from vocaloom.schemas.counts import SPEC_COUNTS
@@ -119,6 +120,11 @@ def structure_problem(manifest: dict) -> str | None:
         # A bucket left out of the manifest would otherwise go unread without a word.
         return "counts.tokens_written differs from the buckets' tokens"
     return None
+
+
+def utc_now() -> str:
+    """The time provenance records: UTC, to the second, ISO 8601."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def dump_manifest(manifest: dict) -> bytes:

@@ -1,12 +1,15 @@
+import calendar
 import json
+import time
 from pathlib import Path
 
+import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pytest
 import zstandard
 
-from vocaloom import assets
+from vocaloom import __version__, assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
@@ -62,6 +65,18 @@ def test_every_record_and_token_accounted(built):
     assert counts["tokens_written"] + counts["tokens_dropped"] == counts["text_tokens"]
     assert counts["tokens_written"] == sum(b["tokens"] for b in manifest["buckets"]) > 0
     assert verify(str(output)) == []
+
+
+def test_the_manifest_and_report_say_who_made_the_build_and_when(built, corpus):
+    output, manifest = built
+    made = manifest["provenance"]
+    assert made["argv"] == ["--input", str(corpus / "*.jsonl*"), "--output", str(output), "--min-bucket", "5",
+                            "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY, *RUNNER]  # as given
+    assert (made["vocaloom"], made["apache_beam"], made["runner"]) == (__version__, beam.__version__, "FnApiRunner")
+    started, finished = (time.strptime(made[k], "%Y-%m-%dT%H:%M:%SZ") for k in ("started", "finished"))
+    assert started <= finished and calendar.timegm(finished) <= time.time()
+    assert (f"built by vocaloom {__version__} (Apache Beam {beam.__version__}, FnApiRunner), {made['started']} to "
+            f"{made['finished']}") in (output / "report.md").read_text()
 
 
 def test_rejects_keep_source_line_reason_and_raw_bytes(built, corpus):
@@ -156,7 +171,7 @@ def test_bundled_sample_builds_and_verifies(tmp_path):
     # Named by reference, never by a path only this machine has: each worker resolves it in its own installation.
     assert manifest["inputs"][0] == {"path": "bundled:sample", "bytes": assets.SAMPLE_CORPUS.stat().st_size}
     assert manifest["tokenizer"]["path"] == manifest["config"]["tokenizer"] == "bundled:tokenizer"
-    assert str(tmp_path) not in json.dumps({k: v for k, v in manifest.items() if k != "config"})
+    assert str(tmp_path) not in json.dumps({k: v for k, v in manifest.items() if k not in ("config", "provenance")})
     assert manifest["counts"]["documents_kept"] >= 2000
     assert [b["length"] for b in manifest["buckets"]] == [256, 512, 1024, 2048, 4096, 8192]
     assert verify(str(tmp_path / "sample")) == []

@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Totals, count_blocks
-from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest
+from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest, utc_now
 from vocaloom.schemas.shard import bucket_lengths, generation_dir, shard_path
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import move, remove
@@ -142,6 +142,8 @@ class CommitDatasetFn(beam.DoFn):
                                  self._base["generation"])
         written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
         manifest = summarise(self._base, buckets, totals, written, unreadable)
+        if manifest.get("provenance"):
+            manifest["provenance"] = dict(manifest["provenance"], finished=utc_now())
         problem = failed_share_problem(manifest, FileSystems.join(self._files, "dead_letter"))
         if problem:
             raise BuildStopped(problem)

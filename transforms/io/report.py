@@ -10,6 +10,14 @@ def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.2f}%" if whole else "n/a"
 
 
+def provenance_lines(made: dict | None) -> list[str]:
+    """Who made the build and when (absent from manifests written before vocaloom recorded it)."""
+    if not made:
+        return []
+    return [f"built by vocaloom {made['vocaloom']} (Apache Beam {made['apache_beam']}, {made['runner']}), "
+            f"{made['started']} to {made.get('finished', '?')}", ""]
+
+
 def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
     """The report's Markdown; `figures` (file names under FIGURES_DIR) are linked below the title."""
     counts, config = manifest["counts"], manifest["config"]
@@ -20,6 +28,7 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
         f"format `{manifest['format']}`, context `{config['context']}`, seed {config['seed']}, "
         f"tokenizer `{manifest['tokenizer']['path']}` ({manifest['tokenizer']['text_size']} pieces)",
         "",
+        *provenance_lines(manifest.get("provenance")),
         *(line for name in figures for line in (f"![{name[:-4]}]({FIGURES_DIR}/{name})", "")),
         "## Documents",
         "",
