@@ -12,10 +12,11 @@ def _pct(part: int, whole: int) -> str:
 
 def provenance_lines(made: dict | None) -> list[str]:
     """Who made the build and when (absent from manifests written before vocaloom recorded it)."""
-    if not made:
+    if not isinstance(made, dict):
         return []
-    return [f"built by vocaloom {made['vocaloom']} (Apache Beam {made['apache_beam']}, {made['runner']}), "
-            f"{made['started']} to {made.get('finished', '?')}", ""]
+    vocaloom, beam, runner, started, finished = (made.get(key, "?") for key in (
+        "vocaloom", "apache_beam", "runner", "started", "finished"))
+    return [f"built by vocaloom {vocaloom} (Apache Beam {beam}, {runner}), {started} to {finished}", ""]
 
 
 def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
