@@ -55,6 +55,10 @@ def test_related_rows_hold_several_documents_and_drop_less(built):
     assert ordering["random_order_similarity"] < ordering["mean_adjacent_similarity"] \
         <= ordering["best_neighbour_similarity"]
     assert any(len(set(ids)) > 1 for ids in _rows_doc_ids(output, manifest))
+    report = (output / "report.md").read_text()  # what `vocaloom inspect` prints
+    assert "## Ordering (In-Context Pretraining)" in report
+    assert f"| documents ordered | {ordering['documents']:,} |" in report
+    assert f"| quality (0: a random order, 1: each beside its best neighbour) | {ordering['quality']:.4f} |" in report
 
 
 def _rows_doc_ids(output, manifest):

@@ -58,6 +58,7 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
         "",
     ]
     lines += _speech_lines(manifest["speech"]) if manifest["speech"] else []
+    lines += _ordering_lines(manifest["ordering"]) if manifest.get("ordering") else []
     lines += [
         "## Buckets",
         "",
@@ -87,6 +88,38 @@ def _speech_lines(speech: dict) -> list[str]:
         *([f"| invalid cache entries (converted again) | {speech['cache_entries_invalid']:,} |"]
           if speech.get("cache_entries_invalid") else []),
         f"| mean spoken span (words) | {mean_span_words(speech['span_words']):.2f} |",
+        "",
+    ]
+
+
+def _ordering_lines(ordering: dict) -> list[str]:
+    """`--context related`: how well the path keeps related documents together, and where embeddings came from."""
+    def share(value) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+    recall = ordering["approximate_recall"]
+    return [
+        "## Ordering (In-Context Pretraining)",
+        "",
+        f"embedder `{ordering['embedder']}`, {ordering['knn']} neighbours, {ordering['partitions']:,} partitions "
+        f"({ordering['approximate_partitions']:,} searched approximately"
+        + (f", recall {recall:.4f})" if recall is not None else ")"),
+        "",
+        "| | value |",
+        "|---|---:|",
+        f"| documents ordered | {ordering['documents']:,} |",
+        f"| segments | {ordering['segments']:,} |",
+        f"| quality (0: a random order, 1: each beside its best neighbour) | {share(ordering['quality'])} |",
+        f"| mean similarity of adjacent documents | {share(ordering['mean_adjacent_similarity'])} |",
+        f"| in a random order | {share(ordering['random_order_similarity'])} |",
+        f"| of each document's best neighbour | {share(ordering['best_neighbour_similarity'])} |",
+        f"| kNN edges lost to partitions (sampled) | {share(ordering['edges_lost_fraction'])} |",
+        f"| embeddings from the cache | {ordering['embeddings_cached']:,} "
+        f"({ordering['embedding_cache_hit_rate']:.2%}) |",
+        f"| embeddings computed now | {ordering['embeddings_computed']:,} |",
+        *([f"| invalid cache entries (computed again) | {ordering['embedding_cache_entries_invalid']:,} |"]
+          if ordering.get("embedding_cache_entries_invalid") else []),
+        f"| tokens dropped (in document context) | {ordering['tokens_dropped']:,} "
+        f"({ordering['tokens_dropped_document_mode']:,}) |",
         "",
     ]
 
