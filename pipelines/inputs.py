@@ -67,11 +67,12 @@ def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) 
 
 
 def folder_glob(pattern: str) -> str | None:
-    """The glob of every file under `pattern` when it names a folder: a local directory, or a path without wildcards
-    ending in "/" (in a bucket, a prefix)."""
+    """The glob of every file under `pattern` when it names a folder: a path without wildcards ending in "/" (in a
+    bucket, a prefix), or a local directory. A directory named like an input file (`x.jsonl`) is taken for a file
+    that cannot be read, as a glob would meet it, unless its name ends in "/"."""
     if re.search(r"[\[*?]", pattern) or assets.is_bundled(pattern):
         return None
-    if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
+    if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern) and input_format(pattern) is None):
         return pattern.rstrip("/") + "/**"
     return None
 

@@ -27,14 +27,15 @@ def build(capsys, output, *args) -> tuple[int, str]:
 
 
 def test_an_unreadable_input_ends_the_build_in_one_line(capsys, tmp_path, corpus):
-    status, err = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl")
+    status, err = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl")
     assert status == 2 and err.count("\n") == 1
     assert f"input {corpus / 'b.jsonl'} cannot be read: it is a directory; pass --skip-unreadable" in err
     assert not (tmp_path / "ds").exists()
 
 
 def test_skip_unreadable_builds_without_it_and_lists_it(capsys, tmp_path, corpus):
-    status, _ = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--skip-unreadable")
+    status, _ = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl",
+                      "--skip-unreadable")
     assert status == 0 and verify(str(tmp_path / "ds")) == []
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert manifest["inputs_unreadable"] == [{"path": str(corpus / "b.jsonl"), "reason": "it is a directory"}]
