@@ -20,6 +20,7 @@ from vocaloom.schemas.paths import is_local
 from vocaloom.transforms.io.read import FORMATS, input_format
 
 SKIP_HINT = "pass --skip-unreadable to build without it"
+WILDCARD = re.compile(r"[\[*?]")  # where a glob's literal prefix ends
 
 
 def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) -> tuple[list[dict], list[dict]]:
@@ -70,7 +71,7 @@ def folder_glob(pattern: str) -> str | None:
     """The glob of every file under `pattern` when it names a folder: a path without wildcards ending in "/" (in a
     bucket, a prefix), or a local directory. A directory named like an input file (`x.jsonl`) is taken for a file
     that cannot be read, as a glob would meet it, unless its name ends in "/"."""
-    if re.search(r"[\[*?]", pattern) or assets.is_bundled(pattern):
+    if WILDCARD.search(pattern) or assets.is_bundled(pattern):
         return None
     if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern) and input_format(pattern) is None):
         return pattern.rstrip("/") + "/**"
@@ -83,7 +84,8 @@ IS_DIRECTORY = "it is a directory"
 def glob_passed_over(pattern: str) -> dict[str, str]:
     """{path: why} for what a local glob meets and Beam's matching leaves out without a word: a matching entry that
     is a directory, a dangling link or a link loop, and a folder that cannot be listed where a match could be."""
-    prefix = re.match(r"^[^[*?]*", pattern).group(0)
+    wildcard = WILDCARD.search(pattern)
+    prefix = pattern[:wildcard.start()] if wildcard else pattern
     if prefix == pattern:
         return {}
     top = prefix if prefix.endswith("/") else os.path.dirname(prefix) or "."

@@ -42,7 +42,8 @@ class WorkerPool(BeamFnExternalWorkerPoolServicer):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vocaloom.pipelines.worker_pool", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vocaloom.pipelines.worker_pool",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--service_port", type=int, required=True, dest="port",
                         help="the port the runners' environment_config names")
     parser.add_argument("--container_executable", default=None,

@@ -67,8 +67,8 @@ def hidden_checkout(command: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def worker_pool(bin_dir: Path, cache: Path, gcs_server: str):
-    """vocaloom's SDK worker pool from the venv, unable to see this checkout, reaching the GCS server as its workers
-    would reach GCS; yields its address."""
+    """vocaloom's SDK worker pool from the venv, unable to see this checkout, reaching the GCS server as its
+    workers would reach GCS; yields its address."""
     port = free_port()
     # The pool starts each worker as `python` from PATH: the venv's, as in an activated environment or a container.
     env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}",

@@ -118,7 +118,7 @@ def _ordering_lines(ordering: dict) -> list[str]:
         f"| embeddings computed now | {ordering['embeddings_computed']:,} |",
         *([f"| invalid cache entries (computed again) | {ordering['embedding_cache_entries_invalid']:,} |"]
           if ordering.get("embedding_cache_entries_invalid") else []),
-        f"| tokens dropped (in document context) | {ordering['tokens_dropped']:,} "
+        f"| tokens dropped (as each document alone would drop) | {ordering['tokens_dropped']:,} "
         f"({ordering['tokens_dropped_document_mode']:,}) |",
         "",
     ]
