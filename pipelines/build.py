@@ -40,7 +40,8 @@ from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOpt
 from vocaloom.transforms.io.records import Reject
 from vocaloom.transforms.io.rejects import WriteRecordFiles
 from vocaloom.transforms.io.shard_writer import WriteShards
-from vocaloom.transforms.text.dataset_decomposition import DecomposeDocuments, DecomposeSegments
+from vocaloom.transforms.text.dataset_decomposition import LEFTOVERS, DecomposeDocuments, DecomposeSegments
+from vocaloom.transforms.text.packing import PackLeftovers
 from vocaloom.transforms.text.dedup import ExactDedup, partition_count
 from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
@@ -213,13 +214,25 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         rows, ordering_counts = related_rows(unique.kept, docs, plan)
         counts += ordering_counts
     else:
-        rows = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket, config.seed)
-    shards = rows.rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
-                                                      config.compression, spill)
-    totals = tuple(counts + [rows[COUNTS]]) | "SumCounts" >> SumCounts()
+        rows, decomposition_counts = document_rows(docs, config)
+        counts += decomposition_counts
+    shards = rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
+                                                 config.compression, spill)
+    totals = tuple(counts) | "SumCounts" >> SumCounts()
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
     return (shards, record_files, read[UNREADABLE], totals) | "CommitDataset" >> CommitDataset(
         plan.write_dir or config.output, temp, plan.manifest_base())
+
+
+def document_rows(docs, config: BuildConfig):
+    """`--context document`: each document cut into rows (Dataset Decomposition), what is left over packed."""
+    decomposed = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket,
+                                                                     config.seed, config.remainders == "pack")
+    if config.remainders == "drop":
+        return decomposed.rows, [decomposed[COUNTS]]
+    packed = (decomposed.rows, decomposed[LEFTOVERS]) | "PackLeftovers" >> PackLeftovers(
+        config.min_bucket, config.max_bucket, config.seed)
+    return packed["rows"], [decomposed[COUNTS], packed[COUNTS]]
 
 
 def related_rows(text_docs, docs, plan: BuildPlan):
@@ -242,7 +255,7 @@ def related_rows(text_docs, docs, plan: BuildPlan):
     placed = (docs, order["positions"]) | "PlaceDocuments" >> PlaceDocuments()
     rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
                                                                        config.seed)
-    return rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS]]
+    return rows.rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS], rows[COUNTS]]
 
 
 def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec | Embedder) -> str | None:

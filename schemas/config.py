@@ -15,6 +15,7 @@ from vocaloom.schemas.local_files import FileRefused, read_regular
 from vocaloom.schemas.paths import plain
 
 CONTEXTS = ("document", "related")
+REMAINDERS = ("pack", "drop")
 SPEECH_SOURCES = ("text-to-token", "tts")
 COMPRESSIONS = ("none", "zstd")
 DEVICES = ("cpu", "cuda")
@@ -42,6 +43,7 @@ class BuildConfig:
     batch_characters: int = 2048  # a text-to-token batch's spans times its longest span, in characters
     cache: str | None = None
     context: str = "document"
+    remainders: str = "pack"  # document context: what is too short for a row of its own is packed, or dropped
     knn: int = 40
     exact_search_max: int = 50_000
     partition_size: int = 100_000
@@ -105,6 +107,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
     flag("--context", "what a row holds: pieces of one document, or related documents in order",
          choices=CONTEXTS)
+    flag("--remainders", "--context document: documents shorter than the shortest row, and what is left at the "
+         "end of longer ones, packed together into rows, or dropped", choices=REMAINDERS)
     flag("--knn", "neighbours per document in the kNN graph (--context related)", type=int, metavar="K")
     flag("--exact-search-max", "partitions up to this many documents use exact search, larger ones HNSW",
          type=int, metavar="N")
@@ -191,6 +195,8 @@ def validate(config: BuildConfig) -> None:
     """Checks that need no file access; inputs and models are checked when the pipeline is built."""
     if config.context not in CONTEXTS:
         raise ConfigError(f"--context must be one of {', '.join(CONTEXTS)}, got {config.context!r}")
+    if config.remainders not in REMAINDERS:
+        raise ConfigError(f"--remainders must be one of {', '.join(REMAINDERS)}, got {config.remainders!r}")
     if config.speech_source not in SPEECH_SOURCES:
         raise ConfigError(f"--speech-source must be one of {', '.join(SPEECH_SOURCES)}, got {config.speech_source!r}")
     if config.device not in DEVICES:

@@ -19,6 +19,7 @@ class Count:
     producers: tuple[str, ...]  # the build steps that emit it (their labels in pipelines/build.py)
     per: str | None = None  # counted per reason (or span length): the figure is {detail: n}
     kind: type = int  # int counts, or float sums (similarities)
+    since_v1: bool = False  # added to the `counts` block after format vocaloom/1: readers accept its absence
 
     @property
     def key(self) -> tuple[str, str]:
@@ -30,10 +31,12 @@ class Count:
 
 # The SPEC's accounting. Kept documents and their tokens are counted where they are decomposed: that is where a
 # document is kept for good (after exact and semantic dedup) and holds its final tokens (after speech is woven in).
-DECOMPOSITION = ("DatasetDecomposition", "RelatedDecomposition")
+DECOMPOSITION = ("DatasetDecomposition", "PackLeftovers", "RelatedDecomposition")
 RECORDS_READ = Count("counts", "records_read", ("ReadCorpus",))
 REJECTED = Count("counts", "rejected", ("ReadCorpus",), per="reason")
-FILTERED = Count("counts", "filtered", ("ReadCorpus", "PlaceDocuments"), per="reason")
+# Documents left out: empty, a near copy (--semantic-dedup), or with no token in any row (too short, when remainders
+# are dropped; at the very end of a pack group).
+FILTERED = Count("counts", "filtered", ("ReadCorpus", "PlaceDocuments", *DECOMPOSITION), per="reason")
 DUPLICATES = Count("counts", "duplicates", ("ExactDedup",))
 DOCUMENTS_KEPT = Count("counts", "documents_kept", DECOMPOSITION)
 TEXT_TOKENS = Count("counts", "text_tokens", DECOMPOSITION)
@@ -41,6 +44,9 @@ SPEECH_TOKENS = Count("counts", "speech_tokens", DECOMPOSITION)
 # The committed buckets' tokens: set by the commit, which is where shards become the dataset.
 TOKENS_WRITTEN = Count("counts", "tokens_written", ("CommitDataset",))
 TOKENS_DROPPED = Count("counts", "tokens_dropped", DECOMPOSITION)
+# The same tokens by why: a document shorter than the shortest row or the end of a longer one (remainders dropped),
+# the end of a pack group or of a related segment (fewer than the shortest row's tokens).
+TOKENS_DROPPED_BY_REASON = Count("counts", "tokens_dropped_by_reason", DECOMPOSITION, per="reason", since_v1=True)
 
 # Speech: what was spoken, and how the spans were converted.
 WORDS = Count("speech", "words", ("WeaveSpeech",))

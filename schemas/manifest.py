@@ -89,8 +89,9 @@ def structure_problem(manifest: dict) -> str | None:
         return "vocab is malformed"
     counts = manifest["counts"]
     if not isinstance(counts, dict) or not all(
-            isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values())) if c.per
-            else count(counts.get(c.name)) for c in SPEC_COUNTS):
+            (c.since_v1 and c.name not in counts)
+            or (isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values())) if c.per
+                else count(counts.get(c.name))) for c in SPEC_COUNTS):
         return "counts are malformed"
     generation = manifest.get("generation", 0)  # absent in manifests written before generations
     if not count(generation) or generation > MAX_GENERATION:

@@ -91,21 +91,70 @@ def test_rejects_keep_source_line_reason_and_raw_bytes(built, corpus):
     assert all(r["source"] == str(corpus / "part-0.jsonl.zst") for r in rejects)
 
 
-def test_rows_hold_l_plus_one_tokens_of_one_document(built):
-    output, manifest = built
-    sp = load_sentencepiece(str(assets.TOKENIZER_MODEL))
-    tokens = {r["id"]: np.array(sp.encode(r["text"]) + [sp.eos_id()]) for r in KEPT}
-    seen = 0
+def row_pieces(output: Path, manifest: dict):
+    """(bucket length, row, [(doc id, its tokens in the row)]) of every row of a dataset."""
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
             table = pa.ipc.open_file(str(output / shard["path"])).read_all()
             for row, starts, ids in zip(*(table.column(c).to_pylist() for c in ("input_ids", "doc_starts", "doc_ids"))):
-                assert len(row) == bucket["length"] + 1 and starts == [0] and len(ids) == 1
-                whole = tokens[ids[0]]
-                windows = np.lib.stride_tricks.sliding_window_view(whole, len(row))
-                assert (windows == np.array(row)).all(axis=1).any()  # a contiguous piece of that document
-                seen += 1
+                ends = starts[1:] + [len(row)]
+                yield bucket["length"], row, [(i, row[s:e]) for i, s, e in zip(ids, starts, ends)]
+
+
+def contiguous_in(piece: list[int], whole: np.ndarray) -> bool:
+    if len(piece) > len(whole):
+        return False
+    windows = np.lib.stride_tricks.sliding_window_view(whole, len(piece))
+    return bool((windows == np.array(piece)).all(axis=1).any())
+
+
+def kept_tokens() -> dict[str, np.ndarray]:
+    sp = load_sentencepiece(str(assets.TOKENIZER_MODEL))
+    return {r["id"]: np.array(sp.encode(r["text"]) + [sp.eos_id()]) for r in KEPT}
+
+
+def test_rows_hold_l_plus_one_tokens_and_every_piece_is_part_of_its_document(built):
+    output, manifest = built
+    tokens, seen, written = kept_tokens(), 0, {}
+    for length, row, pieces in row_pieces(output, manifest):
+        assert len(row) == length + 1 and all(piece for _, piece in pieces)
+        for doc_id, piece in pieces:
+            assert contiguous_in(piece, tokens[doc_id])
+            written[doc_id] = written.get(doc_id, 0) + len(piece)
+        seen += 1
     assert seen == sum(b["rows"] for b in manifest["buckets"])
+    # Packed, the short documents and the ends of longer ones are written too: all but a pack group's last tokens.
+    counts = manifest["counts"]
+    assert counts["tokens_dropped"] == counts["tokens_dropped_by_reason"]["pack_tail"] < 16 * 33
+    assert sum(written.values()) == counts["tokens_written"] == counts["text_tokens"] - counts["tokens_dropped"]
+    assert all(written.get(i, 0) <= len(t) for i, t in tokens.items())
+    assert counts["documents_kept"] == len(written) and counts["filtered"].get("in_pack_tail", 0) == 12 - len(written)
+
+
+# The shards of this corpus's build before remainders were packed (main at ef1cbc2), which --remainders drop keeps.
+BEFORE_PACKING = [(f"data/bucket-{path}.arrow", sha256) for path, sha256 in [
+    ("00032/shard-00000-of-00002", "9e016bc4e30c941bc51bd59bbf4d0d413f7677ea0445f14746802979fd50694f"),
+    ("00032/shard-00001-of-00002", "cc488c252dca291f2d1ae405a397c2455f42bc78523c68f09184ad74b946ade4"),
+    ("00064/shard-00000-of-00002", "1a8fcb0f1b2ba7baef6a477c9806056d271880a43af1ae02439469ad72475827"),
+    ("00064/shard-00001-of-00002", "987dc090bf19a1e5610df856e6c2f25a63a29ac329b9478472e504f4f9f9142a"),
+    ("00128/shard-00000-of-00001", "568e846dcff8a264f678a49e534dae26ddfc6c194f47ef9ebf607e6d59210e21"),
+]]
+
+
+def test_remainders_drop_keeps_each_row_to_one_document(corpus, tmp_path):
+    manifest = build(corpus, tmp_path / "drop", "--remainders", "drop")
+    assert [(shard["path"], shard["sha256"]) for b in manifest["buckets"] for shard in b["shards"]] == BEFORE_PACKING
+    tokens, written = kept_tokens(), {}
+    for length, row, pieces in row_pieces(tmp_path / "drop", manifest):
+        (doc_id, piece), = pieces  # one document a row
+        assert contiguous_in(piece, tokens[doc_id])
+        written[doc_id] = written.get(doc_id, 0) + len(piece)
+    counts, short = manifest["counts"], [i for i, t in tokens.items() if len(t) <= 32]
+    assert counts["filtered"].get("shorter_than_a_row", 0) == len(short) and not set(short) & set(written)
+    assert counts["documents_kept"] == len(tokens) - len(short) == len(written)
+    remainders = sum(len(t) for i, t in tokens.items() if i not in short) - sum(written.values())
+    assert counts["tokens_dropped_by_reason"] == {"remainder": remainders} | (
+        {"shorter_than_a_row": sum(len(tokens[i]) for i in short)} if short else {})
 
 
 def test_identical_shards_with_two_worker_processes(built, corpus, tmp_path):

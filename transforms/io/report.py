@@ -57,6 +57,9 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
         f"| dropped | {counts['tokens_dropped']:,} | {_pct(counts['tokens_dropped'], produced)} |",
         "",
     ]
+    if counts.get("tokens_dropped_by_reason"):
+        lines += ["Dropped by reason: " + ", ".join(f"`{reason}` {n:,}" for reason, n in
+                                                   sorted(counts["tokens_dropped_by_reason"].items())), ""]
     lines += _speech_lines(manifest["speech"]) if manifest["speech"] else []
     lines += _ordering_lines(manifest["ordering"]) if manifest.get("ordering") else []
     lines += [

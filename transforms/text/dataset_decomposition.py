@@ -15,8 +15,8 @@ import apache_beam as beam
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack, records, take, to_columns
 from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.schemas.counts import (DOCUMENT_MODE_TOKENS_DROPPED, DOCUMENTS_KEPT, SPEECH_TOKENS, TEXT_TOKENS,
-                                      TOKENS_DROPPED)
+from vocaloom.schemas.counts import (DOCUMENT_MODE_TOKENS_DROPPED, DOCUMENTS_KEPT, FILTERED, SPEECH_TOKENS,
+                                      TEXT_TOKENS, TOKENS_DROPPED, TOKENS_DROPPED_BY_REASON)
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.documents import DocBatch, DocTokens
 
@@ -86,12 +86,37 @@ _N_TOKENS, _N_SPEECH = DocTokens._fields.index("n_tokens"), DocTokens._fields.in
 ROWS_PER_BATCH = 1 << 14
 
 
+LEFTOVERS = "leftovers"
+# Every pack group drops its last few tokens (fewer than the shortest row): more groups spread the packing over more
+# workers and lose a little more. Fixed, so that the rows never depend on the runner or the worker count.
+PACK_GROUPS = 16
+
+
+class Leftover(NamedTuple):
+    """Tokens of one document that make no row of their own: `n_tokens` at `offset` in `spill`. `whole`: the entire
+    document (shorter than the shortest row), not the end of a longer one. `order`: its place in its pack group."""
+    order: int
+    id: str
+    spill: str
+    offset: int
+    n_tokens: int
+    whole: bool
+
+
+def leftover(seed: int, doc: DocTokens, start: int, n_tokens: int) -> tuple[int, Leftover]:
+    """(its pack group, the leftover) for tokens [start, start + n_tokens) of `doc`."""
+    order = seeds.derive(seed, "pack", doc.id, doc.fingerprint)
+    return order % PACK_GROUPS, Leftover(order, doc.id, doc.spill, doc.offset + start, n_tokens,
+                                         start == 0 and n_tokens == doc.n_tokens)
+
+
 class DecomposeDocumentFn(beam.DoFn):
     """`--context document`: each row holds a piece of a single document. DocBatches in, their rows out in packed
-    batches of up to ROWS_PER_BATCH."""
+    batches of up to ROWS_PER_BATCH. What makes no row of its own (a document shorter than the shortest row, the
+    end of a longer one) goes to LEFTOVERS for packing (transforms/text/packing.py), or is dropped and counted."""
 
-    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
-        self._min, self._max, self._seed = min_bucket, max_bucket, seed
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int, pack_remainders: bool):
+        self._min, self._max, self._seed, self._pack = min_bucket, max_bucket, seed, pack_remainders
 
     def start_bundle(self):
         self._rows = Filling(ROWS_PER_BATCH)  # RowRefs
@@ -99,38 +124,57 @@ class DecomposeDocumentFn(beam.DoFn):
     def process(self, batch: DocBatch):
         columns = to_columns(batch)
         n_tokens, n_speech = columns[_N_TOKENS], columns[_N_SPEECH]
-        # Only documents that make rows are looked at one by one; the others are only counted.
-        kept = 0
-        for doc in records(DocTokens, take(columns, [i for i, n in enumerate(n_tokens) if makes_rows(n, self._min)])):
+        long = [i for i, n in enumerate(n_tokens) if makes_rows(n, self._min)]
+        # Documents that make rows are looked at one by one; the others only when they are packed.
+        written = remainders = 0
+        for doc in records(DocTokens, take(columns, long)):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
                 self._rows.add(RowRef(length, seeds.derive(doc_seed, i),
                                       ((doc.id, doc.spill, doc.offset + start, length + 1),)))
-                kept += length + 1
+                written += length + 1
+            remainder = dropped_tokens(doc.n_tokens, pieces)
+            remainders += remainder
+            if remainder and self._pack:
+                yield beam.pvalue.TaggedOutput(LEFTOVERS,
+                                               leftover(self._seed, doc, doc.n_tokens - remainder, remainder))
+        short = [i for i, n in enumerate(n_tokens) if not makes_rows(n, self._min)]
+        if self._pack:
+            for doc in records(DocTokens, take(columns, short)):
+                yield beam.pvalue.TaggedOutput(LEFTOVERS, leftover(self._seed, doc, 0, doc.n_tokens))
         if self._rows.full:
             yield pack(self._rows.take())
-        yield from decomposition_counts(len(n_tokens), sum(n_tokens), sum(n_speech), kept)
+        yield count(DOCUMENTS_KEPT, len(long))
+        yield count(TEXT_TOKENS, sum(n_tokens) - sum(n_speech))
+        yield count(SPEECH_TOKENS, sum(n_speech))
+        if not self._pack:  # packed, they are counted where they are packed
+            short_tokens = sum(n_tokens) - written - remainders
+            yield from dropped_counts({"shorter_than_a_row": short_tokens, "remainder": remainders})
+            if short:
+                yield count(FILTERED, len(short), "shorter_than_a_row")
 
     def finish_bundle(self):
         if self._rows.items:
             yield from in_global_window([pack(self._rows.take())])
 
 
-def decomposition_counts(documents: int, tokens: int, speech: int, kept: int):
-    """Decomposition is where documents are kept for good and their tokens written or dropped: it counts them."""
-    yield count(DOCUMENTS_KEPT, documents)
-    yield count(TEXT_TOKENS, tokens - speech)
-    yield count(SPEECH_TOKENS, speech)
-    yield count(TOKENS_DROPPED, tokens - kept)
+def dropped_counts(by_reason: dict[str, int]):
+    """Tokens no row holds, in all and by why."""
+    yield count(TOKENS_DROPPED, sum(by_reason.values()))
+    for reason, n in by_reason.items():
+        if n:
+            yield count(TOKENS_DROPPED_BY_REASON, n, reason)
 
 
 class DecomposeDocuments(beam.PTransform):
-    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+    """Rows of single documents, their counts, and LEFTOVERS (empty when remainders are dropped)."""
+
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int, pack_remainders: bool):
         super().__init__()
-        self._fn = DecomposeDocumentFn(min_bucket, max_bucket, seed)
+        self._fn = DecomposeDocumentFn(min_bucket, max_bucket, seed, pack_remainders)
 
     def expand(self, docs):
-        return docs | "Decompose" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")
+        return docs | "Decompose" >> beam.ParDo(self._fn).with_outputs(COUNTS, LEFTOVERS, main="rows")
 
 
 class DecomposeSegmentFn(beam.DoFn):
@@ -149,17 +193,21 @@ class DecomposeSegmentFn(beam.DoFn):
         rows, kept = [], 0
         for i, (start, length) in enumerate(decompose(starts[-1], self._min, self._max, segment_seed)):
             rows.append(RowRef(length, seeds.derive(segment_seed, i),
-                               tuple(_doc_pieces(docs, starts, start, start + length + 1))))
+                               tuple(segment_pieces(docs, starts, start, start + length + 1))))
             kept += length + 1
         if rows:
             yield pack(rows)
-        yield from decomposition_counts(len(docs), starts[-1], sum(d.n_speech for d in docs), kept)
+        yield count(DOCUMENTS_KEPT, len(docs))
+        yield count(TEXT_TOKENS, starts[-1] - sum(d.n_speech for d in docs))
+        yield count(SPEECH_TOKENS, sum(d.n_speech for d in docs))
+        yield from dropped_counts({"segment_tail": starts[-1] - kept})
         yield count(DOCUMENT_MODE_TOKENS_DROPPED, sum(
             dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs))
 
 
-def _doc_pieces(docs: list[DocTokens], starts: list[int], begin: int, end: int):
-    """The (doc id, spill, offset, n) pieces that tokens [begin, end) of the segment's stream come from."""
+def segment_pieces(docs: list, starts: list[int], begin: int, end: int):
+    """The (doc id, spill, offset, n) pieces that tokens [begin, end) of a stream of `docs` (each with id, spill,
+    offset; `starts`: where each begins in the stream) come from."""
     first = bisect.bisect_right(starts, begin) - 1
     for d in range(first, len(docs)):
         if starts[d] >= end:

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from tests.conftest import RUNNER, labelled_totals
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.columns import unpack
-from vocaloom.transforms.text.dataset_decomposition import (DecomposeDocuments, DecomposeSegments, RowRef, decompose,
-                                                           over_long_odds)
+from vocaloom.transforms.text.dataset_decomposition import (LEFTOVERS, DecomposeDocuments, DecomposeSegments, RowRef,
+                                                           decompose, over_long_odds)
 from vocaloom.transforms.documents import DocTokens, pack_docs
 
 
@@ -52,19 +52,34 @@ def doc(i, n):
     return DocTokens(bytes([i]) * 16, f"d{i}", "src", i, n, "spill", 1000 * i)
 
 
-def test_decompose_documents_exact_rows_and_counts():
+DOCS = [pack_docs([doc(1, 300), doc(2, 100)]), pack_docs([doc(3, 257 + 513)])]
+
+
+def test_decompose_documents_exact_rows_and_counts_with_remainders_dropped():
     with TestPipeline(argv=RUNNER) as p:
-        out = (p | beam.Create([pack_docs([doc(1, 300), doc(2, 100)]), pack_docs([doc(3, 257 + 513)])])
-               | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0))
+        out = p | beam.Create(DOCS) | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0, pack_remainders=False)
         rows = out.rows | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
         assert_that(rows, equal_to([
             (256, (("d1", "spill", 1000, 257),)),
             (512, (("d3", "spill", 3000, 513),)),
             (256, (("d3", "spill", 3513, 257),)),
         ]), label="Rows")
-        assert_that(labelled_totals(out[COUNTS]), equal_to([
-            ("counts.documents_kept", 3), ("counts.text_tokens", 1170), ("counts.speech_tokens", 0),
-            ("counts.tokens_dropped", 143)]), label="Counts")
+        assert_that(out[LEFTOVERS], equal_to([]), label="Leftovers")
+        assert_that(labelled_totals(out[COUNTS]), equal_to([  # d2 makes no row: left out
+            ("counts.documents_kept", 2), ("counts.filtered/shorter_than_a_row", 1), ("counts.text_tokens", 1170),
+            ("counts.speech_tokens", 0), ("counts.tokens_dropped", 143),
+            ("counts.tokens_dropped_by_reason/remainder", 43),
+            ("counts.tokens_dropped_by_reason/shorter_than_a_row", 100)]), label="Counts")
+
+
+def test_decompose_documents_hands_what_makes_no_row_to_packing():
+    with TestPipeline(argv=RUNNER) as p:
+        out = p | beam.Create(DOCS) | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0, pack_remainders=True)
+        leftovers = out[LEFTOVERS] | beam.MapTuple(lambda _, left: (left.id, left.offset, left.n_tokens, left.whole))
+        assert_that(leftovers, equal_to([("d1", 1257, 43, False), ("d2", 2000, 100, True)]), label="Leftovers")
+        assert_that(labelled_totals(out[COUNTS]), equal_to([  # d2 is counted where it is packed
+            ("counts.documents_kept", 2), ("counts.text_tokens", 1170), ("counts.speech_tokens", 0)]),
+            label="Counts")
 
 
 def test_decompose_segments_rows_cross_documents_and_count_what_document_mode_would_drop():
@@ -78,4 +93,5 @@ def test_decompose_segments_rows_cross_documents_and_count_what_document_mode_wo
         assert_that(rows, equal_to([(8, (("x", "s", 0, 6), ("y", "s", 100, 3)))]), label="Rows")
         assert_that(labelled_totals(out[COUNTS]), equal_to([
             ("counts.documents_kept", 2), ("counts.text_tokens", 11), ("counts.speech_tokens", 0),
-            ("counts.tokens_dropped", 2), ("ordering.document_mode_tokens_dropped", 1)]), label="Counts")
+            ("counts.tokens_dropped", 2), ("counts.tokens_dropped_by_reason/segment_tail", 2),
+            ("ordering.document_mode_tokens_dropped", 1)]), label="Counts")

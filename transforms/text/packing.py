@@ -1,0 +1,69 @@
+"""Packing: what Dataset Decomposition leaves over in document context (documents shorter than the shortest row,
+and the end of every longer document) laid end to end and cut into rows, so that no token is lost but the last
+few of each pack group.
+
+Leftovers are spread over PACK_GROUPS groups by a hash of (seed, document); within a group they follow an order
+hashed from (seed, document), and the stream is cut as a related segment is (random row lengths while more than the
+longest row remains, then the largest row that fits: transforms/text/dataset_decomposition.py). A piece cut at a
+row's end goes on at the start of the next row. Each row's `doc_starts` marks where every piece begins, so attention
+need never cross from one document to another. What is left at a group's end, fewer tokens than the shortest row holds,
+is dropped and counted (`pack_tail`), as are the documents all of whose tokens were in it.
+"""
+from __future__ import annotations
+
+import itertools
+
+import apache_beam as beam
+
+from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED
+from vocaloom.transforms import seeds
+from vocaloom.transforms.columns import pack
+from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.text.dataset_decomposition import ROWS_PER_BATCH, RowRef, decompose, dropped_counts, \
+    segment_pieces
+
+
+class PackLeftoversFn(beam.DoFn):
+    """(group, leftovers) in; packed batches of RowRefs out, and what the group's tail dropped on COUNTS."""
+
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+        self._min, self._max, self._seed = min_bucket, max_bucket, seed
+
+    def process(self, element):
+        group, leftovers = element
+        pieces = sorted(leftovers)  # by order, then id and offset: the same on every runner
+        starts = list(itertools.accumulate((piece.n_tokens for piece in pieces), initial=0))
+        group_seed = seeds.derive(self._seed, "pack-group", group)
+        rows, written = [], 0
+        for i, (start, length) in enumerate(decompose(starts[-1], self._min, self._max, group_seed)):
+            rows.append(RowRef(length, seeds.derive(group_seed, i),
+                               tuple(segment_pieces(pieces, starts, start, start + length + 1))))
+            written = start + length + 1
+            if len(rows) == ROWS_PER_BATCH:
+                yield pack(rows)
+                rows = []
+        if rows:
+            yield pack(rows)
+        # A piece that starts in the tail has no token in any row; for a whole document, the document is left out.
+        lost = [piece for piece, start in zip(pieces, starts) if start >= written]
+        whole = sum(piece.whole for piece in pieces)
+        lost_whole = sum(piece.whole for piece in lost)
+        yield count(DOCUMENTS_KEPT, whole - lost_whole)
+        if lost_whole:
+            yield count(FILTERED, lost_whole, "in_pack_tail")
+        yield from dropped_counts({"pack_tail": starts[-1] - written})
+
+
+class PackLeftovers(beam.PTransform):
+    """(the documents' own rows, their leftovers) in; {"rows": those rows and the packed ones, COUNTS: ...} out."""
+
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+        super().__init__()
+        self._fn = PackLeftoversFn(min_bucket, max_bucket, seed)
+
+    def expand(self, rows_and_leftovers):
+        rows, leftovers = rows_and_leftovers
+        packed = (leftovers
+                  | "GroupLeftovers" >> beam.GroupByKey()
+                  | "Pack" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows"))
+        return {"rows": (rows, packed.rows) | "AllRows" >> beam.Flatten(), COUNTS: packed[COUNTS]}
