@@ -49,6 +49,15 @@ def rows(output: Path, manifest: dict):
             yield from pa.ipc.open_file(str(output / shard["path"])).read_all().column("input_ids").to_pylist()
 
 
+def pieces(output: Path, manifest: dict):
+    """Every row's pieces (its documents' tokens, split at doc_starts): packed rows hold several."""
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            table = pa.ipc.open_file(str(output / shard["path"])).read_all()
+            for row, starts in zip(table.column("input_ids").to_pylist(), table.column("doc_starts").to_pylist()):
+                yield from (row[start:end] for start, end in zip(starts, starts[1:] + [len(row)]))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, model):
     folder = tmp_path_factory.mktemp("speech")
@@ -78,9 +87,9 @@ def test_speech_runs_are_wrapped_and_text_is_kept(built):
     boa, eoa = vocab["specials"]["begin_of_audio"], vocab["specials"]["end_of_audio"]
     speech_ids = range(vocab["speech_offset"], vocab["size"])
     saw_speech = False
-    for row in rows(folder / "out", manifest):
-        inside = None  # unknown at a row's start: a row may begin inside a run
-        for token in row:
+    for piece in pieces(folder / "out", manifest):
+        inside = None  # unknown at a piece's start: a document's rows may begin inside a run
+        for token in piece:
             if token == boa:
                 assert inside is not True
                 inside = True
