@@ -109,9 +109,14 @@ def test_semantic_dedup_counts_near_copies(tmp_path):
     assert verify(str(tmp_path / "out")) == []
 
 
-def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path):
+def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path, monkeypatch):
     output, manifest = built
     first = build(corpus, tmp_path / "a", "--cache", str(tmp_path / "cache"))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the embedder was loaded though the cache holds every embedding")
+    import transformers
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", never)
     second = build(corpus, tmp_path / "b", "--cache", str(tmp_path / "cache"))
     assert (first["ordering"]["embeddings_computed"], first["ordering"]["embeddings_cached"]) == (160, 0)
     assert (second["ordering"]["embeddings_computed"], second["ordering"]["embeddings_cached"]) == (0, 160)

@@ -116,10 +116,23 @@ def config_problem(config, directory: str) -> str | None:
 
 
 class Encoder:
-    """A tokenizer and its model (RunInference shares models by weak reference, so not a plain tuple)."""
+    """A tokenizer and its model, loaded for the first document the inference cache does not hold: a build whose
+    embeddings all come from the cache never loads them. (RunInference shares models by weak reference, so an
+    object, not a tuple.)"""
 
-    def __init__(self, tokenizer, model):
-        self.tokenizer, self.model = tokenizer, model
+    def __init__(self, artifact: Artifact, failures: SetupFailures):
+        self._artifact, self._failures, self._loaded = artifact, failures, None
+
+    def loaded(self):
+        """(tokenizer, model)."""
+        if self._loaded is None:
+            with self._failures.guard("Embed"):
+                import torch
+                from transformers import AutoModel, AutoTokenizer
+                torch.set_num_threads(1)
+                path = localize(self._artifact)
+                self._loaded = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+        return self._loaded
 
 
 class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
@@ -132,12 +145,7 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
 
     def load_model(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        with self._failures.guard("Embed"):
-            import torch
-            from transformers import AutoModel, AutoTokenizer
-            torch.set_num_threads(1)
-            path = localize(self._artifact)
-            return Encoder(AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
+        return Encoder(self._artifact, self._failures)
 
     def run_inference(self, batch, model, inference_args=None):
         """`batch`: tuples of one EmbeddingInput (inference_cache.OneByOne); each gets its vector."""
@@ -146,9 +154,10 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
     @staticmethod
     def _embed(model: Encoder, item: EmbeddingInput) -> bytes:
         import torch
-        encoded = model.tokenizer(item.text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        tokenizer, encoder = model.loaded()
+        encoded = tokenizer(item.text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         with torch.inference_mode():
-            hidden = model.model(**encoded).last_hidden_state[0]
+            hidden = encoder(**encoded).last_hidden_state[0]
         vector = hidden.mean(dim=0)
         return (vector / vector.norm().clamp_min(1e-12)).numpy().astype(np.float32).tobytes()
 
