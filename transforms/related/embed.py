@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -115,6 +116,11 @@ def config_problem(config, directory: str) -> str | None:
     return size_problem(numbers, shapes)
 
 
+# Loading happens inside process(), where a runner may call several threads at once: transformers' lazy imports
+# are not safe to race ("cannot import name 'AutoModel'", seen on Spark's worker pool).
+_LOADING = threading.Lock()
+
+
 class Encoder:
     """A tokenizer and its model, loaded for the first document the inference cache does not hold: a build whose
     embeddings all come from the cache never loads them. (RunInference shares models by weak reference, so an
@@ -125,14 +131,18 @@ class Encoder:
 
     def loaded(self):
         """(tokenizer, model)."""
-        if self._loaded is None:
-            with self._failures.guard("Embed"):
-                import torch
-                from transformers import AutoModel, AutoTokenizer
-                torch.set_num_threads(1)
-                path = localize(self._artifact)
-                self._loaded = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+        with _LOADING:
+            if self._loaded is None:
+                self._loaded = self._load()
         return self._loaded
+
+    def _load(self):
+        with self._failures.guard("Embed"):
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+            torch.set_num_threads(1)
+            path = localize(self._artifact)
+            return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 
 
 class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
