@@ -62,8 +62,10 @@ setup(
         "aws": ["apache-beam[aws]>=2.77,<3"],
         # apache-beam[gcp]: DataflowRunner, for the offline (--dry_run) Dataflow graph test, and with [aws] the
         # filesystems of the object-store tests, whose S3 server is moto's; torchdata: the StatefulDataLoader test;
+        # polars, datasets and duckdb: the whole-dataset readers' tests;
         # pytest-timeout: a test that hangs (a job server waiting on a worker) fails with its stacks, CI goes on.
         "test": [*PIPELINE, "pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0",
+                 "duckdb>=1.0",
                  "torchdata>=0.10",
                  "apache-beam[gcp,aws]", "moto[server]>=5.0", "build>=1.0"],
         # scripts/bench_text_path.py: datatrove's tokenizer pipeline beside ours, and process-tree memory sampling.

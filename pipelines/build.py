@@ -9,6 +9,8 @@ import contextlib
 import dataclasses
 import difflib
 import os
+import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -36,6 +38,7 @@ from vocaloom.transforms.counting import COUNTS, SumCounts
 from vocaloom.transforms.documents import DocTokens
 from vocaloom.transforms.inference_cache import cache_files, model_cache_dir
 from vocaloom.transforms.io.commit import CommitDataset
+from vocaloom.transforms.io.fingerprint import FingerprintInputs
 from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 from vocaloom.transforms.io.records import Reject
 from vocaloom.transforms.io.rejects import WriteRecordFiles
@@ -61,7 +64,7 @@ TOKEN_SPILL = "spill/tokens"
 class BuildPlan:
     """A validated config with its inputs matched and its tokenizer and text-to-token model loaded."""
     config: BuildConfig
-    inputs: list[dict]  # [{path, bytes}]
+    inputs: list[dict]  # [{path, bytes}]; the commit adds each one's sha256
     unreadable: list[dict]  # [{path, reason}]: matched, left out (--skip-unreadable)
     tokenizer: dict  # {path, sha256, text_size}: path is the reference the user gave (or bundled:tokenizer)
     tokenizer_file: Artifact  # what each worker loads
@@ -217,10 +220,11 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         rows, decomposition_counts = document_rows(docs, config)
         counts += decomposition_counts
     shards = rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
-                                                 config.compression, spill)
+                                                 config.compression, spill, plan.vocab.to_json())
     totals = tuple(counts) | "SumCounts" >> SumCounts()
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
-    return (shards, record_files, read[UNREADABLE], totals) | "CommitDataset" >> CommitDataset(
+    fingerprints = p | "FingerprintInputs" >> FingerprintInputs([i["path"] for i in plan.inputs])
+    return (shards, record_files, read[UNREADABLE], fingerprints, totals) | "CommitDataset" >> CommitDataset(
         plan.write_dir or config.output, temp, plan.manifest_base())
 
 
@@ -309,6 +313,7 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
 
 # What Dataflow needs to start a job; Beam says it in a traceback once the pipeline runs.
 DATAFLOW_NEEDS = ("project", "region", "temp_location")
+JOB_ENDPOINT_SECONDS = 10
 
 
 def check_runner(options: PipelineOptions) -> None:
@@ -323,11 +328,48 @@ def check_runner(options: PipelineOptions) -> None:
                           "SparkRunner, DataflowRunner or a PipelineRunner's qualified name") from None
     except ImportError as e:
         raise ConfigError(f"--runner {name} cannot be loaded: {e}") from None
-    if type(runner).__name__ == "DataflowRunner":
+    kind = type(runner).__name__
+    if kind == "DataflowRunner":
         gcp = options.view_as(GoogleCloudOptions)
         missing = [f"--{need}" for need in DATAFLOW_NEEDS if not getattr(gcp, need)]
         if missing:
             raise ConfigError(f"--runner DataflowRunner needs {', '.join(missing)}")
+    if kind in ("FlinkRunner", "SparkRunner", "PortableRunner"):
+        check_job_server(kind, options)
+
+
+def check_job_server(kind: str, options: PipelineOptions) -> None:
+    """Portable runners run through a job server: one given (--job_endpoint, which must answer), or for Flink and
+    Spark one Beam starts from a jar with Java; their workers come from --environment_type, whose EXTERNAL and
+    PROCESS need --environment_config."""
+    from apache_beam.options.pipeline_options import PortableOptions
+    portable, flags = options.view_as(PortableOptions), options.get_all_options()
+    if portable.job_endpoint and portable.job_endpoint != "embed":
+        host, _, port = portable.job_endpoint.rpartition(":")
+        try:
+            socket.create_connection((host or "localhost", int(port)), timeout=JOB_ENDPOINT_SECONDS).close()
+        except (OSError, ValueError) as e:  # else Beam waits for it without end
+            reason = getattr(e, "strerror", None) or str(e)
+            raise ConfigError(f"--job_endpoint {portable.job_endpoint}: no job server answers there "
+                              f"({reason})") from None
+    elif kind == "PortableRunner":
+        raise ConfigError("--runner PortableRunner needs --job_endpoint (HOST:PORT of a running job server)")
+    elif not portable.job_endpoint:
+        jar_flag = "flink_job_server_jar" if kind == "FlinkRunner" else "spark_job_server_jar"
+        jar = flags.get(jar_flag)
+        if jar and "://" not in jar and not os.path.isfile(jar):
+            raise ConfigError(f"--{jar_flag} {jar}: no such file")
+        if not shutil.which("java"):
+            raise ConfigError(f"--runner {kind} starts a job server, which needs Java on PATH (or give --job_endpoint "
+                              "of a running one)")
+    environment = (portable.environment_type or "").upper()
+    if environment in ("EXTERNAL", "PROCESS") and not portable.environment_config and not any(
+            option.startswith(("external_service_address=", "process_command="))
+            for option in portable.environment_options or ()):
+        raise ConfigError(f"--environment_type {environment} needs --environment_config (EXTERNAL: the worker pool's "
+                          "HOST:PORT)")
+    if environment == "DOCKER" and not shutil.which("docker"):
+        raise ConfigError("--environment_type DOCKER needs docker on PATH")
 
 
 # How often the launcher looks for a line left by a worker that could not start a step.

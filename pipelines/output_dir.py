@@ -32,12 +32,13 @@ from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.manifest import MANIFEST, MAX_GENERATION, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.shard import GENERATIONS_DIR, generation_dir
+from vocaloom.transforms.io.dataset_card import CARD
 from vocaloom.transforms.io.objects import remove
 
 MARKER = ".vocaloom-lock"
 TEMP_DIR = ".vocaloom-tmp"
 # Everything a build writes into its output, and so everything a crashed build may have left there.
-WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", GENERATIONS_DIR, TEMP_DIR, MANIFEST)
+WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", GENERATIONS_DIR, TEMP_DIR, CARD, MANIFEST)
 
 
 class OutputLocked(RuntimeError):
@@ -143,9 +144,9 @@ def check_owned(output: str, entries: set[str]) -> None:
 
 
 def clear_leftovers(output: str, keep: int | None = None) -> None:
-    """Removes what builds wrote into `output`; all of it, or all but the manifest and the files of generation
-    `keep` (0: those outside generations/)."""
-    stays = set() if keep is None else {MANIFEST} if keep else set(WRITTEN) - {GENERATIONS_DIR, TEMP_DIR}
+    """Removes what builds wrote into `output`; all of it, or all but the manifest, the card and the files of
+    generation `keep` (0: those outside generations/)."""
+    stays = set() if keep is None else {MANIFEST, CARD} if keep else set(WRITTEN) - {GENERATIONS_DIR, TEMP_DIR}
     for name in (name for name in WRITTEN if name not in stays):  # WRITTEN's order: the manifest last
         if name == GENERATIONS_DIR and keep:
             for folder in generation_folders(output) - {keep}:

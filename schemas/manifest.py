@@ -1,4 +1,4 @@
-"""manifest.json: what a training job and `vocaloom verify` rely on (SPEC "manifest.json")."""
+"""manifest.json: what a training job and `vocaloom verify` rely on (docs/format.md)."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,8 @@ import stat
 import time
 from collections.abc import Callable
 
-from vocaloom.schemas.counts import SPEC_COUNTS
-from vocaloom.schemas.shard import shard_path
-
-FORMAT = "vocaloom/1"
+from vocaloom.schemas.counts import FORMAT_COUNTS
+from vocaloom.schemas.shard import FORMAT, shard_path
 MANIFEST = "manifest.json"
 REQUIRED_KEYS = ("format", "config", "inputs", "tokenizer", "speech", "vocab", "buckets", "counts", "ordering")
 
@@ -91,7 +89,7 @@ def structure_problem(manifest: dict) -> str | None:
     if not isinstance(counts, dict) or not all(
             (c.since_v1 and c.name not in counts)
             or (isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values())) if c.per
-                else count(counts.get(c.name))) for c in SPEC_COUNTS):
+                else count(counts.get(c.name))) for c in FORMAT_COUNTS):
         return "counts are malformed"
     generation = manifest.get("generation", 0)  # absent in manifests written before generations
     if not count(generation) or generation > MAX_GENERATION:
@@ -133,7 +131,7 @@ def dump_manifest(manifest: dict) -> bytes:
 
 
 def accounting_errors(counts: dict) -> list[str]:
-    """The two identities SPEC demands of every build; empty when they hold."""
+    """The two identities the format demands of every build; empty when they hold."""
     errors = []
     records = (counts["documents_kept"] + sum(counts["rejected"].values()) + sum(counts["filtered"].values())
                + counts["duplicates"])

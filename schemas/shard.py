@@ -1,7 +1,8 @@
-"""Shard layout as plain arithmetic: bucket lengths, schema, how many shards, and their names (SPEC "Shards"); and
+"""Shard layout as plain arithmetic: bucket lengths, schema, how many shards, and their names (docs/format.md); and
 the checks every reader makes of a shard's file and rows before it trusts them."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import stat
@@ -9,6 +10,7 @@ import stat
 import numpy as np
 import pyarrow as pa
 
+FORMAT = "vocaloom/1"  # the dataset format: the manifest's "format", and every shard's schema metadata
 DATA_DIR = "data"
 # A dataset that replaced another in a bucket keeps all its files under DIR/generations/<n>/ (pipelines/output_dir.py).
 GENERATIONS_DIR = "generations"
@@ -19,12 +21,25 @@ def bucket_lengths(min_bucket: int, max_bucket: int) -> list[int]:
     return [1 << k for k in range(min_bucket, max_bucket + 1)]
 
 
-def shard_schema(length: int) -> pa.Schema:
+def any_bucket_schema(vocab: dict | None = None) -> pa.Schema:
+    """The columns of every bucket's rows, input_ids as a plain list: what whole-dataset readers scan with, since a
+    fixed-size list of L + 1 differs from bucket to bucket. The metadata says what the rows are without the
+    manifest: the format and, given `vocab` (the manifest's "vocab"), which ids are text, special and speech."""
+    metadata = {b"vocaloom.format": FORMAT.encode()}
+    if vocab is not None:
+        metadata[b"vocaloom.vocab"] = json.dumps(vocab, sort_keys=True).encode()
     return pa.schema([
-        pa.field("input_ids", pa.list_(pa.int32(), length + 1), nullable=False),
+        pa.field("input_ids", pa.list_(pa.int32()), nullable=False),
         pa.field("doc_starts", pa.list_(pa.int32()), nullable=False),
         pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
-    ], metadata={b"vocaloom.bucket": str(length).encode()})
+    ], metadata=metadata)
+
+
+def shard_schema(length: int, vocab: dict | None = None) -> pa.Schema:
+    """Bucket `length`'s shards: rows of exactly L + 1 tokens; the metadata names the bucket too."""
+    schema = any_bucket_schema(vocab)
+    return (schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), length + 1), nullable=False))
+            .with_metadata({**schema.metadata, b"vocaloom.bucket": str(length).encode()}))
 
 
 def num_shards(rows: int, length: int, shard_tokens: int) -> int:

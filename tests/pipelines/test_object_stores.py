@@ -51,7 +51,7 @@ def test_a_build_bucket_to_bucket_has_the_local_builds_shards(bucket, local_buil
     assert manifest["counts"] == local_build["counts"] and manifest["inputs"][0]["path"] == corpus
     assert verify(f"{bucket.url}/ds") == []
     # what the build left: the dataset, its report and figures; no temporary or spill file, and its lock released
-    assert names_under(f"{bucket.url}/ds") == {"manifest.json", "data", "report.md", "figures"}
+    assert names_under(f"{bucket.url}/ds") == {"manifest.json", "README.md", "data", "report.md", "figures"}
 
 
 def test_a_folder_in_a_bucket_reads_every_known_file_under_it(bucket, tmp_path):
@@ -93,13 +93,13 @@ def test_a_complete_dataset_in_a_bucket_is_replaced_only_when_asked(bucket):
     assert second["config"]["max_bucket"] == 11 and shard_digests(second) != shard_digests(first)
     assert verify(dataset) == []
     # the replacement's files are under its generation, and nothing of the old dataset is left
-    assert second["generation"] == 1 and names_under(dataset) == {"manifest.json", "generations"}
+    assert second["generation"] == 1 and names_under(dataset) == {"manifest.json", "README.md", "generations"}
     assert names_under(f"{dataset}/generations/00001") == {"data", "report.md", "figures"}
     with FileSystems.create(f"{dataset}/notes.txt") as f:  # the user's, beside the dataset
         f.write(b"keep me")
     third = run(["--output", dataset, "--overwrite", *TEXT_ONLY, *RUNNER])
     assert third["generation"] == 2 and names_under(f"{dataset}/generations") == {"00002"}
-    assert names_under(dataset) == {"manifest.json", "generations", "notes.txt"}
+    assert names_under(dataset) == {"manifest.json", "README.md", "generations", "notes.txt"}
     assert [(path.split("/", 2)[2], sha) for path, sha in shard_digests(third)] == shard_digests(first)
     assert verify(dataset) == []
 
@@ -127,7 +127,7 @@ def test_an_overwrite_killed_mid_way_leaves_the_old_dataset_verifiable(bucket, l
     manifest = run(["--output", dataset, "--overwrite", *TEXT_ONLY, *RUNNER])
     assert manifest["generation"] == 1 and verify(dataset) == []
     assert [(path.split("/", 2)[2], sha) for path, sha in shard_digests(manifest)] == shard_digests(local_build)
-    assert names_under(dataset) == {"manifest.json", "generations"}
+    assert names_under(dataset) == {"manifest.json", "README.md", "generations"}
 
 
 def test_a_prefix_holding_the_users_objects_is_refused_and_left_alone(bucket):
@@ -187,7 +187,7 @@ def test_a_build_killed_mid_write_leaves_no_dataset_and_a_rerun_completes_it(buc
     time.sleep(1)
     manifest = run(["--output", dataset, *TEXT_ONLY, *RUNNER])
     assert shard_digests(manifest) == shard_digests(local_build) and verify(dataset) == []
-    assert names_under(dataset) == {"manifest.json", "data", "report.md", "figures"}
+    assert names_under(dataset) == {"manifest.json", "README.md", "data", "report.md", "figures"}
 
 
 def nightly_config(path, max_bucket: int):

@@ -54,7 +54,7 @@ def built(tmp_path_factory) -> Path:
     return output
 
 
-@pytest.mark.parametrize("theirs", ["data/notes.txt", "figures/plot.png", "report.md"])
+@pytest.mark.parametrize("theirs", ["data/notes.txt", "figures/plot.png", "report.md", "README.md"])
 def test_a_users_directory_is_refused_and_kept(capsys, tmp_path, theirs):
     (tmp_path / theirs).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / theirs).write_text("the user's")

@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from vocaloom.schemas.shard import bucket_lengths, num_shards, shard_path, shard_schema
+from vocaloom.schemas.shard import any_bucket_schema, bucket_lengths, num_shards, shard_path, shard_schema
 from vocaloom.schemas.vocab import Vocabulary
 
 
@@ -27,6 +27,11 @@ def test_schema_has_fixed_rows_of_length_plus_one():
     assert schema.field("input_ids").type == pa.list_(pa.int32(), 513)
     assert schema.field("doc_starts").type == pa.list_(pa.int32())
     assert schema.field("doc_ids").type == pa.list_(pa.string())
+
+
+def test_any_bucket_schema_holds_every_buckets_rows():
+    rows = pa.table({"input_ids": [[1, 2, 3]], "doc_starts": [[0]], "doc_ids": [["a"]]}, schema=shard_schema(2))
+    assert rows.cast(any_bucket_schema()).column("input_ids").type == pa.list_(pa.int32())
 
 
 def test_vocabulary_layout():

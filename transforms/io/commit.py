@@ -1,5 +1,5 @@
-"""The last step of a build: final shard and reject names, the accounting check, report.md and its figures, then
-manifest.json.
+"""The last step of a build: final shard and reject names, the accounting check, report.md and its figures, the
+dataset card (README.md), then manifest.json.
 
 The manifest is written last and atomically (temporary name, then rename): no manifest, no dataset.
 """
@@ -14,6 +14,7 @@ from vocaloom.schemas.counts import Totals, count_blocks
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest, utc_now
 from vocaloom.schemas.shard import bucket_lengths, generation_dir, shard_path
 from vocaloom.transforms.io.atomic import write_atomically
+from vocaloom.transforms.io.dataset_card import CARD, render_card
 from vocaloom.transforms.io.objects import move, remove
 from vocaloom.transforms.io.rejects import record_path
 from vocaloom.transforms.io.report import FIGURES_DIR, render_figures, render_report
@@ -98,10 +99,10 @@ def ordering_summary(ordering: dict | None, figures: dict, knn: int, tokens_drop
 
 
 def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str, int],
-              unreadable: list[dict]) -> dict:
+              unreadable: list[dict], fingerprints: dict[str, str]) -> dict:
     """The manifest of a build (pure): its base (build.py's BuildPlan.manifest_base), the committed buckets, the
-    summed counts, the reject and dead-letter records written, and the inputs left out as unreadable. Raises
-    AccountingError when the counts do not balance: then no manifest may be written."""
+    summed counts, the reject and dead-letter records written, the inputs left out as unreadable and the sha256 of
+    each input read. Raises AccountingError when the counts do not balance: then no manifest may be written."""
     blocks = count_blocks(totals)
     counts = dict(blocks["counts"], tokens_written=sum(b["tokens"] for b in buckets))
     speech = speech_summary(base["speech"], blocks["speech"])
@@ -114,7 +115,9 @@ def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str
     if errors:
         raise AccountingError("; ".join(errors))
     unreadable = sorted(base["inputs_unreadable"] + unreadable, key=lambda item: item["path"])
-    return dict(base, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets, counts=counts)
+    inputs = [dict(item, sha256=fingerprints.get(item["path"])) for item in base["inputs"]]
+    return dict(base, inputs=inputs, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets,
+                counts=counts)
 
 
 def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
@@ -128,20 +131,20 @@ def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
 
 class CommitDatasetFn(beam.DoFn):
     """The commit's side effects, in order: final names for shards and record files, then the figures and report,
-    then manifest.json last (summarise decides what it says). A build of generation g > 0 (a replacement in a
-    bucket, pipelines/output_dir.py) puts all but the manifest under generations/<g>/."""
+    the card, then manifest.json last (summarise decides what it says). A build of generation g > 0 (a replacement
+    in a bucket, pipelines/output_dir.py) puts all but the manifest and the card under generations/<g>/."""
 
     def __init__(self, output: str, temp_dir: str, manifest_base: dict):
         self._output, self._temp_dir, self._base = output, temp_dir, manifest_base
         generation = manifest_base["generation"]
         self._files = FileSystems.join(output, generation_dir(generation)) if generation else output
 
-    def process(self, _, shard_files, record_files, unreadable, totals):
+    def process(self, _, shard_files, record_files, unreadable, fingerprints, totals):
         config = self._base["config"]
         buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"],
                                  self._base["generation"])
         written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
-        manifest = summarise(self._base, buckets, totals, written, unreadable)
+        manifest = summarise(self._base, buckets, totals, written, unreadable, fingerprints)
         if manifest.get("provenance"):
             manifest["provenance"] = dict(manifest["provenance"], finished=utc_now())
         problem = failed_share_problem(manifest, FileSystems.join(self._files, "dead_letter"))
@@ -154,6 +157,7 @@ class CommitDatasetFn(beam.DoFn):
             write_atomically(FileSystems.join(figures_dir, name), png)
         write_atomically(FileSystems.join(self._files, "report.md"),
                          render_report(manifest, tuple(figures)).encode())
+        write_atomically(FileSystems.join(self._output, CARD), render_card(manifest).encode())
         write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         remove(self._temp_dir)
         yield manifest
@@ -172,9 +176,10 @@ class CommitDataset(beam.PTransform):
         self._fn = CommitDatasetFn(output, temp_dir, manifest_base)
 
     def expand(self, inputs):
-        shard_files, record_files, unreadable, totals = inputs
+        shard_files, record_files, unreadable, fingerprints, totals = inputs
         return (shard_files.pipeline
                 | "Once" >> beam.Create([None])
                 | "Commit" >> beam.ParDo(self._fn, beam.pvalue.AsList(shard_files), beam.pvalue.AsList(record_files),
-                                         beam.pvalue.AsList(unreadable), beam.pvalue.AsDict(totals))
+                                         beam.pvalue.AsList(unreadable), beam.pvalue.AsDict(fingerprints),
+                                         beam.pvalue.AsDict(totals))
                 .with_output_types(dict))  # the manifest; declared, Beam skips inferring it from process's bytecode

@@ -61,7 +61,7 @@ def _decoded_pieces(raw, new_decoder):
     """Decompressed pieces of every frame (member) as they are decoded; a file that ends inside one raises after
     everything before the cut was handed on (gzip's GzipFile.read would drop the data of the read that hits it)."""
     decoder, fed = new_decoder(), False
-    while data := _read(raw):
+    while data := read_raw(raw):
         view = memoryview(data)
         for start in range(0, len(view), _SLICE):
             piece = view[start:start + _SLICE]
@@ -75,7 +75,8 @@ def _decoded_pieces(raw, new_decoder):
         raise EOFError("compressed stream ends inside a frame (truncated file)")
 
 
-def _read(raw) -> bytes:
+def read_raw(raw) -> bytes:
+    """The next block (up to 1 MiB) of an input's stored bytes; a failing read is an UnreadableInput."""
     try:
         return raw.read(_BUFFER)
     except OSError as e:
@@ -94,7 +95,7 @@ def _chunks(path: str):
     decoder = _DECODERS.get(input_format(path))
     with open_input(path) as raw:
         if not decoder:
-            while data := _read(raw):
+            while data := read_raw(raw):
                 yield data
             return
         pieces, size = [], 0

@@ -33,8 +33,9 @@ class ShardFile(NamedTuple):
     sha256: str
 
 
-def shard_table(length: int, rows: list[RowRef]) -> pa.Table:
-    """The rows' tokens read back from the spill files, as a table of the bucket's schema."""
+def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None) -> pa.Table:
+    """The rows' tokens read back from the spill files, as a table of the bucket's schema (`vocab`, the manifest's,
+    goes into its metadata)."""
     by_file: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # spill -> (flat position, offset, n)
     position = 0
     for row in rows:
@@ -52,7 +53,7 @@ def shard_table(length: int, rows: list[RowRef]) -> pa.Table:
     return pa.Table.from_arrays(
         [pa.FixedSizeListArray.from_arrays(pa.array(flat), length + 1),
          pa.array(starts, pa.list_(pa.int32())), pa.array(ids, pa.list_(pa.string()))],
-        schema=shard_schema(length))
+        schema=shard_schema(length, vocab))
 
 
 def ipc_file_bytes(table: pa.Table, compression: str) -> bytes:
@@ -90,14 +91,14 @@ class AssignShardFn(beam.DoFn):
 
 
 class WriteShardFn(beam.DoFn):
-    def __init__(self, temp_dir: str, compression: str):
-        self._temp_dir, self._compression = temp_dir, compression
+    def __init__(self, temp_dir: str, compression: str, vocab: dict):
+        self._temp_dir, self._compression, self._vocab = temp_dir, compression, vocab
 
     def process(self, element):
         (length, index), batches = element  # the slot's packed rows
         rows = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
         rows = sorted(rows, key=lambda r: (r.order, [piece[0] for piece in r.pieces]))  # ids break (rare) ties
-        data = ipc_file_bytes(shard_table(length, rows), self._compression)
+        data = ipc_file_bytes(shard_table(length, rows, self._vocab), self._compression)
         path = FileSystems.join(self._temp_dir, f"bucket-{length:05d}-slot-{index:05d}.arrow")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)
@@ -106,12 +107,13 @@ class WriteShardFn(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """Packed batches of RowRefs in, ShardFiles out. Rows reach their shard through spill files in `spill_dir`."""
+    """Packed batches of RowRefs in, ShardFiles out. Rows reach their shard through spill files in `spill_dir`;
+    every shard's schema metadata holds `vocab` (the manifest's)."""
 
-    def __init__(self, temp_dir: str, shard_tokens: int, compression: str, spill_dir: str):
+    def __init__(self, temp_dir: str, shard_tokens: int, compression: str, spill_dir: str, vocab: dict):
         super().__init__()
         self._temp_dir, self._shard_tokens, self._compression = temp_dir, shard_tokens, compression
-        self._spill_dir = spill_dir
+        self._spill_dir, self._vocab = spill_dir, vocab
 
     def expand(self, rows):
         bucket_rows = (rows
@@ -123,4 +125,4 @@ class WriteShards(beam.PTransform):
                 | "AssignShard" >> beam.ParDo(AssignShardFn(self._shard_tokens),
                                               bucket_rows=beam.pvalue.AsDict(bucket_rows))
                 | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)
-                | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression)))
+                | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression, self._vocab)))

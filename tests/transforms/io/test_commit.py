@@ -11,14 +11,17 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import RUNNER
 from vocaloom.schemas import counts as c
 from vocaloom.schemas.counts import count_blocks
+from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.counting import counted
 from vocaloom.transforms.io.commit import AccountingError, CommitDataset, failed_share_problem, summarise
 from vocaloom.transforms.io.rejects import RecordFile
 from vocaloom.transforms.io.shard_writer import ShardFile
 
 BASE = {"format": "vocaloom/1", "generation": 0,
-        "config": {"min_bucket": 5, "max_bucket": 6, "knn": 40, "max_failed_batch_share": 0.01}, "inputs": [], "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}], "tokenizer": {},
-        "speech": None, "vocab": {}, "ordering": None}
+        "config": {"min_bucket": 5, "max_bucket": 6, "knn": 40, "max_failed_batch_share": 0.01},
+        "inputs": [{"path": "c", "bytes": 3}, {"path": "b", "bytes": 0}],
+        "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}], "tokenizer": {}, "speech": None,
+        "vocab": {}, "ordering": None}
 BUCKETS = [{"length": 32, "rows": 2, "tokens": 66, "shards": []}, {"length": 64, "rows": 0, "tokens": 0, "shards": []}]
 
 
@@ -32,11 +35,15 @@ WRITTEN = {"rejects": 1, "dead_letter": 0}
 
 
 def test_the_manifest_of_balanced_counts():
-    manifest = summarise(BASE, BUCKETS, TOTALS, WRITTEN, [{"path": "a", "reason": "FileNotFoundError: a"}])
+    manifest = summarise(BASE, BUCKETS, TOTALS, WRITTEN, [{"path": "a", "reason": "FileNotFoundError: a"}],
+                         {"c": "5" * 64})
     assert manifest["counts"] == {"records_read": 5, "rejected": {"malformed_json": 1},
                                   "filtered": {"empty_text": 1}, "duplicates": 1, "documents_kept": 2,
-                                  "text_tokens": 70, "speech_tokens": 0, "tokens_written": 66, "tokens_dropped": 4}
+                                  "text_tokens": 70, "speech_tokens": 0, "tokens_written": 66, "tokens_dropped": 4,
+                                  "tokens_dropped_by_reason": {}}
     assert [u["path"] for u in manifest["inputs_unreadable"]] == ["a", "b"]  # the launcher's and the workers'
+    assert manifest["inputs"] == [{"path": "c", "bytes": 3, "sha256": "5" * 64},
+                                  {"path": "b", "bytes": 0, "sha256": None}]  # b could not be read
     assert manifest["buckets"] is BUCKETS and manifest["speech"] is None and manifest["ordering"] is None
 
 
@@ -47,14 +54,14 @@ def test_the_manifest_of_balanced_counts():
 ])
 def test_counts_that_do_not_balance_refuse_a_manifest(totals, written, message):
     with pytest.raises(AccountingError, match=re.escape(message)):
-        summarise(BASE, BUCKETS, totals, written, [])
+        summarise(BASE, BUCKETS, totals, written, [], {})
 
 
 @pytest.mark.parametrize("failed, fails", [(1, False), (2, True)])
 def test_failed_spans_over_the_share_fail_the_build(failed, fails):
     base = dict(BASE, speech={"source": "text-to-token"})
     speech = totals((c.WORDS, 50), (c.SPEECH_WORDS, 15), (c.SPANS_CONVERTED, 100 - failed), (c.SPANS_FAILED, failed))
-    manifest = summarise(base, BUCKETS, {**TOTALS, **speech}, dict(WRITTEN, dead_letter=failed), [])
+    manifest = summarise(base, BUCKETS, {**TOTALS, **speech}, dict(WRITTEN, dead_letter=failed), [], {})
     assert manifest["speech"]["spans"] == 100
     problem = failed_share_problem(manifest, "out/dead_letter")
     assert (problem is not None) == fails
@@ -69,7 +76,7 @@ def test_every_declared_count_lands_in_its_own_block_and_no_other():
     assert blocks["speech"]["span_words"] == {"3": 2} and blocks["speech"]["spans_cached"] == 4
     assert blocks["counts"]["filtered"] == {"semantic_duplicate": 1} and blocks["ordering"]["recall_sum"] == 0.5
     assert blocks["counts"]["records_read"] == 0 and blocks["ordering"]["random_pair_similarity"] == 0.0
-    assert {name for name in blocks["counts"]} == {d.name for d in c.SPEC_COUNTS}
+    assert {name for name in blocks["counts"]} == {d.name for d in c.FORMAT_COUNTS}
     assert sum(map(len, blocks.values())) == len(c.DECLARED)
 
 
@@ -89,11 +96,13 @@ def test_commit_dataset_names_the_files_then_writes_the_manifest_last(tmp_path):
     shards = [ShardFile(32, 7, str(temp / "slot-7"), 1, 6, "7" * 64), ShardFile(32, 2, str(temp / "slot-2"), 1, 6,
                                                                                 "2" * 64)]
     base = dict(BASE, config=dict(BASE["config"], output=str(out), context="document", seed=0),
-                tokenizer={"path": "bundled:tokenizer", "text_size": 8000})
+                tokenizer={"path": "bundled:tokenizer", "text_size": 8000},
+                vocab=Vocabulary.build(8000, text_eos=2).to_json())
     with TestPipeline(argv=RUNNER) as p:
         manifest = (p | "Shards" >> beam.Create(shards), p | "Records" >> beam.Create(
             [RecordFile("rejects", 3, str(temp / "rejects-slot-3"), 1)]), p | "Unreadable" >> beam.Create([]),
-            p | "Totals" >> beam.Create(TOTALS.items())) | CommitDataset(str(out), str(temp), base)
+            p | "Fingerprints" >> beam.Create([("c", "5" * 64)]), p | "Totals" >> beam.Create(TOTALS.items())
+        ) | CommitDataset(str(out), str(temp), base)
         assert_that(manifest | beam.Map(lambda m: [s["sha256"][0] for s in m["buckets"][0]["shards"]]),
                     equal_to([["2", "7"]]))
     written = json.loads((out / "manifest.json").read_text())
@@ -102,5 +111,6 @@ def test_commit_dataset_names_the_files_then_writes_the_manifest_last(tmp_path):
     assert (out / "data/bucket-00032/shard-00000-of-00002.arrow").read_bytes() == b"slot-2"
     assert (out / "rejects/rejects-00000.jsonl.zst").read_bytes() == b"rejects-slot-3"
     assert written["counts"]["tokens_written"] == 66 and (out / "report.md").is_file()
+    assert written["inputs"][0]["sha256"] == "5" * 64 and (out / "README.md").read_text().startswith("---\nconfigs:")
     assert sorted(path.name for path in (out / "figures").iterdir()) == ["accounting.png", "buckets.png"]
     assert not temp.exists()
