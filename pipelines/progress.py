@@ -1,11 +1,12 @@
-"""Progress bars for local builds, drawn from what the build writes under DIR/.vocaloom-tmp/.
+"""Progress bars for local builds: one for each long stage, drawn as it starts.
 
-Beam's local runners report metrics only when a pipeline ends, so the bars watch the files instead: tokens
-tokenised so far (the tokenizer's spill files) and shards written (the shard temp files). Neither total is known in
-advance, so the bars count and show a rate; when the build ends, both are set to the manifest's figures, total and
-count alike (tokens produced for the kept documents, text and speech; shards committed), so the last line a person
-sees is what the dataset holds. They are drawn only for a local runner writing to a local directory, and only on a
-terminal (tqdm stays quiet under cron, systemd and CI).
+Beam's local runners report metrics only when a pipeline ends, so the bars watch what the build leaves under
+DIR/.vocaloom-tmp/: the counts its steps tally as they emit them (transforms/progress_tally.py: records read, speech
+spans converted or served from the cache, embeddings, documents ordered), the tokenizer's spill files (tokens) and
+the shard files (shards written). Totals are not known before a stage ends, so a bar counts and shows its recent
+rate; when the build ends every bar is set to the manifest's figure, total and count alike, so the last lines a
+person sees are what the dataset holds. They are drawn only for a local runner writing to a local directory, and
+only on a terminal (tqdm stays quiet under cron, systemd and CI).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import contextlib
 import os
 import sys
 import threading
+from typing import NamedTuple
 
 from tqdm import tqdm
 
@@ -22,44 +24,89 @@ from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_argum
 from vocaloom.schemas.manifest import MANIFEST
 from vocaloom.schemas.paths import is_local
 from vocaloom.transforms.io.spill import TOKEN
+from vocaloom.transforms.progress_tally import PROGRESS_DIR, read_tallies
 
 LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 POLL_SECONDS = 0.5
+PROGRESS = "progress"  # under the temporary folder: the tallies
+
+
+class Stage(NamedTuple):
+    bar: str
+    unit: str
+    tallies: tuple[str, ...]  # the counts (labels) it sums; none: it counts files instead
+
+    def final(self, manifest: dict) -> int:
+        """The stage's figure in the manifest."""
+        counts, speech, ordering = manifest["counts"], manifest.get("speech") or {}, manifest.get("ordering") or {}
+        return {"records read": counts["records_read"],
+                "tokens": counts["text_tokens"] + counts["speech_tokens"],
+                "speech spans": speech.get("spans", 0),
+                "embeddings": ordering.get("embeddings_cached", 0) + ordering.get("embeddings_computed", 0),
+                "ordered documents": ordering.get("documents", 0),
+                "shards written": sum(len(bucket["shards"]) for bucket in manifest["buckets"])}[self.bar]
+
+
+STAGES = (
+    Stage("records read", "rec", ("counts.records_read",)),
+    Stage("tokens", "tok", ()),
+    Stage("speech spans", "span", ("speech.spans_cached", "speech.spans_converted", "speech.spans_failed")),
+    Stage("embeddings", "doc", ("ordering.embeddings_cached", "ordering.embeddings_computed",
+                                "ordering.embeddings_failed")),
+    Stage("ordered documents", "doc", ("ordering.documents",)),
+    Stage("shards written", "shard", ()),
+)
 
 
 class TempDirProgress:
-    """Two bars fed by one look at the temporary folder per `poll`."""
+    """A bar per stage that has begun, fed by one look at the temporary folder per `poll`."""
 
     def __init__(self, temp_dir: str, file=None, disable: bool | None = None):
         self._spill, self._shards = os.path.join(temp_dir, TOKEN_SPILL), os.path.join(temp_dir, "shards")
-        bar = dict(file=file or sys.stderr, disable=disable, dynamic_ncols=True)
-        self.tokens = tqdm(desc="tokens", unit="tok", unit_scale=True, position=0, **bar)
-        self.shards = tqdm(desc="shards written", unit="shard", position=1, **bar)
+        self.tallies = os.path.join(temp_dir, PROGRESS)
+        self._style = dict(file=file or sys.stderr, disable=disable, dynamic_ncols=True)
+        self.bars: dict[str, tqdm] = {}
+        self._finished = False
         self._lock = threading.Lock()  # the watcher polls while the build's thread finishes
 
     def poll(self) -> None:
         with self._lock:
-            if self.tokens.total is None:
-                self._advance(self.tokens, sum(e.stat().st_size for e in _files(self._spill)) // TOKEN.itemsize)
-                self._advance(self.shards, sum(1 for _ in _files(self._shards)))
+            if self._finished:
+                return
+            tallies = read_tallies(self.tallies)
+            for stage in STAGES:
+                self._advance(stage, self._seen(stage, tallies))
 
-    @staticmethod
-    def _advance(bar: tqdm, total: int) -> None:
-        if total > bar.n:
-            bar.update(total - bar.n)
+    def _seen(self, stage: Stage, tallies) -> int:
+        if stage.tallies:
+            return int(sum(tallies.get(label, 0) for label in stage.tallies))
+        if stage.bar == "tokens":
+            return sum(e.stat().st_size for e in _files(self._spill)) // TOKEN.itemsize
+        return sum(1 for _ in _files(self._shards))
+
+    def _advance(self, stage: Stage, seen: int) -> None:
+        if seen and stage.bar not in self.bars:  # a stage's bar appears when it begins, below the earlier ones
+            self.bars[stage.bar] = tqdm(desc=stage.bar, unit=stage.unit, unit_scale=stage.unit == "tok",
+                                        position=len(self.bars), **self._style)  # "13.0 shards": counts unscaled
+        bar = self.bars.get(stage.bar)
+        if bar is not None and seen > bar.n:
+            bar.update(seen - bar.n)
 
     def finish(self, manifest: dict) -> None:
-        """Both bars end on the manifest's figures: tokens produced for the kept documents, shards committed."""
-        counts = manifest["counts"]
+        """Every bar ends on the manifest's figure; a stage the build had (its figure is not 0) gets its bar."""
         with self._lock:
-            for bar, final in ((self.tokens, counts["text_tokens"] + counts["speech_tokens"]),
-                               (self.shards, sum(len(bucket["shards"]) for bucket in manifest["buckets"]))):
-                bar.total = bar.n = final
-                bar.refresh()
+            self._finished = True
+            for stage in STAGES:
+                final = stage.final(manifest)
+                self._advance(stage, final)
+                bar = self.bars.get(stage.bar)
+                if bar is not None:
+                    bar.total = bar.n = final
+                    bar.refresh()
 
     def close(self) -> None:
-        self.tokens.close()
-        self.shards.close()
+        for bar in self.bars.values():
+            bar.close()
 
 
 class _NoProgress:
@@ -106,6 +153,8 @@ def build_progress(argv: list[str], file=None):
         while not stop.wait(POLL_SECONDS):
             progress.poll()
     watcher = threading.Thread(target=watch, daemon=True)
+    saved = os.environ.get(PROGRESS_DIR)
+    os.environ[PROGRESS_DIR] = progress.tallies  # where the steps' tallies go: worker processes inherit it
     watcher.start()
     try:
         yield progress
@@ -113,3 +162,7 @@ def build_progress(argv: list[str], file=None):
         stop.set()
         watcher.join()
         progress.close()
+        if saved is None:
+            os.environ.pop(PROGRESS_DIR, None)
+        else:
+            os.environ[PROGRESS_DIR] = saved

@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from vocaloom.schemas.counts import Count, label
+from vocaloom.transforms.progress_tally import tally
 
 COUNTS = "counts"
 NAMESPACE = "vocaloom"
@@ -16,10 +17,12 @@ NAMESPACE = "vocaloom"
 
 def counted(declared: Count, n: int | float = 1, detail: str = "") -> tuple[tuple[str, str, str], int | float]:
     """`n` more of a declared count (`detail`: the reason or length of a count kept `per` one), as the pair a
-    COUNTS collection holds; also added to the Beam metric of the step that emits it."""
+    COUNTS collection holds; also added to the Beam metric of the step that emits it, and to the progress bars'
+    tally."""
     assert bool(detail) == bool(declared.per), (declared, detail)
     key = declared.block, declared.name, detail
     Metrics.counter(NAMESPACE, label(key)).inc(n)
+    tally(label(key), n)
     return key, n
 
 

@@ -1,9 +1,15 @@
 import io
+import json
+import os
 
 import numpy as np
 
 from vocaloom.pipelines.build import TOKEN_SPILL, run
-from vocaloom.pipelines.progress import TempDirProgress, build_progress, local_temp_dir
+from vocaloom.pipelines.progress import PROGRESS, TempDirProgress, build_progress, local_temp_dir
+from vocaloom.schemas.counts import SPANS_CACHED, SPANS_CONVERTED
+from vocaloom.transforms import progress_tally
+from vocaloom.transforms.counting import counted
+from vocaloom.transforms.progress_tally import PROGRESS_DIR
 from tests.conftest import RUNNER, TEXT_ONLY
 
 
@@ -12,10 +18,11 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_bars_count_spilled_tokens_and_shard_files(tmp_path):
+def test_bars_count_tallies_spilled_tokens_and_shard_files(tmp_path, monkeypatch):
     out = io.StringIO()
     progress = TempDirProgress(str(tmp_path), file=out, disable=False)
-    progress.poll()  # nothing written yet
+    progress.poll()  # nothing written yet: no bar
+    assert progress.bars == {}
     spill = tmp_path / TOKEN_SPILL
     spill.mkdir(parents=True)
     (spill / "a.i32").write_bytes(np.zeros(1500, "<i4").tobytes())
@@ -23,10 +30,17 @@ def test_bars_count_spilled_tokens_and_shard_files(tmp_path):
     (tmp_path / "spill" / "woven.i32").write_bytes(np.zeros(700, "<i4").tobytes())  # not the tokenizer's
     (tmp_path / "shards").mkdir()
     (tmp_path / "shards" / "bucket-00256-slot-00000.arrow").write_bytes(b"x")
+    monkeypatch.setenv(PROGRESS_DIR, progress.tallies)
+    monkeypatch.setattr(progress_tally, "FLUSH_SECONDS", 0.0)
+    counted(SPANS_CONVERTED, 7)  # as a step emits its counts, in any process
+    counted(SPANS_CACHED, 3)
+    (tmp_path / PROGRESS / "12345.json").write_text(json.dumps({"speech.spans_failed": 1}))  # another process's
     progress.poll()
-    assert (progress.tokens.n, progress.shards.n) == (2000, 1)
+    assert {bar: progress.bars[bar].n for bar in progress.bars} == {"tokens": 2000, "speech spans": 11,
+                                                                    "shards written": 1}
+    assert [abs(bar.pos) for bar in progress.bars.values()] == [0, 1, 2]  # stacked in the order stages begin
     progress.close()
-    assert "tokens" in out.getvalue() and "shards written" in out.getvalue()
+    assert "speech spans" in out.getvalue() and "shards written" in out.getvalue()
 
 
 def test_bars_end_on_the_manifests_figures(tmp_path):
@@ -35,12 +49,15 @@ def test_bars_end_on_the_manifests_figures(tmp_path):
     with build_progress(argv, file=terminal) as progress:
         manifest = run(argv)
         progress.finish(manifest)
+    assert PROGRESS_DIR not in os.environ
     counts = manifest["counts"]
-    produced, shards = counts["text_tokens"] + counts["speech_tokens"], sum(len(b["shards"]) for b in manifest["buckets"])
+    produced = counts["text_tokens"] + counts["speech_tokens"]
+    shards = sum(len(b["shards"]) for b in manifest["buckets"])
     assert shards > 1
-    assert (progress.tokens.n, progress.tokens.total) == (produced, produced)
-    assert (progress.shards.n, progress.shards.total) == (shards, shards)
-    last_lines = terminal.getvalue().rsplit("\r", 4)
+    figures = {"records read": counts["records_read"], "tokens": produced, "shards written": shards}
+    assert {bar: (progress.bars[bar].n, progress.bars[bar].total) for bar in progress.bars} == {
+        bar: (n, n) for bar, n in figures.items()}  # a text-only build: no speech or ordering bars
+    last_lines = terminal.getvalue().rsplit("\r", 6)
     assert any(f"{shards}/{shards}" in line for line in last_lines), terminal.getvalue()[-400:]
 
 

@@ -140,7 +140,9 @@ class Encoder:
         with self._failures.guard("Embed"):
             import torch
             from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as transformers_logging
             torch.set_num_threads(1)
+            transformers_logging.disable_progress_bar()  # a worker's "Loading weights" bar would draw over the build's
             path = localize(self._artifact)
             return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 

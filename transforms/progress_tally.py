@@ -1,0 +1,60 @@
+"""Counts as steps emit them, for the launcher's progress bars (pipelines/progress.py).
+
+Beam's local runners report metrics only when a pipeline ends. So while the launcher draws bars, it names a folder
+in the environment (PROGRESS_DIR), which worker processes inherit, and every process that emits a count
+(transforms/counting.py) keeps a running total per count and writes it there, as JSON in one file per process,
+at most every FLUSH_SECONDS. The bars read these files; none of this reaches the dataset.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+
+PROGRESS_DIR = "VOCALOOM_PROGRESS_DIR"
+FLUSH_SECONDS = 0.5
+
+_lock = threading.Lock()
+_totals: dict[str, Counter] = {}  # per progress folder: a process may run several builds
+_flushed: dict[str, float] = {}
+
+
+def tally(label: str, n: int | float) -> None:
+    """Adds `n` to count `label` ("speech.spans_converted") when the launcher is drawing bars."""
+    directory = os.environ.get(PROGRESS_DIR)
+    if not directory:
+        return
+    with _lock:
+        totals = _totals.setdefault(directory, Counter())
+        totals[label] += n
+        now = time.monotonic()
+        if now - _flushed.get(directory, 0.0) < FLUSH_SECONDS:
+            return
+        _flushed[directory] = now
+        data = json.dumps(totals)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        temp = os.path.join(directory, f".{os.getpid()}-{threading.get_ident()}.tmp")
+        with open(temp, "w") as f:
+            f.write(data)
+        os.replace(temp, os.path.join(directory, f"{os.getpid()}.json"))
+    except OSError:  # the build committed and removed its temporary folder meanwhile: the bars have ended
+        pass
+
+
+def read_tallies(directory: str) -> Counter:
+    """Every process's totals in `directory`, summed."""
+    summed = Counter()
+    try:
+        names = [name for name in os.listdir(directory) if name.endswith(".json")]
+    except FileNotFoundError:
+        return summed
+    for name in names:
+        try:
+            with open(os.path.join(directory, name)) as f:
+                summed.update(json.load(f))
+        except (OSError, ValueError):  # removed at the commit, or (never, given os.replace) half written
+            continue
+    return summed
