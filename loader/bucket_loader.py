@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class BucketLoader(IterableDataset):
-    """Batches of `tokens_per_batch` input positions from a vocaloom dataset directory (SPEC "Reader").
+    """Batches of `tokens_per_batch` input positions from a vocaloom dataset directory (docs/training.md).
 
     Iterating yields the rest of the current epoch, then moves on to the next epoch. Each batch is a dict:
       input_ids    int32 [tokens_per_batch // L, L + 1]: a view of the shard in memory when its rows lie in one

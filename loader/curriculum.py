@@ -1,4 +1,4 @@
-"""Dataset Decomposition curricula (METHOD section 4): odds per bucket and the bucket drawn at each step."""
+"""Dataset Decomposition curricula (docs/training.md): odds per bucket and the bucket drawn at each step."""
 from __future__ import annotations
 
 import math
@@ -33,7 +33,7 @@ def draw_schedule(blocks: Sequence[int], consumed: Sequence[int], world_size: in
 
     A step of bucket k takes its next `world_size` blocks (one per rank) of the bucket's `blocks[k]`, `consumed[k]`
     of which are taken already. A step belongs to the cycle its first block falls in (cycle c holds blocks
-    [c * n / cycles, (c + 1) * n / cycles) of each bucket). Within a cycle the buckets are drawn as METHOD says:
+    [c * n / cycles, (c + 1) * n / cycles) of each bucket). Within a cycle the buckets are drawn as the paper does:
     bucket k with probability proportional to (its steps left in the cycle) * odds[k], exhausted buckets dropped.
     That sequential draw is sampled at once by sorting every step on Exponential(1) / odds (Efraimidis-Spirakis).
     """

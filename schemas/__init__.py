@@ -1,4 +1,4 @@
-"""What vocaloom promises its users: options, vocabulary, shard layout and manifest (see SPEC.md).
+"""What vocaloom promises its users: options, vocabulary, shard layout and manifest (docs/format.md).
 
 Nothing here imports Beam, so the training-side reader can use these definitions too.
 """

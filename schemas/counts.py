@@ -1,8 +1,8 @@
 """Every count a build's steps emit: the step that emits it, the manifest block it is summarised into, and its type.
 
 This is the one definition of the figures behind manifest.json's `counts`, `speech` and `ordering` blocks
-(SPEC "manifest.json"): steps emit `Count`s declared here (transforms/counting.py), the commit turns the summed
-totals into blocks with `count_blocks`, and readers check the `counts` block against `SPEC_COUNTS`. A figure lands in
+(docs/format.md): steps emit `Count`s declared here (transforms/counting.py), the commit turns the summed totals
+into blocks with `count_blocks`, and readers check the `counts` block against `FORMAT_COUNTS`. A figure lands in
 the block its declaration names; nothing is routed by how its name is spelled.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ class Count:
         return {} if self.per else self.kind()
 
 
-# The SPEC's accounting. Kept documents and their tokens are counted where they are decomposed: that is where a
-# document is kept for good (after exact and semantic dedup) and holds its final tokens (after speech is woven in).
+# The dataset format's accounting. Kept documents and their tokens are counted where they are decomposed: that is
+# where a document is kept for good (after exact and semantic dedup) and holds its final tokens (after speech is woven in).
 DECOMPOSITION = ("DatasetDecomposition", "PackLeftovers", "RelatedDecomposition")
 RECORDS_READ = Count("counts", "records_read", ("ReadCorpus",))
 REJECTED = Count("counts", "rejected", ("ReadCorpus",), per="reason")
@@ -79,8 +79,8 @@ SAMPLE_EDGES_LOST = Count("ordering", "sample_edges_lost", ("InContextPretrainin
 DOCUMENT_MODE_TOKENS_DROPPED = Count("ordering", "document_mode_tokens_dropped", ("RelatedDecomposition",))
 
 DECLARED = {c.key: c for c in globals().copy().values() if isinstance(c, Count)}
-# The `counts` block, as SPEC lists it: what verify and the reader require of every manifest.
-SPEC_COUNTS = tuple(c for c in DECLARED.values() if c.block == "counts")
+# The `counts` block, as docs/format.md lists it: what verify and the reader require of every manifest.
+FORMAT_COUNTS = tuple(c for c in DECLARED.values() if c.block == "counts")
 
 # A summed count as it travels between steps: ((block, name, detail), n); detail is "" unless the count is `per`.
 Totals = dict[tuple[str, str, str], "int | float"]

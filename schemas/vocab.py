@@ -1,4 +1,4 @@
-"""The one vocabulary of every shard: SentencePiece ids, then special tokens, then speech tokens (SPEC)."""
+"""The one vocabulary of every shard: SentencePiece ids, then special tokens, then speech tokens (docs/format.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,5 @@
 """`vocaloom nightly` twice in a row on the bundled sample, per config, one run: the second run's time and cache hit
-rates against the first's (issue: an unchanged corpus rebuilds in a fraction of a cold build).
+rates against the first's (an unchanged corpus should rebuild in a fraction of a cold build).
 
 Each config gets a fresh root; runs are the real command (`vocaloom nightly`, a subprocess), timed by wall clock;
 build seconds and hit rates come from the nightly log lines. Prints a Markdown table.

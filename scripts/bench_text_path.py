@@ -3,7 +3,7 @@
 Four jobs per corpus scale, each in its own process tree, timed by wall clock with peak memory sampled across the
 whole tree (Beam's worker processes included) and the kernel's high-water mark of the tree's largest process:
   raw        zstd decode + SentencePiece batch encode + pyarrow IPC write, no Beam (the limit)
-  bare-beam  the same per file in a bare Beam pipeline (the issue's reference point: read-tokenise-write only)
+  bare-beam  the same per file in a bare Beam pipeline (the reference point: read-tokenise-write only)
   vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
              in-process runner (the default) and with --workers worker processes
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
@@ -109,7 +109,7 @@ def raw_limit(input_dir: str, out_dir: str) -> None:
 
 
 def bare_beam(input_dir: str, out_dir: str) -> None:
-    """The issue's reference point: a bare Beam pipeline (the in-process runner) doing only read-tokenise-write,
+    """The reference point: a bare Beam pipeline (the in-process runner) doing only read-tokenise-write,
     one file per element, SentencePiece on every core."""
     import apache_beam as beam
     import sentencepiece as spm

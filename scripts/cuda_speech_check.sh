@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speech stage on one GPU, in one run (README: "Speech on a GPU"): bench_speech.py on CUDA for the bundled
+# The speech stage on one GPU, in one run (docs/model.md: "Speech on a GPU"): bench_speech.py on CUDA for the bundled
 # student (float32 and bf16, character budgets 16k-1M) and a 0.5B causal LM of realistic shape (random weights,
 # batches 64-1,024, both precisions), speech builds of a corpus with --device cuda in both precisions compared span by
 # span with a CPU build of the same corpus (unit_agreement.py), the GPU's memory and utilisation while they convert,

@@ -221,7 +221,7 @@ def default_sets() -> dict[str, Path]:
 
 
 def targets_met(domain: str, result: dict) -> dict:
-    """The issue's targets: UER within a multiple of the domain's teacher floor (IN_DOMAIN_FLOOR_MULTIPLE in
+    """The targets: UER within a multiple of the domain's teacher floor (IN_DOMAIN_FLOOR_MULTIPLE in
     domain, OUT_OF_TRAINING_FLOOR_MULTIPLE elsewhere), LOOKUP_MARGIN below word lookup out of training, and length
     error at most MAX_LENGTH_ERROR; the student at least as fast as the teacher per CPU-second."""
     multiple = IN_DOMAIN_FLOOR_MULTIPLE if domain == IN_DOMAIN else OUT_OF_TRAINING_FLOOR_MULTIPLE

@@ -12,7 +12,7 @@ from tests.venvs import WHEELHOUSE, build_dist, pipeline_venv  # noqa: E402
 from vocaloom import assets  # noqa: E402
 
 RUNNER = ["--runner=FnApiRunner"]
-# Builds that test the text path say so: the default (SPEC) turns 30% of words into speech.
+# Builds that test the text path say so: the default turns 30% of words into speech.
 TEXT_ONLY = ["--speech-ratio", "0"]
 
 

@@ -1,4 +1,4 @@
-"""Fuzzing the two readers of a dataset nobody vouches for: `verify` and `BucketLoader` (issue: "trust nothing").
+"""Fuzzing the two readers of a dataset nobody vouches for: `verify` and `BucketLoader` ("trust nothing").
 
 A few hundred seeded mutations of a small dataset: shard bytes flipped, truncated or extended (half of them with the
 manifest re-hashed to match, as a writer bug or a careful tamper would leave it), manifest fields replaced or
@@ -199,7 +199,7 @@ def rewrite_manifest(directory: Path, change) -> None:
 
 
 def point_first_shard(directory: Path, how: str) -> str:
-    """The issue's cases: a shard path leading out of the dataset, or a shard that is /dev/zero or a FIFO."""
+    """The cases: a shard path leading out of the dataset, or a shard that is /dev/zero or a FIFO."""
     manifest = json.loads((directory / MANIFEST).read_text())
     entry = manifest["buckets"][0]["shards"][0]
     shard = directory / entry["path"]

@@ -1,5 +1,5 @@
 """Every byte that did not come from the build's own process is hostile: caches, artifacts, locks, configs, special
-files. Each case is one the adversarial pass of issue 27 found; each asserts the promised outcome."""
+files. Each case is one an adversarial pass over the readers found; each asserts the promised outcome."""
 import base64
 import json
 import os

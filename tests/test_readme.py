@@ -1,5 +1,5 @@
-"""The README's "How the pipeline reads" matches the code: its tree names every module of transforms/ and schemas/,
-and its table of steps lists exactly the build graph's top-level steps, each with modules that exist."""
+"""docs/pipeline.md's "How the pipeline reads" matches the code: its tree names every module of transforms/ and
+schemas/, and its table of steps lists exactly the build graph's top-level steps, each with modules that exist."""
 import json
 import re
 
@@ -12,7 +12,7 @@ from tests.venvs import ROOT
 from vocaloom.pipelines.build import build_pipeline, prepare
 from vocaloom.schemas.config import BuildConfig
 
-SECTION = (ROOT / "README.md").read_text().split("## How the pipeline reads", 1)[1].split("\n## ", 1)[0]
+SECTION = (ROOT / "docs" / "pipeline.md").read_text().split("## How the pipeline reads", 1)[1].split("\n## ", 1)[0]
 
 
 def step_table() -> dict[str, list[str]]:

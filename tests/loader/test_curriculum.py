@@ -50,7 +50,7 @@ def test_every_remaining_step_once_cycle_by_cycle(buckets, world_size, cycles, s
 
 
 def test_a_bucket_is_drawn_in_proportion_to_its_steps_left_times_its_odds():
-    # METHOD: weight_k = (batches of bucket k left) * odds_k. First draw: 30 * 1 against 10 * 4.
+    # Dataset Decomposition: weight_k = (batches of bucket k left) * odds_k. First draw: 30 * 1 against 10 * 4.
     firsts = [draw_schedule([30, 10], [0, 0], 1, np.array([1.0, 4.0]), 1, np.random.default_rng(s))[0]
               for s in range(4000)]
     assert np.mean(np.array(firsts) == 0) == pytest.approx(30 / 70, abs=0.03)

@@ -1,5 +1,5 @@
 """The student's evaluation script with a tiny trained model and the real teacher: one file gives the JSON figures,
-the default sets a table per domain and the model's learning curve; the targets are the issue's."""
+the default sets a table per domain and the model's learning curve; the targets are the evaluation's."""
 import json
 
 import pytest
@@ -46,7 +46,7 @@ def test_default_sets_print_a_table_per_domain_and_the_learning_curve(pairs, tmp
     assert set(results["in-domain"]["targets_met"]) == {"floor", "length", "speed"}
 
 
-def test_targets_are_the_issues():
+def test_targets_are_the_evaluations():
     figures = {"unit_error_rate": 0.5, "teacher_floor_uer": 0.3, "lookup_uer": 0.76, "length_error": 0.03,
                "student_speech_s_per_cpu_s": 400.0, "teacher_speech_s_per_cpu_s": 400.0}
     assert eval_text_to_token.targets_met("narrative", figures) == {"floor": True, "length": True, "speed": True,

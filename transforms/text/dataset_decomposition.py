@@ -178,7 +178,7 @@ class DecomposeDocuments(beam.PTransform):
 
 
 class DecomposeSegmentFn(beam.DoFn):
-    """`--context related` (METHOD section 5): a segment of related documents, in path order and each ending with
+    """`--context related` (docs/related.md): a segment of related documents, in path order and each ending with
     eos, is decomposed as one token stream, so rows cross document boundaries (recorded per row) and only the
     segment's tail is dropped. Also counts what `document` mode would have dropped of the same documents."""
 
