@@ -102,6 +102,8 @@ class TempDirProgress:
                 bar = self.bars.get(stage.bar)
                 if bar is not None:
                     bar.total = bar.n = final
+                    if stage.bar == "shards written":  # what the dataset holds, beside the tokens made above
+                        bar.set_postfix_str(f"{manifest['counts']['tokens_written']:,} tokens", refresh=False)
                     bar.refresh()
 
     def close(self) -> None:

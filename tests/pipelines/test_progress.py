@@ -58,7 +58,8 @@ def test_bars_end_on_the_manifests_figures(tmp_path):
     assert {bar: (progress.bars[bar].n, progress.bars[bar].total) for bar in progress.bars} == {
         bar: (n, n) for bar, n in figures.items()}  # a text-only build: no speech or ordering bars
     last_lines = terminal.getvalue().rsplit("\r", 6)
-    assert any(f"{shards}/{shards}" in line for line in last_lines), terminal.getvalue()[-400:]
+    assert any(f"{shards}/{shards}" in line and f"{counts['tokens_written']:,} tokens" in line
+               for line in last_lines), terminal.getvalue()[-400:]
 
 
 def test_bars_only_for_local_runners_and_directories():
