@@ -40,7 +40,7 @@ def test_skip_unreadable_builds_without_it_and_lists_it(capsys, tmp_path, corpus
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert manifest["inputs_unreadable"] == [{"path": str(corpus / "b.jsonl"), "reason": "it is a directory"}]
     assert [i["path"] for i in manifest["inputs"]] == [str(corpus / "a.jsonl")]
-    assert manifest["counts"]["documents_kept"] == 1
+    assert manifest["counts"]["records_read"] == 1  # read; too short to fill a row of its own
 
 
 def test_a_fifo_input_is_refused_whatever_the_flags(capsys, tmp_path, corpus):
@@ -60,7 +60,7 @@ def test_a_folder_input_reads_every_known_file_under_it(capsys, tmp_path, corpus
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert [i["path"] for i in manifest["inputs"]] == [
         str(corpus / name) for name in ("a.jsonl", "deeper/c.txt", "deeper/still/d.jsonl")]  # b.jsonl/: a folder
-    assert manifest["counts"]["documents_kept"] == 3 and manifest["inputs_unreadable"] == []
+    assert manifest["counts"]["records_read"] == 3 and manifest["inputs_unreadable"] == []
 
 
 def test_a_folder_with_no_known_file_ends_the_build_in_one_line(capsys, tmp_path):
