@@ -35,7 +35,8 @@ def test_workers_records_kept_or_dropped():
 
 def test_a_two_process_build_prints_only_its_report_unless_verbose(tmp_path):
     corpus = tmp_path / "docs.jsonl"
-    corpus.write_text("".join(json.dumps({"id": str(i), "text": "a few words " * (i + 5)}) + "\n" for i in range(20)))
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": "a few more words " * (100 + 20 * i)}) + "\n"
+                              for i in range(20)))
     flags = ["--input", str(corpus), "--speech-ratio", "0", "--direct_num_workers=2",
              "--direct_running_mode=multi_processing"]
     quiet = vocaloom("build", "--output", str(tmp_path / "quiet"), *flags)
