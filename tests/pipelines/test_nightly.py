@@ -14,7 +14,9 @@ import pytest
 from vocaloom.pipelines import build, nightly
 from vocaloom.pipelines.nightly_root import LocalRoot
 from vocaloom.pipelines.cli import main as vocaloom
+from vocaloom.schemas.config import ArgumentParser, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import MANIFEST
+from tests.venvs import ROOT
 
 WORDS = "seven wise owls watch the quick brown fox jump over a lazy dog by the old oak tree".split()
 
@@ -174,3 +176,13 @@ def test_a_killed_nightly_leaves_latest_and_the_lock_usable(config, tmp_path):
     assert os.readlink(root / "LATEST") == latest and len(builds(root)) == 2  # the killed build's folder stays
     assert nightly_run(config, root, "--keep", "1") == nightly.OK  # the lock died with its process
     assert builds(root) == [(root / "LATEST").resolve().name]  # and the partial build is pruned
+
+
+def test_the_example_config_is_a_valid_nightly_config(tmp_path):
+    """examples/nightly.toml, as a nightly run reads it: every key an option, every value of its type."""
+    parser = ArgumentParser()
+    add_build_arguments(parser)
+    args = parser.parse_args(["--config", str(ROOT / "examples" / "nightly.toml"), "--output", str(tmp_path)])
+    config = config_from_args(args)
+    assert (config.inputs, config.context, config.remainders, config.compression) == (
+        ("/srv/corpus/",), "related", "pack", "zstd")
