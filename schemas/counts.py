@@ -30,7 +30,8 @@ class Count:
 
 
 # The dataset format's accounting. Kept documents and their tokens are counted where they are decomposed: that is
-# where a document is kept for good (after exact and semantic dedup) and holds its final tokens (after speech is woven in).
+# where a document is kept for good (after exact and semantic dedup) and holds its final tokens (after speech is
+# woven in).
 DECOMPOSITION = ("DatasetDecomposition", "PackLeftovers", "RelatedDecomposition")
 RECORDS_READ = Count("counts", "records_read", ("ReadCorpus",))
 REJECTED = Count("counts", "rejected", ("ReadCorpus",), per="reason")
