@@ -25,6 +25,7 @@ from apache_beam.runners.runner import PipelineState
 
 from vocaloom import assets
 from vocaloom.pipelines.filesystems import require_filesystems
+from vocaloom.pipelines.worker_logs import local_runner
 from vocaloom.pipelines.guest import as_guest
 from vocaloom.pipelines.inputs import match_inputs
 from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
@@ -408,7 +409,7 @@ def run(argv: list[str] | None = None) -> dict:
         try:
             plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation,
                                        provenance=made_by)
-            pipeline = beam.Pipeline(options=options)
+            pipeline = beam.Pipeline(runner=local_runner(options), options=options)
             build_pipeline(pipeline, plan)
             wait_watching(pipeline.run(), plan.setup_failures)
             claim.publish()

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+
+import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 
 FORWARDED = "apache_beam.runners.portability.local_job_service"
+LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "SwitchingDirectRunner")
+WORKER_COMMAND = f"{sys.executable} -m vocaloom.pipelines.sdk_worker"
 
 
 def _beam_dir() -> str:
@@ -42,6 +47,31 @@ class WorkerRecords(logging.Filter):
         where = entry.log_location.rsplit(os.sep, 1)[-1]
         record.msg, record.args = "worker (%s): %s%s", (where, entry.message, f"\n{entry.trace}" if entry.trace else "")
         return True
+
+
+def local_runner(options):
+    """For a local multi-process build, Beam's FnApiRunner with worker processes started as vocaloom's
+    (pipelines/sdk_worker.py), which write nothing to the terminal themselves; else None (the runner the options
+    name)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS or \
+            options.view_as(DirectOptions).direct_running_mode != "multi_processing":
+        return None
+
+    class QuietWorkersRunner(FnApiRunner):
+        """FnApiRunner keeps its workers' environment: Beam's run_pipeline would set its own worker command."""
+        _workers = SubprocessSDKEnvironment.from_command_string(command_string=WORKER_COMMAND)
+
+        @property
+        def _default_environment(self):
+            return self._workers
+
+        @_default_environment.setter
+        def _default_environment(self, _):
+            pass
+    return QuietWorkersRunner()
 
 
 def configure_logging(verbose: bool) -> None:

@@ -3,12 +3,13 @@
 import json
 import logging
 import os
+import subprocess
 
 import apache_beam
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker.log_handler import LOG_LEVEL_TO_LOGENTRY_MAP
 
-from tests.pipelines.test_cli import vocaloom
+from tests.pipelines.test_cli import CLI, ENV, vocaloom
 from vocaloom.pipelines.worker_logs import WorkerRecords
 
 BEAM_FILE = os.path.join(os.path.dirname(apache_beam.__file__), "runners", "worker", "sdk_worker_main.py")
@@ -41,6 +42,14 @@ def test_a_two_process_build_prints_only_its_report_unless_verbose(tmp_path):
              "--direct_running_mode=multi_processing"]
     quiet = vocaloom("build", "--output", str(tmp_path / "quiet"), *flags)
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout.startswith("# vocaloom build")
+    # As installed without Beam's [gcp] extra: Beam's import logs "apitools not found" in every process.
+    hidden = tmp_path / "hidden" / "apitools"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('apitools, hidden by the test')\n")
+    env = dict(ENV, PYTHONPATH=os.pathsep.join(filter(None, [str(hidden.parent), ENV.get("PYTHONPATH")])))
+    without_gcp = subprocess.run([*CLI, "build", "--output", str(tmp_path / "no-gcp"), *flags], capture_output=True,
+                                 text=True, env=env, timeout=300)
+    assert without_gcp.returncode == 0 and without_gcp.stderr == "", without_gcp.stderr[-2000:]
     verbose = vocaloom("build", "--verbose", "--output", str(tmp_path / "verbose"), *flags)
     assert verbose.returncode == 0 and "worker (sdk_worker_main.py" in verbose.stderr
     assert "INFO apache_beam" in verbose.stderr and verbose.stdout.startswith("# vocaloom build")
