@@ -50,9 +50,9 @@ class Stage(NamedTuple):
 STAGES = (
     Stage("records read", "rec", ("counts.records_read",)),
     Stage("tokens", "tok", ()),
-    Stage("speech spans", "span", ("speech.spans_cached", "speech.spans_converted", "speech.spans_failed")),
-    Stage("embeddings", "doc", ("ordering.embeddings_cached", "ordering.embeddings_computed",
-                                "ordering.embeddings_failed")),
+    # The model's outputs as they come (its counts come only once every batch is done), and cache hits.
+    Stage("speech spans", "span", ("speech.spans_cached", "progress.speech.spans_converted")),
+    Stage("embeddings", "doc", ("ordering.embeddings_cached", "progress.ordering.embeddings_computed")),
     Stage("ordered documents", "doc", ("ordering.documents",)),
     Stage("shards written", "shard", ()),
 )

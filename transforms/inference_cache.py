@@ -21,6 +21,7 @@ from vocaloom.schemas.manifest import SHA256
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import open_to_read
 from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.progress_tally import progress_label, tally
 from vocaloom.transforms.text.dedup import normalise
 
 if TYPE_CHECKING:
@@ -175,8 +176,11 @@ def failed_keys(failed):
             yield example.key, f"{exc_type.__name__}: {message}"
 
 
-def outputs_by_key(result):
-    """A batch's PredictionResult to (cache key, output) for each of its examples."""
+def outputs_by_key(result, progress: str = ""):
+    """A batch's PredictionResult to (cache key, output) for each of its examples; the batch is tallied under
+    `progress` for the progress bars as it comes from the model (its counts come only when every batch is done)."""
+    if progress:
+        tally(progress, len(result.example))
     return zip((example.key for example in result.example), result.inference, strict=True)
 
 
@@ -215,7 +219,8 @@ class CachedInference(beam.PTransform):
         batches = (served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0])
                    | "Batches" >> self._batches)
         computed, failed = (batches | "RunInference" >> RunInference(self._handler).with_exception_handling())
-        outputs = computed | "OutputsByKey" >> beam.FlatMap(outputs_by_key)
+        outputs = computed | "OutputsByKey" >> beam.FlatMap(outputs_by_key,
+                                                            progress_label(self._counters.computed))
         errors = failed.failed_inferences | "FailedKeys" >> beam.FlatMap(failed_keys)
         fanned = ({"pending": served[PENDING] | "PendingByKey" >> beam.Map(lambda w: (w[0].key, w)),
                    "outputs": outputs, "errors": errors}

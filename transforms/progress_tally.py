@@ -44,6 +44,11 @@ def tally(label: str, n: int | float) -> None:
         pass
 
 
+def progress_label(declared) -> str:
+    """The tally of work a declared count will count when its step ends (a model's outputs, batch by batch)."""
+    return f"progress.{declared.block}.{declared.name}"
+
+
 def read_tallies(directory: str) -> Counter:
     """Every process's totals in `directory`, summed."""
     summed = Counter()

@@ -1,15 +1,18 @@
 import io
 import json
 import os
+from types import SimpleNamespace
 
 import numpy as np
+from apache_beam.ml.inference.base import PredictionResult
 
 from vocaloom.pipelines.build import TOKEN_SPILL, run
 from vocaloom.pipelines.progress import PROGRESS, TempDirProgress, build_progress, local_temp_dir
 from vocaloom.schemas.counts import SPANS_CACHED, SPANS_CONVERTED
 from vocaloom.transforms import progress_tally
 from vocaloom.transforms.counting import counted
-from vocaloom.transforms.progress_tally import PROGRESS_DIR
+from vocaloom.transforms.inference_cache import outputs_by_key
+from vocaloom.transforms.progress_tally import PROGRESS_DIR, progress_label
 from tests.conftest import RUNNER, TEXT_ONLY
 
 
@@ -32,9 +35,11 @@ def test_bars_count_tallies_spilled_tokens_and_shard_files(tmp_path, monkeypatch
     (tmp_path / "shards" / "bucket-00256-slot-00000.arrow").write_bytes(b"x")
     monkeypatch.setenv(PROGRESS_DIR, progress.tallies)
     monkeypatch.setattr(progress_tally, "FLUSH_SECONDS", 0.0)
-    counted(SPANS_CONVERTED, 7)  # as a step emits its counts, in any process
-    counted(SPANS_CACHED, 3)
-    (tmp_path / PROGRESS / "12345.json").write_text(json.dumps({"speech.spans_failed": 1}))  # another process's
+    examples = [SimpleNamespace(key=f"k{i}") for i in range(7)]
+    list(outputs_by_key(PredictionResult(examples, [[1]] * 7), progress_label(SPANS_CONVERTED)))  # a model's batch
+    counted(SPANS_CACHED, 3)  # as a step emits its counts, in any process
+    counted(SPANS_CONVERTED, 7)  # once every batch is done: tallied apart, not counted twice
+    (tmp_path / PROGRESS / "12345.json").write_text(json.dumps({"progress.speech.spans_converted": 1}))  # another
     progress.poll()
     assert {bar: progress.bars[bar].n for bar in progress.bars} == {"tokens": 2000, "speech spans": 11,
                                                                     "shards written": 1}
