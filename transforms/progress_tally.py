@@ -13,8 +13,11 @@ import threading
 import time
 from collections import Counter
 
+from vocaloom.schemas.local_files import read_regular
+
 PROGRESS_DIR = "VOCALOOM_PROGRESS_DIR"
 FLUSH_SECONDS = 0.5
+MAX_TALLY_BYTES = 1 << 20  # a process's totals: a few dozen counts
 
 _lock = threading.Lock()
 _totals: dict[str, Counter] = {}  # per progress folder: a process may run several builds
@@ -37,7 +40,8 @@ def tally(label: str, n: int | float) -> None:
     try:
         os.makedirs(directory, exist_ok=True)
         temp = os.path.join(directory, f".{os.getpid()}-{threading.get_ident()}.tmp")
-        with open(temp, "w") as f:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w") as f:  # never through a link
             f.write(data)
         os.replace(temp, os.path.join(directory, f"{os.getpid()}.json"))
     except OSError:  # the build committed and removed its temporary folder meanwhile: the bars have ended
@@ -58,8 +62,7 @@ def read_tallies(directory: str) -> Counter:
         return summed
     for name in names:
         try:
-            with open(os.path.join(directory, name)) as f:
-                summed.update(json.load(f))
-        except (OSError, ValueError):  # removed at the commit, or (never, given os.replace) half written
+            summed.update(json.loads(read_regular(os.path.join(directory, name), MAX_TALLY_BYTES, "progress tally")))
+        except (OSError, ValueError):  # removed at the commit, not a regular file, too large, or not JSON
             continue
     return summed

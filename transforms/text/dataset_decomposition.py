@@ -188,13 +188,9 @@ class DecomposeSegmentFn(beam.DoFn):
     def process(self, element):
         segment, members = element
         docs = [doc for _, doc in sorted(members, key=lambda m: m[0])]
-        starts = list(itertools.accumulate((d.n_tokens for d in docs), initial=0))
-        segment_seed = seeds.derive(self._seed, "segment", segment)
-        rows, kept = [], 0
-        for i, (start, length) in enumerate(decompose(starts[-1], self._min, self._max, segment_seed)):
-            rows.append(RowRef(length, seeds.derive(segment_seed, i),
-                               tuple(segment_pieces(docs, starts, start, start + length + 1))))
-            kept += length + 1
+        starts = stream_starts(docs)
+        rows = list(stream_rows(docs, starts, self._min, self._max, seeds.derive(self._seed, "segment", segment)))
+        kept = sum(row.length + 1 for row in rows)
         if rows:
             yield pack(rows)
         yield count(DOCUMENTS_KEPT, len(docs))
@@ -203,6 +199,20 @@ class DecomposeSegmentFn(beam.DoFn):
         yield from dropped_counts({"segment_tail": starts[-1] - kept})
         yield count(DOCUMENT_MODE_TOKENS_DROPPED, sum(
             dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs))
+
+
+def stream_starts(pieces: list) -> list[int]:
+    """Where each piece (anything with n_tokens) begins when the pieces are laid end to end; the last entry is the
+    stream's length."""
+    return list(itertools.accumulate((piece.n_tokens for piece in pieces), initial=0))
+
+
+def stream_rows(pieces: list, starts: list[int], min_bucket: int, max_bucket: int, stream_seed: int):
+    """The rows of a stream of pieces (a related segment's documents, a pack group's leftovers; `starts`:
+    stream_starts), cut as one document is; only the stream's tail, fewer tokens than the shortest row, is left."""
+    for i, (start, length) in enumerate(decompose(starts[-1], min_bucket, max_bucket, stream_seed)):
+        yield RowRef(length, seeds.derive(stream_seed, i), tuple(segment_pieces(pieces, starts, start,
+                                                                                start + length + 1)))
 
 
 def segment_pieces(docs: list, starts: list[int], begin: int, end: int):

@@ -11,7 +11,6 @@ is dropped and counted (`pack_tail`), as are the documents all of whose tokens w
 """
 from __future__ import annotations
 
-import itertools
 
 import apache_beam as beam
 
@@ -19,8 +18,8 @@ from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.text.dataset_decomposition import ROWS_PER_BATCH, RowRef, decompose, dropped_counts, \
-    segment_pieces
+from vocaloom.transforms.text.dataset_decomposition import ROWS_PER_BATCH, dropped_counts, stream_rows, \
+    stream_starts
 
 
 class PackLeftoversFn(beam.DoFn):
@@ -32,13 +31,11 @@ class PackLeftoversFn(beam.DoFn):
     def process(self, element):
         group, leftovers = element
         pieces = sorted(leftovers)  # by order, then id and offset: the same on every runner
-        starts = list(itertools.accumulate((piece.n_tokens for piece in pieces), initial=0))
-        group_seed = seeds.derive(self._seed, "pack-group", group)
+        starts = stream_starts(pieces)
         rows, written = [], 0
-        for i, (start, length) in enumerate(decompose(starts[-1], self._min, self._max, group_seed)):
-            rows.append(RowRef(length, seeds.derive(group_seed, i),
-                               tuple(segment_pieces(pieces, starts, start, start + length + 1))))
-            written = start + length + 1
+        for row in stream_rows(pieces, starts, self._min, self._max, seeds.derive(self._seed, "pack-group", group)):
+            rows.append(row)
+            written += row.length + 1
             if len(rows) == ROWS_PER_BATCH:
                 yield pack(rows)
                 rows = []
