@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from vocaloom.schemas.local_files import FileRefused, read_regular
 from vocaloom.schemas.paths import plain
+from vocaloom.schemas.sources import source_names, split_ratio, split_source
 
 CONTEXTS = ("document", "related")
 REMAINDERS = ("pack", "drop")
@@ -35,7 +36,8 @@ class BuildConfig:
     output: str
     inputs: tuple[str, ...] = ()  # empty: the bundled sample corpus
     tokenizer: str = "bundled:tokenizer"  # a `bundled:` reference (vocaloom/assets) or a FileSystems path
-    speech_ratio: float = 0.3
+    speech_ratio: float = 0.3  # every source's, unless speech_ratio_by_source names it
+    speech_ratio_by_source: tuple[tuple[str, float], ...] = ()  # (source, ratio), sorted by source
     span_lambda: float = 10.0
     speech_source: str = "text-to-token"
     text_to_token_model: str = "bundled:text-to-token"  # the bundled student (text_to_token/student.py)
@@ -63,7 +65,20 @@ class BuildConfig:
     config: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self) | {"inputs": list(self.inputs)}
+        return dataclasses.asdict(self) | {"inputs": list(self.inputs),
+                                           "speech_ratio_by_source": dict(self.speech_ratio_by_source)}
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return source_names(self.inputs)
+
+    def source_speech_ratio(self, source: str) -> float:
+        return dict(self.speech_ratio_by_source).get(source, self.speech_ratio)
+
+    @property
+    def speaks(self) -> bool:
+        """Whether any source gets speech (a build where none does loads no text-to-token model)."""
+        return any(self.source_speech_ratio(source) > 0 for source in self.sources)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -94,10 +109,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(name, dest=dest, default=s, help=f"{help} [{shown}]", **kwargs)
 
     flag("--input", "file pattern, or a folder: every .jsonl(.gz, .zst), .parquet and .txt file under it; "
-         "repeatable (local, gs://, s3://)", "bundled:sample", dest="inputs", action="append", metavar="PATTERN")
+         "repeatable (local, gs://, s3://); NAME=PATTERN puts its documents in source NAME ([a-z0-9_-], else "
+         "'default')", "bundled:sample", dest="inputs", action="append", metavar="[NAME=]PATTERN")
     flag("--output", "output directory (local, gs://, s3://)", "required", metavar="DIR")
     flag("--tokenizer", "SentencePiece model file (local, gs://, s3://, or bundled:tokenizer)", metavar="PATH")
-    flag("--speech-ratio", "share of words turned into speech (0: a text-only build)", type=float, metavar="R")
+    flag("--speech-ratio", "share of words turned into speech (0: a text-only build); NAME=R sets source NAME's "
+         "own (repeatable)", "0.3", dest="speech_ratio", action="append", metavar="[NAME=]R")
     flag("--span-lambda", "mean speech span length in words (Poisson)", type=float, metavar="WORDS")
     flag("--speech-source", "where speech units come from", choices=SPEECH_SOURCES)
     flag("--text-to-token-model", "text-to-token model directory", metavar="DIR")
@@ -152,6 +169,8 @@ def read_toml(path: str) -> dict:
         options[name] = value
     if isinstance(options.get("inputs"), str):
         options["inputs"] = [options["inputs"]]
+    if isinstance(options.get("speech_ratio_by_source"), dict):  # a TOML table: [speech-ratio-by-source]
+        options["speech_ratio_by_source"] = list(options["speech_ratio_by_source"].items())
     if options.get("inputs") == []:  # not the bundled sample: a list emptied by mistake
         raise ConfigError(f"config file {path}: input = [] names no input (leave it out to build the bundled "
                           "sample)")
@@ -162,6 +181,8 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     """Merge command line over config file over defaults, then validate."""
     given = vars(args).copy()
     options = read_toml(given["config"]) if "config" in given else {}
+    if "speech_ratio" in given:  # the flag's values: R for every source, NAME=R for one
+        options.update(speech_ratios(given.pop("speech_ratio"), dict(options.get("speech_ratio_by_source", ()))))
     options.update(given)
     if "output" not in options:
         raise ConfigError("--output is required")
@@ -169,6 +190,8 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     for name, value in options.items():
         _check_type(name, value, field_types[name])
     options["inputs"] = tuple(plain(path) for path in options.get("inputs", ()))
+    options["speech_ratio_by_source"] = tuple(sorted(
+        (name, float(ratio)) for name, ratio in options.get("speech_ratio_by_source", ())))
     for name in PATH_OPTIONS:  # file://x is x: Beam's FileSystems know only the plain form
         if options.get(name) is not None:
             options[name] = plain(options[name])
@@ -177,12 +200,31 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     return config
 
 
+def speech_ratios(values: list[str], by_source: dict) -> dict:
+    """The --speech-ratio flag's values (R, NAME=R) as options, over a config file's `by_source` table."""
+    options = {}
+    for given in values:
+        source, ratio = split_ratio(given)
+        try:
+            number = float(ratio)
+        except ValueError:
+            raise ConfigError(f"--speech-ratio {given}: expected a number R or NAME=R") from None
+        if source is None:
+            options["speech_ratio"] = number
+        else:
+            by_source[source] = number
+    return options | {"speech_ratio_by_source": list(by_source.items())}
+
+
 def _check_type(name: str, value, annotation: str) -> None:
     flag = "--" + name.replace("_", "-")
     expected = {"int": int, "float": (int, float), "bool": bool, "str": str, "str | None": str,
                 "float | None": (int, float)}.get(annotation)
     if name == "inputs":
         ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    elif name == "speech_ratio_by_source":
+        ok = all(isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
+                 and isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool) for pair in value)
     else:
         ok = isinstance(value, expected) and not (expected != bool and isinstance(value, bool))
     if not ok:
@@ -205,6 +247,15 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got {config.compression!r}")
     if not 0.0 <= config.speech_ratio < 1.0:
         raise ConfigError(f"--speech-ratio must be in [0, 1), got {config.speech_ratio}")
+    for given in config.inputs:
+        if not split_source(given)[1]:
+            raise ConfigError(f"--input {given}: no pattern after the source name")
+    for source, ratio in config.speech_ratio_by_source:
+        if source not in config.sources:
+            raise ConfigError(f"--speech-ratio {source}={ratio}: no --input names source {source!r} (sources: "
+                              f"{', '.join(config.sources)})")
+        if not 0.0 <= ratio < 1.0:
+            raise ConfigError(f"--speech-ratio {source}={ratio}: must be in [0, 1)")
     if not config.span_lambda > 0:
         raise ConfigError(f"--span-lambda must be positive, got {config.span_lambda}")
     for name in ("min_bucket", "max_bucket"):

@@ -28,6 +28,25 @@ def test_repeated_inputs():
     assert config.inputs == ("a.jsonl", "b/*.parquet")
 
 
+def test_named_sources_and_their_speech_ratios(tmp_path):
+    config, _ = parse(["--output", "o", "--input", "web=crawl/*.jsonl", "--input", "code=src/", "--input", "x.txt",
+                       "--speech-ratio", "0.2", "--speech-ratio", "code=0"])
+    assert config.sources == ("code", "default", "web")
+    assert [config.source_speech_ratio(s) for s in config.sources] == [0.0, 0.2, 0.2]
+    assert config.to_json()["speech_ratio_by_source"] == {"code": 0.0} and config.speaks
+    toml = tmp_path / "mix.toml"
+    toml.write_text('output = "o"\ninput = ["web=a.jsonl", "books=b/"]\nspeech-ratio = 0\n'
+                    '[speech-ratio-by-source]\nbooks = 0.4\nweb = 0.1\n')
+    config, _ = parse(["--config", str(toml), "--speech-ratio", "web=0"])  # the command line wins, name by name
+    assert config.speech_ratio_by_source == (("books", 0.4), ("web", 0.0))
+    assert parse(["--output", "o", "--speech-ratio", "0"])[0].speaks is False
+
+
+def test_a_pattern_with_an_equals_sign_is_named_or_prefixed():
+    config, _ = parse(["--output", "o", "--input", "./a=b.jsonl", "--input", "gs://bucket/k=v/*.jsonl"])
+    assert config.sources == ("default",)
+
+
 def test_command_line_overrides_config_file(tmp_path):
     toml = tmp_path / "build.toml"
     toml.write_text('output = "from-file"\ninput = ["x.jsonl"]\nseed = 7\nmin-bucket = 9\nshard_tokens = 4096\n')
@@ -50,6 +69,11 @@ def test_command_line_overrides_config_file(tmp_path):
     (["--output", "o", "--context", "related", "--semantic-dedup", "2"], "--semantic-dedup is a cosine similarity"),
     (["--output", "o", "--semantic-dedup", "0.9"], "works on the kNN graph of --context related"),
     (["--output", "o", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["--output", "o", "--input", "web=a", "--speech-ratio", "code=0"], "--speech-ratio code=0.0: no --input names "
+                                                                         "source 'code' (sources: web)"),
+    (["--output", "o", "--input", "web=a", "--speech-ratio", "web=1"], "--speech-ratio web=1.0: must be in [0, 1)"),
+    (["--output", "o", "--speech-ratio", "a lot"], "--speech-ratio a lot: expected a number R or NAME=R"),
+    (["--output", "o", "--input", "web="], "--input web=: no pattern after the source name"),
 ])
 def test_bad_options_fail_in_one_line(argv, message):
     with pytest.raises(ConfigError) as e:
