@@ -41,6 +41,7 @@ def arrow_dataset(directory: str | os.PathLike) -> ds.Dataset:
         for shard in bucket["shards"]:
             paths.append(os.path.join(root, shard["path"]))
             buckets.append(pc.field(BUCKET.name) == pa.scalar(bucket["length"], pa.int32()))
-    schema = any_bucket_schema(manifest["vocab"]).append(BUCKET)
+    sources = tuple(sorted(manifest["sources"])) if "sources" in manifest else None  # None: before named sources
+    schema = any_bucket_schema(manifest["vocab"], sources).append(BUCKET)
     return ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.IpcFileFormat(),
                                            filesystem=pafs.LocalFileSystem(), partitions=buckets)

@@ -19,6 +19,7 @@ from vocaloom.loader.remote import DEFAULT_CACHE_BYTES, RemoteDataset
 from vocaloom.loader.shards import BucketRows, ShardCache
 from vocaloom.schemas.manifest import read_manifest
 from vocaloom.schemas.paths import is_local, plain
+from vocaloom.schemas.shard import row_limits
 from vocaloom.schemas.vocab import Vocabulary
 
 STATE_FORMAT = "vocaloom-loader/1"
@@ -79,7 +80,7 @@ class BucketLoader(IterableDataset):
             self.manifest = read_manifest(source.url, source.read)
         self.directory = str(source) if isinstance(source, Path) else source.url
         self.vocab = Vocabulary.from_json(self.manifest["vocab"])
-        cache = ShardCache(source, max_open_shards, verify_shards, self.vocab.size)
+        cache = ShardCache(source, max_open_shards, verify_shards, row_limits(self.manifest))
         self._buckets = [BucketRows(bucket, cache) for bucket in self.manifest["buckets"]]
         self._odds = curriculum_odds(curriculum, len(self._buckets))
         self._block_rows = []  # rows of one rank's batch; 0 for a bucket that is not read

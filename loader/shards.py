@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from vocaloom.loader.remote import IntegrityProblem, RemoteDataset
-from vocaloom.schemas.shard import local_file_problem, rows_problem
+from vocaloom.schemas.shard import RowLimits, local_file_problem, rows_problem
 
 
 class ShardIntegrityError(RuntimeError):
@@ -27,7 +27,7 @@ _verified: set[tuple[str, str]] = set()  # (path, sha256) hashed in this process
 class Shard:
     """One shard, in this process's own memory: in-place writes to handed-out tensors never reach the file."""
 
-    def __init__(self, directory: Path, length: int, entry: dict, verify: bool, vocab_size: int):
+    def __init__(self, directory: Path, length: int, entry: dict, verify: bool, limits: RowLimits):
         path = str(directory / entry["path"])
         problem = local_file_problem(str(directory), entry["path"], entry["bytes"])
         if problem:
@@ -47,7 +47,7 @@ class Shard:
             table = pa.ipc.open_file(file_buffer).read_all()
         except (pa.ArrowException, OSError) as e:
             raise ShardIntegrityError(f"shard {path}: not an Arrow IPC file ({e})") from None
-        problem = rows_problem(table, length, entry["rows"], vocab_size)
+        problem = rows_problem(table, length, entry["rows"], limits)
         if problem:
             raise ShardIntegrityError(f"shard {path}: {problem}")
         # The writer writes one record batch a shard; more would have to be joined (a copy).
@@ -78,8 +78,8 @@ class ShardCache:
     """The most recently used shards, open; an evicted shard is freed once no tensor refers to it. `source`: the
     dataset's folder, or the RemoteDataset that fetches its shards."""
 
-    def __init__(self, source: Path | RemoteDataset, capacity: int, verify: bool, vocab_size: int):
-        self._source, self._capacity, self._verify, self._vocab_size = source, capacity, verify, vocab_size
+    def __init__(self, source: Path | RemoteDataset, capacity: int, verify: bool, limits: RowLimits):
+        self._source, self._capacity, self._verify, self._limits = source, capacity, verify, limits
         self._open: OrderedDict[str, Shard] = OrderedDict()
 
     def get(self, length: int, entry: dict) -> Shard:
@@ -87,7 +87,7 @@ class ShardCache:
         shard = self._open.pop(path, None)
         if shard is None:
             folder, located = self._located(entry)
-            shard = Shard(folder, length, located, self._verify, self._vocab_size)
+            shard = Shard(folder, length, located, self._verify, self._limits)
         self._open[path] = shard
         if len(self._open) > self._capacity:
             self._open.popitem(last=False)

@@ -32,6 +32,7 @@ from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
 from vocaloom.schemas.config import (PATH_OPTIONS, ArgumentParser, BuildConfig, ConfigError, add_build_arguments,
                                      config_from_args)
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest, utc_now
+from vocaloom.schemas.sources import split_source
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
@@ -65,7 +66,7 @@ TOKEN_SPILL = "spill/tokens"
 class BuildPlan:
     """A validated config with its inputs matched and its tokenizer and text-to-token model loaded."""
     config: BuildConfig
-    inputs: list[dict]  # [{path, bytes}]; the commit adds each one's sha256
+    inputs: list[dict]  # [{path, bytes, source}]; the commit adds each one's sha256
     unreadable: list[dict]  # [{path, reason}]: matched, left out (--skip-unreadable)
     tokenizer: dict  # {path, sha256, text_size}: path is the reference the user gave (or bundled:tokenizer)
     tokenizer_file: Artifact  # what each worker loads
@@ -81,6 +82,22 @@ class BuildPlan:
     def temp_dir(self) -> str:
         return FileSystems.join(self.write_dir or self.config.output, TEMP_DIR)
 
+    def sources_base(self) -> dict:
+        """Each source's patterns and speech ratio; the commit adds what the build read and wrote of it."""
+        config = self.config
+        patterns = {source: [] for source in config.sources}
+        for given in config.inputs:  # the bundled sample's when none was given
+            source, pattern = split_source(given)
+            patterns[source].append(pattern)
+        return {source: {"patterns": patterns[source],
+                         "speech_ratio": config.source_speech_ratio(source) if self.model else 0.0}
+                for source in config.sources}
+
+    @property
+    def source_of_input(self) -> dict[str, int]:
+        """Each input file's source, as an index into config.sources."""
+        return {item["path"]: self.config.sources.index(item["source"]) for item in self.inputs}
+
     @property
     def setup_failures(self) -> SetupFailures:
         return SetupFailures(FileSystems.join(self.temp_dir, "setup-failures"))
@@ -90,12 +107,14 @@ class BuildPlan:
         if self.model:
             speech = {"source": self.config.speech_source, "model": self.model.path, "sha256": self.model.sha256,
                       "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
-                      "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda}
+                      "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda,
+                      "speech_ratio_by_source": {source: self.config.source_speech_ratio(source)
+                                                 for source in self.config.sources}}
             if hasattr(self.model, "dtype"):  # the precision its units were made in
                 from vocaloom.transforms.speech.speech_handlers import precision_name
                 speech["dtype"] = precision_name(self.model, self.config.device)
         return {"format": FORMAT, "generation": self.generation, "provenance": self.provenance,
-                "config": self.config.to_json(),
+                "config": self.config.to_json(), "sources": self.sources_base(),
                 "inputs": self.inputs, "inputs_unreadable": self.unreadable,
                 "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
                 "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.artifact.location,
@@ -121,7 +140,7 @@ def load_tokenizer(location: str, speech_size: int) -> tuple[Artifact, dict, Voc
 
 
 def load_speech_model(config: BuildConfig) -> ModelSpec | CausalLMSpec | TeacherSpec | None:
-    if config.speech_ratio == 0:
+    if not config.speaks:
         return None
     # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
     from vocaloom.text_to_token.causal_lm import CausalLMError, is_causal_lm, read_causal_lm
@@ -190,12 +209,14 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     """The mission statement, top to bottom. Returns the PCollection holding the committed manifest."""
     config, temp = plan.config, plan.temp_dir
     spill, records_dir = FileSystems.join(temp, "spill"), FileSystems.join(temp, "records")
-    interleaving = Interleaving(config.speech_ratio, config.span_lambda, config.seed) if plan.model else None
+    interleaving = Interleaving(tuple(map(config.source_speech_ratio, config.sources)), config.span_lambda,
+                                config.seed) if plan.model else None
     read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], ReadOptions(
-        config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable), plan.setup_failures)
+        config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable), plan.setup_failures,
+        plan.source_of_input)
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
         TokenizeFn(plan.tokenizer_file, plan.vocab.eos, FileSystems.join(temp, TOKEN_SPILL), interleaving,
-                   plan.setup_failures))
+                   plan.setup_failures, plan.source_of_input))
     unique = tokenized | "ExactDedup" >> ExactDedup(
         DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs)))
     docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
@@ -221,7 +242,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         rows, decomposition_counts = document_rows(docs, config)
         counts += decomposition_counts
     shards = rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
-                                                 config.compression, spill, plan.vocab.to_json())
+                                                 config.compression, spill, plan.vocab.to_json(), config.sources)
     totals = tuple(counts) | "SumCounts" >> SumCounts()
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
     fingerprints = p | "FingerprintInputs" >> FingerprintInputs([i["path"] for i in plan.inputs])

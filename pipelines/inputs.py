@@ -17,22 +17,31 @@ from apache_beam.io.filesystems import FileSystems
 from vocaloom import assets
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.paths import is_local
+from vocaloom.schemas.sources import split_source
 from vocaloom.transforms.io.read import FORMATS, input_format
 
 SKIP_HINT = "pass --skip-unreadable to build without it"
 WILDCARD = re.compile(r"[\[*?]")  # where a glob's literal prefix ends
 
 
-def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) -> tuple[list[dict], list[dict]]:
-    """([{path, bytes}] of every matched file to read, [{path, reason}] of those left out as unreadable). A
-    `bundled:` input keeps its reference (workers resolve it)."""
-    files, unreadable = {}, {}
-    for pattern in patterns:
+def match_inputs(inputs: tuple[str, ...], output: str, skip_unreadable: bool) -> tuple[list[dict], list[dict]]:
+    """([{path, bytes, source}] of every matched file to read, [{path, reason}] of those left out as unreadable),
+    for --input values that may name their source (NAME=PATTERN). A `bundled:` input keeps its reference (workers
+    resolve it). A file two sources' patterns match is refused: a document belongs to one source."""
+    files, sources, unreadable = {}, {}, {}
+
+    def belongs(path: str, source: str) -> None:
+        if sources.setdefault(path, source) != source:
+            raise ConfigError(f"input {path} is matched by sources {sources[path]!r} and {source!r}: a file belongs "
+                              "to one source")
+    for given in inputs:
+        source, pattern = split_source(given)
         if assets.is_bundled(pattern):
             try:
                 files[pattern] = assets.bundled_path(pattern).stat().st_size
             except ValueError as e:
                 raise ConfigError(f"input {e}") from None
+            belongs(pattern, source)
             continue
         tree = folder_glob(pattern)
         try:
@@ -59,11 +68,12 @@ def match_inputs(patterns: tuple[str, ...], output: str, skip_unreadable: bool) 
             problem = local_problem(meta.path) if is_local(meta.path) else None
             if problem is None:
                 files[meta.path] = meta.size_in_bytes
+                belongs(meta.path, source)
             elif skip_unreadable:
                 unreadable[meta.path] = problem
             else:
                 raise ConfigError(f"input {meta.path} cannot be read: {problem}; {SKIP_HINT}")
-    return ([{"path": path, "bytes": size} for path, size in sorted(files.items())],
+    return ([{"path": path, "bytes": size, "source": sources[path]} for path, size in sorted(files.items())],
             [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())])
 
 

@@ -12,7 +12,7 @@ from vocaloom.schemas.local_files import open_regular
 from vocaloom.schemas.manifest import accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
 from vocaloom.schemas.paths import is_local
-from vocaloom.schemas.shard import local_file_problem, rows_problem
+from vocaloom.schemas.shard import RowLimits, local_file_problem, row_limits, rows_problem
 
 
 def read_manifest(directory: str) -> dict:
@@ -27,7 +27,7 @@ def remote_manifest(remote) -> dict:
     return manifest_at(remote.url, remote.read)
 
 
-def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) -> list[str]:
+def shard_problems(directory: str, length: int, entry: dict, limits: RowLimits) -> list[str]:
     """The size is checked before a byte is read, the sha256 before the bytes are parsed, and every row before the
     shard is called good."""
     path = f"{directory.rstrip('/')}/{entry['path']}"
@@ -43,13 +43,13 @@ def shard_problems(directory: str, length: int, entry: dict, vocab_size: int) ->
     try:  # mapped, so that its pages are the page cache's, not this process's memory
         with pa.memory_map(path) as mapped:
             table = pa.ipc.open_file(mapped).read_all()
-            problem = rows_problem(table, length, entry["rows"], vocab_size)
+            problem = rows_problem(table, length, entry["rows"], limits)
     except (pa.ArrowException, OSError) as e:
         return [f"{entry['path']}: not an Arrow IPC file ({e})"]
     return [f"{entry['path']}: {problem}"] if problem else []
 
 
-def remote_shard_problems(remote, length: int, entry: dict, vocab_size: int) -> list[str]:
+def remote_shard_problems(remote, length: int, entry: dict, limits: RowLimits) -> list[str]:
     """A shard in a bucket: fetched (size first, sha256 as it arrives) into the scratch folder, checked, removed."""
     try:
         local = remote.local(entry)
@@ -60,7 +60,7 @@ def remote_shard_problems(remote, length: int, entry: dict, vocab_size: int) -> 
     except OSError as e:
         return [f"{entry['path']}: cannot be read: {e}"]
     try:
-        return shard_problems(str(local.parent), length, dict(entry, path=local.name), vocab_size)
+        return shard_problems(str(local.parent), length, dict(entry, path=local.name), limits)
     finally:
         local.unlink(missing_ok=True)
 
@@ -70,12 +70,12 @@ def verify(directory: str) -> list[str]:
     remote, scratch = (None, None) if is_local(directory) else scratch_dataset(directory)
     manifest = manifest_at(directory) if remote is None else remote_manifest(remote)
     problems = [f"accounting: {e}" for e in accounting_errors(manifest["counts"])]
-    vocab_size = manifest["vocab"]["size"]
+    limits = row_limits(manifest)
     try:
         for bucket in manifest["buckets"]:
             for entry in bucket["shards"]:
-                problems += (shard_problems(directory, bucket["length"], entry, vocab_size) if remote is None
-                             else remote_shard_problems(remote, bucket["length"], entry, vocab_size))
+                problems += (shard_problems(directory, bucket["length"], entry, limits) if remote is None
+                             else remote_shard_problems(remote, bucket["length"], entry, limits))
     finally:
         if scratch is not None:
             scratch.cleanup()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BLOCKS = ("counts", "speech", "ordering")
+BLOCKS = ("counts", "speech", "ordering", "sources")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,11 @@ RECALL_SUM = Count("ordering", "recall_sum", ("InContextPretraining",), kind=flo
 SAMPLE_EDGES = Count("ordering", "sample_edges", ("InContextPretraining",))
 SAMPLE_EDGES_LOST = Count("ordering", "sample_edges_lost", ("InContextPretraining",))
 DOCUMENT_MODE_TOKENS_DROPPED = Count("ordering", "document_mode_tokens_dropped", ("RelatedDecomposition",))
+
+# Per named source (detail: its index in the build's sorted source names): summarised into the manifest's `sources`.
+SOURCE_RECORDS_READ = Count("sources", "records_read", ("ReadCorpus",), per="source")
+SOURCE_REJECTED = Count("sources", "rejected", ("ReadCorpus",), per="source")
+SOURCE_DOCUMENTS_KEPT = Count("sources", "documents_kept", DECOMPOSITION, per="source")
 
 DECLARED = {c.key: c for c in globals().copy().values() if isinstance(c, Count)}
 # The `counts` block, as docs/format.md lists it: what verify and the reader require of every manifest.

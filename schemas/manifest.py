@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 
 from vocaloom.schemas.counts import FORMAT_COUNTS
-from vocaloom.schemas.shard import FORMAT, shard_path
+from vocaloom.schemas.shard import FORMAT, MAX_SOURCES, shard_path
+from vocaloom.schemas.sources import SOURCE_NAME
 MANIFEST = "manifest.json"
 REQUIRED_KEYS = ("format", "config", "inputs", "tokenizer", "speech", "vocab", "buckets", "counts", "ordering")
 
@@ -115,6 +116,11 @@ def structure_problem(manifest: dict) -> str | None:
                 return f"{entry['path']}: rows, bytes or sha256 malformed"
         if sum(entry["rows"] for entry in shards) != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (length + 1):
             return f"bucket {length}: rows/tokens do not add up (its shards' rows, rows x {length + 1} tokens)"
+    sources = manifest.get("sources")  # absent in manifests written before named sources
+    if sources is not None and (not isinstance(sources, dict) or not 0 < len(sources) <= MAX_SOURCES or not all(
+            isinstance(name, str) and SOURCE_NAME.fullmatch(name) and isinstance(source, dict)
+            and count(source.get("tokens_written")) for name, source in sources.items())):
+        return "sources is malformed"
     if sum(bucket["tokens"] for bucket in buckets) != counts["tokens_written"]:
         # A bucket left out of the manifest would otherwise go unread without a word.
         return "counts.tokens_written differs from the buckets' tokens"

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import stat
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -21,23 +22,33 @@ def bucket_lengths(min_bucket: int, max_bucket: int) -> list[int]:
     return [1 << k for k in range(min_bucket, max_bucket + 1)]
 
 
-def any_bucket_schema(vocab: dict | None = None) -> pa.Schema:
+# The row's source: an index into the build's sorted source names (schema metadata vocaloom.sources, the manifest's
+# "sources"). Datasets written before named sources have no such column: every row is the source "default".
+SOURCE = pa.field("source", pa.int16(), nullable=False)
+MAX_SOURCES = 1 << 15
+
+
+def any_bucket_schema(vocab: dict | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
     """The columns of every bucket's rows, input_ids as a plain list: what whole-dataset readers scan with, since a
     fixed-size list of L + 1 differs from bucket to bucket. The metadata says what the rows are without the
-    manifest: the format and, given `vocab` (the manifest's "vocab"), which ids are text, special and speech."""
+    manifest: the format and, given `vocab` (the manifest's "vocab"), which ids are text, special and speech, and
+    given `sources`, the source names. `sources` None: a dataset from before named sources (no source column)."""
     metadata = {b"vocaloom.format": FORMAT.encode()}
     if vocab is not None:
         metadata[b"vocaloom.vocab"] = json.dumps(vocab, sort_keys=True).encode()
+    if sources:
+        metadata[b"vocaloom.sources"] = json.dumps(list(sources)).encode()
     return pa.schema([
         pa.field("input_ids", pa.list_(pa.int32()), nullable=False),
         pa.field("doc_starts", pa.list_(pa.int32()), nullable=False),
         pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
+        *([SOURCE] if sources is not None else []),
     ], metadata=metadata)
 
 
-def shard_schema(length: int, vocab: dict | None = None) -> pa.Schema:
+def shard_schema(length: int, vocab: dict | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
     """Bucket `length`'s shards: rows of exactly L + 1 tokens; the metadata names the bucket too."""
-    schema = any_bucket_schema(vocab)
+    schema = any_bucket_schema(vocab, sources)
     return (schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), length + 1), nullable=False))
             .with_metadata({**schema.metadata, b"vocaloom.bucket": str(length).encode()}))
 
@@ -79,10 +90,24 @@ def local_file_problem(directory: str, path: str, size: int) -> str | None:
     return None
 
 
-def rows_problem(table: pa.Table, length: int, rows: int, vocab_size: int) -> str | None:
+class RowLimits(NamedTuple):
+    """What a dataset's rows must keep within: token ids below `vocab_size`, source indices below `sources` (None:
+    a dataset from before named sources, whose shards have no source column)."""
+    vocab_size: int
+    sources: int | None
+
+
+def row_limits(manifest: dict) -> RowLimits:
+    sources = manifest.get("sources")
+    return RowLimits(manifest["vocab"]["size"], len(sources) if isinstance(sources, dict) else None)
+
+
+def rows_problem(table: pa.Table, length: int, rows: int, limits: RowLimits) -> str | None:
     """What is wrong with a shard's table (read from bytes nobody vouches for) before any row of it is used; None
-    when it is a well-formed shard of bucket `length` with `rows` rows whose token ids lie in the vocabulary."""
-    if not table.schema.equals(shard_schema(length)):
+    when it is a well-formed shard of bucket `length` with `rows` rows whose token ids and source indices are
+    within `limits`."""
+    vocab_size, sources = limits
+    if not table.schema.equals(shard_schema(length, sources=None if sources is None else ())):
         return f"schema differs from bucket {length}'s"
     if table.num_rows != rows or rows == 0:
         return f"{table.num_rows} rows, manifest says {rows}"
@@ -96,6 +121,10 @@ def rows_problem(table: pa.Table, length: int, rows: int, vocab_size: int) -> st
     tokens = table.column("input_ids").chunk(0).flatten().to_numpy()
     if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
         return f"token ids outside [0, {vocab_size})"
+    if sources is not None:
+        indices = table.column(SOURCE.name).chunk(0).to_numpy()
+        if indices.size and (indices.min() < 0 or indices.max() >= sources):
+            return f"source indices outside [0, {sources})"
     starts = table.column("doc_starts").chunk(0)
     offsets = starts.offsets.to_numpy() - starts.offsets[0].as_py()
     values = starts.flatten().to_numpy()

@@ -10,7 +10,8 @@ from vocaloom.transforms.columns import from_columns, pack, unpack
 
 class DocTokens(NamedTuple):
     """A tokenised document by reference: its tokens are `n_tokens` int32 at `offset` in the `spill` file, the
-    last one `eos`. `n_speech` of them are speech ids.
+    last one `eos`. `n_speech` of them are speech ids. `source` is the input file it was read from, `source_index`
+    the named source (--input NAME=PATTERN) that file belongs to, as an index into the build's sorted source names.
 
     Before speech is woven in (interleaved builds), the spill holds only the text segments' tokens: `layout` gives
     each segment in order, its token count for text or -1 for a speech span, and `spans` the spans' texts.
@@ -26,6 +27,7 @@ class DocTokens(NamedTuple):
     layout: tuple = ()
     spans: tuple = ()
     n_words: int = 0
+    source_index: int = 0
 
 
 # DocTokens packed as columns of primitives (transforms/columns.py): the form documents travel in between steps,

@@ -10,6 +10,7 @@ import pytest
 
 from vocaloom.loader import BucketLoader, ManifestError, ShardIntegrityError
 from vocaloom.loader.shards import BucketRows, ShardCache
+from vocaloom.schemas.shard import row_limits
 from tests.loader.conftest import build_dataset, read_rows
 
 
@@ -55,7 +56,7 @@ def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
     bucket = dict(manifest["buckets"][0])
     if compressed:
         compress(copy, bucket)
-    rows = BucketRows(bucket, ShardCache(copy, 4, True, manifest["vocab"]["size"]))
+    rows = BucketRows(bucket, ShardCache(copy, 4, True, row_limits(manifest)))
     ids, starts, offsets = rows.take(rows.rows - 50, 120)  # many shards, then past the last row to row 0
     expected = np.concatenate([np.arange(rows.rows - 50, rows.rows), np.arange(70)])
     np.testing.assert_array_equal(ids, truth[32][0][expected])
@@ -69,7 +70,7 @@ def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
 def test_writes_to_a_view_never_reach_the_file(dataset):
     directory, manifest = dataset
     bucket = manifest["buckets"][2]
-    ids, _, _ = BucketRows(bucket, ShardCache(directory, 4, True, manifest["vocab"]["size"])).take(0, 2)
+    ids, _, _ = BucketRows(bucket, ShardCache(directory, 4, True, row_limits(manifest))).take(0, 2)
     assert in_shard(ids) and ids.flags.writeable
     ids[0, 0] = -1  # the loader's own copy
     entry = bucket["shards"][0]

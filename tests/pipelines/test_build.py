@@ -80,7 +80,7 @@ def test_the_manifest_and_report_say_who_made_the_build_and_when(built, corpus):
     assert (f"built by vocaloom {__version__} (Apache Beam {beam.__version__}, FnApiRunner), {made['started']} to "
             f"{made['finished']}") in (output / "report.md").read_text()
     # each input's size and the sha256 of its bytes as stored (part-0 zstd-compressed)
-    assert manifest["inputs"] == [{"path": str(path), "bytes": path.stat().st_size,
+    assert manifest["inputs"] == [{"path": str(path), "bytes": path.stat().st_size, "source": "default",
                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
                                   for path in sorted(corpus.glob("*.jsonl*"))]
 
@@ -221,6 +221,7 @@ def test_bundled_sample_builds_and_verifies(tmp_path):
     manifest = run(["--output", str(tmp_path / "sample"), *TEXT_ONLY, *RUNNER])
     # Named by reference, never by a path only this machine has: each worker resolves it in its own installation.
     assert manifest["inputs"][0] == {"path": "bundled:sample", "bytes": assets.SAMPLE_CORPUS.stat().st_size,
+                                     "source": "default",
                                      "sha256": hashlib.sha256(assets.SAMPLE_CORPUS.read_bytes()).hexdigest()}
     assert manifest["tokenizer"]["path"] == manifest["config"]["tokenizer"] == "bundled:tokenizer"
     assert str(tmp_path) not in json.dumps({k: v for k, v in manifest.items() if k not in ("config", "provenance")})

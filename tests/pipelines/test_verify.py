@@ -63,7 +63,8 @@ def shard_of_other_bucket(directory: Path) -> pa.Table:
     table = pa.ipc.open_file(path).read_all()
     row = [1] * (2 * length + 1)
     return pa.table({"input_ids": pa.array([row] * table.num_rows, pa.list_(pa.int32(), len(row))),
-                     "doc_starts": table.column("doc_starts"), "doc_ids": table.column("doc_ids")},
+                     "doc_starts": table.column("doc_starts"), "doc_ids": table.column("doc_ids"),
+                     "source": table.column("source")},
                     schema=shard_schema(2 * length))
 
 
@@ -82,6 +83,8 @@ DAMAGES = {
     "token-range": (lambda d: rewrite_first_shard(d, with_column(
         d, "input_ids", [[8_000_000] * (first_shard(d)[1] + 1)] * pa.ipc.open_file(first_shard(d)[0]).read_all()
         .num_rows)), "token ids outside"),
+    "source-range": (lambda d: rewrite_first_shard(d, with_column(
+        d, "source", [1] * pa.ipc.open_file(first_shard(d)[0]).read_all().num_rows)), "source indices outside [0, 1)"),
     "doc-starts": (lambda d: rewrite_first_shard(d, with_column(
         d, "doc_starts", [[5] + s[1:] for s in pa.ipc.open_file(first_shard(d)[0]).read_all()
                           .column("doc_starts").to_pylist()])), "doc_starts not 0 then rising"),
@@ -98,6 +101,7 @@ INCONSISTENT = {
     "tokens-written": (lambda m: m["counts"].update(tokens_written=m["counts"]["tokens_written"] + 1,
                                                     tokens_dropped=m["counts"]["tokens_dropped"] - 1),
                        "counts.tokens_written differs from the buckets' tokens"),
+    "source-name": (lambda m: m["sources"].update({"Not A Name": {"tokens_written": 0}}), "sources is malformed"),
 }
 
 
@@ -126,3 +130,21 @@ def test_a_manifest_that_does_not_add_up_is_refused(clean, tmp_path, damage):
         verify(str(directory))
     with pytest.raises(ManifestError, match=re.escape(expected)):
         BucketLoader(str(directory), tokens_per_batch=1024)
+
+
+def test_a_dataset_from_before_named_sources_verifies_and_loads(clean, tmp_path):
+    """Its shards have no source column and its manifest no sources block: every row is the source "default"."""
+    directory = tmp_path / "ds"
+    shutil.copytree(clean, directory)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    for bucket in manifest["buckets"]:
+        for entry in bucket["shards"]:
+            path = directory / entry["path"]
+            table = pa.ipc.open_file(path).read_all().drop_columns(["source"])
+            with pa.ipc.new_file(path, table.schema) as writer:
+                writer.write_table(table)
+            entry.update(bytes=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    del manifest["sources"]
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    assert verify(str(directory)) == []
+    assert sum(1 for _ in BucketLoader(str(directory), tokens_per_batch=2048)) > 0

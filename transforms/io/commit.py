@@ -54,6 +54,16 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int, g
     return buckets
 
 
+def tokens_by_source(shard_files) -> list[int]:
+    """Tokens written of each source (by index), summed over the shards."""
+    totals = []
+    for shard in shard_files:
+        for index, tokens in enumerate(shard.tokens_by_source):
+            totals += [0] * (index + 1 - len(totals))
+            totals[index] += tokens
+    return totals
+
+
 def speech_summary(speech: dict | None, figures: dict) -> dict | None:
     """The manifest's speech block: the model's facts, plus what this build spoke and converted (`figures`: the
     speech counts of schemas/counts.py)."""
@@ -99,7 +109,7 @@ def ordering_summary(ordering: dict | None, figures: dict, knn: int, tokens_drop
 
 
 def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str, int],
-              unreadable: list[dict], fingerprints: dict[str, str]) -> dict:
+              unreadable: list[dict], fingerprints: dict[str, str], tokens_by_source: list[int]) -> dict:
     """The manifest of a build (pure): its base (build.py's BuildPlan.manifest_base), the committed buckets, the
     summed counts, the reject and dead-letter records written, the inputs left out as unreadable and the sha256 of
     each input read. Raises AccountingError when the counts do not balance: then no manifest may be written."""
@@ -116,8 +126,27 @@ def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str
         raise AccountingError("; ".join(errors))
     unreadable = sorted(base["inputs_unreadable"] + unreadable, key=lambda item: item["path"])
     inputs = [dict(item, sha256=fingerprints.get(item["path"])) for item in base["inputs"]]
+    sources = sources_summary(base["sources"], inputs, blocks["sources"], tokens_by_source)
+    for figure in ("records_read", "documents_kept", "tokens_written"):
+        if sum(source[figure] for source in sources.values()) != counts[figure]:
+            raise AccountingError(f"the sources' {figure} do not add up to {counts[figure]}")
     return dict(base, inputs=inputs, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets,
-                counts=counts)
+                counts=counts, sources=sources)
+
+
+def sources_summary(sources: dict, inputs: list[dict], figures: dict, tokens_written: list[int]) -> dict:
+    """The manifest's sources block: each source's patterns and speech ratio (`sources`, from the plan), then its
+    input files, records read and rejected, documents kept and tokens written (`figures`: the sources counts of
+    schemas/counts.py, by source index; `tokens_written`: by source index, from the shards)."""
+    summary = {}
+    for index, (name, base) in enumerate(sorted(sources.items())):
+        key = str(index)
+        summary[name] = dict(base, inputs=sum(item["source"] == name for item in inputs),
+                             records_read=figures["records_read"].get(key, 0),
+                             rejected=figures["rejected"].get(key, 0),
+                             documents_kept=figures["documents_kept"].get(key, 0),
+                             tokens_written=tokens_written[index] if index < len(tokens_written) else 0)
+    return summary
 
 
 def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
@@ -144,7 +173,8 @@ class CommitDatasetFn(beam.DoFn):
         buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"],
                                  self._base["generation"])
         written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
-        manifest = summarise(self._base, buckets, totals, written, unreadable, fingerprints)
+        manifest = summarise(self._base, buckets, totals, written, unreadable, fingerprints,
+                             tokens_by_source(shard_files))
         if manifest.get("provenance"):
             manifest["provenance"] = dict(manifest["provenance"], finished=utc_now())
         problem = failed_share_problem(manifest, FileSystems.join(self._files, "dead_letter"))

@@ -29,7 +29,8 @@ def render_card(manifest: dict) -> str:
         header = ["configs:", *_config("all", f"{prefix}data/bucket-*/shard-*.arrow", default=True)]
         for bucket in buckets:
             header += _config(f"bucket-{bucket['length']:05d}", f"{prefix}{bucket_dir(bucket['length'])}/shard-*.arrow")
-        header += ["dataset_info:", "- config_name: all", *_FEATURES]
+        source = ["  - name: source", "    dtype: int16"] if "sources" in manifest else []  # not before sources
+        header += ["dataset_info:", "- config_name: all", *_FEATURES, *source]
     vocab, counts = manifest["vocab"], manifest["counts"]
     specials = ", ".join(f"`{name}` {token}" for name, token in sorted(vocab["specials"].items(), key=lambda s: s[1]))
     lines = [

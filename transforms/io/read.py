@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
 from vocaloom.schemas.config import BuildConfig
-from vocaloom.schemas.counts import FILTERED, RECORDS_READ, REJECTED
+from vocaloom.schemas.counts import FILTERED, RECORDS_READ, REJECTED, SOURCE_RECORDS_READ, SOURCE_REJECTED
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.worker_setup import SetupFailures
@@ -286,8 +286,8 @@ class ReadFileFn(beam.DoFn):
     cost more than parsing them), its unusable records on REJECTS, and what it saw on COUNTS. A file that cannot be
     read ends the build in one line (SetupFailures), or goes to UNREADABLE with --skip-unreadable."""
 
-    def __init__(self, options: ReadOptions, failures: SetupFailures):
-        self._options, self._failures = options, failures
+    def __init__(self, options: ReadOptions, failures: SetupFailures, sources: dict[str, int] | None = None):
+        self._options, self._failures, self._sources = options, failures, sources or {}
 
     def setup(self):
         tune_gc()
@@ -321,20 +321,26 @@ class ReadFileFn(beam.DoFn):
             if documents[0]:
                 yield documents
         yield count(RECORDS_READ, records)
+        source = str(self._sources.get(path, 0))
+        yield count(SOURCE_RECORDS_READ, records, source)
+        rejected = sum(n for (declared, _), n in reasons.items() if declared is REJECTED)
+        if rejected:
+            yield count(SOURCE_REJECTED, rejected, source)
         for (declared, reason), n in reasons.items():
             yield count(declared, n, reason)
 
 
 class ReadCorpus(beam.PTransform):
-    """Matched input paths to DocumentColumns, with REJECTS, UNREADABLE and COUNTS as extra outputs."""
+    """Matched input paths to DocumentColumns, with REJECTS, UNREADABLE and COUNTS as extra outputs (`sources`:
+    each path's source index, for the counts per source)."""
 
     def __init__(self, paths: list[str], options: ReadOptions = ReadOptions(),
-                 failures: SetupFailures = SetupFailures()):
+                 failures: SetupFailures = SetupFailures(), sources: dict[str, int] | None = None):
         super().__init__()
-        self._paths, self._options, self._failures = list(paths), options, failures
+        self._paths, self._options, self._failures, self._sources = list(paths), options, failures, sources
 
     def expand(self, pbegin):
         return (pbegin
                 | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
-                | "ReadFiles" >> beam.ParDo(ReadFileFn(self._options, self._failures)).with_outputs(
+                | "ReadFiles" >> beam.ParDo(ReadFileFn(self._options, self._failures, self._sources)).with_outputs(
                     REJECTS, UNREADABLE, COUNTS, main="documents"))

@@ -60,6 +60,7 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
     if counts.get("tokens_dropped_by_reason"):
         lines += ["Dropped by reason: " + ", ".join(f"`{reason}` {n:,}" for reason, n in
                                                    sorted(counts["tokens_dropped_by_reason"].items())), ""]
+    lines += _source_lines(manifest["sources"], counts["tokens_written"]) if manifest.get("sources") else []
     lines += _speech_lines(manifest["speech"]) if manifest["speech"] else []
     lines += _ordering_lines(manifest["ordering"]) if manifest.get("ordering") else []
     lines += [
@@ -72,6 +73,18 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
         lines.append(f"| {bucket['length']:,} | {bucket['rows']:,} | {bucket['tokens']:,} | "
                      f"{_pct(bucket['tokens'], counts['tokens_written'])} | {len(bucket['shards'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _source_lines(sources: dict, tokens_written: int) -> list[str]:
+    """Named sources (--input NAME=PATTERN): what each gave the dataset."""
+    lines = ["## Sources", "",
+             "| source | inputs | records read | rejected | documents kept | tokens written | share | speech ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, source in sorted(sources.items()):
+        lines.append(f"| {name} | {source['inputs']:,} | {source['records_read']:,} | {source['rejected']:,} | "
+                     f"{source['documents_kept']:,} | {source['tokens_written']:,} | "
+                     f"{_pct(source['tokens_written'], tokens_written)} | {source['speech_ratio']} |")
+    return [*lines, ""]
 
 
 def _speech_lines(speech: dict) -> list[str]:

@@ -31,11 +31,13 @@ class ShardFile(NamedTuple):
     rows: int
     bytes: int
     sha256: str
+    tokens_by_source: tuple[int, ...] = ()  # the shard's tokens of each source, by source index
 
 
-def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None) -> pa.Table:
+def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None,
+                sources: tuple[str, ...] = ()) -> pa.Table:
     """The rows' tokens read back from the spill files, as a table of the bucket's schema (`vocab`, the manifest's,
-    goes into its metadata)."""
+    and the source names go into its metadata)."""
     by_file: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # spill -> (flat position, offset, n)
     position = 0
     for row in rows:
@@ -52,8 +54,9 @@ def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None) -> p
     ids = [[doc_id for doc_id, *_ in row.pieces] for row in rows]
     return pa.Table.from_arrays(
         [pa.FixedSizeListArray.from_arrays(pa.array(flat), length + 1),
-         pa.array(starts, pa.list_(pa.int32())), pa.array(ids, pa.list_(pa.string()))],
-        schema=shard_schema(length, vocab))
+         pa.array(starts, pa.list_(pa.int32())), pa.array(ids, pa.list_(pa.string())),
+         pa.array([row.source for row in rows], pa.int16())],
+        schema=shard_schema(length, vocab, sources))
 
 
 def ipc_file_bytes(table: pa.Table, compression: str) -> bytes:
@@ -91,29 +94,33 @@ class AssignShardFn(beam.DoFn):
 
 
 class WriteShardFn(beam.DoFn):
-    def __init__(self, temp_dir: str, compression: str, vocab: dict):
-        self._temp_dir, self._compression, self._vocab = temp_dir, compression, vocab
+    def __init__(self, temp_dir: str, compression: str, vocab: dict, sources: tuple[str, ...]):
+        self._temp_dir, self._compression, self._vocab, self._sources = temp_dir, compression, vocab, sources
 
     def process(self, element):
         (length, index), batches = element  # the slot's packed rows
         rows = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
         rows = sorted(rows, key=lambda r: (r.order, [piece[0] for piece in r.pieces]))  # ids break (rare) ties
-        data = ipc_file_bytes(shard_table(length, rows, self._vocab), self._compression)
+        data = ipc_file_bytes(shard_table(length, rows, self._vocab, self._sources), self._compression)
+        tokens = [0] * len(self._sources)
+        for row in rows:
+            tokens[row.source] += length + 1
         path = FileSystems.join(self._temp_dir, f"bucket-{length:05d}-slot-{index:05d}.arrow")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)
         beam.metrics.Metrics.counter("vocaloom", "shards_written").inc()
-        yield ShardFile(length, index, path, len(rows), len(data), hashlib.sha256(data).hexdigest())
+        yield ShardFile(length, index, path, len(rows), len(data), hashlib.sha256(data).hexdigest(), tuple(tokens))
 
 
 class WriteShards(beam.PTransform):
     """Packed batches of RowRefs in, ShardFiles out. Rows reach their shard through spill files in `spill_dir`;
-    every shard's schema metadata holds `vocab` (the manifest's)."""
+    every shard's schema metadata holds `vocab` (the manifest's) and the build's `sources` (names by index)."""
 
-    def __init__(self, temp_dir: str, shard_tokens: int, compression: str, spill_dir: str, vocab: dict):
+    def __init__(self, temp_dir: str, shard_tokens: int, compression: str, spill_dir: str, vocab: dict,
+                 sources: tuple[str, ...] = ("default",)):
         super().__init__()
         self._temp_dir, self._shard_tokens, self._compression = temp_dir, shard_tokens, compression
-        self._spill_dir, self._vocab = spill_dir, vocab
+        self._spill_dir, self._vocab, self._sources = spill_dir, vocab, sources
 
     def expand(self, rows):
         bucket_rows = (rows
@@ -125,4 +132,5 @@ class WriteShards(beam.PTransform):
                 | "AssignShard" >> beam.ParDo(AssignShardFn(self._shard_tokens),
                                               bucket_rows=beam.pvalue.AsDict(bucket_rows))
                 | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)
-                | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression, self._vocab)))
+                | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression, self._vocab,
+                                                          self._sources)))

@@ -181,8 +181,16 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
 
 
 def doc_key(doc) -> str:
-    """A kept document's key across the ordering steps: its id and its text fingerprint."""
-    return f"{doc.id}\0{doc.fingerprint.hex()}"
+    """A kept document's key across the ordering steps: its id and its text fingerprint, and its source index if
+    not 0 (documents are ordered within their source)."""
+    key = f"{doc.id}\0{doc.fingerprint.hex()}"
+    return f"{key}\0{doc.source_index}" if doc.source_index else key
+
+
+def key_source(key: str) -> int:
+    """The source index a doc_key holds."""
+    parts = key.split("\0")
+    return int(parts[2]) if len(parts) == 3 else 0
 
 
 def embedding_text(sp, tokens: np.ndarray, doc, text_size: int) -> str:

@@ -19,7 +19,7 @@ from vocaloom.schemas.counts import (ADJACENT_PAIRS, ADJACENT_SIMILARITY_SUM, AP
                                       ORDERED_DOCUMENTS, PARTITIONS, RANDOM_PAIR_SIMILARITY, RECALL_SUM, SAMPLE_EDGES,
                                       SAMPLE_EDGES_LOST, SEGMENTS)
 from vocaloom.transforms.counting import COUNTS, count, counted
-from vocaloom.transforms.related.embed import doc_key
+from vocaloom.transforms.related.embed import doc_key, key_source
 from vocaloom.transforms.documents import unpack_docs
 from vocaloom.transforms.related.in_context_pretraining import (greedy_path, knn_graph, one_faiss_thread, order_cells,
                                                         recall_at_k, undirected)
@@ -60,13 +60,14 @@ def train_partitioning(sample: list[tuple[int, tuple[str, bytes]]], documents: i
 
 
 class WalkPartitionFn(beam.DoFn):
-    """A partition's documents to (key, (segment, position)), with quality figures on COUNTS."""
+    """A partition's documents ((source, partition) in: a source's documents are ordered among themselves) to
+    (key, (segment, position)), with quality figures on COUNTS."""
 
     def __init__(self, k: int, exact_max: int, seed: int, dedup_threshold: float | None):
         self._k, self._exact_max, self._seed, self._dedup = k, exact_max, seed, dedup_threshold
 
     def process(self, element):
-        rank, members = element
+        (source, rank), members = element
         members = sorted(members)
         keys = [key for key, _ in members]
         vectors = np.stack([as_vector(v) for _, v in members])
@@ -74,7 +75,7 @@ class WalkPartitionFn(beam.DoFn):
         path = [i for segment in segments for i in segment]
         for s, segment in enumerate(segments):
             for position, i in enumerate(segment):
-                yield keys[i], (f"{rank:08d}:{s:09d}", position)
+                yield keys[i], (f"{source:04d}:{rank:08d}:{s:09d}" if source else f"{rank:08d}:{s:09d}", position)
         adjacent = (vectors[path[:-1]] * vectors[path[1:]]).sum(axis=1)
         yield count(ORDERED_DOCUMENTS, len(path))
         yield count(SEGMENTS, len(segments))
@@ -155,8 +156,9 @@ class OrderDocuments(beam.PTransform):
         partitioning = sample | "TrainCentroids" >> beam.Map(
             train_partitioning, beam.pvalue.AsSingleton(documents), self._partition_size, self._seed)
         positions = (embeddings
-                     | "AssignPartition" >> beam.Map(lambda item, parts: (parts.assign(as_vector(item[1])), item),
-                                                     beam.pvalue.AsSingleton(partitioning))
+                     | "AssignPartition" >> beam.Map(
+                         lambda item, parts: ((key_source(item[0]), parts.assign(as_vector(item[1]))), item),
+                         beam.pvalue.AsSingleton(partitioning))
                      | "GroupByPartition" >> beam.GroupByKey()
                      | "WalkPartition" >> beam.ParDo(WalkPartitionFn(self._k, self._exact_max, self._seed,
                                                                      self._dedup)).with_outputs(COUNTS,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+from collections import Counter
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -15,8 +16,8 @@ import apache_beam as beam
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack, records, take, to_columns
 from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.schemas.counts import (DOCUMENT_MODE_TOKENS_DROPPED, DOCUMENTS_KEPT, FILTERED, SPEECH_TOKENS,
-                                      TEXT_TOKENS, TOKENS_DROPPED, TOKENS_DROPPED_BY_REASON)
+from vocaloom.schemas.counts import (DOCUMENT_MODE_TOKENS_DROPPED, DOCUMENTS_KEPT, FILTERED, SOURCE_DOCUMENTS_KEPT,
+                                      SPEECH_TOKENS, TEXT_TOKENS, TOKENS_DROPPED, TOKENS_DROPPED_BY_REASON)
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.documents import DocBatch, DocTokens
 
@@ -54,11 +55,13 @@ def decompose(n_tokens: int, min_bucket: int, max_bucket: int, seed: int) -> lis
 class RowRef(NamedTuple):
     """One row of bucket `length`: pieces of (doc id, spill file, token offset, tokens) concatenated.
 
-    `order` is a hash of the seed and the row's content ids: it picks the shard and the position within it.
+    `order` is a hash of the seed and the row's content ids: it picks the shard and the position within it. Every
+    piece comes from documents of one source (its index in the build's sorted source names).
     """
     length: int
     order: int
     pieces: tuple[tuple[str, str, int, int], ...]
+    source: int = 0
 
 
 def makes_rows(n_tokens: int, min_bucket: int) -> bool:
@@ -79,6 +82,12 @@ def dropped_tokens(n_tokens: int, pieces: list[tuple[int, int]]) -> int:
 
 
 _N_TOKENS, _N_SPEECH = DocTokens._fields.index("n_tokens"), DocTokens._fields.index("n_speech")
+_SOURCE = DocTokens._fields.index("source_index")
+
+
+def source_counts(declared, sources) -> list:
+    """One `declared` count per source (by index) of the documents whose source indices `sources` lists."""
+    return [count(declared, n, str(source)) for source, n in sorted(Counter(sources).items())]
 
 
 # Rows handed on in one packed batch: documents arrive in many small batches (a dedup partition's parts), and each
@@ -88,7 +97,8 @@ ROWS_PER_BATCH = 1 << 14
 
 LEFTOVERS = "leftovers"
 # Every pack group drops its last few tokens (fewer than the shortest row): more groups spread the packing over more
-# workers and lose a little more. Fixed, so that the rows never depend on the runner or the worker count.
+# workers and lose a little more. Fixed, so that the rows never depend on the runner or the worker count. Each
+# source has its own groups: a row holds documents of one source.
 PACK_GROUPS = 16
 
 
@@ -104,10 +114,12 @@ class Leftover(NamedTuple):
 
 
 def leftover(seed: int, doc: DocTokens, start: int, n_tokens: int) -> tuple[int, Leftover]:
-    """(its pack group, the leftover) for tokens [start, start + n_tokens) of `doc`."""
+    """(its pack group, the leftover) for tokens [start, start + n_tokens) of `doc`. Source s has the groups
+    [s * PACK_GROUPS, (s + 1) * PACK_GROUPS)."""
     order = seeds.derive(seed, "pack", doc.id, doc.fingerprint)
-    return order % PACK_GROUPS, Leftover(order, doc.id, doc.spill, doc.offset + start, n_tokens,
-                                         start == 0 and n_tokens == doc.n_tokens)
+    group = doc.source_index * PACK_GROUPS + order % PACK_GROUPS
+    return group, Leftover(order, doc.id, doc.spill, doc.offset + start, n_tokens,
+                           start == 0 and n_tokens == doc.n_tokens)
 
 
 class DecomposeDocumentFn(beam.DoFn):
@@ -131,7 +143,7 @@ class DecomposeDocumentFn(beam.DoFn):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
                 self._rows.add(RowRef(length, seeds.derive(doc_seed, i),
-                                      ((doc.id, doc.spill, doc.offset + start, length + 1),)))
+                                      ((doc.id, doc.spill, doc.offset + start, length + 1),), doc.source_index))
                 written += length + 1
             remainder = dropped_tokens(doc.n_tokens, pieces)
             remainders += remainder
@@ -145,6 +157,7 @@ class DecomposeDocumentFn(beam.DoFn):
         if self._rows.full:
             yield pack(self._rows.take())
         yield count(DOCUMENTS_KEPT, len(long))
+        yield from source_counts(SOURCE_DOCUMENTS_KEPT, (columns[_SOURCE][i] for i in long))
         yield count(TEXT_TOKENS, sum(n_tokens) - sum(n_speech))
         yield count(SPEECH_TOKENS, sum(n_speech))
         if not self._pack:  # packed, they are counted where they are packed
@@ -189,11 +202,13 @@ class DecomposeSegmentFn(beam.DoFn):
         segment, members = element
         docs = [doc for _, doc in sorted(members, key=lambda m: m[0])]
         starts = stream_starts(docs)
-        rows = list(stream_rows(docs, starts, self._min, self._max, seeds.derive(self._seed, "segment", segment)))
+        segment_seed = seeds.derive(self._seed, "segment", segment)
+        rows = list(stream_rows(docs, starts, self._min, self._max, segment_seed, docs[0].source_index))
         kept = sum(row.length + 1 for row in rows)
         if rows:
             yield pack(rows)
         yield count(DOCUMENTS_KEPT, len(docs))
+        yield count(SOURCE_DOCUMENTS_KEPT, len(docs), str(docs[0].source_index))
         yield count(TEXT_TOKENS, starts[-1] - sum(d.n_speech for d in docs))
         yield count(SPEECH_TOKENS, sum(d.n_speech for d in docs))
         yield from dropped_counts({"segment_tail": starts[-1] - kept})
@@ -207,12 +222,13 @@ def stream_starts(pieces: list) -> list[int]:
     return list(itertools.accumulate((piece.n_tokens for piece in pieces), initial=0))
 
 
-def stream_rows(pieces: list, starts: list[int], min_bucket: int, max_bucket: int, stream_seed: int):
-    """The rows of a stream of pieces (a related segment's documents, a pack group's leftovers; `starts`:
-    stream_starts), cut as one document is; only the stream's tail, fewer tokens than the shortest row, is left."""
+def stream_rows(pieces: list, starts: list[int], min_bucket: int, max_bucket: int, stream_seed: int, source: int):
+    """The rows of a stream of pieces of one source (a related segment's documents, a pack group's leftovers;
+    `starts`: stream_starts), cut as one document is; only the stream's tail, fewer tokens than the shortest row, is
+    left."""
     for i, (start, length) in enumerate(decompose(starts[-1], min_bucket, max_bucket, stream_seed)):
-        yield RowRef(length, seeds.derive(stream_seed, i), tuple(segment_pieces(pieces, starts, start,
-                                                                                start + length + 1)))
+        yield RowRef(length, seeds.derive(stream_seed, i),
+                     tuple(segment_pieces(pieces, starts, start, start + length + 1)), source)
 
 
 def segment_pieces(docs: list, starts: list[int], begin: int, end: int):

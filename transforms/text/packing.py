@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED
+from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED, SOURCE_DOCUMENTS_KEPT
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.text.dataset_decomposition import ROWS_PER_BATCH, dropped_counts, stream_rows, \
-    stream_starts
+from vocaloom.transforms.text.dataset_decomposition import PACK_GROUPS, ROWS_PER_BATCH, dropped_counts, \
+    stream_rows, stream_starts
 
 
 class PackLeftoversFn(beam.DoFn):
@@ -33,7 +33,8 @@ class PackLeftoversFn(beam.DoFn):
         pieces = sorted(leftovers)  # by order, then id and offset: the same on every runner
         starts = stream_starts(pieces)
         rows, written = [], 0
-        for row in stream_rows(pieces, starts, self._min, self._max, seeds.derive(self._seed, "pack-group", group)):
+        for row in stream_rows(pieces, starts, self._min, self._max, seeds.derive(self._seed, "pack-group", group),
+                               group // PACK_GROUPS):
             rows.append(row)
             written += row.length + 1
             if len(rows) == ROWS_PER_BATCH:
@@ -46,6 +47,8 @@ class PackLeftoversFn(beam.DoFn):
         whole = sum(piece.whole for piece in pieces)
         lost_whole = sum(piece.whole for piece in lost)
         yield count(DOCUMENTS_KEPT, whole - lost_whole)
+        if whole - lost_whole:
+            yield count(SOURCE_DOCUMENTS_KEPT, whole - lost_whole, str(group // PACK_GROUPS))
         if lost_whole:
             yield count(FILTERED, lost_whole, "in_pack_tail")
         yield from dropped_counts({"pack_tail": starts[-1] - written})

@@ -30,8 +30,9 @@ BATCH_CHARS = 1 << 20
 
 
 class Interleaving(NamedTuple):
-    """`--speech-ratio`, `--span-lambda` and `--seed`: which words become speech."""
-    ratio: float
+    """`--speech-ratio` (each source's, by source index), `--span-lambda` and `--seed`: which words become
+    speech."""
+    ratios: tuple[float, ...]
     span_lambda: float
     seed: int
 
@@ -63,9 +64,9 @@ class TokenizeFn(beam.DoFn):
     """
 
     def __init__(self, tokenizer: Artifact, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None,
-                 failures: SetupFailures = SetupFailures()):
+                 failures: SetupFailures = SetupFailures(), sources: dict[str, int] | None = None):
         self._tokenizer, self._eos, self._spill_dir, self._failures = tokenizer, eos_id, spill_dir, failures
-        self._interleaving = interleaving
+        self._interleaving, self._sources = interleaving, sources or {}  # input file -> source index (else 0)
 
     def setup(self):
         tune_gc()
@@ -95,10 +96,11 @@ class TokenizeFn(beam.DoFn):
         done = self._collect(self._encoders - 1)
         if filling:
             batch = concat(filling)
-            ids, texts = batch[0], batch[1]
+            ids, texts, paths = batch[0], batch[1], batch[2]
             if self._interleaving:
-                ratio, span_lambda, seed = self._interleaving
-                plans = [segments(text, ratio, span_lambda, seed, doc_id) for doc_id, text in zip(ids, texts)]
+                ratios, span_lambda, seed = self._interleaving
+                plans = [segments(text, ratios[self._sources.get(path, 0)], span_lambda, seed, doc_id)
+                         for doc_id, text, path in zip(ids, texts, paths)]
                 texts = [text[s.start:s.end] for text, plan in zip(texts, plans) for s in plan if not s.speech]
             else:
                 plans = None
@@ -125,8 +127,8 @@ class TokenizeFn(beam.DoFn):
         text_positions = np.ones(tokens.size, dtype=bool)
         text_positions[ends - 1] = False
         tokens[text_positions] = np.concatenate(encoded)
-        return _tokenized(batch, n_tokens=lengths.tolist(), spill=write_spill(self._spill_dir, tokens),
-                          offset=(ends - lengths).tolist())
+        return _tokenized(batch, self._sources, n_tokens=lengths.tolist(),
+                          spill=write_spill(self._spill_dir, tokens), offset=(ends - lengths).tolist())
 
     def _spill_interleaved(self, batch: list[list], plans: list, encoded: list[np.ndarray]) -> DocBatch:
         encoded, eos = iter(encoded), np.array([self._eos], dtype=TOKEN)
@@ -149,11 +151,14 @@ class TokenizeFn(beam.DoFn):
             layouts.append(tuple(layout))
             spans.append(tuple(spoken))
             n_words.append(len(word_bounds(text)))
-        return _tokenized(batch, n_tokens=n_tokens, spill=write_spill(self._spill_dir, np.concatenate(arrays)),
-                          offset=offsets, layout=layouts, spans=spans, n_words=n_words)
+        return _tokenized(batch, self._sources, n_tokens=n_tokens,
+                          spill=write_spill(self._spill_dir, np.concatenate(arrays)), offset=offsets, layout=layouts,
+                          spans=spans, n_words=n_words)
 
 
-def _tokenized(documents: list[list], **columns) -> DocBatch:
-    """The DocBatch of DocumentColumns whose tokens are spilled as `columns` say."""
-    ids, texts, sources, lines = documents
-    return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=sources, line=lines, **columns)
+def _tokenized(documents: list[list], sources: dict[str, int], **columns) -> DocBatch:
+    """The DocBatch of DocumentColumns whose tokens are spilled as `columns` say (`sources`: input file to source
+    index)."""
+    ids, texts, paths, lines = documents
+    return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=paths, line=lines,
+                     source_index=[sources.get(path, 0) for path in paths], **columns)

@@ -19,7 +19,8 @@ from vocaloom.transforms.io.shard_writer import ShardFile
 
 BASE = {"format": "vocaloom/1", "generation": 0,
         "config": {"min_bucket": 5, "max_bucket": 6, "knn": 40, "max_failed_batch_share": 0.01},
-        "inputs": [{"path": "c", "bytes": 3}, {"path": "b", "bytes": 0}],
+        "inputs": [{"path": "c", "bytes": 3, "source": "default"}, {"path": "b", "bytes": 0, "source": "default"}],
+        "sources": {"default": {"patterns": ["c", "b"], "speech_ratio": 0.0}},
         "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}], "tokenizer": {}, "speech": None,
         "vocab": {}, "ordering": None}
 BUCKETS = [{"length": 32, "rows": 2, "tokens": 66, "shards": []}, {"length": 64, "rows": 0, "tokens": 0, "shards": []}]
@@ -30,20 +31,24 @@ def totals(*pairs) -> dict:
 
 
 TOTALS = totals((c.RECORDS_READ, 5), (c.REJECTED, 1, "malformed_json"), (c.FILTERED, 1, "empty_text"),
-                (c.DUPLICATES, 1), (c.DOCUMENTS_KEPT, 2), (c.TEXT_TOKENS, 70), (c.TOKENS_DROPPED, 4))
+                (c.DUPLICATES, 1), (c.DOCUMENTS_KEPT, 2), (c.TEXT_TOKENS, 70), (c.TOKENS_DROPPED, 4),
+                (c.SOURCE_RECORDS_READ, 5, "0"), (c.SOURCE_REJECTED, 1, "0"), (c.SOURCE_DOCUMENTS_KEPT, 2, "0"))
 WRITTEN = {"rejects": 1, "dead_letter": 0}
 
 
 def test_the_manifest_of_balanced_counts():
     manifest = summarise(BASE, BUCKETS, TOTALS, WRITTEN, [{"path": "a", "reason": "FileNotFoundError: a"}],
-                         {"c": "5" * 64})
+                         {"c": "5" * 64}, [66])
     assert manifest["counts"] == {"records_read": 5, "rejected": {"malformed_json": 1},
                                   "filtered": {"empty_text": 1}, "duplicates": 1, "documents_kept": 2,
                                   "text_tokens": 70, "speech_tokens": 0, "tokens_written": 66, "tokens_dropped": 4,
                                   "tokens_dropped_by_reason": {}}
     assert [u["path"] for u in manifest["inputs_unreadable"]] == ["a", "b"]  # the launcher's and the workers'
-    assert manifest["inputs"] == [{"path": "c", "bytes": 3, "sha256": "5" * 64},
-                                  {"path": "b", "bytes": 0, "sha256": None}]  # b could not be read
+    assert manifest["inputs"] == [{"path": "c", "bytes": 3, "source": "default", "sha256": "5" * 64},
+                                  {"path": "b", "bytes": 0, "source": "default", "sha256": None}]  # b unreadable
+    assert manifest["sources"] == {"default": {"patterns": ["c", "b"], "speech_ratio": 0.0, "inputs": 2,
+                                               "records_read": 5, "rejected": 1, "documents_kept": 2,
+                                               "tokens_written": 66}}
     assert manifest["buckets"] is BUCKETS and manifest["speech"] is None and manifest["ordering"] is None
 
 
@@ -54,14 +59,14 @@ def test_the_manifest_of_balanced_counts():
 ])
 def test_counts_that_do_not_balance_refuse_a_manifest(totals, written, message):
     with pytest.raises(AccountingError, match=re.escape(message)):
-        summarise(BASE, BUCKETS, totals, written, [], {})
+        summarise(BASE, BUCKETS, totals, written, [], {}, [66])
 
 
 @pytest.mark.parametrize("failed, fails", [(1, False), (2, True)])
 def test_failed_spans_over_the_share_fail_the_build(failed, fails):
     base = dict(BASE, speech={"source": "text-to-token"})
     speech = totals((c.WORDS, 50), (c.SPEECH_WORDS, 15), (c.SPANS_CONVERTED, 100 - failed), (c.SPANS_FAILED, failed))
-    manifest = summarise(base, BUCKETS, {**TOTALS, **speech}, dict(WRITTEN, dead_letter=failed), [], {})
+    manifest = summarise(base, BUCKETS, {**TOTALS, **speech}, dict(WRITTEN, dead_letter=failed), [], {}, [66])
     assert manifest["speech"]["spans"] == 100
     problem = failed_share_problem(manifest, "out/dead_letter")
     assert (problem is not None) == fails
@@ -93,8 +98,8 @@ def test_commit_dataset_names_the_files_then_writes_the_manifest_last(tmp_path):
     for name in ("slot-7", "slot-2", "rejects-slot-3"):
         (temp / name).write_bytes(name.encode())
     # Two shards of bucket 32 in hash slots 7 and 2: renumbered densely, in slot order.
-    shards = [ShardFile(32, 7, str(temp / "slot-7"), 1, 6, "7" * 64), ShardFile(32, 2, str(temp / "slot-2"), 1, 6,
-                                                                                "2" * 64)]
+    shards = [ShardFile(32, 7, str(temp / "slot-7"), 1, 6, "7" * 64, (33,)),
+              ShardFile(32, 2, str(temp / "slot-2"), 1, 6, "2" * 64, (33,))]
     base = dict(BASE, config=dict(BASE["config"], output=str(out), context="document", seed=0),
                 tokenizer={"path": "bundled:tokenizer", "text_size": 8000},
                 vocab=Vocabulary.build(8000, text_eos=2).to_json())

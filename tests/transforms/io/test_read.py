@@ -52,7 +52,8 @@ def test_every_format_read_exactly(tmp_path):
         assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason)), equal_to(expected_rejects),
                     label="Rejects")
         assert_that(labelled_totals(read[COUNTS]), equal_to([
-            ("counts.records_read", 16), ("counts.rejected/malformed_json", 3), ("counts.rejected/missing_text", 1),
+            ("counts.records_read", 16), ("sources.records_read/0", 16), ("sources.rejected/0", 4),
+            ("counts.rejected/malformed_json", 3), ("counts.rejected/missing_text", 1),
             ("counts.filtered/empty_text", 3)]), label="Counts")
 
 

@@ -66,7 +66,8 @@ def test_decompose_documents_exact_rows_and_counts_with_remainders_dropped():
         ]), label="Rows")
         assert_that(out[LEFTOVERS], equal_to([]), label="Leftovers")
         assert_that(labelled_totals(out[COUNTS]), equal_to([  # d2 makes no row: left out
-            ("counts.documents_kept", 2), ("counts.filtered/shorter_than_a_row", 1), ("counts.text_tokens", 1170),
+            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.filtered/shorter_than_a_row", 1),
+            ("counts.text_tokens", 1170),
             ("counts.speech_tokens", 0), ("counts.tokens_dropped", 143),
             ("counts.tokens_dropped_by_reason/remainder", 43),
             ("counts.tokens_dropped_by_reason/shorter_than_a_row", 100)]), label="Counts")
@@ -78,7 +79,8 @@ def test_decompose_documents_hands_what_makes_no_row_to_packing():
         leftovers = out[LEFTOVERS] | beam.MapTuple(lambda _, left: (left.id, left.offset, left.n_tokens, left.whole))
         assert_that(leftovers, equal_to([("d1", 1257, 43, False), ("d2", 2000, 100, True)]), label="Leftovers")
         assert_that(labelled_totals(out[COUNTS]), equal_to([  # d2 is counted where it is packed
-            ("counts.documents_kept", 2), ("counts.text_tokens", 1170), ("counts.speech_tokens", 0)]),
+            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.text_tokens", 1170),
+            ("counts.speech_tokens", 0)]),
             label="Counts")
 
 
@@ -92,6 +94,7 @@ def test_decompose_segments_rows_cross_documents_and_count_what_document_mode_wo
         # 11 tokens: one row of 9 (x whole, then y's first 3), a tail of 2 dropped. Alone, x would drop 1 token.
         assert_that(rows, equal_to([(8, (("x", "s", 0, 6), ("y", "s", 100, 3)))]), label="Rows")
         assert_that(labelled_totals(out[COUNTS]), equal_to([
-            ("counts.documents_kept", 2), ("counts.text_tokens", 11), ("counts.speech_tokens", 0),
+            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.text_tokens", 11),
+            ("counts.speech_tokens", 0),
             ("counts.tokens_dropped", 2), ("counts.tokens_dropped_by_reason/segment_tail", 2),
             ("ordering.document_mode_tokens_dropped", 1)]), label="Counts")

@@ -24,5 +24,6 @@ def test_packing_lays_leftovers_end_to_end_in_their_order_and_drops_only_the_tai
         rows = out["rows"] | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
         assert_that(rows, equal_to([(8, (("a", "s", 5, 2), ("b", "s", 100, 3), ("c", "s", 200, 4)))]), label="Rows")
         assert_that(labelled_totals(out[COUNTS]), equal_to([
-            ("counts.documents_kept", 2), ("counts.filtered/in_pack_tail", 1), ("counts.tokens_dropped", 1),
+            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.filtered/in_pack_tail", 1),
+            ("counts.tokens_dropped", 1),
             ("counts.tokens_dropped_by_reason/pack_tail", 1)]), label="Counts")

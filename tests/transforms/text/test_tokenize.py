@@ -38,11 +38,11 @@ def test_each_document_is_its_tokens_then_eos(tmp_path, tokenizer_path):
 
 
 def test_interleaved_documents_spill_only_their_text_segments(tmp_path, tokenizer_path):
-    interleaving = Interleaving(0.5, 3.0, 7)
+    interleaving = Interleaving((0.5,), 3.0, 7)
     sp, eos, fn = tokenize(tmp_path, tokenizer_path, interleaving)
     expected = []
     for doc_id, text in zip(DOCUMENTS[0], TEXTS):
-        plan = segments(text, *interleaving, doc_id)
+        plan = segments(text, interleaving.ratios[0], *interleaving[1:], doc_id)
         assert any(s.speech for s in plan) and any(not s.speech for s in plan)
         pieces = [sp.encode(text[s.start:s.end]) for s in plan if not s.speech]
         layout, texts = iter(pieces), iter([text[s.start:s.end] for s in plan])
