@@ -121,6 +121,12 @@ def structure_problem(manifest: dict) -> str | None:
             isinstance(name, str) and SOURCE_NAME.fullmatch(name) and isinstance(source, dict)
             and count(source.get("tokens_written")) for name, source in sources.items())):
         return "sources is malformed"
+    for bucket in buckets if sources is not None else ():
+        for entry in bucket["shards"]:  # each source's rows, contiguous in the shard in source order
+            split = entry.get("source_rows")
+            if not isinstance(split, list) or len(split) != len(sources) or not all(map(count, split)) \
+                    or sum(split) != entry["rows"]:
+                return f"{entry['path']}: source_rows do not split its rows among the {len(sources)} sources"
     if sum(bucket["tokens"] for bucket in buckets) != counts["tokens_written"]:
         # A bucket left out of the manifest would otherwise go unread without a word.
         return "counts.tokens_written differs from the buckets' tokens"

@@ -44,6 +44,8 @@ def rows(output: Path, manifest: dict):
         for shard in bucket["shards"]:
             table = pa.ipc.open_file(str(output / shard["path"])).read_all()
             assert json.loads(table.schema.metadata[b"vocaloom.sources"]) == ["books", "code", "web"]
+            column = table.column("source").to_pylist()  # each source's rows together, as the manifest counts them
+            assert column == sorted(column) and [column.count(i) for i in range(3)] == shard["source_rows"]
             yield from zip(*(table.column(c).to_pylist() for c in ("source", "input_ids", "doc_ids")))
 
 

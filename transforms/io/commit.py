@@ -46,7 +46,8 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int, g
         for i, shard in enumerate(shards):
             path = shard_path(length, i, len(shards), generation)
             _move(shard.temp_path, FileSystems.join(output, path))
-            entries.append({"path": path, "rows": shard.rows, "bytes": shard.bytes, "sha256": shard.sha256})
+            entries.append({"path": path, "rows": shard.rows, "bytes": shard.bytes, "sha256": shard.sha256,
+                            "source_rows": [tokens // (length + 1) for tokens in shard.tokens_by_source]})
         rows = sum(s.rows for s in shards)
         buckets.append({"length": length, "rows": rows, "tokens": rows * (length + 1), "shards": entries})
     if by_length:

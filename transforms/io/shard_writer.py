@@ -100,7 +100,9 @@ class WriteShardFn(beam.DoFn):
     def process(self, element):
         (length, index), batches = element  # the slot's packed rows
         rows = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
-        rows = sorted(rows, key=lambda r: (r.order, [piece[0] for piece in r.pieces]))  # ids break (rare) ties
+        # A source's rows are contiguous in a shard (the manifest counts them), so that a reader can take one
+        # source's rows in blocks; within a source, hash order (ids break rare ties).
+        rows = sorted(rows, key=lambda r: (r.source, r.order, [piece[0] for piece in r.pieces]))
         data = ipc_file_bytes(shard_table(length, rows, self._vocab, self._sources), self._compression)
         tokens = [0] * len(self._sources)
         for row in rows:
