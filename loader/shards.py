@@ -121,32 +121,27 @@ class BucketRows:
         self.rows = self._first_rows[-1]
         self._cache = cache
 
-    def shards_for(self, first: int, count: int) -> list[dict]:
-        """The shard entries that rows first..first + count (wrapping) lie in."""
-        entries, row = [], first
-        while count:
-            index = bisect.bisect_right(self._first_rows, row) - 1
-            entries.append(self._shards[index])
-            taken = min(count, self._first_rows[index + 1] - row)
-            row, count = (row + taken) % self.rows, count - taken
-        return entries
+    def _pieces(self, runs: list[tuple[int, int]]):
+        """(shard index, first row in it, rows) of each shard's part of these runs of (first row, rows)."""
+        for row, count in runs:
+            while count:
+                index = bisect.bisect_right(self._first_rows, row) - 1
+                taken = min(count, self._first_rows[index + 1] - row)
+                yield index, row - self._first_rows[index], taken
+                row, count = row + taken, count - taken
 
-    def prefetch(self, first: int, count: int) -> None:
-        self._cache.prefetch(self.shards_for(first, count))
+    def prefetch(self, runs: list[tuple[int, int]]) -> None:
+        self._cache.prefetch([self._shards[index] for index, _, _ in self._pieces(runs)])
 
-    def take(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`count` rows from row `first`, wrapping past the last row: input_ids, doc_starts and CSR doc offsets.
+    def take(self, runs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of these runs of (first row, rows), in order: input_ids, doc_starts and CSR doc offsets.
 
         input_ids is a view into one shard when the rows lie in one; rows spread over shards are joined (a copy).
         """
-        pieces, row = [], first
-        while count:
-            index = bisect.bisect_right(self._first_rows, row) - 1
+        pieces = []
+        for index, start, count in self._pieces(runs):
             shard = self._cache.get(self.length, self._shards[index])
-            start = row - self._first_rows[index]
-            taken = min(count, shard.rows - start)
-            pieces.append(shard.rows_between(start, start + taken))
-            row, count = (row + taken) % self.rows, count - taken
+            pieces.append(shard.rows_between(start, start + count))
         if len(pieces) == 1:
             input_ids, doc_starts, offsets = pieces[0]
             return input_ids, doc_starts, offsets - offsets[0]

@@ -32,7 +32,7 @@ from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
 from vocaloom.schemas.config import (PATH_OPTIONS, ArgumentParser, BuildConfig, ConfigError, add_build_arguments,
                                      config_from_args)
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest, utc_now
-from vocaloom.schemas.sources import split_source
+from vocaloom.schemas.sources import base_source, split_source
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
@@ -48,6 +48,7 @@ from vocaloom.transforms.io.shard_writer import WriteShards
 from vocaloom.transforms.text.dataset_decomposition import LEFTOVERS, DecomposeDocuments, DecomposeSegments
 from vocaloom.transforms.text.packing import PackLeftovers
 from vocaloom.transforms.text.dedup import ExactDedup, partition_count
+from vocaloom.transforms.text.long_documents import LongDocuments
 from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
 
@@ -85,12 +86,13 @@ class BuildPlan:
     def sources_base(self) -> dict:
         """Each source's patterns and speech ratio; the commit adds what the build read and wrote of it."""
         config = self.config
-        patterns = {source: [] for source in config.sources}
+        patterns: dict[str, list[str]] = {source: [] for source in config.sources}
         for given in config.inputs:  # the bundled sample's when none was given
             source, pattern = split_source(given)
             patterns[source].append(pattern)
         return {source: {"patterns": patterns[source],
-                         "speech_ratio": config.source_speech_ratio(source) if self.model else 0.0}
+                         "speech_ratio": config.source_speech_ratio(source) if self.model else 0.0,
+                         **({"long_documents_of": base_source(source)} if base_source(source) != source else {})}
                 for source in config.sources}
 
     @property
@@ -235,10 +237,13 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
         records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, "dead_letter"))
+    long_documents = LongDocuments(config.long_documents, config.sources) if config.long_documents else None
     if plan.embedder:
-        rows, ordering_counts = related_rows(unique.kept, docs, plan)
+        rows, ordering_counts = related_rows(unique.kept, docs, plan, long_documents)
         counts += ordering_counts
     else:
+        if long_documents:
+            docs = docs | "LongDocumentsApart" >> beam.Map(long_documents.batch)
         rows, decomposition_counts = document_rows(docs, config)
         counts += decomposition_counts
     shards = rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
@@ -261,7 +266,7 @@ def document_rows(docs, config: BuildConfig):
     return packed["rows"], [decomposed[COUNTS], packed[COUNTS]]
 
 
-def related_rows(text_docs, docs, plan: BuildPlan):
+def related_rows(text_docs, docs, plan: BuildPlan, long_documents: LongDocuments | None):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
     from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, EmbedderHandler, EmbeddingTextFn,
@@ -279,7 +284,10 @@ def related_rows(text_docs, docs, plan: BuildPlan):
     order = embeddings | "InContextPretraining" >> OrderDocuments(
         config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
     placed = (docs, order["positions"]) | "PlaceDocuments" >> PlaceDocuments()
-    rows = placed.placed | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
+    segments = placed.placed
+    if long_documents:
+        segments = segments | "LongDocumentsApart" >> beam.Map(long_documents.placed)
+    rows = segments | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
                                                                        config.seed)
     return rows.rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS], rows[COUNTS]]
 

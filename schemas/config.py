@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from vocaloom.schemas.local_files import FileRefused, read_regular
 from vocaloom.schemas.paths import plain
-from vocaloom.schemas.sources import source_names, split_ratio, split_source
+from vocaloom.schemas.sources import base_source, source_names, split_ratio, split_source, with_long_sources
 
 CONTEXTS = ("document", "related")
 REMAINDERS = ("pack", "drop")
@@ -46,6 +46,7 @@ class BuildConfig:
     cache: str | None = None
     context: str = "document"
     remainders: str = "pack"  # document context: what is too short for a row of its own is packed, or dropped
+    long_documents: int = 0  # documents of at least this many tokens go to their source's NAME.long (0: none)
     knn: int = 40
     exact_search_max: int = 50_000
     partition_size: int = 100_000
@@ -69,16 +70,23 @@ class BuildConfig:
                                            "speech_ratio_by_source": dict(self.speech_ratio_by_source)}
 
     @property
-    def sources(self) -> tuple[str, ...]:
+    def input_sources(self) -> tuple[str, ...]:
+        """The sources --input names."""
         return source_names(self.inputs)
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every source a row may be of, sorted: the input sources and, with --long-documents, each one's long
+        documents' source."""
+        return with_long_sources(self.input_sources) if self.long_documents else self.input_sources
+
     def source_speech_ratio(self, source: str) -> float:
-        return dict(self.speech_ratio_by_source).get(source, self.speech_ratio)
+        return dict(self.speech_ratio_by_source).get(base_source(source), self.speech_ratio)
 
     @property
     def speaks(self) -> bool:
         """Whether any source gets speech (a build where none does loads no text-to-token model)."""
-        return any(self.source_speech_ratio(source) > 0 for source in self.sources)
+        return any(self.source_speech_ratio(source) > 0 for source in self.input_sources)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -126,6 +134,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
          choices=CONTEXTS)
     flag("--remainders", "--context document: documents shorter than the shortest row, and what is left at the "
          "end of longer ones, packed together into rows, or dropped", choices=REMAINDERS)
+    flag("--long-documents", "documents of at least N tokens (speech included) go, every piece of them, to a "
+         "source of their own, NAME.long, which a loader can upsample (0: none)", type=int, metavar="N")
     flag("--knn", "neighbours per document in the kNN graph (--context related)", type=int, metavar="K")
     flag("--exact-search-max", "partitions up to this many documents use exact search, larger ones HNSW",
          type=int, metavar="N")
@@ -251,9 +261,9 @@ def validate(config: BuildConfig) -> None:
         if not split_source(given)[1]:
             raise ConfigError(f"--input {given}: no pattern after the source name")
     for source, ratio in config.speech_ratio_by_source:
-        if source not in config.sources:
+        if source not in config.input_sources:
             raise ConfigError(f"--speech-ratio {source}={ratio}: no --input names source {source!r} (sources: "
-                              f"{', '.join(config.sources)})")
+                              f"{', '.join(config.input_sources)})")
         if not 0.0 <= ratio < 1.0:
             raise ConfigError(f"--speech-ratio {source}={ratio}: must be in [0, 1)")
     if not config.span_lambda > 0:
@@ -267,6 +277,8 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--min-bucket ({config.min_bucket}) is larger than --max-bucket ({config.max_bucket})")
     if config.batch_characters <= 0:
         raise ConfigError(f"--batch-characters must be positive, got {config.batch_characters}")
+    if config.long_documents < 0:
+        raise ConfigError(f"--long-documents must be 0 (none) or positive, got {config.long_documents}")
     if config.shard_tokens <= 0:
         raise ConfigError(f"--shard-tokens must be positive, got {config.shard_tokens}")
     if config.max_record_bytes <= 0:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from vocaloom.schemas.counts import FORMAT_COUNTS
 from vocaloom.schemas.shard import FORMAT, MAX_SOURCES, shard_path
-from vocaloom.schemas.sources import SOURCE_NAME
+from vocaloom.schemas.sources import is_source_name
 MANIFEST = "manifest.json"
 REQUIRED_KEYS = ("format", "config", "inputs", "tokenizer", "speech", "vocab", "buckets", "counts", "ordering")
 
@@ -118,7 +118,7 @@ def structure_problem(manifest: dict) -> str | None:
             return f"bucket {length}: rows/tokens do not add up (its shards' rows, rows x {length + 1} tokens)"
     sources = manifest.get("sources")  # absent in manifests written before named sources
     if sources is not None and (not isinstance(sources, dict) or not 0 < len(sources) <= MAX_SOURCES or not all(
-            isinstance(name, str) and SOURCE_NAME.fullmatch(name) and isinstance(source, dict)
+            isinstance(name, str) and is_source_name(name) and isinstance(source, dict)
             and count(source.get("tokens_written")) for name, source in sources.items())):
         return "sources is malformed"
     for bucket in buckets if sources is not None else ():

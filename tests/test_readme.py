@@ -45,10 +45,10 @@ def top_level_steps(tmp_path_factory) -> set[str]:
     corpus = tmp_path_factory.mktemp("corpus") / "c.jsonl"
     corpus.write_text(json.dumps({"id": "a", "text": "one small document"}) + "\n")
     steps = set()
-    for context in ("document", "related"):  # both with speech, the default
+    for context in ("document", "related"):  # both with speech, the default, and every optional step
         pipeline = beam.Pipeline(options=PipelineOptions(RUNNER))
         build_pipeline(pipeline, prepare(BuildConfig(output=str(corpus.parent / context), inputs=(str(corpus),),
-                                                     context=context)))
+                                                     context=context, long_documents=500)))
         proto = pipeline.to_runner_api()
         transforms = proto.components.transforms
         steps |= {transforms[part].unique_name for root in proto.root_transform_ids

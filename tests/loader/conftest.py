@@ -25,3 +25,28 @@ def read_rows(directory: Path, manifest: dict) -> dict[int, tuple[np.ndarray, li
         starts = [s for t in tables for s in t.column("doc_starts").to_pylist()]
         rows[length] = (np.concatenate(ids) if ids else np.empty((0, length + 1), np.int32), starts)
     return rows
+
+
+def split_sample(folder: Path) -> list[str]:
+    """The bundled sample as three sources, `--input` arguments: web (half its documents), books and code (a
+    quarter each)."""
+    from vocaloom.assets import bundled, bundled_path
+    import zstandard
+    lines = zstandard.ZstdDecompressor().stream_reader(bundled_path(bundled("sample")).open("rb")).read().splitlines()
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = {"web": [0, 1], "books": [2], "code": [3]}
+    for name, remainders in parts.items():
+        (folder / f"{name}.jsonl").write_bytes(b"".join(line + b"\n" for i, line in enumerate(lines)
+                                                        if i % 4 in remainders))
+    return [arg for name in parts for arg in ("--input", f"{name}={folder / name}.jsonl")]
+
+
+def take(loader, n: int) -> list[dict]:
+    """The next n batches of a BucketLoader, across epochs."""
+    batches = []
+    while len(batches) < n:
+        for batch in loader:
+            batches.append(batch)
+            if len(batches) == n:
+                break
+    return batches

@@ -10,7 +10,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from vocaloom.loader import BucketLoader, cu_seqlens
 from vocaloom.loader.bucket_loader import FOREIGN_WORKERS
-from tests.loader.conftest import build_dataset, read_rows
+from tests.loader.conftest import build_dataset, read_rows, take
 
 TOKENS = 1024  # 32, 16 and 8 rows a batch for buckets 32, 64, 128
 
@@ -30,17 +30,6 @@ def make(directory, **options) -> BucketLoader:
 def summary(batches) -> list[tuple]:
     """What identifies a batch: epoch, step, bucket and the rows it holds."""
     return [(b["epoch"], b["step"], b["bucket"], tuple(b["rows"].tolist())) for b in batches]
-
-
-def take(loader: BucketLoader, n: int) -> list[dict]:
-    """The next n batches, across epochs."""
-    batches = []
-    while len(batches) < n:
-        for batch in loader:
-            batches.append(batch)
-            if len(batches) == n:
-                break
-    return batches
 
 
 def test_batches_hold_the_rows_with_a_constant_token_count(dataset):
@@ -150,7 +139,7 @@ def test_after_a_new_world_size_its_own_checkpoints_resume_exactly(dataset):
     for loader in moved:
         take(loader, 20)
     state = moved[0].state_dict()
-    assert state["schedule"] | {"consumed_rows": None} == {"step": 30, "world_size": 3, "consumed_rows": None}
+    assert (state["schedule"]["step"], state["schedule"]["world_size"]) == (30, 3)
     resumed = [make(directory, rank=r, world_size=3).load_state_dict(state) for r in range(3)]
     assert [summary(take(a, 40)) for a in moved] == [summary(take(b, 40)) for b in resumed]
 

@@ -2,6 +2,7 @@
 rows of one source only (document and related context), and the manifest's and report's figures per source."""
 import json
 import sysconfig
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -91,3 +92,25 @@ def test_a_file_two_sources_claim_is_refused(corpora, tmp_path):
         run(["--input", f"a={corpora / 'code.jsonl'}", "--input", f"b={corpora}/*.jsonl", "--output",
              str(tmp_path / "never"), *TEXT_ONLY, *RUNNER])
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("context", ["document", "related"])
+def test_long_documents_go_whole_to_their_sources_long_part(corpora, tmp_path, context):
+    manifest = build(corpora, tmp_path / "long", "--long-documents", "300", "--context", context, *TEXT_ONLY)
+    names = ["books", "books.long", "code", "code.long", "web", "web.long"]
+    assert list(manifest["sources"]) == names and manifest["sources"]["web.long"]["long_documents_of"] == "web"
+    source_of, tokens = {}, Counter()
+    for bucket in manifest["buckets"]:
+        for shard in bucket["shards"]:
+            table = pa.ipc.open_file(str(tmp_path / "long" / shard["path"])).read_all()
+            assert json.loads(table.schema.metadata[b"vocaloom.sources"]) == names
+            for source, starts, doc_ids in zip(*(table.column(c).to_pylist()
+                                                 for c in ("source", "doc_starts", "doc_ids"))):
+                for doc_id, begin, end in zip(doc_ids, starts, starts[1:] + [bucket["length"] + 1]):
+                    assert source_of.setdefault(doc_id, names[source]) == names[source]  # every piece, one source
+                    tokens[doc_id] += end - begin
+    long = {doc_id for doc_id, name in source_of.items() if name.endswith(".long")}
+    assert long and all(source_of[d].startswith(d.split("-")[0]) for d in source_of)
+    # Found tokens fall short of a document's only by a pack group's dropped tail (under a row of 32).
+    assert all(tokens[d] >= 300 - 32 for d in long) and all(tokens[d] < 300 for d in set(tokens) - long)
+    assert verify(str(tmp_path / "long")) == []

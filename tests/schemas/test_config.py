@@ -61,6 +61,7 @@ def test_command_line_overrides_config_file(tmp_path):
     (["--output", "o", "--min-bucket", "12", "--max-bucket", "10"], "--min-bucket (12) is larger than --max-bucket"),
     (["--output", "o", "--max-bucket", "40"], "--max-bucket must be between"),
     (["--output", "o", "--shard-tokens", "0"], "--shard-tokens must be positive"),
+    (["--output", "o", "--long-documents", "-1"], "--long-documents must be 0 (none) or positive"),
     (["--output", "o", "--speech-ratio", "1.5"], "--speech-ratio must be in [0, 1)"),
     (["--output", "o", "--span-lambda", "0"], "--span-lambda must be positive"),
     (["--output", "o", "--compression", "lz4"], "argument --compression: invalid choice: 'lz4'"),
