@@ -186,3 +186,20 @@ def test_shares_round_within_one_and_right_on_average():
     assert (draws.sum(axis=1) == 7).all() and (np.abs(draws - exact) < 1).all()
     np.testing.assert_allclose(draws.mean(axis=0), exact, atol=0.03)
     assert apportion(10, [1, 3, 6], 0.99) == [1, 3, 6]
+
+
+def test_workers_and_another_world_size_keep_a_mixture_exact(mixed):
+    directory, _ = mixed
+    straight = make(directory, source_weights=WEIGHTS, long_document_factor=2.0)
+    expected = summary(take(straight, 120))
+    with_workers = make(directory, source_weights=WEIGHTS, long_document_factor=2.0, num_workers=2)
+    assert summary(take(with_workers, 120)) == expected and with_workers.state_dict() == straight.state_dict()
+    # Three ranks take over from one: each source's rows go on where its pass stopped, none read twice.
+    ranks = [make(directory, source_weights=WEIGHTS, long_document_factor=2.0, rank=r, world_size=3)
+             .load_state_dict(straight.state_dict()) for r in range(3)]
+    rest = [b for loader in ranks for b in loader]
+    web = {n for n, name in enumerate(straight.sources) if name.startswith("web")}  # read less than a pass
+    reads = Counter((b["bucket"], row) for b in rest + take(make(directory, source_weights=WEIGHTS,
+                                                                 long_document_factor=2.0), 120)
+                    if int(b["source"][0]) in web for row in b["rows"].tolist())
+    assert reads and max(reads.values()) == 1
