@@ -171,8 +171,10 @@ class RemoteDataset:
                     digest.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-            if size != entry["bytes"]:
-                raise IntegrityProblem(f"{size} bytes read, manifest says {entry['bytes']}")
+            if size < entry["bytes"]:  # the transfer ended early (a dropped connection): worth another attempt
+                raise ConnectionError(f"the transfer ended after {size} of {entry['bytes']} bytes")
+            if size > entry["bytes"]:
+                raise IntegrityProblem(f"more than the manifest's {entry['bytes']} bytes")
             if digest.hexdigest() != entry["sha256"]:
                 raise IntegrityProblem("sha256 differs from the manifest (corrupt or replaced)")
             os.replace(temp, target)

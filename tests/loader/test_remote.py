@@ -131,3 +131,29 @@ def test_a_planted_cache_file_is_not_trusted(remote, local, tmp_path):
 def test_a_negative_cache_bound_is_refused(remote):
     with pytest.raises(ValueError, match="cache_bytes must be an integer >= 0"):
         BucketLoader(remote, TOKENS, cache_bytes=-1)
+
+
+class EndsEarlyOnce:
+    """A store whose first transfer of a shard ends early, as a dropped connection does."""
+
+    def __init__(self, store):
+        self._store, self.opened = store, 0
+
+    def get_file_info(self, path):
+        return self._store.get_file_info(path)
+
+    def open_input_stream(self, path):
+        self.opened += 1
+        stream = self._store.open_input_stream(path)
+        if self.opened == 1:
+            import pyarrow as pa
+            return pa.BufferReader(stream.read(818))
+        return stream
+
+
+def test_a_transfer_that_ends_early_is_fetched_again(remote, local, tmp_path):
+    dataset = RemoteDataset(remote, tmp_path / "cache", retries=2, backoff=0.01)
+    entry = json.loads((local / "manifest.json").read_text())["buckets"][0]["shards"][0]
+    dataset._fs = EndsEarlyOnce(dataset._fs)
+    assert dataset.local(entry).read_bytes() == (local / entry["path"]).read_bytes()
+    assert dataset._fs.opened == 2
