@@ -6,8 +6,8 @@ The dataset: --copies copies of the bundled sample (about 1.9 M tokens each), sp
 number (web 10 of every 14 documents, books 3, code 1), so that their natural token shares (about 0.75, 0.20, 0.05)
 differ from the weights (web 0.143, books 0.5, code 0.357) by 5x or more for web and code; built text only, buckets
 64..1024, with --long-documents 500. Each mixture is
-read for at least --tokens tokens (every step is tokens_per_batch tokens); a source's share is its steps over all
-steps. Throughput: each loader reads --steps steps (every batch's input_ids summed, so every byte is read), twice,
+read for whole epochs, at least --tokens tokens (every step is tokens_per_batch tokens); a source's share is its
+steps over all steps. Throughput: each loader reads --steps steps (every batch's input_ids summed, so every byte is read), twice,
 alternating, the faster of each pair kept.
 
     python3 scripts/mixture_shares.py [--tokens 50000000] [--steps 4000] [--copies 10] [--out bench_data/mixture]
@@ -54,15 +54,13 @@ def loader(dataset: Path, **mixture) -> BucketLoader:
     return BucketLoader(dataset, tokens_per_batch=TOKENS_PER_BATCH, seed=0, **mixture)
 
 
-def steps_read(reader: BucketLoader, tokens: int) -> Counter:
-    """(bucket, source name) of every step until `tokens` are read."""
-    steps = Counter()
+def steps_read(reader: BucketLoader, tokens: int) -> tuple[Counter, int]:
+    """(bucket, source name) of every step of whole epochs, until at least `tokens` are read; and the epochs."""
+    steps, epochs = Counter(), 0
     while sum(steps.values()) * TOKENS_PER_BATCH < tokens:
-        for batch in reader:
-            steps[batch["bucket"], reader.sources[int(batch["source"][0])]] += 1
-            if sum(steps.values()) * TOKENS_PER_BATCH >= tokens:
-                break
-    return steps
+        steps.update((batch["bucket"], reader.sources[int(batch["source"][0])]) for batch in reader)
+        epochs += 1
+    return steps, epochs
 
 
 def by_source(steps: Counter) -> dict[str, float]:
@@ -92,10 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     dataset = build(args.out, args.copies)
     natural_epoch = Counter((b["bucket"], r.sources[int(b["source"][0])]) for r in [loader(dataset)] for b in r)
     natural = by_source(natural_epoch)
-    weighted = steps_read(loader(dataset, source_weights=WEIGHTS), args.tokens)
-    upsampled = steps_read(loader(dataset, source_weights=WEIGHTS, long_document_factor=LONG_FACTOR), args.tokens)
-    lines = [f"commit {commit()}; {sum(weighted.values()) * TOKENS_PER_BATCH:,} and "
-             f"{sum(upsampled.values()) * TOKENS_PER_BATCH:,} tokens read", "",
+    weighted, epochs = steps_read(loader(dataset, source_weights=WEIGHTS), args.tokens)
+    upsampled, long_epochs = steps_read(loader(dataset, source_weights=WEIGHTS, long_document_factor=LONG_FACTOR),
+                                        args.tokens)
+    lines = [f"commit {commit()}; read {sum(weighted.values()) * TOKENS_PER_BATCH:,} tokens in {epochs} epochs "
+             f"(weights) and {sum(upsampled.values()) * TOKENS_PER_BATCH:,} in {long_epochs} (weights, long x3)", "",
              "| source | natural share | weight | read (weights) | off by | read (weights, long x3) | off by |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     shares, long_shares = by_source(weighted), by_source(upsampled)
