@@ -57,6 +57,15 @@ def test_batches_from_a_bucket_through_a_small_cache_equal_the_local_ones(remote
     assert loader.directory == remote
 
 
+def test_a_mixture_of_a_bucket_and_a_folder_reads_as_two_folders(remote, local, tmp_path):
+    weights = {"bucket/default": 3, "disk/default": 1}
+    mixed = BucketLoader({"bucket": remote, "disk": local}, TOKENS, seed=4, cache_dir=tmp_path / "cache",
+                         source_weights=weights)
+    same_batches(mixed, BucketLoader({"bucket": local, "disk": local}, TOKENS, seed=4, source_weights=weights),
+                 len(mixed))
+    assert mixed.directory == {"bucket": remote, "disk": str(local.resolve())}
+
+
 def test_a_resume_from_a_bucket_continues_exactly(remote, local, tmp_path):
     first = BucketLoader(remote, TOKENS, seed=1, cache_dir=tmp_path / "a")
     for _, _ in zip(range(7), first):
