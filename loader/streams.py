@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from vocaloom.loader.shards import BucketRows, ShardCache
 from vocaloom.schemas.manifest import read_manifest
 from vocaloom.schemas.paths import is_local, plain
 from vocaloom.schemas.shard import row_limits
-from vocaloom.schemas.sources import DEFAULT_SOURCE, SOURCE_NAME
+from vocaloom.schemas.sources import DEFAULT_SOURCE
+
+# A dataset's name, which its sources' names start with (`name/source`): a nightly build's stamp folder qualifies.
+DATASET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 from vocaloom.schemas.vocab import Vocabulary
 
 
@@ -102,9 +106,9 @@ def open_datasets(directory, **options) -> list[Dataset]:
     for dataset in datasets:
         if dataset.name is None:
             dataset.name = dataset.directory.rstrip("/").rsplit("/", 1)[-1]
-        if not isinstance(dataset.name, str) or not SOURCE_NAME.fullmatch(dataset.name):
-            raise ValueError(f"dataset name {dataset.name!r} is not of [a-z0-9_-]{{1,64}}: name the datasets with "
-                             f"a mapping, {{name: location}}")
+        if not isinstance(dataset.name, str) or not DATASET_NAME.fullmatch(dataset.name):
+            raise ValueError(f"dataset name {dataset.name!r} is not of [A-Za-z0-9_.-] (not starting with '.', at "
+                             f"most 128 characters): name the datasets with a mapping, {{name: location}}")
     names = [dataset.name for dataset in datasets]
     if len(set(names)) < len(names):
         raise ValueError(f"two datasets are named alike ({', '.join(names)}): name them with a mapping, "

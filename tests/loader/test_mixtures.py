@@ -105,11 +105,15 @@ def test_long_documents_are_upsampled_by_their_whole_length(mixed):
 
 def test_two_datasets_at_once_with_their_sources_named_apart(mixed, tmp_path):
     directory, manifest = mixed
-    plain = tmp_path / "plain"
+    plain = tmp_path / "builds" / "2026-11-26T030000Z"  # a nightly build's folder
     plain_manifest = build_dataset(plain)
+    listed = make([directory, plain])  # named by their folders
+    assert listed.sources == [f"ds/{s}" for s in SOURCES] + ["2026-11-26T030000Z/default"]
     loader = make({"mix": directory, "plain": plain}, source_weights={"mix/code": 1, "plain/default": 1})
     assert loader.sources == [f"mix/{s}" for s in SOURCES] + ["plain/default"]
     assert loader.directory == {"mix": str(directory.resolve()), "plain": str(plain.resolve())}
+    with pytest.raises(ValueError, match="two datasets are named alike"):
+        make([directory, directory])
     truth = {"mix": read_rows(directory, manifest), "plain": read_rows(plain, plain_manifest)}
     read = Counter()
     for batch in loader:
