@@ -87,6 +87,8 @@ class BucketLoader(IterableDataset):
         self._lengths = sorted({length for dataset in self._datasets for length in dataset.buckets})
         self._odds = curriculum_odds(curriculum, len(self._lengths))
         self._streams = self._make_streams()
+        # The state's name of each stream: bucket length / source.
+        self._keys = [f"{self._lengths[s.shape.bucket]}/{self.sources[s.source]}" for s in self._streams]
         if not len(self._streams):
             raise ValueError("the datasets have no rows")
         fingerprints = [dataset.fingerprint for dataset in self._datasets]
@@ -273,7 +275,7 @@ class BucketLoader(IterableDataset):
         if any(len([s for s in self._streams if s.shape.bucket == k]) > 1 for k in range(len(self._lengths))):
             raise ValueError(f"loader state of format {PREVIOUS_STATE_FORMAT!r} is of a dataset with one source")
         by_length = lambda rows: {key: rows[str(self._lengths[s.shape.bucket])]  # noqa: E731
-                                  for key, s in zip(self._keys(), self._streams)}
+                                  for key, s in zip(self._keys, self._streams)}
         schedule = state["schedule"]
         taken = self._blocks_of(by_length(schedule["consumed_rows"]))
         remaining = [target - done for target, done in zip(self._targets(state["epoch"]), taken)]
@@ -287,16 +289,12 @@ class BucketLoader(IterableDataset):
         return {"dataset": self._fingerprint, "seed": self.seed, "tokens_per_batch": self.tokens_per_batch,
                 "curriculum": self._odds.tolist(), "cycles": self.cycles}
 
-    def _keys(self) -> list[str]:
-        """The state's name of each stream: bucket length / source."""
-        return [f"{self._lengths[s.shape.bucket]}/{self.sources[s.source]}" for s in self._streams]
-
     def _rows_of(self, blocks: Sequence[int]) -> dict[str, int]:
-        return {key: n * s.shape.block_rows for key, n, s in zip(self._keys(), blocks, self._streams)}
+        return {key: n * s.shape.block_rows for key, n, s in zip(self._keys, blocks, self._streams)}
 
     def _blocks_of(self, rows: dict[str, int]) -> tuple[int, ...]:
         blocks = []
-        for key, stream in zip(self._keys(), self._streams):
+        for key, stream in zip(self._keys, self._streams):
             n, block_rows = rows[key], stream.shape.block_rows
             if n and (not block_rows or n % block_rows):
                 raise ValueError(f"loader state: {n} rows of {key} are not whole batches")

@@ -116,8 +116,8 @@ class BucketRows:
 
     def __init__(self, bucket: dict, cache: ShardCache):
         self.length = bucket["length"]
-        self._shards = bucket["shards"]
-        self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self._shards), initial=0))
+        self.shards = bucket["shards"]
+        self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self.shards), initial=0))
         self.rows = self._first_rows[-1]
         self._cache = cache
 
@@ -131,7 +131,7 @@ class BucketRows:
                 row, count = row + taken, count - taken
 
     def prefetch(self, runs: list[tuple[int, int]]) -> None:
-        self._cache.prefetch([self._shards[index] for index, _, _ in self._pieces(runs)])
+        self._cache.prefetch([self.shards[index] for index, _, _ in self._pieces(runs)])
 
     def take(self, runs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows of these runs of (first row, rows), in order: input_ids, doc_starts and CSR doc offsets.
@@ -140,7 +140,7 @@ class BucketRows:
         """
         pieces = []
         for index, start, count in self._pieces(runs):
-            shard = self._cache.get(self.length, self._shards[index])
+            shard = self._cache.get(self.length, self.shards[index])
             pieces.append(shard.rows_between(start, start + count))
         if len(pieces) == 1:
             input_ids, doc_starts, offsets = pieces[0]

@@ -58,7 +58,7 @@ class Dataset:
         order; adjacent runs joined."""
         runs: list[list[tuple[int, int]]] = [[] for _ in self.sources]
         first = 0
-        for entry in self.manifest["buckets"][self._bucket_index(length)]["shards"]:
+        for entry in self.buckets[length].shards:
             for source, rows in enumerate(entry.get("source_rows", [entry["rows"]])):
                 if rows and runs[source] and sum(runs[source][-1]) == first:
                     runs[source][-1] = (runs[source][-1][0], runs[source][-1][1] + rows)
@@ -66,9 +66,6 @@ class Dataset:
                     runs[source].append((first, rows))
                 first += rows
         return runs
-
-    def _bucket_index(self, length: int) -> int:
-        return [bucket["length"] for bucket in self.manifest["buckets"]].index(length)
 
 
 class Stream:
