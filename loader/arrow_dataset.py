@@ -12,6 +12,7 @@ buckets' shards unread.
 
 Nothing here checks shard checksums: `vocaloom verify DIR` does, and BucketLoader checks what it reads.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,5 +44,6 @@ def arrow_dataset(directory: str | os.PathLike) -> ds.Dataset:
             buckets.append(pc.field(BUCKET.name) == pa.scalar(bucket["length"], pa.int32()))
     sources = tuple(sorted(manifest["sources"])) if "sources" in manifest else None  # None: before named sources
     schema = any_bucket_schema(manifest["vocab"], sources).append(BUCKET)
-    return ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.IpcFileFormat(),
-                                           filesystem=pafs.LocalFileSystem(), partitions=buckets)
+    return ds.FileSystemDataset.from_paths(
+        paths, schema=schema, format=ds.IpcFileFormat(), filesystem=pafs.LocalFileSystem(), partitions=buckets
+    )

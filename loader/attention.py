@@ -2,6 +2,7 @@
 
 A batch's inputs are input_ids[:, :-1] (rows x L positions) and its targets input_ids[:, 1:].
 """
+
 from __future__ import annotations
 
 import torch

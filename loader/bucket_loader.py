@@ -1,4 +1,5 @@
 """BucketLoader: Dataset Decomposition batches for PyTorch, on many ranks, with DataLoader workers and exact resume."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,11 @@ STATE_FORMAT = "vocaloom-loader/2"
 PREVIOUS_STATE_FORMAT = "vocaloom-loader/1"  # before sources: still resumed
 # Another DataLoader's workers each hold a copy that the main process never hears from, so neither its position nor
 # its epoch would advance: resumes repeat steps, and each epoch would start over.
-FOREIGN_WORKERS = ("BucketLoader reads in its own worker processes and cannot be iterated in another DataLoader's: "
-                   "use BucketLoader(..., num_workers=k) and a DataLoader or StatefulDataLoader with num_workers=0 "
-                   "(or none), whose state_dict() is then exact")
+FOREIGN_WORKERS = (
+    "BucketLoader reads in its own worker processes and cannot be iterated in another DataLoader's: "
+    "use BucketLoader(..., num_workers=k) and a DataLoader or StatefulDataLoader with num_workers=0 "
+    "(or none), whose state_dict() is then exact"
+)
 # Steps whose shards a dataset in a bucket fetches ahead of the one being read.
 PREFETCH_STEPS = 2
 log = logging.getLogger(__name__)
@@ -57,33 +60,59 @@ class BucketLoader(IterableDataset):
     it arrives, the next steps' shards fetched ahead (loader/remote.py).
     """
 
-    def __init__(self, directory, tokens_per_batch: int, curriculum: str | Sequence[float] = "uniform",
-                 cycles: int = 1, seed: int = 0, rank: int | None = None, world_size: int | None = None,
-                 num_workers: int = 0, verify_shards: bool = True, max_open_shards: int = 256,
-                 cache_dir: str | os.PathLike | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 source_weights: Mapping[str, float] | None = None, long_document_factor: float = 1.0,
-                 epoch_tokens: int | None = None):
+    def __init__(
+        self,
+        directory,
+        tokens_per_batch: int,
+        curriculum: str | Sequence[float] = "uniform",
+        cycles: int = 1,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        num_workers: int = 0,
+        verify_shards: bool = True,
+        max_open_shards: int = 256,
+        cache_dir: str | os.PathLike | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        source_weights: Mapping[str, float] | None = None,
+        long_document_factor: float = 1.0,
+        epoch_tokens: int | None = None,
+    ):
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = rank if rank is not None else dist.get_rank() if distributed else 0
         self.world_size = world_size if world_size is not None else dist.get_world_size() if distributed else 1
-        for name, value, least in [("tokens_per_batch", tokens_per_batch, 1), ("cycles", cycles, 1), ("seed", seed, 0),
-                                   ("world_size", self.world_size, 1), ("num_workers", num_workers, 0),
-                                   ("max_open_shards", max_open_shards, 1), ("cache_bytes", cache_bytes, 0)]:
+        for name, value, least in [
+            ("tokens_per_batch", tokens_per_batch, 1),
+            ("cycles", cycles, 1),
+            ("seed", seed, 0),
+            ("world_size", self.world_size, 1),
+            ("num_workers", num_workers, 0),
+            ("max_open_shards", max_open_shards, 1),
+            ("cache_bytes", cache_bytes, 0),
+        ]:
             if not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, not {value!r}")
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} is outside 0..{self.world_size - 1}")
         self.tokens_per_batch, self.cycles, self.seed, self.num_workers = tokens_per_batch, cycles, seed, num_workers
 
-        self._datasets = open_datasets(directory, cache_dir=cache_dir, cache_bytes=cache_bytes,
-                                       max_open_shards=max_open_shards, verify_shards=verify_shards)
+        self._datasets = open_datasets(
+            directory,
+            cache_dir=cache_dir,
+            cache_bytes=cache_bytes,
+            max_open_shards=max_open_shards,
+            verify_shards=verify_shards,
+        )
         self.sources = source_names(self._datasets)
         self.mixture = Mixture(self.sources, source_weights, long_document_factor, epoch_tokens)
         self.vocab = common_vocabulary(self._datasets)
         self.manifests = {dataset.name: dataset.manifest for dataset in self._datasets}
         self.manifest = self._datasets[0].manifest if len(self._datasets) == 1 else None
-        self.directory = self._datasets[0].directory if len(self._datasets) == 1 else \
-            {dataset.name: dataset.directory for dataset in self._datasets}
+        self.directory = (
+            self._datasets[0].directory
+            if len(self._datasets) == 1
+            else {dataset.name: dataset.directory for dataset in self._datasets}
+        )
         self._lengths = sorted({length for dataset in self._datasets for length in dataset.buckets})
         self._odds = curriculum_odds(curriculum, len(self._lengths))
         self._streams = self._make_streams()
@@ -92,25 +121,37 @@ class BucketLoader(IterableDataset):
         if not len(self._streams):
             raise ValueError("the datasets have no rows")
         fingerprints = [dataset.fingerprint for dataset in self._datasets]
-        self._fingerprint = fingerprints[0] if len(fingerprints) == 1 else hashlib.sha256(json.dumps(
-            [[dataset.name, fingerprint] for dataset, fingerprint in zip(self._datasets, fingerprints)]).encode()
-        ).hexdigest()
+        self._fingerprint = (
+            fingerprints[0]
+            if len(fingerprints) == 1
+            else hashlib.sha256(
+                json.dumps(
+                    [[dataset.name, fingerprint] for dataset, fingerprint in zip(self._datasets, fingerprints)]
+                ).encode()
+            ).hexdigest()
+        )
         self._plan_cache: tuple[EpochPlan, np.ndarray, np.ndarray] | None = None
         self._start_epoch(0)
         if not len(self):
-            raise ValueError(f"no bucket has rows for a batch of {tokens_per_batch} tokens on each of "
-                             f"{self.world_size} ranks")
+            raise ValueError(
+                f"no bucket has rows for a batch of {tokens_per_batch} tokens on each of {self.world_size} ranks"
+            )
 
     def _make_streams(self) -> list[Stream]:
         """Every source's rows in every bucket of every dataset, bucket by bucket (the order of the state's keys)."""
         streams, first_source = [], list(itertools.accumulate((len(d.sources) for d in self._datasets), initial=0))
         for k, (length, odds) in enumerate(zip(self._lengths, self._odds)):
-            rows = [(d, source, runs) for d, dataset in enumerate(self._datasets) if length in dataset.buckets
-                    for source, runs in enumerate(dataset.source_runs(length))]
+            rows = [
+                (d, source, runs)
+                for d, dataset in enumerate(self._datasets)
+                if length in dataset.buckets
+                for source, runs in enumerate(dataset.source_runs(length))
+            ]
             read = odds > 0 and any(runs for _, _, runs in rows)
             if read and self.tokens_per_batch % length:
-                raise ValueError(f"tokens_per_batch {self.tokens_per_batch} is not a multiple of bucket length "
-                                 f"{length}")
+                raise ValueError(
+                    f"tokens_per_batch {self.tokens_per_batch} is not a multiple of bucket length {length}"
+                )
             block_rows = self.tokens_per_batch // length if read else 0
             for index, (d, source, runs) in enumerate(rows):
                 shape = StreamShape(k, index, sum(n for _, n in runs), block_rows)
@@ -178,12 +219,21 @@ class BucketLoader(IterableDataset):
     def _batch(self, plan: EpochPlan, streams: np.ndarray, first_rows: np.ndarray, step: int) -> dict:
         stream, rows, runs = self._located(plan, streams, first_rows, step)
         input_ids, doc_starts, doc_offsets = rows.take(runs)
-        numbers = np.concatenate([np.arange(first, first + count) for first, count in runs]) if len(runs) > 1 else \
-            np.arange(runs[0][0], runs[0][0] + runs[0][1])
-        return {"input_ids": _tensor(input_ids), "bucket": rows.length, "doc_starts": _tensor(doc_starts),
-                "doc_offsets": torch.from_numpy(doc_offsets),
-                "source": torch.full((len(numbers),), stream.source, dtype=torch.int32),
-                "rows": torch.from_numpy(numbers), "epoch": plan.segment.epoch, "step": step}
+        numbers = (
+            np.concatenate([np.arange(first, first + count) for first, count in runs])
+            if len(runs) > 1
+            else np.arange(runs[0][0], runs[0][0] + runs[0][1])
+        )
+        return {
+            "input_ids": _tensor(input_ids),
+            "bucket": rows.length,
+            "doc_starts": _tensor(doc_starts),
+            "doc_offsets": torch.from_numpy(doc_offsets),
+            "source": torch.full((len(numbers),), stream.source, dtype=torch.int32),
+            "rows": torch.from_numpy(numbers),
+            "epoch": plan.segment.epoch,
+            "step": step,
+        }
 
     def _prefetch(self, plan: EpochPlan, streams: np.ndarray, first_rows: np.ndarray, steps: range) -> None:
         """Starts fetching the shards of these steps of this epoch (datasets in a bucket; else nothing to do)."""
@@ -207,8 +257,13 @@ class BucketLoader(IterableDataset):
 
     def _targets(self, epoch: int, step: int = 0, done: Sequence[int] | None = None) -> list[int]:
         """Blocks of each stream the epoch reads (loader/mixture.py); given `done`, those it reads from `step` on."""
-        return self.mixture.targets([s.source for s in self._streams], [s.shape.blocks for s in self._streams],
-                                    self.tokens_per_batch, mixture_rng(self.seed, epoch, step), done)
+        return self.mixture.targets(
+            [s.source for s in self._streams],
+            [s.shape.blocks for s in self._streams],
+            self.tokens_per_batch,
+            mixture_rng(self.seed, epoch, step),
+            done,
+        )
 
     def _plan(self) -> EpochPlan:
         return self._rank_plan()[0]
@@ -230,12 +285,21 @@ class BucketLoader(IterableDataset):
         """Where the next batch comes from, the same on every rank: save it from one. JSON-serialisable; its
         `directory` is the build read (a LATEST resolved), to resume from."""
         segment = self._segment
-        return {"format": STATE_FORMAT, **self._settings(), "mixture": self.mixture.to_json(),
-                "directory": self.directory, "epoch": segment.epoch, "step": self._step,
-                "consumed_rows": self._rows_of(self._plan().consumed(self._step)),
-                "schedule": {"step": segment.step, "world_size": segment.world_size,
-                             "taken_rows": self._rows_of(segment.taken),
-                             "remaining_rows": self._rows_of(segment.remaining)}}
+        return {
+            "format": STATE_FORMAT,
+            **self._settings(),
+            "mixture": self.mixture.to_json(),
+            "directory": self.directory,
+            "epoch": segment.epoch,
+            "step": self._step,
+            "consumed_rows": self._rows_of(self._plan().consumed(self._step)),
+            "schedule": {
+                "step": segment.step,
+                "world_size": segment.world_size,
+                "taken_rows": self._rows_of(segment.taken),
+                "remaining_rows": self._rows_of(segment.remaining),
+            },
+        }
 
     def load_state_dict(self, state: dict, new_weights: bool = False) -> BucketLoader:
         """Continue where `state` was saved: the same batches on the same world size; on another world size the
@@ -247,19 +311,29 @@ class BucketLoader(IterableDataset):
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"loader state of format {state.get('format')!r}, this version reads {STATE_FORMAT!r}")
         if state["dataset"] != self._fingerprint:  # e.g. a LATEST that a nightly publish has moved on since
-            raise ValueError(f"loader state was saved reading {state.get('directory', 'another dataset')}, whose "
-                             f"shards differ from {self.directory}'s: make the loader from that build to resume")
+            raise ValueError(
+                f"loader state was saved reading {state.get('directory', 'another dataset')}, whose "
+                f"shards differ from {self.directory}'s: make the loader from that build to resume"
+            )
         for key, value in self._settings().items():
             if state[key] != value:
                 raise ValueError(f"loader state was saved with {key} {state[key]!r}, this loader has {value!r}")
         mixture = self.mixture.to_json()
         if state["mixture"] != mixture and not new_weights:
-            raise ValueError(f"loader state was saved with the mixture {state['mixture']}, this loader has "
-                             f"{mixture}: pass new_weights=True to read the rest of the epoch with the new one")
+            raise ValueError(
+                f"loader state was saved with the mixture {state['mixture']}, this loader has "
+                f"{mixture}: pass new_weights=True to read the rest of the epoch with the new one"
+            )
         schedule, step, consumed = state["schedule"], state["step"], self._blocks_of(state["consumed_rows"])
-        plan = self._new_plan(Segment(state["epoch"], schedule["step"], schedule["world_size"],
-                                      self._blocks_of(schedule["taken_rows"]),
-                                      self._blocks_of(schedule["remaining_rows"])))
+        plan = self._new_plan(
+            Segment(
+                state["epoch"],
+                schedule["step"],
+                schedule["world_size"],
+                self._blocks_of(schedule["taken_rows"]),
+                self._blocks_of(schedule["remaining_rows"]),
+            )
+        )
         if not plan.segment.step <= step <= plan.end or plan.consumed(step) != consumed:
             raise ValueError("loader state is inconsistent: its consumed_rows do not follow from its schedule")
         segment = plan.segment
@@ -274,20 +348,34 @@ class BucketLoader(IterableDataset):
         """A state of the format before sources, as this one: its rows per bucket are its one source's."""
         if any(len([s for s in self._streams if s.shape.bucket == k]) > 1 for k in range(len(self._lengths))):
             raise ValueError(f"loader state of format {PREVIOUS_STATE_FORMAT!r} is of a dataset with one source")
-        by_length = lambda rows: {key: rows[str(self._lengths[s.shape.bucket])]  # noqa: E731
-                                  for key, s in zip(self._keys, self._streams)}
+
+        def by_length(rows: dict) -> dict:
+            return {key: rows[str(self._lengths[s.shape.bucket])] for key, s in zip(self._keys, self._streams)}
+
         schedule = state["schedule"]
         taken = self._blocks_of(by_length(schedule["consumed_rows"]))
         remaining = [target - done for target, done in zip(self._targets(state["epoch"]), taken)]
-        return dict(state, format=STATE_FORMAT, mixture=Mixture(self.sources, None, 1, None).to_json(),
-                    consumed_rows=by_length(state["consumed_rows"]),
-                    schedule={"step": schedule["step"], "world_size": schedule["world_size"],
-                              "taken_rows": by_length(schedule["consumed_rows"]),
-                              "remaining_rows": self._rows_of(remaining)})
+        return dict(
+            state,
+            format=STATE_FORMAT,
+            mixture=Mixture(self.sources, None, 1, None).to_json(),
+            consumed_rows=by_length(state["consumed_rows"]),
+            schedule={
+                "step": schedule["step"],
+                "world_size": schedule["world_size"],
+                "taken_rows": by_length(schedule["consumed_rows"]),
+                "remaining_rows": self._rows_of(remaining),
+            },
+        )
 
     def _settings(self) -> dict:
-        return {"dataset": self._fingerprint, "seed": self.seed, "tokens_per_batch": self.tokens_per_batch,
-                "curriculum": self._odds.tolist(), "cycles": self.cycles}
+        return {
+            "dataset": self._fingerprint,
+            "seed": self.seed,
+            "tokens_per_batch": self.tokens_per_batch,
+            "curriculum": self._odds.tolist(),
+            "cycles": self.cycles,
+        }
 
     def _rows_of(self, blocks: Sequence[int]) -> dict[str, int]:
         return {key: n * s.shape.block_rows for key, n, s in zip(self._keys, blocks, self._streams)}
@@ -315,4 +403,5 @@ class _WorkerReads(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         worker = get_worker_info()
+        assert worker is not None, "iterated in a DataLoader worker"
         return self._loader._batches(worker.id, worker.num_workers)

@@ -1,4 +1,5 @@
 """Dataset Decomposition curricula (docs/training.md): odds per bucket and the bucket drawn at each step."""
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,14 @@ def curriculum_odds(curriculum: str | Sequence[float], buckets: int) -> np.ndarr
     return np.array(odds)
 
 
-def draw_schedule(blocks: Sequence[int], consumed: Sequence[int], world_size: int, odds: np.ndarray, cycles: int,
-                  rng: np.random.Generator) -> np.ndarray:
+def draw_schedule(
+    blocks: Sequence[int],
+    consumed: Sequence[int],
+    world_size: int,
+    odds: np.ndarray,
+    cycles: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The bucket index of every remaining step of an epoch.
 
     A step of bucket k takes its next `world_size` blocks (one per rank) of the bucket's `blocks[k]`, `consumed[k]`
@@ -37,7 +44,8 @@ def draw_schedule(blocks: Sequence[int], consumed: Sequence[int], world_size: in
     bucket k with probability proportional to (its steps left in the cycle) * odds[k], exhausted buckets dropped.
     That sequential draw is sampled at once by sorting every step on Exponential(1) / odds (Efraimidis-Spirakis).
     """
-    labels, step_cycles = [], []
+    labels: list[np.ndarray] = []
+    step_cycles: list[np.ndarray] = []
     for k, (n, done) in enumerate(zip(blocks, consumed)):
         if odds[k] > 0 and n > done:
             first_blocks = done + world_size * np.arange((n - done) // world_size)
@@ -45,6 +53,6 @@ def draw_schedule(blocks: Sequence[int], consumed: Sequence[int], world_size: in
             step_cycles.append(first_blocks * cycles // n)
     if not labels:
         return np.empty(0, dtype=np.int32)
-    labels, step_cycles = np.concatenate(labels), np.concatenate(step_cycles)
-    keys = rng.exponential(size=len(labels)) / odds[labels]
-    return labels[np.lexsort((keys, step_cycles))]
+    every_label, every_cycle = np.concatenate(labels), np.concatenate(step_cycles)
+    keys = rng.exponential(size=len(every_label)) / odds[every_label]
+    return every_label[np.lexsort((keys, every_cycle))]

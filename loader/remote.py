@@ -8,6 +8,7 @@ least recently used shards are removed (a reader holds its own copy of each shar
 Endpoints are found as the stores' own clients find them: STORAGE_EMULATOR_HOST for a GCS emulator (anonymous), and
 for S3 AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3) and the AWS credentials and region, which pyarrow reads itself.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,9 +18,10 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from vocaloom.schemas.manifest import ManifestError
@@ -43,9 +45,10 @@ def filesystem(url: str):
     """(pyarrow filesystem, path within it) for a gs:// or s3:// URL. The stores' clients give up after about
     STORE_RETRY_SECONDS (theirs would go on for minutes): RemoteDataset retries, with backoff, then says so."""
     import pyarrow.fs as pafs
+
     path = url.split("://", 1)[1].rstrip("/")
     if scheme(url) == "gs":
-        options = {"retry_time_limit": timedelta(seconds=STORE_RETRY_SECONDS)}
+        options: dict[str, Any] = {"retry_time_limit": timedelta(seconds=STORE_RETRY_SECONDS)}
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
         if emulator:
             parsed = urlparse(emulator if "://" in emulator else f"http://{emulator}")
@@ -57,9 +60,12 @@ def filesystem(url: str):
         if endpoint:  # as boto3 reads it
             parsed = urlparse(endpoint)
             options.update(endpoint_override=parsed.netloc, scheme=parsed.scheme)
-        return pafs.S3FileSystem(retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=2),
-                                 connect_timeout=STORE_RETRY_SECONDS, request_timeout=4 * STORE_RETRY_SECONDS,
-                                 **options), path
+        return pafs.S3FileSystem(
+            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=2),
+            connect_timeout=STORE_RETRY_SECONDS,
+            request_timeout=4 * STORE_RETRY_SECONDS,
+            **options,
+        ), path
     raise ValueError(f"{url}: the reader reads local paths, gs:// and s3://")
 
 
@@ -82,8 +88,14 @@ def default_cache_dir() -> Path:
 class RemoteDataset:
     """The dataset at `url`; `local(entry)` is the path of a checked local copy of one of its shards."""
 
-    def __init__(self, url: str, cache_dir: str | os.PathLike | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 retries: int = RETRIES, backoff: float = FIRST_BACKOFF_SECONDS):
+    def __init__(
+        self,
+        url: str,
+        cache_dir: str | os.PathLike | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        retries: int = RETRIES,
+        backoff: float = FIRST_BACKOFF_SECONDS,
+    ):
         self.url = url.rstrip("/")
         self._fs, self._root = filesystem(self.url)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -98,7 +110,7 @@ class RemoteDataset:
                 raise ManifestError(f"{self.url}: {e}") from None
             self.url = f"{self.url.rsplit('/', 1)[0]}/{target}"
             self._root = f"{self._root.rsplit('/', 1)[0]}/{target}"
-        self._prefetching: dict[str, object] = {}
+        self._prefetching: dict[str, Future] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._checked: set[str] = set()  # sha256s of cached copies this process fetched or hashed
@@ -106,11 +118,12 @@ class RemoteDataset:
     def read(self, path: str, limit: int) -> bytes:
         """At most `limit` bytes of the file at `path` (an absolute URL under the dataset, as the manifest reader
         asks for it, or the dataset's URL itself)."""
-        relative = path[len(self.url):].lstrip("/")
+        relative = path[len(self.url) :].lstrip("/")
         return self._retrying(relative, lambda: self._read_small(relative, limit))
 
     def _read_small(self, relative: str, limit: int) -> bytes:
         import pyarrow as pa
+
         try:
             with self._fs.open_input_stream(f"{self._root}/{relative}".rstrip("/")) as f:
                 return f.read(limit)
@@ -192,7 +205,7 @@ class RemoteDataset:
                 if tries == self._retries:
                     first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                     raise ShardFetchError(f"{self.url}/{name}: {first_line} (after {tries + 1} attempts)") from None
-                time.sleep(self._backoff * 2 ** tries)
+                time.sleep(self._backoff * 2**tries)
 
     def _evict(self, keep: Path) -> None:
         """Removes the least recently used shards until the cache holds at most cache_bytes (`keep` stays)."""

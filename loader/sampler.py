@@ -16,6 +16,7 @@ Left out of an epoch: each stream's rows that do not fill a block of a pass, and
 not fill a step on every rank (fewer than world_size). The grids and orders change every epoch, so the rows left
 out change too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,8 +44,9 @@ def mixture_rng(seed: int, epoch: int, step: int) -> np.random.Generator:
 class StreamShape(NamedTuple):
     """What the plan needs of a stream: its bucket (index), its place among the bucket's streams, its rows and the
     rows of one block (0: its bucket is not read)."""
+
     bucket: int
-    index: int
+    position: int
     rows: int
     block_rows: int
 
@@ -59,6 +61,7 @@ class Segment:
     """Where the running schedule was drawn: at `step` of `epoch`, for `world_size` ranks; `taken` blocks of each
     stream were read before it and it reads `remaining` more. A new segment starts at each epoch and where a job
     resumes on a new world size or with new weights."""
+
     epoch: int
     step: int
     world_size: int
@@ -73,7 +76,7 @@ class Passes:
     def __init__(self, seed: int, epoch: int, stream: StreamShape):
         # A bucket's first stream seeds as a bucket's one order did before there were sources, so a dataset of one
         # source reads as it always did.
-        words = (stream.index,) if stream.index else ()
+        words = (stream.position,) if stream.position else ()
         self._rng, self._stream = _rng(_ROWS, seed, epoch, stream.bucket, *words), stream
         self._passes: list[tuple[int, np.ndarray]] = []
 
@@ -152,10 +155,10 @@ class EpochPlan:
 
     def consumed(self, step: int) -> tuple[int, ...]:
         """Blocks of each stream taken by all ranks in the steps before `step`."""
-        steps = np.bincount(self.buckets[:step - self.segment.step], minlength=len(self._order))
+        steps = np.bincount(self.buckets[: step - self.segment.step], minlength=len(self._order))
         taken = list(self.segment.taken)
         for order, n in zip(self._order, steps):
-            for stream, count in zip(*np.unique(order[:n * self.segment.world_size], return_counts=True)):
+            for stream, count in zip(*np.unique(order[: n * self.segment.world_size], return_counts=True)):
                 taken[stream] += int(count)
         return tuple(taken)
 
@@ -164,6 +167,8 @@ class EpochPlan:
         what this segment had left to read, the same blocks."""
         taken = self.consumed(step)
         if remaining is None:
-            remaining = [max(0, before + left - now) for before, left, now in
-                         zip(self.segment.taken, self.segment.remaining, taken)]
+            remaining = [
+                max(0, before + left - now)
+                for before, left, now in zip(self.segment.taken, self.segment.remaining, taken)
+            ]
         return Segment(self.segment.epoch, step, world_size, taken, tuple(remaining))

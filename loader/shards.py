@@ -1,6 +1,7 @@
 """A dataset's shards read into memory, checked and read as numpy views: from local disk, or from the local cache of a
 dataset in a bucket (loader/remote.py). Not memory-mapped: a mapped file that another process truncates kills the
 reader with SIGBUS when it touches a page past the new end; a copy in memory can only be found short, as it is read."""
+
 from __future__ import annotations
 
 import bisect
@@ -61,15 +62,15 @@ class Shard:
     def rows_between(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Views of input_ids [stop - start, L + 1], of the rows' doc_starts run together, and of the doc_starts
         offsets of rows start..stop (stop - start + 1 of them, counted from the shard's first doc_start)."""
-        offsets = self._doc_offsets[start:stop + 1]
-        return self.input_ids[start:stop], self._doc_starts[offsets[0]:offsets[-1]], offsets
+        offsets = self._doc_offsets[start : stop + 1]
+        return self.input_ids[start:stop], self._doc_starts[offsets[0] : offsets[-1]], offsets
 
 
 def _int32_view(values: pa.Array, data: bytearray, file_buffer: pa.Buffer) -> np.ndarray:
     """A writable view into the shard's bytes when the values lie in them (uncompressed), else Arrow's read-only
     one."""
     start = values.buffers()[1].address + values.offset * 4 - file_buffer.address
-    if 0 <= start and start + len(values) * 4 <= len(data):
+    if start >= 0 and start + len(values) * 4 <= len(data):
         return np.frombuffer(data, dtype=np.int32, count=len(values), offset=start)
     return values.to_numpy()
 
@@ -149,5 +150,8 @@ class BucketRows:
         for _, doc_starts, offsets in pieces:
             doc_offsets.append(offsets[1:] - offsets[0] + before)
             before += len(doc_starts)
-        return (np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]),
-                np.concatenate(doc_offsets))
+        return (
+            np.concatenate([p[0] for p in pieces]),
+            np.concatenate([p[1] for p in pieces]),
+            np.concatenate(doc_offsets),
+        )

@@ -4,6 +4,7 @@ A shard holds its rows source by source, and the manifest says how many of each 
 in a bucket are a list of runs of rows, known without opening a shard. A dataset written before named sources has
 one source, "default", holding every row.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -22,21 +23,29 @@ from vocaloom.schemas.manifest import read_manifest
 from vocaloom.schemas.paths import is_local, plain
 from vocaloom.schemas.shard import row_limits
 from vocaloom.schemas.sources import DEFAULT_SOURCE
+from vocaloom.schemas.vocab import Vocabulary
 
 # A dataset's name, which its sources' names start with (`name/source`): a nightly build's stamp folder qualifies.
 DATASET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
-from vocaloom.schemas.vocab import Vocabulary
 
 
 class Dataset:
     """One dataset read: the build (a LATEST resolved, once), its manifest, its sources and its buckets' rows."""
 
-    def __init__(self, name: str | None, location: str | os.PathLike, cache_dir: str | os.PathLike | None,
-                 cache_bytes: int, max_open_shards: int, verify_shards: bool):
+    def __init__(
+        self,
+        name: str | None,
+        location: str | os.PathLike,
+        cache_dir: str | os.PathLike | None,
+        cache_bytes: int,
+        max_open_shards: int,
+        verify_shards: bool,
+    ):
         location = str(location)
+        source: Path | RemoteDataset
         if is_local(location):
             # Resolved once (a LATEST link included): a later publish does not change what this loader reads.
-            source: Path | RemoteDataset = Path(os.path.realpath(plain(location)))
+            source = Path(os.path.realpath(plain(location)))
             self.manifest = read_manifest(source)
         else:
             source = RemoteDataset(location, cache_dir, cache_bytes)
@@ -50,8 +59,9 @@ class Dataset:
     @property
     def fingerprint(self) -> str:
         """The sha256 of its buckets' shards: the same build whatever path it is read from."""
-        return hashlib.sha256(json.dumps([[b["length"], [s["sha256"] for s in b["shards"]]]
-                                          for b in self.manifest["buckets"]]).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps([[b["length"], [s["sha256"] for s in b["shards"]]] for b in self.manifest["buckets"]]).encode()
+        ).hexdigest()
 
     def source_runs(self, length: int) -> list[list[tuple[int, int]]]:
         """Each source's rows in bucket `length` as runs of (first row, rows), rows numbered in manifest shard
@@ -97,19 +107,24 @@ def open_datasets(directory, **options) -> list[Dataset]:
     elif isinstance(directory, Sequence) and directory:
         named = [(None, location) for location in directory]
     else:
-        raise ValueError(f"directory must be a dataset's path or URL, a list of them or a mapping of names to them, "
-                         f"not {directory!r}")
+        raise ValueError(
+            f"directory must be a dataset's path or URL, a list of them or a mapping of names to them, "
+            f"not {directory!r}"
+        )
     datasets = [Dataset(name, location, **options) for name, location in named]
     for dataset in datasets:
         if dataset.name is None:
             dataset.name = dataset.directory.rstrip("/").rsplit("/", 1)[-1]
         if not isinstance(dataset.name, str) or not DATASET_NAME.fullmatch(dataset.name):
-            raise ValueError(f"dataset name {dataset.name!r} is not of [A-Za-z0-9_.-] (not starting with '.', at "
-                             f"most 128 characters): name the datasets with a mapping, {{name: location}}")
-    names = [dataset.name for dataset in datasets]
+            raise ValueError(
+                f"dataset name {dataset.name!r} is not of [A-Za-z0-9_.-] (not starting with '.', at "
+                f"most 128 characters): name the datasets with a mapping, {{name: location}}"
+            )
+    names = [str(dataset.name) for dataset in datasets]
     if len(set(names)) < len(names):
-        raise ValueError(f"two datasets are named alike ({', '.join(names)}): name them with a mapping, "
-                         f"{{name: location}}")
+        raise ValueError(
+            f"two datasets are named alike ({', '.join(names)}): name them with a mapping, {{name: location}}"
+        )
     return datasets
 
 
@@ -126,17 +141,24 @@ def common_vocabulary(datasets: list[Dataset]) -> Vocabulary:
     first, vocab, speech_model = datasets[0], None, None
     for dataset in datasets:
         other = Vocabulary.from_json(dataset.manifest["vocab"])
-        if vocab and ((other.text_size, other.specials, other.speech_offset) !=
-                      (vocab.text_size, vocab.specials, vocab.speech_offset)
-                      or dataset.manifest["tokenizer"]["sha256"] != first.manifest["tokenizer"]["sha256"]):
-            raise ValueError(f"datasets {first.name} and {dataset.name} were built with different tokenizers: their "
-                             f"token ids mean different things")
+        if vocab and (
+            (other.text_size, other.specials, other.speech_offset)
+            != (vocab.text_size, vocab.specials, vocab.speech_offset)
+            or dataset.manifest["tokenizer"]["sha256"] != first.manifest["tokenizer"]["sha256"]
+        ):
+            raise ValueError(
+                f"datasets {first.name} and {dataset.name} were built with different tokenizers: their "
+                f"token ids mean different things"
+            )
         if other.speech_size:
             model = dataset.manifest["speech"]["sha256"]
             if speech_model and model != speech_model:
-                raise ValueError(f"dataset {dataset.name}'s speech units come from another model than an earlier "
-                                 f"dataset's: their speech ids mean different things")
+                raise ValueError(
+                    f"dataset {dataset.name}'s speech units come from another model than an earlier "
+                    f"dataset's: their speech ids mean different things"
+                )
             speech_model = model
         if vocab is None or other.speech_size > vocab.speech_size:
             vocab = other
+    assert vocab is not None  # there is a dataset
     return vocab

@@ -5,15 +5,19 @@ An object store has no process to die with, so a killed build's lock stays: a lo
 stale, and the next build takes it over, on condition that it is still the version that build read, so that of two
 builds finding it stale only one wins. The times are the holders' clocks; the lease is minutes, skew seconds.
 """
+
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Protocol
 
-from vocaloom.pipelines.lock import LockHeldBy
+from vocaloom.pipelines.lock import LockHeld
 from vocaloom.schemas.paths import scheme
 
 LEASE_SECONDS = 120.0  # not renewed for this long: a killed build's lock
@@ -24,10 +28,19 @@ class Taken(RuntimeError):
     """The object exists, or is no longer the version the caller read."""
 
 
+class LockObject(Protocol):
+    """One object in a store, written only on a condition: absent (version 0) or still at `version`."""
+
+    def write(self, data: bytes, version) -> int | str: ...
+    def read(self) -> tuple[bytes, int | str] | None: ...
+    def delete(self, version) -> None: ...
+
+
 class GcsObject:
     def __init__(self, path: str):
-        from google.cloud import storage
-        bucket, _, name = path[len("gs://"):].partition("/")
+        from google.cloud import storage  # type: ignore[attr-defined]  # a namespace package mypy does not see
+
+        bucket, _, name = path[len("gs://") :].partition("/")
         anonymous = bool(os.environ.get("STORAGE_EMULATOR_HOST"))  # an emulator: no credentials to find
         client = storage.Client.create_anonymous_client() if anonymous else storage.Client()
         self._blob = client.bucket(bucket).blob(name)
@@ -35,6 +48,7 @@ class GcsObject:
     def write(self, data: bytes, version) -> int:
         """Writes if the object is at `version` (0: absent); returns the new version."""
         from google.api_core.exceptions import PreconditionFailed
+
         try:
             self._blob.upload_from_string(data, if_generation_match=version)
         except PreconditionFailed:
@@ -43,6 +57,7 @@ class GcsObject:
 
     def read(self) -> tuple[bytes, int] | None:
         from google.api_core.exceptions import NotFound
+
         try:
             data = self._blob.download_as_bytes()
         except NotFound:
@@ -51,20 +66,21 @@ class GcsObject:
 
     def delete(self, version) -> None:
         from google.api_core.exceptions import NotFound, PreconditionFailed
-        try:
+
+        with contextlib.suppress(NotFound, PreconditionFailed):
             self._blob.delete(if_generation_match=version)
-        except (NotFound, PreconditionFailed):
-            pass
 
 
 class S3Object:
     def __init__(self, path: str):
         import boto3
-        self._bucket, _, self._key = path[len("s3://"):].partition("/")
+
+        self._bucket, _, self._key = path[len("s3://") :].partition("/")
         self._client = boto3.client("s3")  # endpoint and credentials from boto3's environment
 
     def write(self, data: bytes, version) -> str:
         from botocore.exceptions import ClientError
+
         condition = {"IfNoneMatch": "*"} if version == 0 else {"IfMatch": version}
         try:
             return self._client.put_object(Bucket=self._bucket, Key=self._key, Body=data, **condition)["ETag"]
@@ -82,13 +98,12 @@ class S3Object:
 
     def delete(self, version) -> None:
         from botocore.exceptions import ClientError
-        try:
+
+        with contextlib.suppress(ClientError):  # gone, or no longer ours
             self._client.delete_object(Bucket=self._bucket, Key=self._key, IfMatch=version)
-        except ClientError:  # gone, or no longer ours
-            pass
 
 
-STORES = {"gs": GcsObject, "s3": S3Object}
+STORES: dict[str | None, Callable[[str], LockObject]] = {"gs": GcsObject, "s3": S3Object}
 
 
 def has_locks(path: str) -> bool:
@@ -114,22 +129,22 @@ class BucketLock:
 
     def __init__(self, path: str, lease: float | None = None):
         self._object, self._lease = STORES[scheme(path)](path), lease or LEASE_SECONDS
-        self._version = None
+        self._version: int | str | None = None
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew, name="vocaloom-lock", daemon=True)
 
     def acquire(self) -> BucketLock:
-        """Raises LockHeldBy (what the holder wrote) when a live build holds the lock."""
+        """Raises LockHeld (what the holder wrote) when a live build holds the lock."""
         try:
             self._version = self._object.write(lock_text(time.time()), 0)
         except Taken:
             found = self._object.read()
             if found is not None and not is_stale(found[0], time.time(), self._lease):
-                raise LockHeldBy(found[0].decode("utf-8", "replace").strip()) from None
+                raise LockHeld(found[0].decode("utf-8", "replace").strip()) from None
             try:  # stale (or deleted meanwhile): take it over, unless another build did first
                 self._version = self._object.write(lock_text(time.time()), found[1] if found else 0)
             except Taken:
-                raise LockHeldBy("another build, which took over a stale lock just now") from None
+                raise LockHeld("another build, which took over a stale lock just now") from None
         self._renewer.start()
         return self
 
@@ -140,7 +155,7 @@ class BucketLock:
             except Taken:
                 log.error("the lock on this build's --output was taken over by another build")
                 return
-            except Exception as e:  # noqa: BLE001 -- a transient error: the next renewal tries again
+            except Exception as e:
                 log.warning("renewing the lock on --output failed: %s", e)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 Everything that can be wrong with the options, inputs or models is found by `prepare` before the pipeline starts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
+
+# isort: split
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -25,17 +28,23 @@ from apache_beam.runners.runner import PipelineState
 
 from vocaloom import assets
 from vocaloom.pipelines.filesystems import require_filesystems
-from vocaloom.pipelines.worker_logs import local_runner
 from vocaloom.pipelines.guest import as_guest
 from vocaloom.pipelines.inputs import match_inputs
 from vocaloom.pipelines.output_dir import TEMP_DIR, claim_output
-from vocaloom.schemas.config import (PATH_OPTIONS, ArgumentParser, BuildConfig, ConfigError, add_build_arguments,
-                                     config_from_args)
+from vocaloom.pipelines.worker_logs import local_runner
+from vocaloom.schemas.config import (
+    PATH_OPTIONS,
+    ArgumentParser,
+    BuildConfig,
+    ConfigError,
+    add_build_arguments,
+    config_from_args,
+)
 from vocaloom.schemas.manifest import FORMAT, MANIFEST, parse_manifest, utc_now
+from vocaloom.schemas.paths import is_local, plain
 from vocaloom.schemas.sources import base_source, split_source
-from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.vocab import Vocabulary
-from vocaloom.transforms.artifacts import Artifact, ArtifactError, fingerprint, localize
+from vocaloom.transforms.artifacts import Artifact, ArtifactError, localize, read_artifact
 from vocaloom.transforms.counting import COUNTS, SumCounts
 from vocaloom.transforms.documents import DocTokens
 from vocaloom.transforms.inference_cache import cache_files, model_cache_dir
@@ -45,10 +54,11 @@ from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOpt
 from vocaloom.transforms.io.records import Reject
 from vocaloom.transforms.io.rejects import WriteRecordFiles
 from vocaloom.transforms.io.shard_writer import WriteShards
+from vocaloom.transforms.related.embed import EMBED_TEXT_TOKENS
 from vocaloom.transforms.text.dataset_decomposition import LEFTOVERS, DecomposeDocuments, DecomposeSegments
-from vocaloom.transforms.text.packing import PackLeftovers
 from vocaloom.transforms.text.dedup import ExactDedup, partition_count
 from vocaloom.transforms.text.long_documents import LongDocuments
+from vocaloom.transforms.text.packing import PackLeftovers
 from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
 
@@ -66,6 +76,7 @@ TOKEN_SPILL = "spill/tokens"
 @dataclass(frozen=True)
 class BuildPlan:
     """A validated config with its inputs matched and its tokenizer and text-to-token model loaded."""
+
     config: BuildConfig
     inputs: list[dict]  # [{path, bytes, source}]; the commit adds each one's sha256
     unreadable: list[dict]  # [{path, reason}]: matched, left out (--skip-unreadable)
@@ -90,10 +101,14 @@ class BuildPlan:
         for given in config.inputs:  # the bundled sample's when none was given
             source, pattern = split_source(given)
             patterns[source].append(pattern)
-        return {source: {"patterns": patterns[source],
-                         "speech_ratio": config.source_speech_ratio(source) if self.model else 0.0,
-                         **({"long_documents_of": base_source(source)} if base_source(source) != source else {})}
-                for source in config.sources}
+        return {
+            source: {
+                "patterns": patterns[source],
+                "speech_ratio": config.source_speech_ratio(source) if self.model else 0.0,
+                **({"long_documents_of": base_source(source)} if base_source(source) != source else {}),
+            }
+            for source in config.sources
+        }
 
     @property
     def source_of_input(self) -> dict[str, int]:
@@ -107,20 +122,41 @@ class BuildPlan:
     def manifest_base(self) -> dict:
         speech = None
         if self.model:
-            speech = {"source": self.config.speech_source, "model": self.model.path, "sha256": self.model.sha256,
-                      "frame_rate_hz": self.model.frame_rate_hz, "codebook_size": self.model.codebook_size,
-                      "speech_ratio": self.config.speech_ratio, "span_lambda": self.config.span_lambda,
-                      "speech_ratio_by_source": {source: self.config.source_speech_ratio(source)
-                                                 for source in self.config.sources}}
+            speech = {
+                "source": self.config.speech_source,
+                "model": self.model.path,
+                "sha256": self.model.sha256,
+                "frame_rate_hz": self.model.frame_rate_hz,
+                "codebook_size": self.model.codebook_size,
+                "speech_ratio": self.config.speech_ratio,
+                "span_lambda": self.config.span_lambda,
+                "speech_ratio_by_source": {
+                    source: self.config.source_speech_ratio(source) for source in self.config.sources
+                },
+            }
             if hasattr(self.model, "dtype"):  # the precision its units were made in
                 from vocaloom.transforms.speech.speech_handlers import precision_name
+
                 speech["dtype"] = precision_name(self.model, self.config.device)
-        return {"format": FORMAT, "generation": self.generation, "provenance": self.provenance,
-                "config": self.config.to_json(), "sources": self.sources_base(),
-                "inputs": self.inputs, "inputs_unreadable": self.unreadable,
-                "tokenizer": self.tokenizer, "speech": speech, "vocab": self.vocab.to_json(),
-                "ordering": {"method": "in-context-pretraining", "embedder": self.embedder.artifact.location,
-                             "embedder_sha256": self.embedder.artifact.sha256} if self.embedder else None}
+        return {
+            "format": FORMAT,
+            "generation": self.generation,
+            "provenance": self.provenance,
+            "config": self.config.to_json(),
+            "sources": self.sources_base(),
+            "inputs": self.inputs,
+            "inputs_unreadable": self.unreadable,
+            "tokenizer": self.tokenizer,
+            "speech": speech,
+            "vocab": self.vocab.to_json(),
+            "ordering": {
+                "method": "in-context-pretraining",
+                "embedder": self.embedder.artifact.location,
+                "embedder_sha256": self.embedder.artifact.sha256,
+            }
+            if self.embedder
+            else None,
+        }
 
 
 # The largest SentencePiece model read: real ones are a few MB; protobuf cannot parse one of 2 GiB (SentencePiece
@@ -130,7 +166,7 @@ MAX_TOKENIZER_BYTES = 256 << 20
 
 def load_tokenizer(location: str, speech_size: int) -> tuple[Artifact, dict, Vocabulary]:
     try:
-        artifact = fingerprint(location, MAX_TOKENIZER_BYTES)
+        artifact = read_artifact(location, MAX_TOKENIZER_BYTES)
         sp = load_sentencepiece(localize(artifact))
     except ArtifactError as e:
         raise ConfigError(f"tokenizer {e}") from None
@@ -148,10 +184,11 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | CausalLMSpec | Teacher
     from vocaloom.text_to_token.causal_lm import CausalLMError, is_causal_lm, read_causal_lm
     from vocaloom.text_to_token.model_file import ModelFileError, read_model
     from vocaloom.transforms.speech.speech_handlers import read_teacher, resolve_device
+
     try:
         if config.speech_source == "tts":
-            return read_teacher(fingerprint(assets.bundled("speech-tokenizer")))
-        artifact = fingerprint(config.text_to_token_model)
+            return read_teacher(read_artifact(assets.bundled("speech-tokenizer")))
+        artifact = read_artifact(config.text_to_token_model)
         local = localize(artifact)
         read = read_causal_lm if is_causal_lm(local) else read_model
         spec = dataclasses.replace(read(local, artifact.sha256), path=artifact.location)
@@ -166,9 +203,14 @@ def provenance(argv: list[str], options: PipelineOptions) -> dict:
     shards of the same inputs and options are the same bytes whenever and wherever they are built). `finished` is
     added when the manifest is written."""
     from vocaloom import __version__
-    return {"vocaloom": __version__, "apache_beam": beam.__version__,
-            "runner": options.view_as(StandardOptions).runner, "argv": list(argv),
-            "started": utc_now()}
+
+    return {
+        "vocaloom": __version__,
+        "apache_beam": beam.__version__,
+        "runner": options.view_as(StandardOptions).runner,
+        "argv": list(argv),
+        "started": utc_now(),
+    }
 
 
 def prepare(config: BuildConfig) -> BuildPlan:
@@ -180,8 +222,7 @@ def prepare(config: BuildConfig) -> BuildPlan:
     model = load_speech_model(config)
     tokenizer_file, tokenizer, vocab = load_tokenizer(config.tokenizer, model.codebook_size if model else 0)
     cached = cache_files(config.cache, model.sha256) if model else []
-    return BuildPlan(config, inputs, unreadable, tokenizer, tokenizer_file, vocab, model, cached,
-                     load_embedder(config))
+    return BuildPlan(config, inputs, unreadable, tokenizer, tokenizer_file, vocab, model, cached, load_embedder(config))
 
 
 def check_cache(cache: str | None) -> None:
@@ -200,6 +241,7 @@ def load_embedder(config: BuildConfig) -> Embedder | None:
     if config.context != "related":
         return None
     from vocaloom.transforms.related.embed import read_embedder
+
     try:
         embedder = read_embedder(config.embedder)
     except (ValueError, OSError, ArtifactError) as e:  # OSError: a file that is not a regular one (FileRefused)
@@ -211,29 +253,57 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     """The mission statement, top to bottom. Returns the PCollection holding the committed manifest."""
     config, temp = plan.config, plan.temp_dir
     spill, records_dir = FileSystems.join(temp, "spill"), FileSystems.join(temp, "records")
-    interleaving = Interleaving(tuple(map(config.source_speech_ratio, config.sources)), config.span_lambda,
-                                config.seed) if plan.model else None
-    read = p | "ReadCorpus" >> ReadCorpus([i["path"] for i in plan.inputs], ReadOptions(
-        config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable), plan.setup_failures,
-        plan.source_of_input)
+    interleaving = (
+        Interleaving(tuple(map(config.source_speech_ratio, config.sources)), config.span_lambda, config.seed)
+        if plan.model
+        else None
+    )
+    read = p | "ReadCorpus" >> ReadCorpus(
+        [i["path"] for i in plan.inputs],
+        ReadOptions(config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable),
+        plan.setup_failures,
+        plan.source_of_input,
+    )
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
-        TokenizeFn(plan.tokenizer_file, plan.vocab.eos, FileSystems.join(temp, TOKEN_SPILL), interleaving,
-                   plan.setup_failures, plan.source_of_input))
+        TokenizeFn(
+            plan.tokenizer_file,
+            plan.vocab.eos,
+            FileSystems.join(temp, TOKEN_SPILL),
+            interleaving,
+            plan.setup_failures,
+            plan.source_of_input,
+            EMBED_TEXT_TOKENS if plan.embedder else 0,
+        )
+    )
     unique = tokenized | "ExactDedup" >> ExactDedup(
-        DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs)))
+        DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs))
+    )
     docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
-    records = [read[REJECTS] | "RejectsToJson" >> beam.Map(Reject.to_json)
-               | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")]
+    records = [
+        read[REJECTS]
+        | "RejectsToJson" >> beam.Map(Reject.to_json)
+        | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")
+    ]
     if plan.model:
         from vocaloom.transforms.speech.speech_conversion import DEAD_LETTER, ConvertSpans, speech_spans
         from vocaloom.transforms.speech.speech_handlers import precision_name, speech_handler, units_identity
         from vocaloom.transforms.speech.weave import Weave
+
         identity = units_identity(plan.model.sha256, precision_name(plan.model, config.device))
-        speech = docs | "SpeechSpans" >> beam.FlatMap(speech_spans, identity) | "ConvertSpans" >> ConvertSpans(
-            speech_handler(plan.model, config.device, plan.setup_failures, config.batch_characters), plan.cache_files,
-            cache_dir(config, plan.model), plan.model.codebook_size)
-        woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(plan.tokenizer_file, plan.vocab, spill,
-                                                                 plan.setup_failures)
+        speech = (
+            docs
+            | "SpeechSpans" >> beam.FlatMap(speech_spans, identity)
+            | "ConvertSpans"
+            >> ConvertSpans(
+                speech_handler(plan.model, config.device, plan.setup_failures, config.batch_characters),
+                plan.cache_files,
+                cache_dir(config, plan.model.sha256),
+                plan.model.codebook_size,
+            )
+        )
+        woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(
+            plan.tokenizer_file, plan.vocab, spill, plan.setup_failures
+        )
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
         records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, "dead_letter"))
@@ -246,54 +316,78 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
             docs = docs | "LongDocumentsApart" >> beam.Map(long_documents.batch)
         rows, decomposition_counts = document_rows(docs, config)
         counts += decomposition_counts
-    shards = rows | "WriteShards" >> WriteShards(FileSystems.join(temp, "shards"), config.shard_tokens,
-                                                 config.compression, spill, plan.vocab.to_json(), config.sources)
+    shards = rows | "WriteShards" >> WriteShards(
+        FileSystems.join(temp, "shards"),
+        config.shard_tokens,
+        config.compression,
+        spill,
+        plan.vocab.to_json(),
+        config.sources,
+    )
     totals = tuple(counts) | "SumCounts" >> SumCounts()
     record_files = tuple(records) | "RecordFiles" >> beam.Flatten()
     fingerprints = p | "FingerprintInputs" >> FingerprintInputs([i["path"] for i in plan.inputs])
     return (shards, record_files, read[UNREADABLE], fingerprints, totals) | "CommitDataset" >> CommitDataset(
-        plan.write_dir or config.output, temp, plan.manifest_base())
+        plan.write_dir or config.output, temp, plan.manifest_base()
+    )
 
 
 def document_rows(docs, config: BuildConfig):
     """`--context document`: each document cut into rows (Dataset Decomposition), what is left over packed."""
-    decomposed = docs | "DatasetDecomposition" >> DecomposeDocuments(config.min_bucket, config.max_bucket,
-                                                                     config.seed, config.remainders == "pack")
+    decomposed = docs | "DatasetDecomposition" >> DecomposeDocuments(
+        config.min_bucket, config.max_bucket, config.seed, config.remainders == "pack"
+    )
     if config.remainders == "drop":
         return decomposed.rows, [decomposed[COUNTS]]
     packed = (decomposed.rows, decomposed[LEFTOVERS]) | "PackLeftovers" >> PackLeftovers(
-        config.min_bucket, config.max_bucket, config.seed)
+        config.min_bucket, config.max_bucket, config.seed
+    )
     return packed["rows"], [decomposed[COUNTS], packed[COUNTS]]
 
 
 def related_rows(text_docs, docs, plan: BuildPlan, long_documents: LongDocuments | None):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
-    from vocaloom.transforms.related.embed import (EMBEDDING_COUNTERS, EmbedderHandler, EmbeddingTextFn,
-                                                   keyed_embedding, vector_codec)
     from vocaloom.transforms.inference_cache import CachedInference, OneByOne
+    from vocaloom.transforms.related.embed import (
+        EMBEDDING_COUNTERS,
+        EmbedderHandler,
+        EmbeddingTextFn,
+        keyed_embedding,
+        vector_codec,
+    )
     from vocaloom.transforms.related.ordering import OrderDocuments, PlaceDocuments
+
     config, embedder = plan.config, plan.embedder
-    embedded = (text_docs
-                | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(plan.tokenizer_file, plan.vocab.text_size,
-                                                                embedder.sha256, plan.setup_failures))
-                | "Embed" >> CachedInference(EmbedderHandler(embedder.artifact, plan.setup_failures),
-                                             list(embedder.cache_files), cache_dir(config, embedder),
-                                             EMBEDDING_COUNTERS, OneByOne(), vector_codec(embedder.dim)))
+    assert embedder is not None  # --context related loads one
+    embedded = (
+        text_docs
+        | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(embedder.sha256))
+        | "Embed"
+        >> CachedInference(
+            EmbedderHandler(embedder.artifact, plan.setup_failures),
+            list(embedder.cache_files),
+            cache_dir(config, embedder.sha256),
+            EMBEDDING_COUNTERS,
+            OneByOne(),
+            vector_codec(embedder.dim),
+        )
+    )
     embeddings = embedded["outputs"] | "KeyEmbeddings" >> beam.Map(keyed_embedding)
     order = embeddings | "InContextPretraining" >> OrderDocuments(
-        config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup)
+        config.knn, config.exact_search_max, config.partition_size, config.seed, config.semantic_dedup
+    )
     placed = (docs, order["positions"]) | "PlaceDocuments" >> PlaceDocuments()
     segments = placed.placed
     if long_documents:
         segments = segments | "LongDocumentsApart" >> beam.Map(long_documents.placed)
-    rows = segments | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket,
-                                                                       config.seed)
+    rows = segments | "RelatedDecomposition" >> DecomposeSegments(config.min_bucket, config.max_bucket, config.seed)
     return rows.rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS], rows[COUNTS]]
 
 
-def cache_dir(config: BuildConfig, model: ModelSpec | TeacherSpec | Embedder) -> str | None:
-    return model_cache_dir(config.cache, model.sha256) if config.cache else None
+def cache_dir(config: BuildConfig, model_sha256: str) -> str | None:
+    """The --cache folder of the model whose identity is `model_sha256`, or None (no --cache)."""
+    return model_cache_dir(config.cache, model_sha256) if config.cache else None
 
 
 def beam_options_parser() -> argparse.ArgumentParser:
@@ -304,6 +398,7 @@ def beam_options_parser() -> argparse.ArgumentParser:
     class Parser(_BeamArgumentParser):
         def error(self, message: str):
             raise ConfigError(f"Beam option: {message}")
+
     parser = Parser(allow_abbrev=False)
     for options in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
         options._add_argparse_args(parser)
@@ -350,12 +445,15 @@ def check_runner(options: PipelineOptions) -> None:
     """Raises ConfigError for a runner Beam does not know, or one without what it needs to start: before any work."""
     from apache_beam.options.pipeline_options import GoogleCloudOptions
     from apache_beam.runners.runner import create_runner
+
     name = options.view_as(StandardOptions).runner
     try:
         runner = create_runner(name)
     except ValueError:
-        raise ConfigError(f"unknown --runner {name!r}: FnApiRunner, DirectRunner, PrismRunner, FlinkRunner, "
-                          "SparkRunner, DataflowRunner or a PipelineRunner's qualified name") from None
+        raise ConfigError(
+            f"unknown --runner {name!r}: FnApiRunner, DirectRunner, PrismRunner, FlinkRunner, "
+            "SparkRunner, DataflowRunner or a PipelineRunner's qualified name"
+        ) from None
     except ImportError as e:
         raise ConfigError(f"--runner {name} cannot be loaded: {e}") from None
     kind = type(runner).__name__
@@ -373,6 +471,7 @@ def check_job_server(kind: str, options: PipelineOptions) -> None:
     Spark one Beam starts from a jar with Java; their workers come from --environment_type, whose EXTERNAL and
     PROCESS need --environment_config."""
     from apache_beam.options.pipeline_options import PortableOptions
+
     portable, flags = options.view_as(PortableOptions), options.get_all_options()
     if portable.job_endpoint and portable.job_endpoint != "embed":
         host, _, port = portable.job_endpoint.rpartition(":")
@@ -380,24 +479,33 @@ def check_job_server(kind: str, options: PipelineOptions) -> None:
             socket.create_connection((host or "localhost", int(port)), timeout=JOB_ENDPOINT_SECONDS).close()
         except (OSError, ValueError) as e:  # else Beam waits for it without end
             reason = getattr(e, "strerror", None) or str(e)
-            raise ConfigError(f"--job_endpoint {portable.job_endpoint}: no job server answers there "
-                              f"({reason})") from None
+            raise ConfigError(
+                f"--job_endpoint {portable.job_endpoint}: no job server answers there ({reason})"
+            ) from None
     elif kind == "PortableRunner":
         raise ConfigError("--runner PortableRunner needs --job_endpoint (HOST:PORT of a running job server)")
     elif not portable.job_endpoint:
         jar_flag = "flink_job_server_jar" if kind == "FlinkRunner" else "spark_job_server_jar"
         jar = flags.get(jar_flag)
-        if jar and "://" not in jar and not os.path.isfile(jar):
+        if jar and is_local(jar) and not os.path.isfile(plain(jar)):
             raise ConfigError(f"--{jar_flag} {jar}: no such file")
         if not shutil.which("java"):
-            raise ConfigError(f"--runner {kind} starts a job server, which needs Java on PATH (or give --job_endpoint "
-                              "of a running one)")
+            raise ConfigError(
+                f"--runner {kind} starts a job server, which needs Java on PATH (or give --job_endpoint "
+                "of a running one)"
+            )
     environment = (portable.environment_type or "").upper()
-    if environment in ("EXTERNAL", "PROCESS") and not portable.environment_config and not any(
+    if (
+        environment in ("EXTERNAL", "PROCESS")
+        and not portable.environment_config
+        and not any(
             option.startswith(("external_service_address=", "process_command="))
-            for option in portable.environment_options or ()):
-        raise ConfigError(f"--environment_type {environment} needs --environment_config (EXTERNAL: the worker pool's "
-                          "HOST:PORT)")
+            for option in portable.environment_options or ()
+        )
+    ):
+        raise ConfigError(
+            f"--environment_type {environment} needs --environment_config (EXTERNAL: the worker pool's HOST:PORT)"
+        )
     if environment == "DOCKER" and not shutil.which("docker"):
         raise ConfigError("--environment_type DOCKER needs docker on PATH")
 
@@ -411,6 +519,7 @@ def wait_watching(result, failures: SetupFailures) -> None:
     runner keeps the build waiting for workers that cannot start (the portable job servers wait minutes). The job's
     state is polled: a portable runner's wait_until_finish(duration) cannot be called twice."""
     from apache_beam.runners.direct.direct_runner import DirectPipelineResult
+
     if not isinstance(result, DirectPipelineResult):  # it runs in this process, and reports only when waited for
         while not PipelineState.is_terminal(result.state):
             failure = failures.first()
@@ -436,8 +545,7 @@ def run(argv: list[str] | None = None) -> dict:
         plan = prepare(config_from_args(args))
         claim = claim_output(plan.config.output, plan.config.overwrite)
         try:
-            plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation,
-                                       provenance=made_by)
+            plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation, provenance=made_by)
             pipeline = beam.Pipeline(runner=local_runner(options), options=options)
             build_pipeline(pipeline, plan)
             wait_watching(pipeline.run(), plan.setup_failures)

@@ -4,6 +4,7 @@ The in-process runner runs every DoFn's setup() in the caller's process, and tho
 collector, torch's threads, an environment variable for offline model hubs); Beam adds logging handlers. Worker
 processes may keep such changes; the caller's process gets back what it had.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,6 +37,6 @@ def as_guest():
                 os.environ[name] = value
         root.handlers[:], root.filters[:] = handlers, filters
         root.setLevel(level)
-        warnings.filters[:] = warning_filters
-        if torch_threads is not None and torch.get_num_threads() != torch_threads:
+        warnings.filters[:] = warning_filters  # type: ignore[index]  # a list, which typeshed calls a Sequence
+        if torch and torch_threads is not None and torch.get_num_threads() != torch_threads:
             torch.set_num_threads(torch_threads)

@@ -6,6 +6,7 @@ A matched file that cannot be read (a directory, no permission) ends the build i
 refused: a FIFO would block a worker, a device never end. An input inside --output is refused, as the build may
 clear or replace what is there. Object-store inputs are checked by the workers that read them (transforms/io/read.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,12 +29,16 @@ def match_inputs(inputs: tuple[str, ...], output: str, skip_unreadable: bool) ->
     """([{path, bytes, source}] of every matched file to read, [{path, reason}] of those left out as unreadable),
     for --input values that may name their source (NAME=PATTERN). A `bundled:` input keeps its reference (workers
     resolve it). A file two sources' patterns match is refused: a document belongs to one source."""
-    files, sources, unreadable = {}, {}, {}
+    files: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
 
     def belongs(path: str, source: str) -> None:
         if sources.setdefault(path, source) != source:
-            raise ConfigError(f"input {path} is matched by sources {sources[path]!r} and {source!r}: a file belongs "
-                              "to one source")
+            raise ConfigError(
+                f"input {path} is matched by sources {sources[path]!r} and {source!r}: a file belongs to one source"
+            )
+
     for given in inputs:
         source, pattern = split_source(given)
         if assets.is_bundled(pattern):
@@ -51,16 +56,17 @@ def match_inputs(inputs: tuple[str, ...], output: str, skip_unreadable: bool) ->
         passed_over = glob_passed_over(tree or pattern) if is_local(pattern) else {}
         if tree:  # a folder's subfolders and files of other kinds are not inputs
             matched = [meta for meta in matched if input_format(meta.path)]
-            passed_over = {path: problem for path, problem in passed_over.items()
-                           if input_format(path) and problem != IS_DIRECTORY}
+            passed_over = {
+                path: problem for path, problem in passed_over.items() if input_format(path) and problem != IS_DIRECTORY
+            }
             if not matched and not passed_over:
                 raise ConfigError(f"input folder {pattern!r} holds no {', '.join(FORMATS)} file")
         if not matched and not passed_over:
             raise ConfigError(f"input {pattern!r} matches no file")
-        for path, problem in sorted(passed_over.items()):
+        for path, reason in sorted(passed_over.items()):
             if not skip_unreadable:
-                raise ConfigError(f"input {path} cannot be read: {problem}; {SKIP_HINT}")
-            unreadable[path] = problem
+                raise ConfigError(f"input {path} cannot be read: {reason}; {SKIP_HINT}")
+            unreadable[path] = reason
         for meta in matched:
             if input_format(meta.path) is None:
                 raise ConfigError(f"input {meta.path!r} has an unsupported extension (use {', '.join(FORMATS)})")
@@ -73,8 +79,10 @@ def match_inputs(inputs: tuple[str, ...], output: str, skip_unreadable: bool) ->
                 unreadable[meta.path] = problem
             else:
                 raise ConfigError(f"input {meta.path} cannot be read: {problem}; {SKIP_HINT}")
-    return ([{"path": path, "bytes": size, "source": sources[path]} for path, size in sorted(files.items())],
-            [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())])
+    return (
+        [{"path": path, "bytes": size, "source": sources[path]} for path, size in sorted(files.items())],
+        [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())],
+    )
 
 
 def folder_glob(pattern: str) -> str | None:
@@ -95,16 +103,17 @@ def glob_passed_over(pattern: str) -> dict[str, str]:
     """{path: why} for what a local glob meets and Beam's matching leaves out without a word: a matching entry that
     is a directory, a dangling link or a link loop, and a folder that cannot be listed where a match could be."""
     wildcard = WILDCARD.search(pattern)
-    prefix = pattern[:wildcard.start()] if wildcard else pattern
+    prefix = pattern[: wildcard.start()] if wildcard else pattern
     if prefix == pattern:
         return {}
     top = prefix if prefix.endswith("/") else os.path.dirname(prefix) or "."
     regex = re.compile(FileSystems.get_filesystem(pattern).translate_pattern(pattern))
-    found = {}
+    found: dict[str, str] = {}
 
     def unlisted(error: OSError):
         if error.filename != top and ("**" in pattern or error.filename.count("/") < pattern.count("/")):
             found[error.filename] = f"a folder that cannot be listed ({error.strerror})"
+
     for root, folders, names in os.walk(top, onerror=unlisted):
         for name in folders + names:
             path = os.path.join(root, name)
@@ -116,7 +125,7 @@ def glob_passed_over(pattern: str) -> dict[str, str]:
                 else:
                     os.stat(path)
             except OSError as e:  # a dangling link, a link loop
-                found[path] = e.strerror + (" (a symbolic link)" if os.path.islink(path) else "")
+                found[path] = (e.strerror or str(e)) + (" (a symbolic link)" if os.path.islink(path) else "")
     return found
 
 
@@ -136,7 +145,8 @@ def local_problem(path: str) -> str | None:
 
 
 def check_outside(path: str, output: str) -> None:
-    if is_local(path) and is_local(output) and \
-            os.path.realpath(path).startswith(os.path.realpath(output) + os.sep):
-        raise ConfigError(f"input {path} is inside --output {output}: a build may clear or replace what is there; "
-                          "move the input or choose another --output")
+    if is_local(path) and is_local(output) and os.path.realpath(path).startswith(os.path.realpath(output) + os.sep):
+        raise ConfigError(
+            f"input {path} is inside --output {output}: a build may clear or replace what is there; "
+            "move the input or choose another --output"
+        )

@@ -1,5 +1,6 @@
 """Ctrl-C while a build runs: Beam re-raises the KeyboardInterrupt from inside a step as a RuntimeError, so SIGINT is
 remembered here, for the command to end with one line and exit 130 whatever the runner made of it."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,6 @@
 """One process at a time: an exclusive flock(2) on a file, for a build's --output and for nightly's root (no Beam
 import here: `vocaloom --version` and the reader-only install import the nightly command's module)."""
+
 from __future__ import annotations
 
 import fcntl
@@ -10,8 +11,16 @@ from typing import IO
 from vocaloom.schemas.local_files import open_owned
 
 
-class LockHeldBy(RuntimeError):
-    """A lock file another process holds; the message is what that process wrote in it."""
+class LockHeld(RuntimeError):
+    """A lock another process or build holds, a file's flock or an object in a bucket: `holder` is what the holder
+    wrote in it (pid, start). The lock's owner restates it with what is locked (`naming`), in one line."""
+
+    def __init__(self, holder: str, message: str | None = None):
+        super().__init__(message or holder)
+        self.holder = holder
+
+    def naming(self, message: str) -> LockHeld:
+        return LockHeld(self.holder, message)
 
 
 def hold_lock(path: str) -> IO:
@@ -25,7 +34,7 @@ def hold_lock(path: str) -> IO:
         handle.seek(0)
         held_by = handle.read().strip() or "unknown"
         handle.close()
-        raise LockHeldBy(held_by) from None
+        raise LockHeld(held_by) from None
     handle.truncate(0)
     handle.write(holder())
     handle.flush()

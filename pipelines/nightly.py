@@ -4,6 +4,7 @@ ROOT is a local directory or a bucket (gs://, s3://); its layout and what each r
 pipelines/nightly_root.py. A failed or unverified build never moves LATEST. Every log line starts with
 "vocaloom.nightly" and holds key=value pairs, for grep.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from vocaloom.pipelines.interrupt import reraise_if_interrupted
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, read_toml
@@ -19,8 +20,10 @@ from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.paths import is_local, plain
 
 # Build flags nightly sets itself: given again, they would send the build outside ROOT.
-OWN_BUILD_FLAGS = {"output": "--output (builds go to ROOT/builds/<stamp>)",
-                   "cache": "--cache (the cache is ROOT/cache)"}
+OWN_BUILD_FLAGS = {
+    "output": "--output (builds go to ROOT/builds/<stamp>)",
+    "cache": "--cache (the cache is ROOT/cache)",
+}
 # Exit codes a scheduler can act on.
 OK, CONFIG_ERROR, LOCK_HELD, BUILD_FAILED, VERIFY_FAILED = 0, 2, 3, 4, 5
 
@@ -28,13 +31,14 @@ log = logging.getLogger("vocaloom.nightly")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def build_and_verify(config: str, root, build: str, beam_args: list[str]) -> int:
     """Runs the build and `verify`; returns an exit code. Only an OK build may be published."""
     from vocaloom.pipelines.build import run
     from vocaloom.pipelines.verify import verify
+
     started = time.monotonic()
     try:
         manifest = run(["--config", config, "--output", build, "--cache", root.cache, *beam_args])
@@ -46,10 +50,16 @@ def build_and_verify(config: str, root, build: str, beam_args: list[str]) -> int
         log.exception("stage=build status=failed build=%s error=%s", root.mark_failed(build), e)
         return BUILD_FAILED
     counts, speech, ordering = manifest["counts"], manifest["speech"], manifest["ordering"]
-    log.info("stage=build status=ok build=%s seconds=%.1f documents=%d tokens_written=%d cache_hit_rate=%s "
-             "embedding_cache_hit_rate=%s", build, time.monotonic() - started, counts["documents_kept"],
-             counts["tokens_written"], f"{speech['cache_hit_rate']:.4f}" if speech else "n/a",
-             f"{ordering['embedding_cache_hit_rate']:.4f}" if ordering else "n/a")
+    log.info(
+        "stage=build status=ok build=%s seconds=%.1f documents=%d tokens_written=%d cache_hit_rate=%s "
+        "embedding_cache_hit_rate=%s",
+        build,
+        time.monotonic() - started,
+        counts["documents_kept"],
+        counts["tokens_written"],
+        f"{speech['cache_hit_rate']:.4f}" if speech else "n/a",
+        f"{ordering['embedding_cache_hit_rate']:.4f}" if ordering else "n/a",
+    )
     problems = verify(build)
     if problems:
         for problem in problems:
@@ -61,7 +71,9 @@ def build_and_verify(config: str, root, build: str, beam_args: list[str]) -> int
 
 
 def nightly(config: str, root_path: str, keep: int, beam_args: list[str]) -> int:
-    from vocaloom.pipelines.nightly_root import LockHeld, root_at
+    from vocaloom.pipelines.lock import LockHeld
+    from vocaloom.pipelines.nightly_root import root_at
+
     try:
         read_toml(config)  # before the lock: a config that cannot be read must not hold it
     except ConfigError as e:
@@ -82,8 +94,12 @@ def nightly(config: str, root_path: str, keep: int, beam_args: list[str]) -> int
         log.info("stage=start root=%s build=%s config=%s previous=%s", root, build, config, root.latest())
         status = build_and_verify(config, root, build, beam_args)
         if status != OK:
-            log.error("stage=done status=failed exit=%d seconds=%.1f latest=%s (unchanged)", status,
-                      time.monotonic() - started, root.latest())
+            log.error(
+                "stage=done status=failed exit=%d seconds=%.1f latest=%s (unchanged)",
+                status,
+                time.monotonic() - started,
+                root.latest(),
+            )
             return status
         root.publish(build)
         log.info("stage=publish status=ok latest=%s", build)
@@ -94,16 +110,25 @@ def nightly(config: str, root_path: str, keep: int, beam_args: list[str]) -> int
 
 
 def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, metavar="FILE",
-                        help="TOML file with the build options (its output and cache are replaced) [required]")
-    parser.add_argument("--root", required=True, metavar="ROOT",
-                        help="local directory or bucket (gs://, s3://) holding builds/, LATEST, cache/ [required]")
+    parser.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="TOML file with the build options (its output and cache are replaced) [required]",
+    )
+    parser.add_argument(
+        "--root",
+        required=True,
+        metavar="ROOT",
+        help="local directory or bucket (gs://, s3://) holding builds/, LATEST, cache/ [required]",
+    )
     parser.add_argument("--keep", type=int, default=3, metavar="N", help="complete builds kept, LATEST included [3]")
 
 
 def main(argv: list[str]) -> int:
     """Raises ConfigError on bad flags, before any work; otherwise returns the run's exit code."""
     from vocaloom.pipelines.build import check_beam_flags, long_flags
+
     parser, build_parser = ArgumentParser(prog="vocaloom nightly"), ArgumentParser(prog="vocaloom build")
     add_nightly_arguments(parser)
     add_build_arguments(build_parser)
@@ -122,11 +147,13 @@ def main(argv: list[str]) -> int:
 
         from vocaloom.pipelines.build import pipeline_options
         from vocaloom.pipelines.filesystems import require_filesystems
+
         require_filesystems(args.root)
         FileSystems.set_options(pipeline_options(rest))
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s vocaloom.nightly %(levelname)s %(message)s",
-                                           "%Y-%m-%dT%H:%M:%S%z"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s vocaloom.nightly %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False

@@ -12,6 +12,7 @@ promises (pipelines/nightly.py runs them).
 A build that failed or did not verify is set aside: on disk renamed builds/<stamp>.failed; in a bucket, where a rename
 copies every byte, marked by an object builds/<stamp>.failed beside it. Either stays until the next successful run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,16 +21,12 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from vocaloom.pipelines.lock import LockHeldBy, hold_lock
+from vocaloom.pipelines.lock import LockHeld, hold_lock
 from vocaloom.schemas.manifest import MANIFEST
 from vocaloom.schemas.paths import LATEST, is_local, latest_target, plain
 
 BUILDS, CACHE, LOCK = "builds", "cache", "nightly.lock"
 FAILED_SUFFIX = ".failed"
-
-
-class LockHeld(RuntimeError):
-    """Another nightly run holds ROOT/nightly.lock."""
 
 
 def build_name(now: datetime, taken: set[str]) -> str:
@@ -62,8 +59,8 @@ class LocalRoot:
         self.builds.mkdir(parents=True, exist_ok=True)
         try:
             return hold_lock(str(self.path / LOCK))
-        except LockHeldBy as e:
-            raise LockHeld(f"{self.path / LOCK} is held by another run ({e})") from None
+        except LockHeld as e:
+            raise e.naming(f"{self.path / LOCK} is held by another run ({e.holder})") from None
 
     def new_build(self, now: datetime) -> str:
         return str(self.builds / build_name(now, {d.name for d in self.builds.iterdir()}))
@@ -88,7 +85,8 @@ class LocalRoot:
     def prune(self, keep: int) -> list[str]:
         folders = {d.name for d in self.builds.iterdir() if d.is_dir()}
         complete = {name for name in folders if (self.builds / name / MANIFEST).exists()} - {
-            name for name in folders if name.endswith(FAILED_SUFFIX)}
+            name for name in folders if name.endswith(FAILED_SUFFIX)
+        }
         latest = self.latest()
         removed = to_prune(folders, complete, latest and Path(latest).name, keep)
         for name in removed:
@@ -107,23 +105,25 @@ class BucketRoot:
 
     def lock(self):
         from vocaloom.pipelines.bucket_lock import BucketLock
+
         try:
             return contextlib.closing(BucketLock(f"{self.url}/{LOCK}").acquire())
-        except LockHeldBy as e:
-            raise LockHeld(f"{self.url}/{LOCK} is held by another run ({e})") from None
+        except LockHeld as e:
+            raise e.naming(f"{self.url}/{LOCK} is held by another run ({e.holder})") from None
 
     def _names(self) -> set[str]:
         """What is under builds/: build folders and failure marks."""
         from apache_beam.io.filesystems import FileSystems
+
         prefix = self.builds + "/"
-        return {meta.path[len(prefix):].split("/")[0]
-                for meta in FileSystems.match([prefix + "**"])[0].metadata_list}
+        return {meta.path[len(prefix) :].split("/")[0] for meta in FileSystems.match([prefix + "**"])[0].metadata_list}
 
     def new_build(self, now: datetime) -> str:
         return f"{self.builds}/{build_name(now, self._names())}"
 
     def latest(self) -> str | None:
         from apache_beam.io.filesystems import FileSystems
+
         pointer = f"{self.url}/{LATEST}"
         if not FileSystems.exists(pointer):  # no build published yet
             return None
@@ -133,10 +133,12 @@ class BucketRoot:
     def publish(self, build: str) -> None:
         """One object, written in one upload: readers see the old text or the new."""
         from vocaloom.transforms.io.atomic import write_atomically
-        write_atomically(f"{self.url}/{LATEST}", (build[len(self.url) + 1:] + "\n").encode())
+
+        write_atomically(f"{self.url}/{LATEST}", (build[len(self.url) + 1 :] + "\n").encode())
 
     def mark_failed(self, build: str) -> str:
         from vocaloom.transforms.io.atomic import write_atomically
+
         if build.rsplit("/", 1)[1] not in self._names():
             return build
         write_atomically(build + FAILED_SUFFIX, b"this build failed or did not verify: see the nightly log\n")
@@ -146,8 +148,9 @@ class BucketRoot:
         from apache_beam.io.filesystems import FileSystems
 
         from vocaloom.transforms.io.objects import remove
+
         names = self._names()
-        failed = {name[:-len(FAILED_SUFFIX)] for name in names if name.endswith(FAILED_SUFFIX)}
+        failed = {name[: -len(FAILED_SUFFIX)] for name in names if name.endswith(FAILED_SUFFIX)}
         folders = names - {name + FAILED_SUFFIX for name in failed}
         complete = {name for name in folders - failed if FileSystems.exists(f"{self.builds}/{name}/{MANIFEST}")}
         latest = self.latest()

@@ -12,6 +12,7 @@ and deleted at its end (pipelines/bucket_lock.py). Folders cannot be exchanged t
 its files under a new generation, DIR/generations/<n>/, beside the old dataset's, and its manifest.json (whose paths
 name that generation) replaces the old one in one write; only then are the old generation's files removed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 from typing import IO
 
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
+
+# isort: split
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.pipelines.bucket_lock import BucketLock, has_locks
-from vocaloom.pipelines.lock import LockHeldBy, hold_lock, holder
+from vocaloom.pipelines.lock import LockHeld, hold_lock, holder
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.manifest import MANIFEST, MAX_GENERATION, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
@@ -39,10 +42,6 @@ MARKER = ".vocaloom-lock"
 TEMP_DIR = ".vocaloom-tmp"
 # Everything a build writes into its output, and so everything a crashed build may have left there.
 WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", GENERATIONS_DIR, TEMP_DIR, CARD, MANIFEST)
-
-
-class OutputLocked(RuntimeError):
-    """Another build is writing this output."""
 
 
 @dataclass
@@ -85,12 +84,14 @@ def staging_dir(output: str) -> str:
 
 def claim_output(output: str, overwrite: bool) -> OutputClaim:
     """Checks that `output` may be written, locks it and clears what a crashed build left; raises ConfigError (or
-    OutputLocked) in one line otherwise. Returns where the build writes."""
+    LockHeld) in one line otherwise. Returns where the build writes."""
     if not is_local(output):
         return claim_remote(output, overwrite)
     if os.path.islink(output):  # an --overwrite would exchange the link, not the dataset it names
-        raise ConfigError(f"--output {output} is a symbolic link (to {os.readlink(output)}): give the directory "
-                          f"itself, {os.path.realpath(output)}")
+        raise ConfigError(
+            f"--output {output} is a symbolic link (to {os.readlink(output)}): give the directory "
+            f"itself, {os.path.realpath(output)}"
+        )
     if os.path.exists(output) and not os.path.isdir(output):
         raise ConfigError(f"--output {output} is not a directory")
     try:
@@ -105,7 +106,7 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
         raise ConfigError(f"--output {output}: {e}") from None
     except OSError as e:
         raise ConfigError(f"--output {output} cannot be written: {e.strerror}") from None
-    except LockHeldBy as e:
+    except LockHeld as e:
         raise locked(output, e) from None
     claim = OutputClaim(output, output, lock)
     with contextlib.ExitStack() as undo:
@@ -115,15 +116,19 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
                 raise ConfigError(f"{output} already holds a complete dataset (pass --overwrite to replace it)")
             foreign = sorted(entries - set(WRITTEN) - {MARKER})
             if foreign:  # the exchange would take them away with the old dataset
-                raise ConfigError(f"{output} holds files that are not the dataset's ({', '.join(foreign[:3])}"
-                                  f"{', ...' if len(foreign) > 3 else ''}): move them out before --overwrite")
+                raise ConfigError(
+                    f"{output} holds files that are not the dataset's ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}): move them out before --overwrite"
+                )
             claim.write_dir = staging_dir(output)
             shutil.rmtree(claim.write_dir, ignore_errors=True)  # a crashed replacement's
             try:
                 os.mkdir(claim.write_dir)
             except OSError as e:
-                raise ConfigError(f"--overwrite builds beside {output}, and {os.path.dirname(claim.write_dir)} "
-                                  f"cannot be written: {e.strerror}") from None
+                raise ConfigError(
+                    f"--overwrite builds beside {output}, and {os.path.dirname(claim.write_dir)} "
+                    f"cannot be written: {e.strerror}"
+                ) from None
             open(os.path.join(claim.write_dir, MARKER), "w").close()
         else:
             clear_leftovers(output)
@@ -131,16 +136,18 @@ def claim_output(output: str, overwrite: bool) -> OutputClaim:
     return claim
 
 
-def locked(output: str, holder: LockHeldBy) -> OutputLocked:
-    return OutputLocked(f"--output {output} is being written by another build ({holder}); wait for it or choose "
-                        "another directory")
+def locked(output: str, held: LockHeld) -> LockHeld:
+    return held.naming(
+        f"--output {output} is being written by another build ({held.holder}); wait for it or choose another directory"
+    )
 
 
 def check_owned(output: str, entries: set[str]) -> None:
     if entries and not entries & {MANIFEST, MARKER}:
         shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
-        raise ConfigError(f"--output {output} is not empty and holds no vocaloom dataset ({shown}): choose a new or "
-                          "empty directory")
+        raise ConfigError(
+            f"--output {output} is not empty and holds no vocaloom dataset ({shown}): choose a new or empty directory"
+        )
 
 
 def clear_leftovers(output: str, keep: int | None = None) -> None:
@@ -160,7 +167,7 @@ def generation_folders(output: str) -> set[int]:
     prefix = FileSystems.join(output, GENERATIONS_DIR) + "/"
     found = set()
     for meta in FileSystems.match([prefix + "**"])[0].metadata_list:
-        folder = meta.path[len(prefix):].split("/")[0]
+        folder = meta.path[len(prefix) :].split("/")[0]
         if folder.isdigit():
             found.add(int(folder))
     return found
@@ -178,14 +185,16 @@ def live_generation(output: str) -> int | None:
 
 def claim_remote(output: str, overwrite: bool) -> OutputClaim:
     """A bucket: the marker is the lock object (pipelines/bucket_lock.py), taken before anything is cleared."""
-    entries = {meta.path[len(output.rstrip("/")) + 1:].split("/")[0]
-               for meta in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list}
+    entries = {
+        meta.path[len(output.rstrip("/")) + 1 :].split("/")[0]
+        for meta in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list
+    }
     check_owned(output, entries)
     lock = None
     if has_locks(output):
         try:
             lock = BucketLock(FileSystems.join(output, MARKER)).acquire()
-        except LockHeldBy as e:
+        except LockHeld as e:
             raise locked(output, e) from None
     claim = OutputClaim(output, output, lock)
     with contextlib.ExitStack() as undo:

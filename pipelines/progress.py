@@ -8,6 +8,7 @@ rate; when the build ends every bar is set to the manifest's figure, total and c
 person sees are what the dataset holds. They are drawn only for a local runner writing to a local directory, and
 only on a terminal (tqdm stays quiet under cron, systemd and CI).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,12 +40,14 @@ class Stage(NamedTuple):
     def final(self, manifest: dict) -> int:
         """The stage's figure in the manifest."""
         counts, speech, ordering = manifest["counts"], manifest.get("speech") or {}, manifest.get("ordering") or {}
-        return {"records read": counts["records_read"],
-                "tokens": counts["text_tokens"] + counts["speech_tokens"],
-                "speech spans": speech.get("spans", 0),
-                "embeddings": ordering.get("embeddings_cached", 0) + ordering.get("embeddings_computed", 0),
-                "ordered documents": ordering.get("documents", 0),
-                "shards written": sum(len(bucket["shards"]) for bucket in manifest["buckets"])}[self.bar]
+        return {
+            "records read": counts["records_read"],
+            "tokens": counts["text_tokens"] + counts["speech_tokens"],
+            "speech spans": speech.get("spans", 0),
+            "embeddings": ordering.get("embeddings_cached", 0) + ordering.get("embeddings_computed", 0),
+            "ordered documents": ordering.get("documents", 0),
+            "shards written": sum(len(bucket["shards"]) for bucket in manifest["buckets"]),
+        }[self.bar]
 
 
 STAGES = (
@@ -64,7 +67,7 @@ class TempDirProgress:
     def __init__(self, temp_dir: str, file=None, disable: bool | None = None):
         self._spill, self._shards = os.path.join(temp_dir, TOKEN_SPILL), os.path.join(temp_dir, "shards")
         self.tallies = os.path.join(temp_dir, PROGRESS)
-        self._style = dict(file=file or sys.stderr, disable=disable, dynamic_ncols=True)
+        self._style = {"file": file or sys.stderr, "disable": disable, "dynamic_ncols": True}
         self.bars: dict[str, tqdm] = {}
         self._finished = False
         self._lock = threading.Lock()  # the watcher polls while the build's thread finishes
@@ -86,8 +89,9 @@ class TempDirProgress:
 
     def _advance(self, stage: Stage, seen: int) -> None:
         if seen and stage.bar not in self.bars:  # a stage's bar appears when it begins, below the earlier ones
-            self.bars[stage.bar] = tqdm(desc=stage.bar, unit=stage.unit, unit_scale=stage.unit == "tok",
-                                        position=len(self.bars), **self._style)  # "13.0 shards": counts unscaled
+            self.bars[stage.bar] = tqdm(
+                desc=stage.bar, unit=stage.unit, unit_scale=stage.unit == "tok", position=len(self.bars), **self._style
+            )  # "13.0 shards": counts unscaled
         bar = self.bars.get(stage.bar)
         if bar is not None and seen > bar.n:
             bar.update(seen - bar.n)
@@ -154,6 +158,7 @@ def build_progress(argv: list[str], file=None):
     def watch():
         while not stop.wait(POLL_SECONDS):
             progress.poll()
+
     watcher = threading.Thread(target=watch, daemon=True)
     saved = os.environ.get(PROGRESS_DIR)
     os.environ[PROGRESS_DIR] = progress.tallies  # where the steps' tallies go: worker processes inherit it

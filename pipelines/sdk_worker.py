@@ -6,6 +6,7 @@ without its [gcp] extra logs "apitools not found" through the root logger, which
 and every record of the harness (INFO included) would go to the terminal as well as to the launcher. The harness
 sends each record to the launcher, which prints what pipelines/worker_logs.py keeps.
 """
+
 import logging
 import sys
 
@@ -13,6 +14,7 @@ import sys
 def main() -> None:
     logging.getLogger().addHandler(logging.NullHandler())
     from apache_beam.runners.worker import sdk_worker_main
+
     sdk_worker_main.main(sys.argv)
 
 

@@ -1,8 +1,8 @@
 """`vocaloom verify DIR`: every shard's bytes, schema and rows against the manifest, and the accounting. A dataset in
 a bucket is read through the reader's own layer (loader/remote.py): each shard's size checked before a byte is
 read, its sha256 as it streams into a scratch copy, then the same checks as a local shard."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pyarrow as pa
 
@@ -74,8 +74,11 @@ def verify(directory: str) -> list[str]:
     try:
         for bucket in manifest["buckets"]:
             for entry in bucket["shards"]:
-                problems += (shard_problems(directory, bucket["length"], entry, limits) if remote is None
-                             else remote_shard_problems(remote, bucket["length"], entry, limits))
+                problems += (
+                    shard_problems(directory, bucket["length"], entry, limits)
+                    if remote is None
+                    else remote_shard_problems(remote, bucket["length"], entry, limits)
+                )
     finally:
         if scratch is not None:
             scratch.cleanup()

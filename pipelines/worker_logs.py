@@ -6,6 +6,7 @@ each one as "Worker: <the record as a protobuf dump>" on one logger. Those recor
 notes about its workers' internals ("No semi_persistent_directory found", the SDK harness starting) are dropped
 unless --verbose; any other warning or error, vocaloom's included, is kept and printed as one plain line.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,6 +15,8 @@ import sys
 
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 
+# isort: split
+
 FORWARDED = "apache_beam.runners.portability.local_job_service"
 LOCAL_RUNNERS = (None, "FnApiRunner", "DirectRunner", "SwitchingDirectRunner")
 WORKER_COMMAND = f"{sys.executable} -m vocaloom.pipelines.sdk_worker"
@@ -21,6 +24,7 @@ WORKER_COMMAND = f"{sys.executable} -m vocaloom.pipelines.sdk_worker"
 
 def _beam_dir() -> str:
     import apache_beam
+
     return os.path.dirname(apache_beam.__file__) + os.sep
 
 
@@ -32,10 +36,11 @@ class WorkerRecords(logging.Filter):
         self._verbose, self._beam = verbose, _beam_dir()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg != "Worker: %s" or len(record.args or ()) != 1:
+        if record.msg != "Worker: %s" or not isinstance(record.args, tuple) or len(record.args) != 1:
             return True
-        from google.protobuf import text_format
         from apache_beam.portability.api import beam_fn_api_pb2
+        from google.protobuf import text_format
+
         entry = beam_fn_api_pb2.LogEntry()
         try:
             text_format.Parse(str(record.args[0]), entry)
@@ -56,12 +61,16 @@ def local_runner(options):
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.environments import SubprocessSDKEnvironment
-    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS or \
-            options.view_as(DirectOptions).direct_running_mode != "multi_processing":
+
+    if (
+        options.view_as(StandardOptions).runner not in LOCAL_RUNNERS
+        or options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+    ):
         return None
 
     class QuietWorkersRunner(FnApiRunner):
         """FnApiRunner keeps its workers' environment: Beam's run_pipeline would set its own worker command."""
+
         _workers = SubprocessSDKEnvironment.from_command_string(command_string=WORKER_COMMAND)
 
         @property
@@ -71,13 +80,15 @@ def local_runner(options):
         @_default_environment.setter
         def _default_environment(self, _):
             pass
+
     return QuietWorkersRunner()
 
 
 def configure_logging(verbose: bool) -> None:
     """The launcher's logging for a build or nightly run: INFO and up with --verbose, else WARNING and up."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
     forwarded = logging.getLogger(FORWARDED)
     forwarded.filters[:] = [f for f in forwarded.filters if not isinstance(f, WorkerRecords)]

@@ -7,6 +7,7 @@ one pool ask for the same ids; Beam's pool, keyed by id alone, then stops one JV
 its own, and a JVM whose worker went before it connected waits for it forever (a Spark standalone worker running two
 executors hangs its build that way).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,16 +39,22 @@ class WorkerPool(BeamFnExternalWorkerPoolServicer):
 
     def StopWorker(self, stop_worker_request, context):
         return super().StopWorker(
-            beam_fn_api_pb2.StopWorkerRequest(worker_id=_key(context, stop_worker_request.worker_id)), context)
+            beam_fn_api_pb2.StopWorkerRequest(worker_id=_key(context, stop_worker_request.worker_id)), context
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vocaloom.pipelines.worker_pool",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--service_port", type=int, required=True, dest="port",
-                        help="the port the runners' environment_config names")
-    parser.add_argument("--container_executable", default=None,
-                        help="start each worker with this executable (Beam's SDK container contract) instead of python")
+    parser = argparse.ArgumentParser(
+        prog="python -m vocaloom.pipelines.worker_pool", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--service_port", type=int, required=True, dest="port", help="the port the runners' environment_config names"
+    )
+    parser.add_argument(
+        "--container_executable",
+        default=None,
+        help="start each worker with this executable (Beam's SDK container contract) instead of python",
+    )
     args = parser.parse_args(argv)
     address, server = WorkerPool.start(use_process=True, port=args.port, container_executable=args.container_executable)
     logging.getLogger().setLevel(logging.INFO)

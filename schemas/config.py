@@ -2,6 +2,7 @@
 
 Precedence is command line > `--config` file > defaults; the effective options are written to the manifest.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,10 @@ class BuildConfig:
     config: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self) | {"inputs": list(self.inputs),
-                                           "speech_ratio_by_source": dict(self.speech_ratio_by_source)}
+        return dataclasses.asdict(self) | {
+            "inputs": list(self.inputs),
+            "speech_ratio_by_source": dict(self.speech_ratio_by_source),
+        }
 
     @property
     def input_sources(self) -> tuple[str, ...]:
@@ -116,32 +119,67 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         shown = default if default is not None else _default(dest)
         parser.add_argument(name, dest=dest, default=s, help=f"{help} [{shown}]", **kwargs)
 
-    flag("--input", "file pattern, or a folder: every .jsonl(.gz, .zst), .parquet and .txt file under it; "
-         "repeatable (local, gs://, s3://); NAME=PATTERN puts its documents in source NAME ([a-z0-9_-], else "
-         "'default')", "bundled:sample", dest="inputs", action="append", metavar="[NAME=]PATTERN")
+    flag(
+        "--input",
+        "file pattern, or a folder: every .jsonl(.gz, .zst), .parquet and .txt file under it; "
+        "repeatable (local, gs://, s3://); NAME=PATTERN puts its documents in source NAME ([a-z0-9_-], else "
+        "'default')",
+        "bundled:sample",
+        dest="inputs",
+        action="append",
+        metavar="[NAME=]PATTERN",
+    )
     flag("--output", "output directory (local, gs://, s3://)", "required", metavar="DIR")
     flag("--tokenizer", "SentencePiece model file (local, gs://, s3://, or bundled:tokenizer)", metavar="PATH")
-    flag("--speech-ratio", "share of words turned into speech (0: a text-only build); NAME=R sets source NAME's "
-         "own (repeatable)", "0.3", dest="speech_ratio", action="append", metavar="[NAME=]R")
+    flag(
+        "--speech-ratio",
+        "share of words turned into speech (0: a text-only build); NAME=R sets source NAME's own (repeatable)",
+        "0.3",
+        dest="speech_ratio",
+        action="append",
+        metavar="[NAME=]R",
+    )
     flag("--span-lambda", "mean speech span length in words (Poisson)", type=float, metavar="WORDS")
     flag("--speech-source", "where speech units come from", choices=SPEECH_SOURCES)
     flag("--text-to-token-model", "text-to-token model directory", metavar="DIR")
     flag("--device", "where the text-to-token model runs", choices=DEVICES)
-    flag("--batch-characters", "a text-to-token batch's budget: its spans times its longest span, in characters "
-         "the model reads (a GPU wants far larger ones)", type=int, metavar="N")
+    flag(
+        "--batch-characters",
+        "a text-to-token batch's budget: its spans times its longest span, in characters "
+        "the model reads (a GPU wants far larger ones)",
+        type=int,
+        metavar="N",
+    )
     flag("--cache", "inference cache location (speech units, embeddings), kept between builds", metavar="DIR")
-    flag("--context", "what a row holds: pieces of one document, or related documents in order",
-         choices=CONTEXTS)
-    flag("--remainders", "--context document: documents shorter than the shortest row, and what is left at the "
-         "end of longer ones, packed together into rows, or dropped", choices=REMAINDERS)
-    flag("--long-documents", "documents of at least N tokens (speech included) go, every piece of them, to a "
-         "source of their own, NAME.long, which a loader can upsample (0: none)", type=int, metavar="N")
+    flag("--context", "what a row holds: pieces of one document, or related documents in order", choices=CONTEXTS)
+    flag(
+        "--remainders",
+        "--context document: documents shorter than the shortest row, and what is left at the "
+        "end of longer ones, packed together into rows, or dropped",
+        choices=REMAINDERS,
+    )
+    flag(
+        "--long-documents",
+        "documents of at least N tokens (speech included) go, every piece of them, to a "
+        "source of their own, NAME.long, which a loader can upsample (0: none)",
+        type=int,
+        metavar="N",
+    )
     flag("--knn", "neighbours per document in the kNN graph (--context related)", type=int, metavar="K")
-    flag("--exact-search-max", "partitions up to this many documents use exact search, larger ones HNSW",
-         type=int, metavar="N")
+    flag(
+        "--exact-search-max",
+        "partitions up to this many documents use exact search, larger ones HNSW",
+        type=int,
+        metavar="N",
+    )
     flag("--partition-size", "documents per ordering partition", type=int, metavar="N")
-    flag("--semantic-dedup", "drop a document more similar than this cosine to a kept neighbour", "off",
-         type=float, metavar="COSINE")
+    flag(
+        "--semantic-dedup",
+        "drop a document more similar than this cosine to a kept neighbour",
+        "off",
+        type=float,
+        metavar="COSINE",
+    )
     flag("--embedder", "Hugging Face encoder directory (bundled: all-MiniLM-L6-v2)", metavar="DIR")
     flag("--min-bucket", "log2 of the shortest row length", type=int, metavar="K")
     flag("--max-bucket", "log2 of the longest row length", type=int, metavar="K")
@@ -150,13 +188,25 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     flag("--compression", "shard buffer compression", choices=COMPRESSIONS)
     flag("--text-field", "JSONL/Parquet field holding the text", metavar="NAME")
     flag("--id-field", "JSONL/Parquet field holding the id", metavar="NAME")
-    flag("--overwrite", "replace a complete dataset in --output (kept until the new one is complete)", "off",
-         action="store_true")
-    flag("--skip-unreadable", "build without inputs that cannot be read, listing them in the manifest (otherwise "
-         "one ends the build)", "off", action="store_true")
+    flag(
+        "--overwrite",
+        "replace a complete dataset in --output (kept until the new one is complete)",
+        "off",
+        action="store_true",
+    )
+    flag(
+        "--skip-unreadable",
+        "build without inputs that cannot be read, listing them in the manifest (otherwise one ends the build)",
+        "off",
+        action="store_true",
+    )
     flag("--max-record-bytes", "a JSONL line or .txt file longer than this is a reject", type=int, metavar="N")
-    flag("--max-failed-batch-share", "share of speech spans whose batch may fail (dead letters) before the build "
-         "fails", type=float, metavar="R")
+    flag(
+        "--max-failed-batch-share",
+        "share of speech spans whose batch may fail (dead letters) before the build fails",
+        type=float,
+        metavar="R",
+    )
     flag("--config", "TOML file with the same options (the command line wins)", metavar="FILE")
 
 
@@ -182,8 +232,7 @@ def read_toml(path: str) -> dict:
     if isinstance(options.get("speech_ratio_by_source"), dict):  # a TOML table: [speech-ratio-by-source]
         options["speech_ratio_by_source"] = list(options["speech_ratio_by_source"].items())
     if options.get("inputs") == []:  # not the bundled sample: a list emptied by mistake
-        raise ConfigError(f"config file {path}: input = [] names no input (leave it out to build the bundled "
-                          "sample)")
+        raise ConfigError(f"config file {path}: input = [] names no input (leave it out to build the bundled sample)")
     return options
 
 
@@ -196,12 +245,13 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
     options.update(given)
     if "output" not in options:
         raise ConfigError("--output is required")
-    field_types = {f.name: f.type for f in dataclasses.fields(BuildConfig)}
+    field_types = {f.name: str(f.type) for f in dataclasses.fields(BuildConfig)}  # annotations: strings
     for name, value in options.items():
         _check_type(name, value, field_types[name])
     options["inputs"] = tuple(plain(path) for path in options.get("inputs", ()))
-    options["speech_ratio_by_source"] = tuple(sorted(
-        (name, float(ratio)) for name, ratio in options.get("speech_ratio_by_source", ())))
+    options["speech_ratio_by_source"] = tuple(
+        sorted((name, float(ratio)) for name, ratio in options.get("speech_ratio_by_source", ()))
+    )
     for name in PATH_OPTIONS:  # file://x is x: Beam's FileSystems know only the plain form
         if options.get(name) is not None:
             options[name] = plain(options[name])
@@ -228,15 +278,32 @@ def speech_ratios(values: list[str], by_source: dict) -> dict:
 
 def _check_type(name: str, value, annotation: str) -> None:
     flag = "--" + name.replace("_", "-")
-    expected = {"int": int, "float": (int, float), "bool": bool, "str": str, "str | None": str,
-                "float | None": (int, float)}.get(annotation)
+    types: dict[str, type | tuple[type, ...]] = {
+        "int": int,
+        "float": (int, float),
+        "bool": bool,
+        "str": str,
+        "str | None": str,
+        "float | None": (int, float),
+    }
+    expected = types.get(annotation)
     if name == "inputs":
         ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
     elif name == "speech_ratio_by_source":
-        ok = all(isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
-                 and isinstance(pair[1], (int, float)) and not isinstance(pair[1], bool) for pair in value)
+        ok = all(
+            isinstance(pair, (list, tuple))
+            and len(pair) == 2
+            and isinstance(pair[0], str)
+            and isinstance(pair[1], (int, float))
+            and not isinstance(pair[1], bool)
+            for pair in value
+        )
     else:
-        ok = isinstance(value, expected) and not (expected != bool and isinstance(value, bool))
+        ok = (
+            expected is not None
+            and isinstance(value, expected)
+            and not (expected is not bool and isinstance(value, bool))
+        )
     if not ok:
         raise ConfigError(f"{flag}: expected {annotation}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):  # the manifest's JSON has no inf or nan
@@ -262,8 +329,10 @@ def validate(config: BuildConfig) -> None:
             raise ConfigError(f"--input {given}: no pattern after the source name")
     for source, ratio in config.speech_ratio_by_source:
         if source not in config.input_sources:
-            raise ConfigError(f"--speech-ratio {source}={ratio}: no --input names source {source!r} (sources: "
-                              f"{', '.join(config.input_sources)})")
+            raise ConfigError(
+                f"--speech-ratio {source}={ratio}: no --input names source {source!r} (sources: "
+                f"{', '.join(config.input_sources)})"
+            )
         if not 0.0 <= ratio < 1.0:
             raise ConfigError(f"--speech-ratio {source}={ratio}: must be in [0, 1)")
     if not config.span_lambda > 0:

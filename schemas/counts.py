@@ -5,6 +5,7 @@ This is the one definition of the figures behind manifest.json's `counts`, `spee
 into blocks with `count_blocks`, and readers check the `counts` block against `FORMAT_COUNTS`. A figure lands in
 the block its declaration names; nothing is routed by how its name is spelled.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,8 +70,9 @@ SEGMENTS = Count("ordering", "segments", ("InContextPretraining",))
 PARTITIONS = Count("ordering", "partitions", ("InContextPretraining",))
 ADJACENT_SIMILARITY_SUM = Count("ordering", "adjacent_similarity_sum", ("InContextPretraining",), kind=float)
 ADJACENT_PAIRS = Count("ordering", "adjacent_pairs", ("InContextPretraining",))
-BEST_NEIGHBOUR_SIMILARITY_SUM = Count("ordering", "best_neighbour_similarity_sum", ("InContextPretraining",),
-                                      kind=float)
+BEST_NEIGHBOUR_SIMILARITY_SUM = Count(
+    "ordering", "best_neighbour_similarity_sum", ("InContextPretraining",), kind=float
+)
 BEST_NEIGHBOUR_DOCUMENTS = Count("ordering", "best_neighbour_documents", ("InContextPretraining",))
 RANDOM_PAIR_SIMILARITY = Count("ordering", "random_pair_similarity", ("InContextPretraining",), kind=float)
 APPROXIMATE_PARTITIONS = Count("ordering", "approximate_partitions", ("InContextPretraining",))
@@ -100,9 +102,9 @@ def label(key: tuple[str, str, str]) -> str:
 
 def count_blocks(totals: Totals) -> dict[str, dict]:
     """Summed counts to their blocks' figures, every declared count present (zero when no step emitted it)."""
-    blocks = {block: {} for block in BLOCKS}
-    for declared in DECLARED.values():
-        blocks[declared.block][declared.name] = declared.zero()
+    blocks: dict[str, dict] = {block: {} for block in BLOCKS}
+    for each in DECLARED.values():
+        blocks[each.block][each.name] = each.zero()
     for (block, name, detail), n in sorted(totals.items()):
         declared = DECLARED.get((block, name))
         if declared is None or bool(detail) != bool(declared.per):

@@ -4,6 +4,7 @@ A file's is the sha256 of its bytes. A directory's is the sha256 of its files' r
 sha256s, in name order, so that it names the content wherever the directory lies (a local folder, gs://, a worker's
 cache). One definition for every model and tokenizer; transforms/artifacts.py applies it through Beam's FileSystems.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -6,6 +6,7 @@ the reader can hold before reading it. Writes never follow a symbolic link: the 
 may write (nightly runs as root under cron), so a link where vocaloom writes is refused, as is anything that is not a
 regular file.
 """
+
 from __future__ import annotations
 
 import errno
@@ -19,13 +20,19 @@ class FileRefused(OSError):
     """A file that is not one vocaloom may read or write there; the message is one line naming it."""
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def kind(mode: int) -> str:
     """What a file that is not a regular one is, in words."""
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -43,8 +50,9 @@ def open_regular(path: str, limit: int | None = None, what: str = "file") -> IO[
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused(errno.EINVAL, f"{what} {path} is {kind(info.st_mode)}, not a regular file")
         if limit is not None and info.st_size > limit:
-            raise FileRefused(errno.EFBIG, f"{what} {path} is {info.st_size:,} bytes, more than the {limit:,} "
-                                           "vocaloom reads of one")
+            raise FileRefused(
+                errno.EFBIG, f"{what} {path} is {info.st_size:,} bytes, more than the {limit:,} vocaloom reads of one"
+            )
         return os.fdopen(_blocking(fd), "rb")
     except BaseException:
         os.close(fd)
@@ -63,9 +71,10 @@ def read_regular(path: str, limit: int, what: str = "file") -> bytes:
 def check_tree(path: str, what: str) -> None:
     """Every file under a local folder (a model's, an embedder's) is a regular file or a link to one; a folder link
     loop or an unreadable subfolder is refused too, so that nothing under it is skipped or waited on."""
+
     def refuse(error: OSError):
-        raise FileRefused(error.errno or errno.EIO, f"{what} {path}: {error.filename} cannot be read: "
-                                                    f"{error.strerror}")
+        raise FileRefused(error.errno or errno.EIO, f"{what} {path}: {error.filename} cannot be read: {error.strerror}")
+
     for root, _, names in os.walk(path, onerror=refuse):
         for name in names:
             full = os.path.join(root, name)
@@ -84,14 +93,17 @@ def open_owned(path: str, mode: int = 0o644) -> IO[str]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise FileRefused(e.errno, f"{path} is a symbolic link: vocaloom never writes through one (remove "
-                                       "it)") from None
+            raise FileRefused(
+                e.errno, f"{path} is a symbolic link: vocaloom never writes through one (remove it)"
+            ) from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise FileRefused(errno.EINVAL, f"{path} is {kind(info.st_mode)}, not a regular file: vocaloom writes "
-                                        "only regular files (remove it)")
+        raise FileRefused(
+            errno.EINVAL,
+            f"{path} is {kind(info.st_mode)}, not a regular file: vocaloom writes only regular files (remove it)",
+        )
     return os.fdopen(_blocking(fd), "a+")
 
 

@@ -1,4 +1,5 @@
 """manifest.json: what a training job and `vocaloom verify` rely on (docs/format.md)."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,12 @@ import re
 import stat
 import time
 from collections.abc import Callable
+from typing import TypeGuard
 
 from vocaloom.schemas.counts import FORMAT_COUNTS
 from vocaloom.schemas.shard import FORMAT, MAX_SOURCES, shard_path
 from vocaloom.schemas.sources import is_source_name
+
 MANIFEST = "manifest.json"
 REQUIRED_KEYS = ("format", "config", "inputs", "tokenizer", "speech", "vocab", "buckets", "counts", "ordering")
 
@@ -73,7 +76,7 @@ MAX_BUCKET_EXPONENT = 24  # far past any context length; keeps a row's size an i
 MAX_GENERATION = 99999  # generation_dir's five digits
 
 
-def count(value) -> bool:
+def count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -81,16 +84,24 @@ def structure_problem(manifest: dict) -> str | None:
     """The first field a reader relies on that is missing, of the wrong type or out of range; None when all hold.
     Shard paths must be exactly the names the writer gives (schemas/shard.py), so none leaves the dataset."""
     vocab = manifest["vocab"]
-    if not isinstance(vocab, dict) or not all(count(vocab.get(k)) for k in ("text_size", "speech_offset",
-                                                                            "speech_size", "size")) \
-            or not isinstance(vocab.get("specials"), dict) or not 0 < vocab["size"] < 2 ** 31 \
-            or vocab["size"] != vocab["speech_offset"] + vocab["speech_size"]:
+    if (
+        not isinstance(vocab, dict)
+        or not all(count(vocab.get(k)) for k in ("text_size", "speech_offset", "speech_size", "size"))
+        or not isinstance(vocab.get("specials"), dict)
+        or not 0 < vocab["size"] < 2**31
+        or vocab["size"] != vocab["speech_offset"] + vocab["speech_size"]
+    ):
         return "vocab is malformed"
     counts = manifest["counts"]
     if not isinstance(counts, dict) or not all(
-            (c.since_v1 and c.name not in counts)
-            or (isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values())) if c.per
-                else count(counts.get(c.name))) for c in FORMAT_COUNTS):
+        (c.since_v1 and c.name not in counts)
+        or (
+            isinstance(counts.get(c.name), dict) and all(map(count, counts[c.name].values()))
+            if c.per
+            else count(counts.get(c.name))
+        )
+        for c in FORMAT_COUNTS
+    ):
         return "counts are malformed"
     generation = manifest.get("generation", 0)  # absent in manifests written before generations
     if not count(generation) or generation > MAX_GENERATION:
@@ -102,8 +113,11 @@ def structure_problem(manifest: dict) -> str | None:
         length = bucket.get("length") if isinstance(bucket, dict) else None
         if not count(length) or length.bit_count() != 1 or length >= 1 << MAX_BUCKET_EXPONENT:
             return f"bucket length {length!r} is not a power of two below 2^{MAX_BUCKET_EXPONENT}"
-        if not count(bucket.get("rows")) or not count(bucket.get("tokens")) or not isinstance(bucket.get("shards"),
-                                                                                            list):
+        if (
+            not count(bucket.get("rows"))
+            or not count(bucket.get("tokens"))
+            or not isinstance(bucket.get("shards"), list)
+        ):
             return f"bucket {length} is malformed"
         shards = bucket["shards"]
         for i, entry in enumerate(shards):
@@ -111,22 +125,40 @@ def structure_problem(manifest: dict) -> str | None:
             if not isinstance(entry, dict) or entry.get("path") != expected:
                 path = entry.get("path") if isinstance(entry, dict) else entry
                 return f"bucket {length}: shard {i} is {path!r}, not {expected!r}"
-            if not count(entry.get("rows")) or not count(entry.get("bytes")) \
-                    or not SHA256.fullmatch(str(entry.get("sha256"))):
+            if (
+                not count(entry.get("rows"))
+                or not count(entry.get("bytes"))
+                or not SHA256.fullmatch(str(entry.get("sha256")))
+            ):
                 return f"{entry['path']}: rows, bytes or sha256 malformed"
-        if sum(entry["rows"] for entry in shards) != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (length + 1):
+        if sum(entry["rows"] for entry in shards) != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (
+            length + 1
+        ):
             return f"bucket {length}: rows/tokens do not add up (its shards' rows, rows x {length + 1} tokens)"
-    sources = manifest.get("sources")  # absent in manifests written before named sources
-    if sources is not None and (not isinstance(sources, dict) or not 0 < len(sources) <= MAX_SOURCES or not all(
-            isinstance(name, str) and is_source_name(name) and isinstance(source, dict)
-            and count(source.get("tokens_written")) for name, source in sources.items())):
+    sources: dict | None = manifest.get("sources")  # absent in manifests written before named sources
+    if sources is not None and (
+        not isinstance(sources, dict)
+        or not 0 < len(sources) <= MAX_SOURCES
+        or not all(
+            isinstance(name, str)
+            and is_source_name(name)
+            and isinstance(source, dict)
+            and count(source.get("tokens_written"))
+            for name, source in sources.items()
+        )
+    ):
         return "sources is malformed"
-    for bucket in buckets if sources is not None else ():
+    n_sources = 0 if sources is None else len(sources)
+    for bucket in buckets if n_sources else ():
         for entry in bucket["shards"]:  # each source's rows, contiguous in the shard in source order
             split = entry.get("source_rows")
-            if not isinstance(split, list) or len(split) != len(sources) or not all(map(count, split)) \
-                    or sum(split) != entry["rows"]:
-                return f"{entry['path']}: source_rows do not split its rows among the {len(sources)} sources"
+            if (
+                not isinstance(split, list)
+                or len(split) != n_sources
+                or not all(map(count, split))
+                or sum(split) != entry["rows"]
+            ):
+                return f"{entry['path']}: source_rows do not split its rows among the {n_sources} sources"
     if sum(bucket["tokens"] for bucket in buckets) != counts["tokens_written"]:
         # A bucket left out of the manifest would otherwise go unread without a word.
         return "counts.tokens_written differs from the buckets' tokens"
@@ -145,12 +177,17 @@ def dump_manifest(manifest: dict) -> bytes:
 def accounting_errors(counts: dict) -> list[str]:
     """The two identities the format demands of every build; empty when they hold."""
     errors = []
-    records = (counts["documents_kept"] + sum(counts["rejected"].values()) + sum(counts["filtered"].values())
-               + counts["duplicates"])
+    records = (
+        counts["documents_kept"]
+        + sum(counts["rejected"].values())
+        + sum(counts["filtered"].values())
+        + counts["duplicates"]
+    )
     if counts["records_read"] != records:
         errors.append(f"records_read {counts['records_read']} != kept + rejected + filtered + duplicates {records}")
     produced = counts["text_tokens"] + counts["speech_tokens"]
     if produced != counts["tokens_written"] + counts["tokens_dropped"]:
-        errors.append(f"tokens produced {produced} != written {counts['tokens_written']} "
-                      f"+ dropped {counts['tokens_dropped']}")
+        errors.append(
+            f"tokens produced {produced} != written {counts['tokens_written']} + dropped {counts['tokens_dropped']}"
+        )
     return errors

@@ -5,6 +5,7 @@ A plain path, or one written `file://...`, is local; anything else with a scheme
 reached through a filesystem: Beam's FileSystems in builds and verify, pyarrow's in the reader. Each object store's
 filesystem for builds comes with one of vocaloom's extras.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,7 +32,7 @@ def is_local(path: str) -> bool:
 def plain(path: str) -> str:
     """A local path without `file://` (Beam's FileSystems and the os module know only the plain form); any other
     path as it is."""
-    return path[len(LOCAL_SCHEME) + 3:] if scheme(path) == LOCAL_SCHEME else path
+    return path[len(LOCAL_SCHEME) + 3 :] if scheme(path) == LOCAL_SCHEME else path
 
 
 def missing_filesystem(path: str) -> str:

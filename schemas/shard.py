@@ -1,5 +1,6 @@
 """Shard layout as plain arithmetic: bucket lengths, schema, how many shards, and their names (docs/format.md); and
 the checks every reader makes of a shard's file and rows before it trusts them."""
+
 from __future__ import annotations
 
 import json
@@ -38,19 +39,23 @@ def any_bucket_schema(vocab: dict | None = None, sources: tuple[str, ...] | None
         metadata[b"vocaloom.vocab"] = json.dumps(vocab, sort_keys=True).encode()
     if sources:
         metadata[b"vocaloom.sources"] = json.dumps(list(sources)).encode()
-    return pa.schema([
-        pa.field("input_ids", pa.list_(pa.int32()), nullable=False),
-        pa.field("doc_starts", pa.list_(pa.int32()), nullable=False),
-        pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
-        *([SOURCE] if sources is not None else []),
-    ], metadata=metadata)
+    return pa.schema(
+        [
+            pa.field("input_ids", pa.list_(pa.int32()), nullable=False),
+            pa.field("doc_starts", pa.list_(pa.int32()), nullable=False),
+            pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
+            *([SOURCE] if sources is not None else []),
+        ],
+        metadata=metadata,
+    )
 
 
 def shard_schema(length: int, vocab: dict | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
     """Bucket `length`'s shards: rows of exactly L + 1 tokens; the metadata names the bucket too."""
     schema = any_bucket_schema(vocab, sources)
-    return (schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), length + 1), nullable=False))
-            .with_metadata({**schema.metadata, b"vocaloom.bucket": str(length).encode()}))
+    return schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), length + 1), nullable=False)).with_metadata(
+        {**schema.metadata, b"vocaloom.bucket": str(length).encode()}
+    )
 
 
 def num_shards(rows: int, length: int, shard_tokens: int) -> int:
@@ -93,6 +98,7 @@ def local_file_problem(directory: str, path: str, size: int) -> str | None:
 class RowLimits(NamedTuple):
     """What a dataset's rows must keep within: token ids below `vocab_size`, source indices below `sources` (None:
     a dataset from before named sources, whose shards have no source column)."""
+
     vocab_size: int
     sources: int | None
 

@@ -4,6 +4,7 @@ when they train (web, books, code), and speak some and not others: code is not r
 
 A pattern that itself holds "=" (a file named `a=b.jsonl`) is written `./a=b.jsonl` or with a source name in front.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,7 +36,7 @@ def split_ratio(given: str) -> tuple[str | None, str]:
 
 def base_source(name: str) -> str:
     """The source a long-document source belongs to ("web" for "web.long"; any other name itself)."""
-    return name[:-len(LONG_SUFFIX)] if name.endswith(LONG_SUFFIX) else name
+    return name[: -len(LONG_SUFFIX)] if name.endswith(LONG_SUFFIX) else name
 
 
 def with_long_sources(sources: tuple[str, ...]) -> tuple[str, ...]:

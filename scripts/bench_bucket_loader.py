@@ -3,8 +3,9 @@ scripts/fetch_object_stores.py), the bucket with a cold cache and then a warm on
 
 Each reader is a new BucketLoader in this process, with the process's record of hashed shards cleared, so each
 hashes every shard once (the local one from the page cache, the cold one as shards arrive and again when it maps
-them, the warm one from its cache folder); every batch's input_ids are summed (so every byte is read). Tokens count L + 1 a row. The server holds the objects in memory on
-the same machine: the figures show what the reader's own work costs, not a network's bandwidth.
+them, the warm one from its cache folder); every batch's input_ids are summed (so every byte is read). Tokens count L +
+1 a row. The server holds the objects in memory on the same machine: the figures show what the reader's own work costs,
+not a network's bandwidth.
 
     python3 scripts/bench_bucket_loader.py [--dataset DIR] [--tokens-per-batch 65536]
 
@@ -12,6 +13,7 @@ the same machine: the figures show what the reader's own work costs, not a netwo
 dedup keeps it, text only: about 24 M tokens, built into bench_data/bucket-loader/sample-x20).
 The cache may hold the whole dataset, so that the warm epoch reads only the cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +41,27 @@ def free_port() -> int:
 def start_server() -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(FAKE_GCS), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-                               "-backend", "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url,
-                               "-log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            str(FAKE_GCS),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+            "-public-host",
+            f"127.0.0.1:{port}",
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(300):
         try:
             urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1).close()
@@ -55,9 +75,13 @@ def start_server() -> tuple[subprocess.Popen, str]:
 def upload(dataset: Path, url: str) -> str:
     """The dataset's files into gs://bench/<name> through pyarrow's GCS filesystem; its URL."""
     import pyarrow.fs as pafs
-    request = urllib.request.Request(f"{url}/storage/v1/b?project=bench", method="POST",
-                                     data=json.dumps({"name": BUCKET}).encode(),
-                                     headers={"Content-Type": "application/json"})
+
+    request = urllib.request.Request(
+        f"{url}/storage/v1/b?project=bench",
+        method="POST",
+        data=json.dumps({"name": BUCKET}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(request, timeout=10).close()
     fs = pafs.GcsFileSystem(anonymous=True, endpoint_override=url.split("//")[1], scheme="http")
     for file in sorted(dataset.rglob("*")):
@@ -69,8 +93,10 @@ def upload(dataset: Path, url: str) -> str:
 
 def default_dataset() -> Path:
     import zstandard
+
     from vocaloom import assets
     from vocaloom.pipelines.build import run
+
     folder = ROOT / "bench_data" / "bucket-loader"
     dataset = folder / "sample-x20"
     if not (dataset / "manifest.json").exists():
@@ -88,6 +114,7 @@ def default_dataset() -> Path:
 
 def epoch(location, tokens_per_batch: int, **options) -> dict:
     from vocaloom.loader import BucketLoader, shards
+
     shards._verified.clear()  # each reader hashes each shard once, as a new process would
     start = time.perf_counter()
     loader = BucketLoader(location, tokens_per_batch, curriculum="grow_p2", seed=0, **options)
@@ -96,8 +123,12 @@ def epoch(location, tokens_per_batch: int, **options) -> dict:
         tokens += batch["input_ids"].numel()
         checksum += int(batch["input_ids"].sum())
     seconds = time.perf_counter() - start
-    return {"tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds),
-            "checksum": checksum}
+    return {
+        "tokens": tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds),
+        "checksum": checksum,
+    }
 
 
 def main(argv=None) -> int:
@@ -120,9 +151,11 @@ def main(argv=None) -> int:
         remote = upload(dataset, url)
         with tempfile.TemporaryDirectory() as cache:
             options = {"cache_dir": cache, "cache_bytes": sum(shard_bytes)}
-            runs = {"local disk": epoch(dataset, args.tokens_per_batch),
-                    "bucket, cold cache": epoch(remote, args.tokens_per_batch, **options),
-                    "bucket, warm cache": epoch(remote, args.tokens_per_batch, **options)}
+            runs = {
+                "local disk": epoch(dataset, args.tokens_per_batch),
+                "bucket, cold cache": epoch(remote, args.tokens_per_batch, **options),
+                "bucket, warm cache": epoch(remote, args.tokens_per_batch, **options),
+            }
     finally:
         server.terminate()
         server.wait(10)
@@ -131,8 +164,10 @@ def main(argv=None) -> int:
         return 1
     print(f"{len(shard_bytes)} shards, {sum(shard_bytes):,} bytes; {args.tokens_per_batch:,} tokens a batch")
     for name, figures in runs.items():
-        print(f"{name:<20} {figures['tokens_per_s']:>12,} tokens/s  ({figures['tokens']:,} tokens, "
-              f"{figures['seconds']} s, loader made and epoch read)")
+        print(
+            f"{name:<20} {figures['tokens_per_s']:>12,} tokens/s  ({figures['tokens']:,} tokens, "
+            f"{figures['seconds']} s, loader made and epoch read)"
+        )
     print(json.dumps(runs, indent=1))
     return 0
 

@@ -18,6 +18,7 @@ streaming 0.13.0 pins numpy<2.2 (vocaloom pins 2.4.6), so it lives in a venv bes
       zstd catalogue torchvision==0.28.0
   bench_data/loader/streaming-venv/bin/python scripts/bench_loader.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,22 @@ LIMIT, LOADER = "pyarrow, file order (the limit)", "BucketLoader"
 def ensure_dataset(directory: Path, corpus: Path) -> dict:
     if not (directory / "manifest.json").exists():
         from vocaloom.pipelines.build import run
-        run(["--input", str(corpus / "*.jsonl.zst"), "--output", str(directory), "--min-bucket", "6",
-             "--max-bucket", "11", "--speech-ratio", "0", "--runner=FnApiRunner"])
+
+        run(
+            [
+                "--input",
+                str(corpus / "*.jsonl.zst"),
+                "--output",
+                str(directory),
+                "--min-bucket",
+                "6",
+                "--max-bucket",
+                "11",
+                "--speech-ratio",
+                "0",
+                "--runner=FnApiRunner",
+            ]
+        )
     return read_manifest(directory)
 
 
@@ -57,8 +72,8 @@ class Staging:
         self._buffer = torch.empty(2 * tokens_per_batch, dtype=torch.int32)
 
     def __call__(self, input_ids: torch.Tensor, doc_starts: torch.Tensor) -> int:
-        self._buffer[:input_ids.numel()].copy_(input_ids.view(-1))
-        self._buffer[:doc_starts.numel()].copy_(doc_starts)
+        self._buffer[: input_ids.numel()].copy_(input_ids.view(-1))
+        self._buffer[: doc_starts.numel()].copy_(doc_starts)
         return input_ids.numel()
 
 
@@ -69,9 +84,14 @@ def pyarrow_shards(directory: Path, manifest: dict) -> list[tuple]:
         for entry in bucket["shards"]:
             table = pa.ipc.open_file(pa.memory_map(str(directory / entry["path"]))).read_all()
             doc_starts = table.column("doc_starts").chunk(0)
-            shards.append((bucket["length"],
-                           table.column("input_ids").chunk(0).flatten().to_numpy().reshape(-1, bucket["length"] + 1),
-                           doc_starts.offsets.to_numpy(), doc_starts.values.to_numpy()))
+            shards.append(
+                (
+                    bucket["length"],
+                    table.column("input_ids").chunk(0).flatten().to_numpy().reshape(-1, bucket["length"] + 1),
+                    doc_starts.offsets.to_numpy(),
+                    doc_starts.values.to_numpy(),
+                )
+            )
     return shards
 
 
@@ -80,7 +100,7 @@ def pyarrow_batches(shards: list[tuple], tokens_per_batch: int) -> Iterable[tupl
         rows = tokens_per_batch // length
         for start in range(0, len(ids), rows):
             stop = min(start + rows, len(ids))
-            yield torch.from_numpy(ids[start:stop]), torch.from_numpy(values[offsets[start]:offsets[stop]])
+            yield torch.from_numpy(ids[start:stop]), torch.from_numpy(values[offsets[start] : offsets[stop]])
 
 
 def loader_batches(loader: BucketLoader) -> Iterable[tuple]:
@@ -90,6 +110,7 @@ def loader_batches(loader: BucketLoader) -> Iterable[tuple]:
 
 def write_mds(directory: Path, manifest: dict, mds: Path) -> None:
     from streaming import MDSWriter
+
     for bucket in manifest["buckets"]:
         out = mds / f"bucket-{bucket['length']:05d}"
         if not bucket["rows"] or (out / "index.json").exists():
@@ -107,8 +128,10 @@ def streaming_loaders(manifest: dict, mds: Path, tokens_per_batch: int) -> list[
     from streaming import StreamingDataset
 
     def collate(samples):
-        return (torch.from_numpy(np.stack([s["input_ids"] for s in samples])),
-                torch.from_numpy(np.concatenate([s["doc_starts"] for s in samples])))
+        return (
+            torch.from_numpy(np.stack([s["input_ids"] for s in samples])),
+            torch.from_numpy(np.concatenate([s["doc_starts"] for s in samples])),
+        )
 
     loaders = []
     for bucket in manifest["buckets"]:
@@ -130,8 +153,12 @@ def timed(batches: Iterable[tuple], consume: Callable) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, default=ROOT / "bench_data/loader/dataset")
-    parser.add_argument("--corpus", type=Path, default=ROOT / "bench_data/corpus-x4",
-                        help="built into --dataset (buckets 64..2048) when it holds no dataset")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=ROOT / "bench_data/corpus-x4",
+        help="built into --dataset (buckets 64..2048) when it holds no dataset",
+    )
     parser.add_argument("--mds", type=Path, default=ROOT / "bench_data/loader/mds")
     parser.add_argument("--tokens-per-batch", type=int, default=65536)
     parser.add_argument("--repeats", type=int, default=3)
@@ -142,11 +169,13 @@ def main() -> None:
     shards = [s for b in manifest["buckets"] for s in b["shards"]]
     for entry in shards:  # into the page cache, for every reader alike
         (args.dataset / entry["path"]).read_bytes()
-    print(f"dataset {args.dataset}: {sum(b['tokens'] for b in manifest['buckets']):,} tokens, "
-          f"{sum(b['rows'] for b in manifest['buckets']):,} rows of {[b['length'] for b in manifest['buckets']]}, "
-          f"{len(shards)} shards, {sum(s['bytes'] for s in shards) / 2**20:.0f} MiB uncompressed; "
-          f"tokens_per_batch {args.tokens_per_batch}; torch {torch.__version__}, pyarrow {pa.__version__}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"dataset {args.dataset}: {sum(b['tokens'] for b in manifest['buckets']):,} tokens, "
+        f"{sum(b['rows'] for b in manifest['buckets']):,} rows of {[b['length'] for b in manifest['buckets']]}, "
+        f"{len(shards)} shards, {sum(s['bytes'] for s in shards) / 2**20:.0f} MiB uncompressed; "
+        f"tokens_per_batch {args.tokens_per_batch}; torch {torch.__version__}, pyarrow {pa.__version__}, "
+        f"{os.cpu_count()} CPUs"
+    )
     consume = Staging(args.tokens_per_batch)
     mapped = pyarrow_shards(args.dataset, manifest)
     loader = BucketLoader(args.dataset, tokens_per_batch=args.tokens_per_batch, curriculum="grow_p2", cycles=8)
@@ -154,12 +183,13 @@ def main() -> None:
     readers = {LIMIT: lambda: pyarrow_batches(mapped, args.tokens_per_batch), LOADER: lambda: loader_batches(loader)}
     try:
         import streaming
+
         write_mds(args.dataset, manifest, args.mds)
         loaders = streaming_loaders(manifest, args.mds, args.tokens_per_batch)
         readers[f"MosaicML streaming {streaming.__version__}, MDS"] = lambda: (b for dl in loaders for b in dl)
     except ImportError as e:
         print(f"MosaicML streaming not measured: {e} (see this script's docstring for its venv)")
-    rates = {name: [] for name in readers}
+    rates: dict[str, list[float]] = {name: [] for name in readers}
     for _ in range(args.repeats):  # interleaved, so that a busy moment of the machine hits every reader alike
         for name, batches in readers.items():
             rates[name].append(timed(batches(), consume))

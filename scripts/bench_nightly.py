@@ -5,6 +5,7 @@ Each config gets a fresh root; runs are the real command (`vocaloom nightly`, a 
 build seconds and hit rates come from the nightly log lines. Prints a Markdown table.
 Usage: python scripts/bench_nightly.py [--root DIR] [Beam flags, e.g. --direct_num_workers=2 ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,17 +22,24 @@ CONFIGS = {
     "speech 0.3 (bundled student) + related order": 'speech-ratio = 0.3\ncontext = "related"\n',
 }
 BUILD_LINE = re.compile(
-    r"stage=build status=ok .*seconds=([\d.]+) .*cache_hit_rate=(\S+) embedding_cache_hit_rate=(\S+)")
+    r"stage=build status=ok .*seconds=([\d.]+) .*cache_hit_rate=(\S+) embedding_cache_hit_rate=(\S+)"
+)
 
 
 def nightly(config: Path, root: Path, beam_args: list[str]) -> dict:
     started = time.perf_counter()
-    done = subprocess.run(["vocaloom", "nightly", "--config", str(config), "--root", str(root), *beam_args],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["vocaloom", "nightly", "--config", str(config), "--root", str(root), *beam_args],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"vocaloom nightly exited {done.returncode}:\n{done.stderr[-3000:]}")
-    build, speech, embeddings = BUILD_LINE.search(done.stderr).groups()
+    found = BUILD_LINE.search(done.stderr)
+    if found is None:
+        sys.exit(f"vocaloom nightly printed no build summary:\n{done.stderr[-3000:]}")
+    build, speech, embeddings = found.groups()
     return {"wall": wall, "build": float(build), "speech": speech, "embeddings": embeddings}
 
 
@@ -53,9 +61,12 @@ def main() -> None:
         config = root.parent / f"config-{i}.toml"
         config.write_text("min-bucket = 8\nmax-bucket = 11\n" + body)
         first, second = nightly(config, root, beam_args), nightly(config, root, beam_args)
-        print(f"| {name} | {first['wall']:.1f} s (build {first['build']:.1f} s) | {second['wall']:.1f} s "
-              f"(build {second['build']:.1f} s) | {second['wall'] / first['wall']:.2f} | "
-              f"{rate(second['speech'])}, {rate(second['embeddings'])} |", flush=True)
+        print(
+            f"| {name} | {first['wall']:.1f} s (build {first['build']:.1f} s) | {second['wall']:.1f} s "
+            f"(build {second['build']:.1f} s) | {second['wall'] / first['wall']:.2f} | "
+            f"{rate(second['speech'])}, {rate(second['embeddings'])} |",
+            flush=True,
+        )
     if not args.root:
         shutil.rmtree(base)
 

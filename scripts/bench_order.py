@@ -7,6 +7,7 @@ assignment, per-partition kNN graph (HNSW above --exact-max, as the pipeline doe
 Then the same ordering with exact search on a --subset of the documents, beside HNSW on that subset.
 Usage: python scripts/bench_order.py [--documents 1000000] [--k 40] [--partition-size 100000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,9 +18,8 @@ import time
 import numpy as np
 import psutil
 
-
-from vocaloom.transforms.related.in_context_pretraining import greedy_path, knn_graph, recall_at_k, undirected  # noqa: E402
-from vocaloom.transforms.related.ordering import SAMPLE_SIZE, train_partitioning  # noqa: E402
+from vocaloom.transforms.related.in_context_pretraining import greedy_path, knn_graph, recall_at_k, undirected
+from vocaloom.transforms.related.ordering import SAMPLE_SIZE, train_partitioning
 
 
 class Stage:
@@ -56,9 +56,9 @@ def clustered_embeddings(n: int, dim: int, clusters: int, seed: int, chunk: int 
     members = rng.integers(0, clusters, size=n)
     vectors = np.empty((n, dim), dtype=np.float32)
     for lo in range(0, n, chunk):
-        part = members[lo:lo + chunk]
+        part = members[lo : lo + chunk]
         v = centres[part] + rng.standard_normal((len(part), dim), dtype=np.float32) * spread[part, None]
-        vectors[lo:lo + chunk] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        vectors[lo : lo + chunk] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return vectors
 
 
@@ -103,13 +103,19 @@ def main(argv=None):
                 queries = np.linspace(0, len(part) - 1, 200).astype(int)
                 sims = part[queries] @ part.T
                 sims[np.arange(len(queries)), queries] = -np.inf
-                exact = np.argsort(-sims, axis=1)[:, :args.k]
+                exact = np.argsort(-sims, axis=1)[:, : args.k]
                 recalls.append(recall_at_k(graph.neighbours[queries], exact))
-            print(f"  partition {rank}: {len(part):,} documents, {len(segments):,} segments, "
-                  f"adjacent similarity {adjacent:.3f}", flush=True)
-    results.update(partitions=len(partitioning.rank), segments=segments_total,
-                   mean_adjacent_similarity=round(adjacent_sum / max(1, pairs), 4),
-                   hnsw_recall_at_k=round(float(np.mean(recalls)), 4) if recalls else None)
+            print(
+                f"  partition {rank}: {len(part):,} documents, {len(segments):,} segments, "
+                f"adjacent similarity {adjacent:.3f}",
+                flush=True,
+            )
+    results.update(
+        partitions=len(partitioning.rank),
+        segments=segments_total,
+        mean_adjacent_similarity=round(adjacent_sum / max(1, pairs), 4),
+        hnsw_recall_at_k=round(float(np.mean(recalls)), 4) if recalls else None,
+    )
     subset = vectors[np.random.default_rng(2).choice(len(vectors), args.subset, replace=False)]
     for name, exact_max in (("subset exact search", args.subset), ("subset HNSW", 0)):
         with Stage(name, results):

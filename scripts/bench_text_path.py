@@ -7,11 +7,13 @@ whole tree (Beam's worker processes included) and the kernel's high-water mark o
   vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
              in-process runner (the default) and with --workers worker processes
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
-Run it where `pip install -c constraints.txt -e '.[bench]'` installed the package, without the test extras: Beam imports pandas and
-the Google Cloud clients at start-up when they are installed, which the README's first command does not install.
+Run it where `pip install -c constraints.txt -e '.[bench]'` installed the package, without the test extras: Beam imports
+pandas and the Google Cloud clients at start-up when they are installed, which the README's first command does not
+install.
 Usage: python scripts/bench_text_path.py [--scales 1 4] [--workers 2] [--data bench_data] [--repeats 3]
        [--memory-repeats 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +47,7 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
         root = psutil.Process(proc.pid)
         while not done.is_set():
             try:
-                procs = [root] + root.children(recursive=True)
+                procs = [root, *root.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
             except psutil.Error:
                 pass
@@ -53,6 +55,7 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    assert proc.stdout is not None  # started with stdout=PIPE
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -70,6 +73,7 @@ def encode_file(sp, path: str, out_path: str, num_threads: int) -> int:
     import orjson
     import pyarrow as pa
     import zstandard
+
     with open(path, "rb") as f:
         lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
     texts = [orjson.loads(line)["text"] for line in lines]
@@ -82,9 +86,8 @@ def encode_file(sp, path: str, out_path: str, num_threads: int) -> int:
     is_text[offsets[1:] - 1] = False
     values[is_text] = np.concatenate(encoded)
     table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
-    with pa.OSFile(out_path, "wb") as sink:
-        with pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+    with pa.OSFile(out_path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
     return int(values.size)
 
 
@@ -99,12 +102,16 @@ def raw_limit(input_dir: str, out_dir: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     import sentencepiece as spm
+
     sp = spm.SentencePieceProcessor(model_file=str(assets.TOKENIZER_MODEL))
     os.makedirs(out_dir, exist_ok=True)
     files = corpus_files(input_dir)
     with ThreadPoolExecutor(os.cpu_count()) as pool:
-        tokens = sum(pool.map(lambda i: encode_file(sp, files[i], os.path.join(out_dir, f"part-{i:05d}.arrow"), 1),
-                              range(len(files))))
+        tokens = sum(
+            pool.map(
+                lambda i: encode_file(sp, files[i], os.path.join(out_dir, f"part-{i:05d}.arrow"), 1), range(len(files))
+            )
+        )
     print(json.dumps({"tokens": tokens}))
 
 
@@ -120,19 +127,26 @@ def bare_beam(input_dir: str, out_dir: str) -> None:
 
         def process(self, path: str):
             name = os.path.basename(path).replace(".jsonl.zst", ".arrow")
-            yield encode_file(self._sp, path, os.path.join(out_dir, name), os.cpu_count())
+            yield encode_file(self._sp, path, os.path.join(out_dir, name), os.cpu_count() or 1)
 
     os.makedirs(out_dir, exist_ok=True)
     with beam.Pipeline(runner="FnApiRunner") as p:
-        (p | "Files" >> beam.Create(corpus_files(input_dir)) | "Encode" >> beam.ParDo(EncodeFileFn())
-         | "Sum" >> beam.CombineGlobally(sum) | "Print" >> beam.Map(lambda n: print(json.dumps({"tokens": n}))))
+        (
+            p
+            | "Files" >> beam.Create(corpus_files(input_dir))
+            | "Encode" >> beam.ParDo(EncodeFileFn())
+            | "Sum" >> beam.CombineGlobally(sum)
+            | "Print" >> beam.Map(lambda n: print(json.dumps({"tokens": n})))
+        )
 
 
 def hf_tokenizer_json(path: str) -> None:
     """The bundled SentencePiece model as a HF tokenizers file (transformers' own converter, its own protobuf)."""
     from transformers.convert_slow_tokenizer import SpmConverter
     from transformers.utils import sentencepiece_model_pb2_new as model_pb2
-    proto = model_pb2.ModelProto()
+
+    # ModelProto is made at import time by protobuf's builder (into the module's globals), unseen by mypy
+    proto = model_pb2.ModelProto()  # type: ignore[attr-defined]
     proto.ParseFromString(assets.TOKENIZER_MODEL.read_bytes())
     tokenizer = SpmConverter.build_tokenizer_from_spm_proto(proto, [(p.piece, p.score) for p in proto.pieces])
     tokenizer.save(path)
@@ -142,12 +156,22 @@ def datatrove_job(input_dir: str, out_dir: str, tokenizer_json: str, workers: in
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.tokens import DocumentTokenizer
+
     files = len(corpus_files(input_dir))
     LocalPipelineExecutor(
-        pipeline=[JsonlReader(input_dir, glob_pattern="*.jsonl.zst", compression="zstd"),
-                  DocumentTokenizer(os.path.join(out_dir, "tokens"), tokenizer_name_or_path=tokenizer_json,
-                                    eos_token="</s>", shuffle_documents=False)],
-        tasks=files, workers=workers, logging_dir=os.path.join(out_dir, "logs")).run()
+        pipeline=[
+            JsonlReader(input_dir, glob_pattern="*.jsonl.zst", compression="zstd"),
+            DocumentTokenizer(
+                os.path.join(out_dir, "tokens"),
+                tokenizer_name_or_path=tokenizer_json,
+                eos_token="</s>",
+                shuffle_documents=False,
+            ),
+        ],
+        tasks=files,
+        workers=workers,
+        logging_dir=os.path.join(out_dir, "logs"),
+    ).run()
     token_bytes = sum(os.path.getsize(p) for p in glob.glob(os.path.join(out_dir, "tokens", "*.ds")))
     print(json.dumps({"tokens": token_bytes // 2}))  # uint16 tokens: the vocabulary is under 65,536
 
@@ -162,6 +186,7 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
     corpus = data / f"corpus-x{scale}"
     if not corpus.exists():
         import prepare_bench_corpus
+
         prepare_bench_corpus.main(["--out", str(corpus), "--scale", str(scale)])
     text_mb = sum(json.loads(line)["text"].encode().__len__() for line in _corpus_lines(corpus)) / 1e6
     out = data / f"out-x{scale}"
@@ -169,22 +194,34 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
     out.mkdir(parents=True)
     tokenizer_json = str(out / "tokenizer.json")
     hf_tokenizer_json(tokenizer_json)
-    me = [sys.executable, __file__, "--input", str(corpus), "--tokenizer-json", tokenizer_json,
-          "--workers", str(workers)]
+    me = [
+        sys.executable,
+        __file__,
+        "--input",
+        str(corpus),
+        "--tokenizer-json",
+        tokenizer_json,
+        "--workers",
+        str(workers),
+    ]
 
     def stage(name: str):
         def run(output: Path) -> dict:
-            job = measure(me + ["--stage", name, "--out", str(output)])
+            job = measure([*me, "--stage", name, "--out", str(output)])
             return dict(job, tokens=last_json(job["output"])["tokens"])
+
         return run
 
     def build(flags: list[str]):
         return lambda output: vocaloom_build(corpus, output, flags)
-    jobs = {"raw": stage("raw"), "bare-beam": stage("bare-beam"),
-            "vocaloom": build([]),  # the default: Beam's in-process runner
-            f"vocaloom-{workers}p": build([f"--direct_num_workers={workers}",
-                                           "--direct_running_mode=multi_processing"]),
-            "datatrove": stage("datatrove")}
+
+    jobs = {
+        "raw": stage("raw"),
+        "bare-beam": stage("bare-beam"),
+        "vocaloom": build([]),  # the default: Beam's in-process runner
+        f"vocaloom-{workers}p": build([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]),
+        "datatrove": stage("datatrove"),
+    }
     runs: dict[str, list[dict]] = {name: [] for name in jobs}
     for _ in range(repeats):
         for name, job in jobs.items():
@@ -195,31 +232,51 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
     for name, job_runs in runs.items():
         seconds = sorted(run["seconds"] for run in job_runs)
         median = seconds[len(seconds) // 2]
-        result[name] = {"seconds": round(median, 2), "spread": [round(seconds[0], 2), round(seconds[-1], 2)],
-                        "tokens": job_runs[0]["tokens"], "tokens_per_s": round(job_runs[0]["tokens"] / median),
-                        "peak_rss_mb": round(max(run["peak_rss_mb"] for run in job_runs)),
-                        "max_rss_mb": round(max(run["max_rss_mb"] for run in job_runs))}
+        result[name] = {
+            "seconds": round(median, 2),
+            "spread": [round(seconds[0], 2), round(seconds[-1], 2)],
+            "tokens": job_runs[0]["tokens"],
+            "tokens_per_s": round(job_runs[0]["tokens"] / median),
+            "peak_rss_mb": round(max(run["peak_rss_mb"] for run in job_runs)),
+            "max_rss_mb": round(max(run["max_rss_mb"] for run in job_runs)),
+        }
         if name != "raw":
             result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
         if name.startswith("vocaloom"):
             result[name]["duplicates_removed"] = job_runs[0]["duplicates"]
     for name in jobs:
         if name.startswith("vocaloom"):
-            result[name]["over_datatrove"] = round(result[name]["tokens_per_s"] / result["datatrove"]["tokens_per_s"],
-                                                   3)
+            result[name]["over_datatrove"] = round(
+                result[name]["tokens_per_s"] / result["datatrove"]["tokens_per_s"], 3
+            )
     return result
 
 
 def vocaloom_build(corpus: Path, output: Path, beam_flags: list[str]) -> dict:
     """`vocaloom build` text-only with these Beam flags; its time, memory, text tokens and duplicates removed."""
-    run = measure([sys.executable, "-m", "vocaloom", "build", "--input", str(corpus / "*.jsonl.zst"),
-                   "--output", str(output), "--speech-ratio", "0", "--runner=FnApiRunner", *beam_flags])
+    run = measure(
+        [
+            sys.executable,
+            "-m",
+            "vocaloom",
+            "build",
+            "--input",
+            str(corpus / "*.jsonl.zst"),
+            "--output",
+            str(output),
+            "--speech-ratio",
+            "0",
+            "--runner=FnApiRunner",
+            *beam_flags,
+        ]
+    )
     counts = json.loads((output / "manifest.json").read_text())["counts"]
     return dict(run, tokens=counts["text_tokens"], duplicates=counts["duplicates"])
 
 
 def _corpus_lines(corpus: Path):
     import zstandard
+
     for path in corpus_files(str(corpus)):
         with open(path, "rb") as f:
             yield from zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
@@ -231,8 +288,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--data", type=Path, default=ROOT / "bench_data")
     parser.add_argument("--repeats", type=int, default=3, help="runs of every job per scale, interleaved")
-    parser.add_argument("--memory-repeats", type=int, default=0,
-                        help="then this many more in-process builds per scale, for the spread of their peak memory")
+    parser.add_argument(
+        "--memory-repeats",
+        type=int,
+        default=0,
+        help="then this many more in-process builds per scale, for the spread of their peak memory",
+    )
     parser.add_argument("--stage", choices=["raw", "bare-beam", "datatrove"], help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -247,15 +308,19 @@ def main(argv=None):
     if args.stage == "datatrove":
         return datatrove_job(args.input, args.out, args.tokenizer_json, args.workers)
     results = [bench_scale(scale, args.data, args.workers, args.repeats) for scale in args.scales]
-    print(f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'spread':>13} {'Mtok/s':>7} {'peak MB':>8} "
-          f"{'max MB':>7} {'/raw':>6} {'/trove':>6}")
+    print(
+        f"{'scale':>5} {'text MB':>8} {'job':>12} {'seconds':>8} {'spread':>13} {'Mtok/s':>7} {'peak MB':>8} "
+        f"{'max MB':>7} {'/raw':>6} {'/trove':>6}"
+    )
     for r in results:
         for name in [key for key in r if isinstance(r[key], dict)]:
             j = r[name]
             spread = f"{j['spread'][0]}-{j['spread'][1]}"
-            print(f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {spread:>13} "
-                  f"{j['tokens_per_s'] / 1e6:>7.2f} {j['peak_rss_mb']:>8} {j['max_rss_mb']:>7} "
-                  f"{j.get('over_raw', ''):>6} {j.get('over_datatrove', ''):>6}")
+            print(
+                f"{r['scale']:>5} {r['text_mb']:>8} {name:>12} {j['seconds']:>8} {spread:>13} "
+                f"{j['tokens_per_s'] / 1e6:>7.2f} {j['peak_rss_mb']:>8} {j['max_rss_mb']:>7} "
+                f"{j.get('over_raw', ''):>6} {j.get('over_datatrove', ''):>6}"
+            )
     if args.memory_repeats:
         print(memory_spread(args.scales, args.data, args.memory_repeats))
     print(json.dumps(results, indent=1))
@@ -271,8 +336,11 @@ def memory_spread(scales: list[int], data: Path, repeats: int) -> str:
             shutil.rmtree(output, ignore_errors=True)
             peaks[scale].append(vocaloom_build(data / f"corpus-x{scale}", output, [])["max_rss_mb"])
             shutil.rmtree(output, ignore_errors=True)
-    return "\n".join(f"scale {scale}: high-water RSS over {repeats} runs: min {min(p):.0f} MB, median "
-                     f"{sorted(p)[len(p) // 2]:.0f} MB, max {max(p):.0f} MB" for scale, p in peaks.items())
+    return "\n".join(
+        f"scale {scale}: high-water RSS over {repeats} runs: min {min(p):.0f} MB, median "
+        f"{sorted(p)[len(p) // 2]:.0f} MB, max {max(p):.0f} MB"
+        for scale, p in peaks.items()
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ of the same text spoken from two engine states) so the chosen size can be justif
 
     python3 scripts/build_speech_tokenizer.py --out assets/speech_tokenizer --sweep 64,128,256,512,1024
 """
+
 import argparse
 import json
 import sys
@@ -19,25 +20,29 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocaloom import assets  # noqa: E402
-import teacher_text  # noqa: E402
-import unit_metrics  # noqa: E402
-from vocaloom.text_to_token.espeak_zygote import RATE_WPM, SAMPLE_RATE, VOICE  # noqa: E402
-from vocaloom.text_to_token.speech_tokenizer import SpeechTokenizer, resample, unit_features  # noqa: E402
-from vocaloom.text_to_token.teacher import EspeakProcess  # noqa: E402
+import teacher_text
+import unit_metrics
+
+from vocaloom import assets
+from vocaloom.text_to_token.espeak_zygote import RATE_WPM, SAMPLE_RATE, VOICE
+from vocaloom.text_to_token.speech_tokenizer import SpeechTokenizer, resample, unit_features
+from vocaloom.text_to_token.teacher import EspeakProcess
 
 FLOOR_SEED_OFFSET = 1  # the floor fragments are drawn with seed + 1, apart from the codebook's
 
 
 def spoken_features(engine: EspeakProcess, texts: list[str], desc: str, prelude=None) -> list[np.ndarray]:
     preludes = prelude or [""] * len(texts)
-    return [unit_features(resample(engine.speak(text, before).audio, SAMPLE_RATE) / 32768.0)
-            for text, before in tqdm(list(zip(texts, preludes)), desc=desc, unit="utt")]
+    return [
+        unit_features(resample(engine.speak(text, before).audio, SAMPLE_RATE) / 32768.0)
+        for text, before in tqdm(list(zip(texts, preludes)), desc=desc, unit="utt")
+    ]
 
 
 def fit_codebook(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
     kmeans = faiss.Kmeans(vectors.shape[1], size, niter=25, seed=seed, max_points_per_centroid=len(vectors))
     kmeans.train(vectors)
+    assert kmeans.centroids is not None  # set by train
     return kmeans.centroids.copy()
 
 
@@ -53,10 +58,12 @@ def codebook_report(tokenizer: SpeechTokenizer, vectors: np.ndarray, fresh: list
         return index.search(tokenizer.normalise(features), 1)[1][:, 0].tolist()
 
     floor = unit_metrics.unit_error_rate([quantise(f) for f in fresh], [quantise(f) for f in shifted])
-    return {"codebook_size": tokenizer.codebook_size,
-            "residual_variance": float(distances.sum() / ((vectors - vectors.mean(0)) ** 2).sum()),
-            "perplexity": float(np.exp(-(used * np.log(used)).sum())),
-            "teacher_floor_uer": round(floor, 4)}
+    return {
+        "codebook_size": tokenizer.codebook_size,
+        "residual_variance": float(distances.sum() / ((vectors - vectors.mean(0)) ** 2).sum()),
+        "perplexity": float(np.exp(-(used * np.log(used)).sum())),
+        "teacher_floor_uer": round(floor, 4),
+    }
 
 
 def main(argv=None):
@@ -92,9 +99,17 @@ def main(argv=None):
         tokenizer = SpeechTokenizer(mean, std, fit_codebook(vectors, size, args.seed))
         reports.append(codebook_report(tokenizer, vectors, fresh, shifted))
         if size == args.codebook_size:
-            tokenizer.save(args.out, {"voice": VOICE.decode(), "rate_wpm": RATE_WPM, "seed": args.seed,
-                                      "training_fragments": args.fragments, "training_hours": round(hours, 2),
-                                      "report": reports[-1]})
+            tokenizer.save(
+                args.out,
+                {
+                    "voice": VOICE.decode(),
+                    "rate_wpm": RATE_WPM,
+                    "seed": args.seed,
+                    "training_fragments": args.fragments,
+                    "training_hours": round(hours, 2),
+                    "report": reports[-1],
+                },
+            )
     for report in reports:
         print(json.dumps(report))
 

@@ -11,6 +11,7 @@ wordnet-base, dict-devil (public domain or free text); for evaluation only, r-cr
 tzdata and netbase (reference lists), and the Python standard library's own
 docstrings (technical documentation).
 """
+
 import ast
 import functools
 import gzip
@@ -51,20 +52,49 @@ DICTD_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/
 # Pronunciation ("\Al*low"ance\") and an optional respelling "(l[add])" after it.
 GCIDE_PRONUNCIATION = re.compile(r"\\[^\\]{0,300}\\(?:\s*\([^()\n]{0,60}\))?")
 # Editorial source tags such as "[1913 Webster]" or "[WordNet 1.5 +PJC]".
-GCIDE_SOURCE_TAG = re.compile(
-    r"\[[^\[\]]*\b(?:Webster|WordNet|PJC|Century Dict|RHUD|RDH|MI11)\b[^\[\]]*\]"
-)
+GCIDE_SOURCE_TAG = re.compile(r"\[[^\[\]]*\b(?:Webster|WordNet|PJC|Century Dict|RHUD|RDH|MI11)\b[^\[\]]*\]")
 # Letter codes like ["o], ['e], [=a], [ae]; translated by _gcide_letter.
 GCIDE_LETTER = re.compile(r"\[([\"'`^~=.,*-]?)([A-Za-z]{1,6})(\^?)\]")
-GCIDE_MARKS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302",
-               "~": "\u0303", "=": "\u0304", ".": "\u0307", ",": "\u0327",
-               "-": "\u0306", "*": "\u030a"}
-GCIDE_NAMED = {"ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "eth": "ð",
-               "thorn": "þ", "deg": "°", "sect": "§", "pounds": "£", "ng": "ŋ",
-               "yogh": "ȝ", "root": "√", "imac": "ī", "aum": "ä", "add": "a\u0324",
-               "asl": "a", "udd": "u\u0324", "alpha": "α", "beta": "β", "gamma": "γ",
-               "Delta": "Δ", "theta": "θ", "iota": "ι", "pi": "π", "tau": "τ",
-               "phi": "φ"}
+GCIDE_MARKS = {
+    '"': "\u0308",
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    ",": "\u0327",
+    "-": "\u0306",
+    "*": "\u030a",
+}
+GCIDE_NAMED = {
+    "ae": "æ",
+    "AE": "Æ",
+    "oe": "œ",
+    "OE": "Œ",
+    "eth": "ð",
+    "thorn": "þ",
+    "deg": "°",
+    "sect": "§",
+    "pounds": "£",
+    "ng": "ŋ",
+    "yogh": "ȝ",
+    "root": "√",
+    "imac": "ī",
+    "aum": "ä",
+    "add": "a\u0324",
+    "asl": "a",
+    "udd": "u\u0324",
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "Delta": "Δ",
+    "theta": "θ",
+    "iota": "ι",
+    "pi": "π",
+    "tau": "τ",
+    "phi": "φ",
+}
 QUESTION_RUN = re.compile(r"\?{3,}")
 SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:])")
 
@@ -94,8 +124,7 @@ def group_documents(texts, group, prefix, source):
 
 def _bible_text():
     """Run `bible` once for the whole text; one process beats 31,102 lookups."""
-    result = subprocess.run(BIBLE_COMMAND, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(BIBLE_COMMAND, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)
     return result.stdout
 
 
@@ -105,7 +134,8 @@ def kjv_chapters():
     Ids use the book name with spaces as underscores ("kjv/1_Samuel/3") so they
     stay single tokens in paths and logs.
     """
-    book, chapter, verses = None, None, []
+    book, chapter = None, None
+    verses: list[str] = []
     for line in _bible_text().splitlines():
         header = CHAPTER_HEADER.match(line)
         verse = VERSE_LINE.match(line)
@@ -121,15 +151,16 @@ def kjv_chapters():
 
 def _chapter(book, chapter, verses):
     """Build one chapter document."""
-    return {"id": f"kjv/{book.replace(' ', '_')}/{chapter}",
-            "text": " ".join(verses), "source": "kjv"}
+    return {"id": f"kjv/{book.replace(' ', '_')}/{chapter}", "text": " ".join(verses), "source": "kjv"}
 
 
 def fortune_files():
     """List the fortune text files by name, leaving out index files and links."""
-    return sorted(path for path in FORTUNE_DIR.iterdir()
-                  if path.is_file() and not path.is_symlink()
-                  and path.suffix not in (".dat", ".u8"))
+    return sorted(
+        path
+        for path in FORTUNE_DIR.iterdir()
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".dat", ".u8")
+    )
 
 
 def fortunes():
@@ -172,7 +203,7 @@ def devil_entries():
     with gzip.open(DEVIL_DICT) as handle:
         data = handle.read()
     for n, (offset, length) in enumerate(_dictd_spans(DEVIL_INDEX)):
-        text = normalize_space(data[offset:offset + length].decode("utf-8").replace("_", ""))
+        text = normalize_space(data[offset : offset + length].decode("utf-8").replace("_", ""))
         if text:
             yield {"id": f"devil/{n}", "text": text, "source": "devil"}
 
@@ -214,8 +245,7 @@ def gcide_texts():
     """
     with gzip.open(GCIDE_DICT) as handle:
         data = handle.read()
-    texts = (clean_gcide(_decode(data[offset:offset + length]))
-             for offset, length in _dictd_spans(GCIDE_INDEX))
+    texts = (clean_gcide(_decode(data[offset : offset + length])) for offset, length in _dictd_spans(GCIDE_INDEX))
     return tuple(text for text in texts if text)
 
 
@@ -229,7 +259,7 @@ def _wordnet_sentence(line):
     fields, gloss = line.split(" | ", 1)
     parts = fields.split()
     count = int(parts[3], 16)
-    words = parts[4:4 + 2 * count:2]
+    words = parts[4 : 4 + 2 * count : 2]
     lemmas = [re.sub(r"\([a-z]+\)$", "", word).replace("_", " ") for word in words]
     gloss = gloss.strip()
     if not gloss.endswith((".", "!", "?")):
@@ -243,10 +273,12 @@ def wordnet_texts():
 
     Cached for the same reason as gcide_texts.
     """
-    return tuple(_wordnet_sentence(line)
-                 for part in WORDNET_PARTS
-                 for line in (WORDNET_DIR / f"data.{part}").read_text(encoding="utf-8").splitlines()
-                 if not line.startswith(" ") and " | " in line)
+    return tuple(
+        _wordnet_sentence(line)
+        for part in WORDNET_PARTS
+        for line in (WORDNET_DIR / f"data.{part}").read_text(encoding="utf-8").splitlines()
+        if not line.startswith(" ") and " | " in line
+    )
 
 
 def wordnet_glosses(group=1):
@@ -257,6 +289,7 @@ def wordnet_glosses(group=1):
 def _r_object(serialized):
     """One R object from its serialized bytes (R's XDR format), as Python values."""
     import rdata  # only the evaluation scripts need it
+
     with warnings.catch_warnings():  # bare serialized bytes are what rdata calls an RDS file, and says so
         warnings.simplefilter("ignore", UserWarning)
         return rdata.conversion.convert(rdata.parser.parse_data(serialized))
@@ -271,7 +304,7 @@ def austen_paragraphs():
     index = _r_object(gzip.decompress(AUSTEN_DATA.with_suffix(".rdx").read_bytes()))
     database = AUSTEN_DATA.with_suffix(".rdb").read_bytes()
     for novel, (offset, length) in sorted(index["variables"].items(), key=lambda item: int(item[1][0])):
-        lines = _r_object(zlib.decompress(database[int(offset) + 4:int(offset) + int(length)]))
+        lines = _r_object(zlib.decompress(database[int(offset) + 4 : int(offset) + int(length)]))
         paragraph, n = [], 0
         for line in [str(line) for line in lines] + [""]:
             if line.strip():
@@ -286,8 +319,9 @@ def austen_paragraphs():
 
 def _docstrings(tree):
     """The docstrings of a module, its classes and functions, in source order."""
-    nodes = [tree] + [node for node in ast.walk(tree)
-                      if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    nodes = [tree] + [
+        node for node in ast.walk(tree) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
     for node in sorted(nodes, key=lambda node: getattr(node, "lineno", 0)):
         doc = ast.get_docstring(node)
         if doc:
@@ -307,26 +341,44 @@ def python_docstrings():
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError):
             continue
-        paragraphs = [normalize_space(block) for doc in _docstrings(tree) for block in re.split(r"\n\s*\n", doc)
-                      if block.strip() and not block.lstrip().startswith(">>>")
-                      and not block.startswith((" ", "\t"))]
+        paragraphs = [
+            normalize_space(block)
+            for doc in _docstrings(tree)
+            for block in re.split(r"\n\s*\n", doc)
+            if block.strip() and not block.lstrip().startswith(">>>") and not block.startswith((" ", "\t"))
+        ]
         if paragraphs:
-            yield {"id": f"python{sys.version_info[0]}.{sys.version_info[1]}/{relative.as_posix()}",
-                   "text": "\n".join(paragraphs), "source": "python-docs"}
+            yield {
+                "id": f"python{sys.version_info[0]}.{sys.version_info[1]}/{relative.as_posix()}",
+                "text": "\n".join(paragraphs),
+                "source": "python-docs",
+            }
 
 
 def reference_lists():
     """Yield reference lists as they are written, one entry a line: countries (ISO 3166-1: name, codes, number),
     currencies (ISO 4217), time zones (tzdata: country, coordinates, zone) and network services (netbase)."""
     countries = json.loads((ISO_CODES_DIR / "iso_3166-1.json").read_text(encoding="utf-8"))["3166-1"]
-    yield {"id": "iso-3166-1", "source": "lists", "text": "\n".join(
-        f"{c['name']}, {c['alpha_2']}, {c['alpha_3']}, {c['numeric']}" for c in countries)}
+    yield {
+        "id": "iso-3166-1",
+        "source": "lists",
+        "text": "\n".join(f"{c['name']}, {c['alpha_2']}, {c['alpha_3']}, {c['numeric']}" for c in countries),
+    }
     currencies = json.loads((ISO_CODES_DIR / "iso_4217.json").read_text(encoding="utf-8"))["4217"]
-    yield {"id": "iso-4217", "source": "lists", "text": "\n".join(
-        f"{c['alpha_3']} {c['numeric']} {c['name']}" for c in currencies)}
-    zones = [line.split("\t")[:3] for line in ZONE_TABLE.read_text(encoding="utf-8").splitlines()
-             if line and not line.startswith("#")]
+    yield {
+        "id": "iso-4217",
+        "source": "lists",
+        "text": "\n".join(f"{c['alpha_3']} {c['numeric']} {c['name']}" for c in currencies),
+    }
+    zones = [
+        line.split("\t")[:3]
+        for line in ZONE_TABLE.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
     yield {"id": "tzdata-zone1970", "source": "lists", "text": "\n".join(" ".join(zone) for zone in zones)}
-    services = [normalize_space(line) for line in SERVICES.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")]
+    services = [
+        normalize_space(line)
+        for line in SERVICES.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     yield {"id": "netbase-services", "source": "lists", "text": "\n".join(services)}

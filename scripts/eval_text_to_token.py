@@ -27,6 +27,7 @@ one), then one JSON object holding every set's figures and the targets met.
     python3 scripts/eval_text_to_token.py --sentences assets/eval/sentences.txt
     python3 scripts/eval_text_to_token.py
 """
+
 import argparse
 import collections
 import json
@@ -42,16 +43,17 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocaloom import assets  # noqa: E402
-import unit_metrics  # noqa: E402
-from train_text_to_token import Pairs, pairs_problem  # noqa: E402
-from vocaloom.text_to_token.model_file import read_model  # noqa: E402
-from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
-from vocaloom.text_to_token.student import word_ends  # noqa: E402
-from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
-from vocaloom.transforms.inference_cache import cache_key  # noqa: E402
-from vocaloom.transforms.speech.speech_conversion import cut_batches  # noqa: E402
-from vocaloom.transforms.speech.speech_handlers import BATCH_CHARACTERS, Span, TextToTokenHandler  # noqa: E402
+import unit_metrics
+from train_text_to_token import Pairs, pairs_problem
+
+from vocaloom import assets
+from vocaloom.text_to_token.model_file import read_model
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ
+from vocaloom.text_to_token.student import word_ends
+from vocaloom.text_to_token.teacher import Teacher
+from vocaloom.transforms.inference_cache import cache_key
+from vocaloom.transforms.speech.speech_conversion import cut_batches
+from vocaloom.transforms.speech.speech_handlers import BATCH_CHARACTERS, Span, TextToTokenHandler
 
 MEDOID_SAMPLES = 12  # occurrences of a word compared when choosing its most typical unit sequence
 IN_DOMAIN = "in-domain"
@@ -75,9 +77,12 @@ def teacher_units(tokenizer: str, sentences: list[str]) -> tuple[list, list, lis
         spoken = [teacher.speak(s) for s in tqdm(sentences, desc="teacher", unit="sentence")]
     cpu_s = time.process_time() - cpu + children_cpu_s() - children
     with Teacher(tokenizer) as teacher:
-        shifted = [teacher.speak(s, prelude=before)[0].tolist()
-                   for s, before in tqdm(list(zip(sentences, sentences[-1:] + sentences[:-1])),
-                                         desc="teacher after other text", unit="sentence")]
+        shifted = [
+            teacher.speak(s, prelude=before)[0].tolist()
+            for s, before in tqdm(
+                list(zip(sentences, sentences[-1:] + sentences[:-1])), desc="teacher after other text", unit="sentence"
+            )
+        ]
     return [units.tolist() for units, _ in spoken], [starts for _, starts in spoken], shifted, cpu_s
 
 
@@ -87,11 +92,11 @@ def student_units(model_dir: str, sentences: list[str], device: str, budget: int
     handler = TextToTokenHandler(read_model(model_dir), device)
     model = handler.load_model()
     spans = [Span("eval", b"", index, text, cache_key("eval", text)) for index, text in enumerate(sentences)]
-    units = [None] * len(sentences)
+    units: dict[int, list[int]] = {}  # by sentence (each span's ordinal); every span is in one batch
     for batch in cut_batches(spans, budget, handler.span_size):
         for span, span_units in zip(batch, handler.convert(model, [span.text for span in batch])):
-            units[span.index] = span_units
-    return units
+            units[span.ordinal] = span_units
+    return [units[ordinal] for ordinal in range(len(sentences))]
 
 
 @torch.no_grad()
@@ -102,13 +107,15 @@ def student_given_durations(model_dir: str, sentences: list[str], teacher: list,
     must be), and the mean distance in units between its own word ends and the teacher's."""
     spec = read_model(model_dir)
     model = spec.load("cpu")
-    exact, jittered, end_errors = [], {sigma: [] for sigma in JITTER_UNITS}, []
+    exact: list[list[int]] = []
+    jittered: dict[float, list[list[int]]] = {sigma: [] for sigma in JITTER_UNITS}
+    end_errors: list[float] = []
     for index, (sentence, reference, word_starts) in enumerate(zip(sentences, teacher, starts)):
         text = spec.encode_text(Teacher.normalize(sentence))
         inputs, lengths = torch.tensor([text]), torch.tensor([len(text)])
         true_starts, total = torch.tensor(word_starts, dtype=torch.float32)[None], torch.tensor([len(reference)])
         logits, _, log_durations, _ = model(inputs, lengths, true_starts, total)
-        exact.append(logits[0, :len(reference)].argmax(-1).tolist())
+        exact.append(logits[0, : len(reference)].argmax(-1).tolist())
         if len(word_starts):
             true_ends = word_ends(true_starts, torch.tensor([len(word_starts)]), total)[0]
             end_errors += (torch.expm1(log_durations[0]).clamp(min=0.0).cumsum(0) - true_ends).abs().tolist()
@@ -117,7 +124,7 @@ def student_given_durations(model_dir: str, sentences: list[str], teacher: list,
         for sigma in JITTER_UNITS:
             moved = (true_starts + sigma * noise).clamp(0.0, float(len(reference)))
             logits, _, _, _ = model(inputs, lengths, moved, total)
-            jittered[sigma].append(logits[0, :len(reference)].argmax(-1).tolist())
+            jittered[sigma].append(logits[0, : len(reference)].argmax(-1).tolist())
     return {"exact": exact, "jittered": jittered, "word_end_error": float(np.mean(end_errors)) if end_errors else 0.0}
 
 
@@ -150,17 +157,19 @@ class Lookup:
 
     def __init__(self, pairs: Pairs, sentences: list[str]):
         wanted = {k for s in sentences for w in Teacher.normalize(s).split() for k in (word_key(w), bare_key(w))}
-        occurrences = collections.defaultdict(list)
+        occurrences: collections.defaultdict[str, list[list[int]]] = collections.defaultdict(list)
         for i in tqdm(range(len(pairs)), desc="lookup table", unit="pair"):
-            units = pairs.units[pairs.unit_offsets[i]:pairs.unit_offsets[i + 1]].tolist()
-            starts = pairs.word_starts[pairs.word_offsets[i]:pairs.word_offsets[i + 1]].tolist()
+            units = pairs.units[pairs.unit_offsets[i] : pairs.unit_offsets[i + 1]].tolist()
+            starts = pairs.word_starts[pairs.word_offsets[i] : pairs.word_offsets[i + 1]].tolist()
             bounds = [round(s) for s in starts] + [len(units)]
             for w, word in enumerate(pairs.texts[i].decode("utf-8").split()):
                 for key in {word_key(word), bare_key(word)} & wanted:
                     if len(occurrences[key]) < MEDOID_SAMPLES:
-                        occurrences[key].append(units[bounds[w]:bounds[w + 1]])
-        self.table = {key: min(seqs, key=lambda a: sum(unit_metrics.edit_distance(a, b) for b in seqs))
-                      for key, seqs in occurrences.items()}
+                        occurrences[key].append(units[bounds[w] : bounds[w + 1]])
+        self.table = {
+            key: min(seqs, key=lambda a: sum(unit_metrics.edit_distance(a, b) for b in seqs))
+            for key, seqs in occurrences.items()
+        }
         self.most_common = int(np.bincount(pairs.units.numpy(), minlength=1).argmax())
         self.units_per_char = len(pairs.units) / sum(len(t) for t in pairs.texts)
 
@@ -169,7 +178,7 @@ class Lookup:
         words = [Teacher.normalize(s).split() for s in sentences]  # the pairs' texts are normalised too
         found, out = 0, []
         for ws in words:
-            units = []
+            units: list[int] = []
             for w in ws:
                 sequence = self.table.get(word_key(w), self.table.get(bare_key(w)))
                 found += sequence is not None
@@ -187,19 +196,29 @@ def figures(sentences: list[str], args, lookup: Lookup) -> dict:
     baseline, coverage = lookup.units(sentences)
     teacher_len = [max(len(t), 1) for t in teacher]
     result = {
-        "sentences": len(sentences), "words": words, "teacher_units": sum(map(len, teacher)),
+        "sentences": len(sentences),
+        "words": words,
+        "teacher_units": sum(map(len, teacher)),
         "unit_error_rate": round(unit_metrics.unit_error_rate(teacher, student), 4),
-        "dedup_unit_error_rate": round(unit_metrics.unit_error_rate(
-            [unit_metrics.collapse_repeats(t) for t in teacher],
-            [unit_metrics.collapse_repeats(s) for s in student]), 4),
-        "length_error": round(float(np.mean([abs(len(s) - len(t)) / n
-                                             for s, t, n in zip(student, teacher, teacher_len)])), 4),
-        "tokens_per_word": {"teacher": round(sum(map(len, teacher)) / words, 3),
-                            "student": round(sum(map(len, student)) / words, 3)},
+        "dedup_unit_error_rate": round(
+            unit_metrics.unit_error_rate(
+                [unit_metrics.collapse_repeats(t) for t in teacher], [unit_metrics.collapse_repeats(s) for s in student]
+            ),
+            4,
+        ),
+        "length_error": round(
+            float(np.mean([abs(len(s) - len(t)) / n for s, t, n in zip(student, teacher, teacher_len)])), 4
+        ),
+        "tokens_per_word": {
+            "teacher": round(sum(map(len, teacher)) / words, 3),
+            "student": round(sum(map(len, student)) / words, 3),
+        },
         "teacher_floor_uer": round(unit_metrics.unit_error_rate(teacher, shifted), 4),
         "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given["exact"]), 4),
-        "uer_given_jittered_durations": {f"{sigma:g}": round(unit_metrics.unit_error_rate(teacher, units), 4)
-                                         for sigma, units in given["jittered"].items()},
+        "uer_given_jittered_durations": {
+            f"{sigma:g}": round(unit_metrics.unit_error_rate(teacher, units), 4)
+            for sigma, units in given["jittered"].items()
+        },
         "word_end_error": round(given["word_end_error"], 3),
         "lookup_uer": round(unit_metrics.unit_error_rate(teacher, baseline), 4),
         "lookup_word_coverage": round(coverage, 4),
@@ -216,8 +235,10 @@ def figures(sentences: list[str], args, lookup: Lookup) -> dict:
 def default_sets() -> dict[str, Path]:
     """The in-domain held-out sentences first, then every out-of-training domain's set, by name."""
     folder = assets.EVAL_SENTENCES.parent
-    return {IN_DOMAIN: assets.EVAL_SENTENCES,
-            **{path.stem: path for path in sorted(folder.glob("*.txt")) if path != assets.EVAL_SENTENCES}}
+    return {
+        IN_DOMAIN: assets.EVAL_SENTENCES,
+        **{path.stem: path for path in sorted(folder.glob("*.txt")) if path != assets.EVAL_SENTENCES},
+    }
 
 
 def targets_met(domain: str, result: dict) -> dict:
@@ -225,9 +246,11 @@ def targets_met(domain: str, result: dict) -> dict:
     domain, OUT_OF_TRAINING_FLOOR_MULTIPLE elsewhere), LOOKUP_MARGIN below word lookup out of training, and length
     error at most MAX_LENGTH_ERROR; the student at least as fast as the teacher per CPU-second."""
     multiple = IN_DOMAIN_FLOOR_MULTIPLE if domain == IN_DOMAIN else OUT_OF_TRAINING_FLOOR_MULTIPLE
-    met = {"floor": result["unit_error_rate"] <= multiple * result["teacher_floor_uer"],
-           "length": result["length_error"] <= MAX_LENGTH_ERROR,
-           "speed": result["student_speech_s_per_cpu_s"] >= result["teacher_speech_s_per_cpu_s"]}
+    met = {
+        "floor": result["unit_error_rate"] <= multiple * result["teacher_floor_uer"],
+        "length": result["length_error"] <= MAX_LENGTH_ERROR,
+        "speed": result["student_speech_s_per_cpu_s"] >= result["teacher_speech_s_per_cpu_s"],
+    }
     if domain != IN_DOMAIN:
         met["lookup"] = result["unit_error_rate"] <= result["lookup_uer"] - LOOKUP_MARGIN
     return met
@@ -239,30 +262,39 @@ def ratio(numerator: float, denominator: float) -> str:
 
 
 def table(results: dict[str, dict]) -> str:
-    rows = ["| domain | sentences | UER | teacher floor | UER / floor | lookup UER | lookup - UER | length error "
-            "| UER given teacher durations | the same, starts jittered 0.1 / 0.25 units | word end error (units) "
-            "| student / teacher speed | targets met |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "| domain | sentences | UER | teacher floor | UER / floor | lookup UER | lookup - UER | length error "
+        "| UER given teacher durations | the same, starts jittered 0.1 / 0.25 units | word end error (units) "
+        "| student / teacher speed | targets met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for domain, r in results.items():
         met = targets_met(domain, r)
-        rows.append(f"| {domain} | {r['sentences']} | {r['unit_error_rate']:.3f} | {r['teacher_floor_uer']:.3f} "
-                    f"| {ratio(r['unit_error_rate'], r['teacher_floor_uer'])} | {r['lookup_uer']:.3f} "
-                    f"| {r['lookup_uer'] - r['unit_error_rate']:.3f} | {r['length_error']:.3f} "
-                    f"| {r['uer_given_teacher_durations']:.3f} "
-                    f"| {' / '.join(f'{uer:.3f}' for uer in r['uer_given_jittered_durations'].values())} "
-                    f"| {r['word_end_error']:.2f} "
-                    f"| {ratio(r['student_speech_s_per_cpu_s'], r['teacher_speech_s_per_cpu_s'])} "
-                    f"| {', '.join(k for k, ok in met.items() if ok) or 'none'} |")
+        rows.append(
+            f"| {domain} | {r['sentences']} | {r['unit_error_rate']:.3f} | {r['teacher_floor_uer']:.3f} "
+            f"| {ratio(r['unit_error_rate'], r['teacher_floor_uer'])} | {r['lookup_uer']:.3f} "
+            f"| {r['lookup_uer'] - r['unit_error_rate']:.3f} | {r['length_error']:.3f} "
+            f"| {r['uer_given_teacher_durations']:.3f} "
+            f"| {' / '.join(f'{uer:.3f}' for uer in r['uer_given_jittered_durations'].values())} "
+            f"| {r['word_end_error']:.2f} "
+            f"| {ratio(r['student_speech_s_per_cpu_s'], r['teacher_speech_s_per_cpu_s'])} "
+            f"| {', '.join(k for k, ok in met.items() if ok) or 'none'} |"
+        )
     return "\n".join(rows)
 
 
 def learning_curve(history: list[dict]) -> str:
     """The training run's validation figures (scripts/train_text_to_token.py) as a table, one row per validation."""
-    rows = ["| step | epoch | minutes | unit loss | duration loss | UER | UER given teacher durations | length error |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    rows += [f"| {h['step']:,} | {h['epoch']} | {h['minutes']} | {h['unit_loss']:.3f} | {h['duration_loss']:.4f} "
-             f"| {h['unit_error_rate']:.3f} | {h.get('uer_given_teacher_durations', float('nan')):.3f} "
-             f"| {h['length_error']:.3f} |" for h in history]
+    rows = [
+        "| step | epoch | minutes | unit loss | duration loss | UER | UER given teacher durations | length error |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows += [
+        f"| {h['step']:,} | {h['epoch']} | {h['minutes']} | {h['unit_loss']:.3f} | {h['duration_loss']:.4f} "
+        f"| {h['unit_error_rate']:.3f} | {h.get('uer_given_teacher_durations', float('nan')):.3f} "
+        f"| {h['length_error']:.3f} |"
+        for h in history
+    ]
     return "\n".join(rows)
 
 
@@ -272,8 +304,12 @@ def main(argv=None):
     parser.add_argument("--model", default=str(assets.TEXT_TO_TOKEN_MODEL))
     parser.add_argument("--tokenizer", default=str(assets.SPEECH_TOKENIZER))
     parser.add_argument("--pairs", default="build/teacher_pairs", help="training pairs, for the lookup baseline")
-    parser.add_argument("--batch-characters", type=int, default=BATCH_CHARACTERS,
-                        help="the student's batches as a build cuts them (default: the pipeline's)")
+    parser.add_argument(
+        "--batch-characters",
+        type=int,
+        default=BATCH_CHARACTERS,
+        help="the student's batches as a build cuts them (default: the pipeline's)",
+    )
     parser.add_argument("--device", default="", help="also measure the student's throughput here, e.g. cuda")
     args = parser.parse_args(argv)
     if args.sentences and not Path(args.sentences).is_file():
@@ -284,8 +320,10 @@ def main(argv=None):
         parser.error(problem)
     torch.set_num_threads(1)  # like the teacher: CPU-seconds then count work, not threads spinning at barriers
     sets = {Path(args.sentences).stem: Path(args.sentences)} if args.sentences else default_sets()
-    texts = {name: [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
-             for name, path in sets.items()}
+    texts = {
+        name: [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+        for name, path in sets.items()
+    }
     lookup = Lookup(Pairs(args.pairs), [s for sentences in texts.values() for s in sentences])
     results = {name: figures(sentences, args, lookup) for name, sentences in texts.items()}
     if args.sentences:

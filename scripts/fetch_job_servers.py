@@ -14,6 +14,7 @@ minutes on 2 cores) and passed to a build with `--prism_location=.job-servers/pr
 
     python3 scripts/fetch_job_servers.py [--engine spark|flink|prism] [--dest .job-servers]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,22 @@ DEFAULT_DEST = ROOT / ".job-servers"
 
 # engine: (driver class, [(groupId, artifactId, version)]) -- the runner plus what Beam's job-server build adds.
 ENGINES = {
-    "spark": ("org.apache.beam.runners.spark.SparkJobServerDriver", [
-        ("org.apache.beam", "beam-runners-spark-3", JAVA_BEAM_VERSION),
-        # The runner declares Spark "provided"; Beam's job server bundles Spark 3.5 (which runs on Java 17).
-        ("org.apache.spark", "spark-core_2.12", "3.5.0"),
-        ("org.apache.spark", "spark-streaming_2.12", "3.5.0"),
-        ("org.apache.spark", "spark-sql_2.12", "3.5.0"),
-    ]),
-    "flink": ("org.apache.beam.runners.flink.FlinkJobServerDriver", [
-        ("org.apache.beam", "beam-runners-flink-1.19", JAVA_BEAM_VERSION),  # brings Flink 1.19 itself
-    ]),
+    "spark": (
+        "org.apache.beam.runners.spark.SparkJobServerDriver",
+        [
+            ("org.apache.beam", "beam-runners-spark-3", JAVA_BEAM_VERSION),
+            # The runner declares Spark "provided"; Beam's job server bundles Spark 3.5 (which runs on Java 17).
+            ("org.apache.spark", "spark-core_2.12", "3.5.0"),
+            ("org.apache.spark", "spark-streaming_2.12", "3.5.0"),
+            ("org.apache.spark", "spark-sql_2.12", "3.5.0"),
+        ],
+    ),
+    "flink": (
+        "org.apache.beam.runners.flink.FlinkJobServerDriver",
+        [
+            ("org.apache.beam", "beam-runners-flink-1.19", JAVA_BEAM_VERSION),  # brings Flink 1.19 itself
+        ],
+    ),
 }
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -66,6 +73,7 @@ def prism_path(dest: Path) -> Path:
 def fetch_prism(dest: Path) -> Path:
     """Beam's Prism runner at the installed Beam's version, built with Go from the module proxy."""
     from apache_beam.version import __version__ as beam_version
+
     return go_install("prism", PRISM_MODULE, f"v{beam_version}", prism_path(dest))
 
 
@@ -77,8 +85,12 @@ def go_install(name: str, package: str, version: str, binary: Path) -> Path:
         return binary
     binary.parent.mkdir(parents=True, exist_ok=True)
     print(f"{name}: go install {package}@{version}", flush=True)
-    go = subprocess.run(["go", "install", f"{package}@{version}"], capture_output=True, text=True,
-                        env=dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-mod=mod"))
+    go = subprocess.run(
+        ["go", "install", f"{package}@{version}"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-mod=mod"),
+    )
     if go.returncode:
         print(go.stdout[-4000:] + go.stderr[-4000:], file=sys.stderr)
         raise RuntimeError(f"{name}: go install failed (status {go.returncode})")
@@ -99,7 +111,7 @@ def write_launcher(path: Path, main_class: str, jars: list[Path]) -> None:
     lines = []
     for line in manifest.splitlines():
         lines.append(line[:72])
-        lines += [" " + line[i:i + 71] for i in range(72, len(line), 71)]
+        lines += [" " + line[i : i + 71] for i in range(72, len(line), 71)]
     temp = path.with_suffix(".tmp")
     with zipfile.ZipFile(temp, "w") as jar:
         jar.writestr("META-INF/MANIFEST.MF", "\r\n".join(lines) + "\r\n")
@@ -118,9 +130,21 @@ def fetch(engine: str, dest: Path) -> Path:
     (folder / "pom.xml").write_text(POM.format(engine=engine, dependencies=dependencies))
     shutil.rmtree(folder / "lib", ignore_errors=True)  # jars of another version must not join the classpath
     print(f"{engine}: resolving {', '.join(':'.join(a[1:]) for a in artifacts)} with mvn", flush=True)
-    maven = subprocess.run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(folder / "pom.xml"),
-                            f"{DEPENDENCY_PLUGIN}:copy-dependencies", "-DincludeScope=runtime",
-                            f"-DoutputDirectory={folder / 'lib'}"], capture_output=True, text=True)
+    maven = subprocess.run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-Dstyle.color=never",
+            "-f",
+            str(folder / "pom.xml"),
+            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={folder / 'lib'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if maven.returncode:
         print(maven.stdout[-4000:] + maven.stderr[-4000:], file=sys.stderr)  # Maven's own account of what failed
         raise RuntimeError(f"{engine}: mvn could not resolve the job server's jars (status {maven.returncode})")

@@ -4,6 +4,7 @@ extra.
 
     python3 scripts/fetch_object_stores.py [--dest .object-stores]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fetch_job_servers import go_install  # noqa: E402  (scripts/ is not a package)
+from fetch_job_servers import go_install
 
 FAKE_GCS_SERVER = "github.com/fsouza/fake-gcs-server"
 FAKE_GCS_SERVER_VERSION = "v1.56.1"

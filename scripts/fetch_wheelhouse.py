@@ -7,6 +7,7 @@
 
     python3 scripts/fetch_wheelhouse.py [--dest .wheelhouse]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,11 @@ def pip(command: str, *args: str) -> None:
 
 def build_wheel(out: Path) -> Path:
     """vocaloom's wheel, built from its sdist (as `python -m build` does), without build isolation."""
-    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     return next(out.glob("vocaloom-*.whl"))
 
 
@@ -39,8 +43,15 @@ def fetch(dest: Path) -> None:
         wheel = build_wheel(Path(temp))
         # setuptools: what an sdist install (the staged package of a Dataflow job) builds with.
         # gcp: the worker pool's workers write to a GCS server (tests/pipelines/test_worker_pools.py).
-        pip("download", "-d", str(dest / "pipeline"), "-c", str(ROOT / "constraints.txt"), f"{wheel}[pipeline,gcp]",
-            "setuptools")
+        pip(
+            "download",
+            "-d",
+            str(dest / "pipeline"),
+            "-c",
+            str(ROOT / "constraints.txt"),
+            f"{wheel}[pipeline,gcp]",
+            "setuptools",
+        )
     (dest / "pipeline" / wheel.name).unlink()  # the tests build their own, from this checkout
     for sdist in (dest / "pipeline").glob("*.tar.gz"):  # built here, where the build backend can be fetched
         pip("wheel", "--no-deps", "-w", str(dest / "pipeline"), str(sdist))

@@ -5,6 +5,7 @@ units. For speed measurements and smoke tests only: its units mean nothing.
 
     python3 scripts/make_causal_lm.py --out DIR [--shape 0.5b|tiny] [--units 16384] [--text-vocab 60000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,22 @@ from pathlib import Path
 
 # ~0.5B parameters: Qwen2.5-0.5B's layer shape (24 layers of width 896); with a 60,000-id text vocabulary and a
 # 16,384-unit codebook, untied input and output embeddings.
-SHAPES = {"0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                       num_key_value_heads=2),
-          "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2)}
+SHAPES = {
+    "0.5b": {
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+    },
+    "tiny": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    },
+}
 PAD, END, UNIT_OFFSET = 256, 257, 258
 
 
@@ -24,6 +37,7 @@ def byte_tokenizer():
     """Every byte one token (GPT-2's byte-level alphabet, no merges), then <pad> and <end>."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
+
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     others = [b for b in range(256) if b not in printable]
     char_of = {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(others)}
@@ -37,9 +51,16 @@ def byte_tokenizer():
 def llama(shape: dict, units: int, seed: int = 0, unit_offset: int = UNIT_OFFSET):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=unit_offset + units, max_position_embeddings=4096, pad_token_id=PAD,
-                         eos_token_id=END, tie_word_embeddings=False, **shape)
+    config = LlamaConfig(
+        vocab_size=unit_offset + units,
+        max_position_embeddings=4096,
+        pad_token_id=PAD,
+        eos_token_id=END,
+        tie_word_embeddings=False,
+        **shape,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -47,9 +68,21 @@ def save(folder: Path, model, units: int, unit_offset: int = UNIT_OFFSET, **sett
     """The model, the byte tokenizer and vocaloom-causal-lm.json (prompt: the span's text alone)."""
     model.save_pretrained(folder, safe_serialization=True)
     byte_tokenizer().save_pretrained(folder)
-    (folder / "vocaloom-causal-lm.json").write_text(json.dumps({
-        "format": "vocaloom-causal-lm/1", "prompt": "{text}", "unit_offset": unit_offset, "unit_count": units,
-        "end_token": END, "frame_rate_hz": 12.5, "max_units_per_character": 2.0, **settings}, indent=1))
+    (folder / "vocaloom-causal-lm.json").write_text(
+        json.dumps(
+            {
+                "format": "vocaloom-causal-lm/1",
+                "prompt": "{text}",
+                "unit_offset": unit_offset,
+                "unit_count": units,
+                "end_token": END,
+                "frame_rate_hz": 12.5,
+                "max_units_per_character": 2.0,
+                **settings,
+            },
+            indent=1,
+        )
+    )
     return folder
 
 

@@ -8,14 +8,16 @@ enters training (scripts/teacher_text.py says where each comes from).
 Writes assets/eval/sentences.txt (IN_DOMAIN_PER_SOURCE per training source) and assets/eval/<domain>.txt
 (OUT_OF_TRAINING_COUNT each), one line each, deterministic given the installed packages and Python version.
 """
+
 import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocaloom import assets  # noqa: E402
-import teacher_text  # noqa: E402
+import teacher_text
+
+from vocaloom import assets
 
 IN_DOMAIN_PER_SOURCE = 100
 OUT_OF_TRAINING_COUNT = 200
@@ -25,12 +27,20 @@ SEED = 0
 def missing_packages() -> str | None:
     """One line naming the Debian packages the sets are read from that are not installed, or None."""
     import shutil
+
     import corpus_sources as c
-    needs = [("bible-kjv", shutil.which("bible")), ("fortunes", c.FORTUNE_DIR.is_dir()),
-             ("dict-gcide", c.GCIDE_DICT.is_file()), ("wordnet-base", c.WORDNET_DIR.is_dir()),
-             ("dict-devil", c.DEVIL_DICT.is_file()), ("r-cran-janeaustenr", c.AUSTEN_DATA.with_suffix(".rdb").is_file()),
-             ("iso-codes", c.ISO_CODES_DIR.is_dir()), ("tzdata", c.ZONE_TABLE.is_file()),
-             ("netbase", c.SERVICES.is_file())]
+
+    needs = [
+        ("bible-kjv", shutil.which("bible")),
+        ("fortunes", c.FORTUNE_DIR.is_dir()),
+        ("dict-gcide", c.GCIDE_DICT.is_file()),
+        ("wordnet-base", c.WORDNET_DIR.is_dir()),
+        ("dict-devil", c.DEVIL_DICT.is_file()),
+        ("r-cran-janeaustenr", c.AUSTEN_DATA.with_suffix(".rdb").is_file()),
+        ("iso-codes", c.ISO_CODES_DIR.is_dir()),
+        ("tzdata", c.ZONE_TABLE.is_file()),
+        ("netbase", c.SERVICES.is_file()),
+    ]
     absent = [package for package, present in needs if not present]
     return f"not installed: apt-get install {' '.join(absent)}" if absent else None
 
@@ -49,8 +59,9 @@ def main(argv=None):
         parser.error(problem)
     out = Path(args.out)
     train, held_out = teacher_text.split_corpus()
-    write_lines(out / assets.EVAL_SENTENCES.name,
-                teacher_text.eval_sentences(train, held_out, IN_DOMAIN_PER_SOURCE, SEED))
+    write_lines(
+        out / assets.EVAL_SENTENCES.name, teacher_text.eval_sentences(train, held_out, IN_DOMAIN_PER_SOURCE, SEED)
+    )
     for domain in teacher_text.OUT_OF_TRAINING:
         write_lines(out / f"{domain}.txt", teacher_text.out_of_training_sentences(domain, OUT_OF_TRAINING_COUNT, SEED))
 

@@ -7,11 +7,12 @@ number (web 10 of every 14 documents, books 3, code 1), so that their natural to
 differ from the weights (web 0.143, books 0.5, code 0.357) by 5x or more for web and code; built text only, buckets
 64..1024, with --long-documents 500. Each mixture is
 read for whole epochs, at least --tokens tokens (every step is tokens_per_batch tokens); a source's share is its
-steps over all steps. Throughput: each loader reads --steps steps (every batch's input_ids summed, so every byte is read), twice,
-alternating, the faster of each pair kept.
+steps over all steps. Throughput: each loader reads --steps steps (every batch's input_ids summed, so every byte is
+read), twice, alternating, the faster of each pair kept.
 
     python3 scripts/mixture_shares.py [--tokens 50000000] [--steps 4000] [--copies 10] [--out bench_data/mixture]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,13 +22,13 @@ from collections import Counter
 from pathlib import Path
 
 import zstandard
-
 from kept_tokens import commit
+
 from vocaloom import assets
 from vocaloom.loader import BucketLoader
 from vocaloom.pipelines.build import run
 
-PARTS = {"web": range(0, 10), "books": range(10, 13), "code": range(13, 14)}
+PARTS = {"web": range(10), "books": range(10, 13), "code": range(13, 14)}
 WEIGHTS = {"web": 1 / 7, "books": 0.5, "code": 2.5 / 7}
 LONG_FACTOR = 3.0
 TOKENS_PER_BATCH = 8192
@@ -42,11 +43,29 @@ def build(out: Path, copies: int) -> Path:
     for name, remainders in PARTS.items():
         with open(corpus / f"{name}.jsonl", "w") as part:
             for copy in range(copies):  # each copy's text marked, so that dedup keeps it
-                part.writelines(json.dumps({"id": f"{doc['id']}/{copy}", "text": f"copy {copy}: {doc['text']}"})
-                                + "\n" for i, doc in enumerate(docs) if i % 14 in remainders)
+                part.writelines(
+                    json.dumps({"id": f"{doc['id']}/{copy}", "text": f"copy {copy}: {doc['text']}"}) + "\n"
+                    for i, doc in enumerate(docs)
+                    if i % 14 in remainders
+                )
         inputs += ["--input", f"{name}={corpus / name}.jsonl"]
-    run([*inputs, "--output", str(dataset), "--overwrite", "--speech-ratio", "0", "--min-bucket", "6",
-         "--max-bucket", "10", "--long-documents", "500", "--runner=FnApiRunner"])
+    run(
+        [
+            *inputs,
+            "--output",
+            str(dataset),
+            "--overwrite",
+            "--speech-ratio",
+            "0",
+            "--min-bucket",
+            "6",
+            "--max-bucket",
+            "10",
+            "--long-documents",
+            "500",
+            "--runner=FnApiRunner",
+        ]
+    )
     return dataset
 
 
@@ -56,7 +75,8 @@ def loader(dataset: Path, **mixture) -> BucketLoader:
 
 def steps_read(reader: BucketLoader, tokens: int) -> tuple[Counter, int]:
     """(bucket, source name) of every step of whole epochs, until at least `tokens` are read; and the epochs."""
-    steps, epochs = Counter(), 0
+    steps: Counter[tuple[int, str]] = Counter()
+    epochs = 0
     while sum(steps.values()) * TOKENS_PER_BATCH < tokens:
         steps.update((batch["bucket"], reader.sources[int(batch["source"][0])]) for batch in reader)
         epochs += 1
@@ -65,8 +85,9 @@ def steps_read(reader: BucketLoader, tokens: int) -> tuple[Counter, int]:
 
 def by_source(steps: Counter) -> dict[str, float]:
     total = sum(steps.values())
-    return {name: sum(n for (_, source), n in steps.items() if source.split(".")[0] == name) / total
-            for name in WEIGHTS}
+    return {
+        name: sum(n for (_, source), n in steps.items() if source.split(".")[0] == name) / total for name in WEIGHTS
+    }
 
 
 def tokens_per_second(reader: BucketLoader, steps: int) -> float:
@@ -91,38 +112,62 @@ def main(argv: list[str] | None = None) -> None:
     natural_epoch = Counter((b["bucket"], r.sources[int(b["source"][0])]) for r in [loader(dataset)] for b in r)
     natural = by_source(natural_epoch)
     weighted, epochs = steps_read(loader(dataset, source_weights=WEIGHTS), args.tokens)
-    upsampled, long_epochs = steps_read(loader(dataset, source_weights=WEIGHTS, long_document_factor=LONG_FACTOR),
-                                        args.tokens)
-    lines = [f"commit {commit()}; read {sum(weighted.values()) * TOKENS_PER_BATCH:,} tokens in {epochs} epochs "
-             f"(weights) and {sum(upsampled.values()) * TOKENS_PER_BATCH:,} in {long_epochs} (weights, long x3)", "",
-             "| source | natural share | weight | read (weights) | off by | read (weights, long x3) | off by |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    upsampled, long_epochs = steps_read(
+        loader(dataset, source_weights=WEIGHTS, long_document_factor=LONG_FACTOR), args.tokens
+    )
+    lines = [
+        f"commit {commit()}; read {sum(weighted.values()) * TOKENS_PER_BATCH:,} tokens in {epochs} epochs "
+        f"(weights) and {sum(upsampled.values()) * TOKENS_PER_BATCH:,} in {long_epochs} (weights, long x3)",
+        "",
+        "| source | natural share | weight | read (weights) | off by | read (weights, long x3) | off by |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     shares, long_shares = by_source(weighted), by_source(upsampled)
     for name, weight in WEIGHTS.items():
-        lines.append(f"| {name} | {natural[name]:.4f} | {weight:.4f} | {shares[name]:.4f} | "
-                     f"{shares[name] / weight - 1:+.3%} | {long_shares[name]:.4f} | "
-                     f"{long_shares[name] / weight - 1:+.3%} |")
+        lines.append(
+            f"| {name} | {natural[name]:.4f} | {weight:.4f} | {shares[name]:.4f} | "
+            f"{shares[name] / weight - 1:+.3%} | {long_shares[name]:.4f} | "
+            f"{long_shares[name] / weight - 1:+.3%} |"
+        )
     # Long documents upsampled x3 read 3x as often, relative to the rest of their source, as with weights alone, in
     # every bucket: (long / rest steps with the factor) / (long / rest steps without). A source's rows in a bucket
     # that fill no block of one batch are never read ("-").
-    lines += ["", f"| bucket | source | steps long / rest, weights | steps long / rest, long x{LONG_FACTOR:g} | "
-              f"factor read |", "|---:|---|---:|---:|---:|"]
+    lines += [
+        "",
+        f"| bucket | source | steps long / rest, weights | steps long / rest, long x{LONG_FACTOR:g} | factor read |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for length in sorted({length for length, _ in natural_epoch}):
         for name in WEIGHTS:
             steps = [(counts[length, name + ".long"], counts[length, name]) for counts in (weighted, upsampled)]
-            factor = "-" if not all(a and b for a, b in steps) else \
-                f"{(steps[1][0] / steps[1][1]) / (steps[0][0] / steps[0][1]):.3f}"
-            lines.append(f"| {length} | {name} | {steps[0][0]:,} / {steps[0][1]:,} | {steps[1][0]:,} / "
-                         f"{steps[1][1]:,} | {factor} |")
-    rates = {"single dataset, no mixture": [], "weights": [], f"weights, long x{LONG_FACTOR:g}": []}
-    makers = [lambda: loader(dataset), lambda: loader(dataset, source_weights=WEIGHTS),
-              lambda: loader(dataset, source_weights=WEIGHTS, long_document_factor=LONG_FACTOR)]
+            factor = (
+                "-"
+                if not all(a and b for a, b in steps)
+                else f"{(steps[1][0] / steps[1][1]) / (steps[0][0] / steps[0][1]):.3f}"
+            )
+            lines.append(
+                f"| {length} | {name} | {steps[0][0]:,} / {steps[0][1]:,} | {steps[1][0]:,} / "
+                f"{steps[1][1]:,} | {factor} |"
+            )
+    rates: dict[str, list[float]] = {
+        "single dataset, no mixture": [],
+        "weights": [],
+        f"weights, long x{LONG_FACTOR:g}": [],
+    }
+    makers = [
+        lambda: loader(dataset),
+        lambda: loader(dataset, source_weights=WEIGHTS),
+        lambda: loader(dataset, source_weights=WEIGHTS, long_document_factor=LONG_FACTOR),
+    ]
     for _ in range(2):
         for rate, make in zip(rates.values(), makers):
             rate.append(tokens_per_second(make(), args.steps))
     base = max(rates["single dataset, no mixture"])
-    lines += ["", f"| loader ({args.steps:,} steps of {TOKENS_PER_BATCH:,} tokens) | tokens/s | vs single |",
-              "|---|---:|---:|"]
+    lines += [
+        "",
+        f"| loader ({args.steps:,} steps of {TOKENS_PER_BATCH:,} tokens) | tokens/s | vs single |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {name} | {max(rate):,.0f} | {max(rate) / base:.2f}x |" for name, rate in rates.items()]
     print("\n".join(lines))
 

@@ -11,6 +11,7 @@ gcide entries, WordNet glosses) topped up from grouping 2.
 Documents are dealt round-robin into --files .jsonl.zst shards so every shard
 has the same mix of sources and lengths.
 """
+
 import argparse
 import contextlib
 import json
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus_sources  # noqa: E402
+import corpus_sources
 
 TARGET_BYTES_PER_SCALE = 50 * 1024 * 1024
 ZSTD_LEVEL = 3
@@ -80,8 +81,7 @@ def write_shards(docs, out_dir, files):
     out_dir.mkdir(parents=True, exist_ok=True)
     count = text_bytes = 0
     with contextlib.ExitStack() as stack:
-        shards = [stack.enter_context(_shard_writer(out_dir / f"part-{i:05d}.jsonl.zst"))
-                  for i in range(files)]
+        shards = [stack.enter_context(_shard_writer(out_dir / f"part-{i:05d}.jsonl.zst")) for i in range(files)]
         for count, doc in enumerate(docs, start=1):
             record = {"id": doc["id"], "text": doc["text"], "source": doc["source"]}
             line = json.dumps(record, ensure_ascii=False) + "\n"
@@ -94,18 +94,15 @@ def main(argv=None):
     """Build the benchmark corpus and report its size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--scale", type=int, default=1,
-                        help="units of 50 MiB of text (default: %(default)s)")
-    parser.add_argument("--files", type=int, default=DEFAULT_FILES,
-                        help="number of shards (default: %(default)s)")
+    parser.add_argument("--scale", type=int, default=1, help="units of 50 MiB of text (default: %(default)s)")
+    parser.add_argument("--files", type=int, default=DEFAULT_FILES, help="number of shards (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.scale < 1 or args.files < 1:
         parser.error("--scale and --files must be at least 1")
 
     docs = bench_documents(args.scale * TARGET_BYTES_PER_SCALE)
     count, text_bytes = write_shards(docs, args.out, args.files)
-    print(f"{count:,} documents, {text_bytes / 1e6:.1f} MB of text "
-          f"in {args.files} files -> {args.out}")
+    print(f"{count:,} documents, {text_bytes / 1e6:.1f} MB of text in {args.files} files -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ so document lengths range from one sentence to a few thousand words. The output
 is byte-identical on every run: fixed selection, fixed order, single-threaded
 zstd.
 """
+
 import argparse
 import collections
 import itertools
@@ -18,8 +19,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocaloom import assets  # noqa: E402
-import corpus_sources  # noqa: E402
+import corpus_sources
+
+from vocaloom import assets
 
 ZSTD_LEVEL = 19
 # Keep one fortune in this many.
@@ -45,7 +47,7 @@ def sample_documents():
 
 def to_jsonl(docs):
     """Serialise documents as JSON lines, counting them per source."""
-    counts = collections.Counter()
+    counts: collections.Counter[str] = collections.Counter()
     lines = []
     for doc in tqdm(docs, desc="documents", unit="doc"):
         record = {"id": doc["id"], "text": doc["text"], "source": doc["source"]}
@@ -57,8 +59,9 @@ def to_jsonl(docs):
 def main(argv=None):
     """Build the sample corpus and report what went into it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=assets.SAMPLE_CORPUS,
-                        help="output .jsonl.zst path (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=assets.SAMPLE_CORPUS, help="output .jsonl.zst path (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     payload, counts = to_jsonl(sample_documents())
@@ -70,8 +73,10 @@ def main(argv=None):
 
     for source, count in counts.items():
         print(f"{source}: {count:,} documents")
-    print(f"total: {sum(counts.values()):,} documents, {len(payload):,} bytes of JSON, "
-          f"{len(compressed):,} bytes compressed -> {args.out}")
+    print(
+        f"total: {sum(counts.values()):,} documents, {len(payload):,} bytes of JSON, "
+        f"{len(compressed):,} bytes compressed -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Builds (FnApiRunner, into a temporary folder): the bundled sample text-only with
 --documents records with speech (the bundled student); the same with --context related, text-only and with speech;
 with --bench-corpus, the benchmark corpus (scripts/prepare_bench_corpus.py writes it) text-only with defaults.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,12 @@ RUNNER = ["--runner=FnApiRunner"]
 
 def builds(corpus: str, bench_corpus: Path | None) -> dict[str, list[str]]:
     small = ["--input", corpus, "--min-bucket", "6", "--max-bucket", "9", "--shard-tokens", "20000", *RUNNER]
-    found = {"sample-text": ["--speech-ratio", "0", *RUNNER],
-             "subset-speech": small,
-             "subset-related-text": [*small, "--context", "related", "--speech-ratio", "0"],
-             "subset-related-speech": [*small, "--context", "related"]}
+    found = {
+        "sample-text": ["--speech-ratio", "0", *RUNNER],
+        "subset-speech": small,
+        "subset-related-text": [*small, "--context", "related", "--speech-ratio", "0"],
+        "subset-related-speech": [*small, "--context", "related"],
+    }
     if bench_corpus:
         found["bench-text"] = ["--input", str(bench_corpus / "*.jsonl.zst"), "--speech-ratio", "0", *RUNNER]
     return found

@@ -10,6 +10,7 @@ identical files.
 
     python3 scripts/synthesize_teacher_pairs.py --out build/teacher_pairs --fragments 80000
 """
+
 import argparse
 import json
 import multiprocessing
@@ -22,12 +23,13 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocaloom import assets  # noqa: E402
-import teacher_text  # noqa: E402
-from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ  # noqa: E402
-from vocaloom.text_to_token.teacher import Teacher  # noqa: E402
+import teacher_text
 
-TEACHER = None  # one per worker process
+from vocaloom import assets
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ
+from vocaloom.text_to_token.teacher import Teacher
+
+TEACHER: Teacher | None = None  # one per worker process
 
 
 def start_worker(tokenizer: str) -> None:
@@ -36,6 +38,7 @@ def start_worker(tokenizer: str) -> None:
 
 
 def speak(text: str) -> tuple[np.ndarray, np.ndarray]:
+    assert TEACHER is not None, "start_worker runs first, in each worker process"
     units, starts = TEACHER.speak(text)
     return units.astype(np.int16), starts.astype(np.float32)
 
@@ -59,17 +62,24 @@ def main(argv=None):
     texts = [Teacher.normalize(t) for t in teacher_text.training_fragments(train, args.fragments, args.seed)]
 
     with multiprocessing.get_context("spawn").Pool(args.workers, start_worker, (args.tokenizer,)) as pool:
-        pairs = list(tqdm(pool.imap(speak, texts, chunksize=64), total=len(texts), desc="teacher pairs",
-                          unit="pair"))
+        pairs = list(tqdm(pool.imap(speak, texts, chunksize=64), total=len(texts), desc="teacher pairs", unit="pair"))
     units, unit_offsets = concatenated([u for u, _ in pairs], np.int16)
     starts, word_offsets = concatenated([s for _, s in pairs], np.float32)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "texts.txt").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
-    save_file({"units": units, "unit_offsets": unit_offsets, "word_starts": starts, "word_offsets": word_offsets},
-              str(out / "pairs.safetensors"))
-    meta = {"pairs": len(texts), "units": len(units), "hours": round(len(units) / FRAME_RATE_HZ / 3600, 2),
-            "words": len(starts), "seed": args.seed, "tokenizer": args.tokenizer}
+    save_file(
+        {"units": units, "unit_offsets": unit_offsets, "word_starts": starts, "word_offsets": word_offsets},
+        str(out / "pairs.safetensors"),
+    )
+    meta = {
+        "pairs": len(texts),
+        "units": len(units),
+        "hours": round(len(units) / FRAME_RATE_HZ / 3600, 2),
+        "words": len(starts),
+        "seed": args.seed,
+        "tokenizer": args.tokenizer,
+    }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(json.dumps(meta))
 

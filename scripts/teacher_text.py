@@ -2,16 +2,18 @@
 domains that never enter training.
 
 Training documents come from scripts/corpus_sources.py (KJV chapters, fortunes, GCIDE entries, WordNet glosses in
-groups of 5, The Devil's Dictionary's entries). A document is held out when crc32 of its id is divisible by HELD_OUT_MODULUS (about 2% of each
-source); the in-domain evaluation sentences come only from held-out documents and are dropped if the same sentence
-also occurs in a training document (the Bible and the fortunes repeat themselves). Training fragments are word
-spans of training documents, 1 to 60 words like the pipeline's speech spans, free to cross sentence boundaries.
+groups of 5, The Devil's Dictionary's entries). A document is held out when crc32 of its id is divisible by
+HELD_OUT_MODULUS (about 2% of each source); the in-domain evaluation sentences come only from held-out documents and are
+dropped if the same sentence also occurs in a training document (the Bible and the fortunes repeat themselves).
+Training fragments are word spans of training documents, 1 to 60 words like the pipeline's speech spans, free to cross
+sentence boundaries.
 
 OUT_OF_TRAINING domains are evaluation only, from sources no training text comes from: technical documentation
 (the Python standard library's docstrings: identifiers, numbers, URLs), narrative prose and dialogue (Jane
 Austen's narration and her characters' quoted speech) and lists and numbers (ISO country and currency codes, time
 zones with coordinates, network services with ports). Their lines keep digits, symbols and punctuation as written.
 """
+
 import random
 import re
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus_sources  # noqa: E402
+import corpus_sources
 
 SOURCES = ("kjv", "fortunes", "gcide", "wordnet", "devil")
 # Each source's share of the training fragments: equal, but for the small Devil's Dictionary (65 k words), which
@@ -78,8 +80,14 @@ def eval_sentences(train: dict, held_out: dict, per_source: int, seed: int) -> l
     rng = random.Random(seed)
     chosen = []
     for source in SOURCES:
-        pool = sorted({s for text in held_out[source] for s in sentences(text)
-                       if 4 <= len(s.split()) <= 40 and is_prose(s) and s not in seen})
+        pool = sorted(
+            {
+                s
+                for text in held_out[source]
+                for s in sentences(text)
+                if 4 <= len(s.split()) <= 40 and is_prose(s) and s not in seen
+            }
+        )
         chosen += rng.sample(pool, min(per_source, len(pool)))
     return chosen
 
@@ -91,8 +99,7 @@ def austen_narration() -> list[str]:
 
 def austen_speech() -> list[str]:
     """What Austen's characters say: each quoted passage, as the reader meets it between quotation marks."""
-    return [" ".join(q.split()) for d in corpus_sources.austen_paragraphs()
-            for q in QUOTED.findall(d["text"])]
+    return [" ".join(q.split()) for d in corpus_sources.austen_paragraphs() for q in QUOTED.findall(d["text"])]
 
 
 def python_documentation() -> list[str]:
@@ -108,7 +115,7 @@ def reference_entries() -> list[str]:
         begin = 0
         while begin < len(entries):
             count = rng.randint(2, 5)
-            runs.append("; ".join(entries[begin:begin + count]))
+            runs.append("; ".join(entries[begin : begin + count]))
             begin += count
     return runs
 
@@ -142,12 +149,12 @@ def training_fragments(train: dict, count: int, seed: int) -> list[str]:
     """`count` word spans from training documents, sources drawn by SOURCE_SHARES, deterministic given the seed."""
     rng = random.Random(seed)
     words = {source: [text.split() for text in texts] for source, texts in train.items()}
-    fragments = []
+    fragments: list[str] = []
     while len(fragments) < count:
         doc = rng.choice(words[rng.choices(SOURCES, SOURCE_SHARES)[0]])
         length = min(span_length(rng), len(doc))
         start = rng.randint(0, len(doc) - length)
-        fragment = " ".join(doc[start:start + length])
+        fragment = " ".join(doc[start : start + length])
         if is_prose(fragment):
             fragments.append(fragment)
     return fragments

@@ -14,6 +14,7 @@ it, giving the weights an uninterrupted run gives: a long training can span sess
 
     python3 scripts/train_text_to_token.py --pairs build/teacher_pairs --out build/text_to_token
 """
+
 import argparse
 import json
 import math
@@ -27,15 +28,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vocaloom import assets  # noqa: E402
-import unit_metrics  # noqa: E402
-from vocaloom.text_to_token.model_file import FORMAT, write_model  # noqa: E402
-from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer  # noqa: E402
-from vocaloom.text_to_token.student import DurationUnits, word_ends  # noqa: E402
-from vocaloom.text_to_token.teacher import NORMALIZER  # noqa: E402
+import unit_metrics
+
+from vocaloom import assets
+from vocaloom.text_to_token.model_file import FORMAT, write_model
+from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
+from vocaloom.text_to_token.student import DurationUnits, word_ends
+from vocaloom.text_to_token.teacher import NORMALIZER
 
 ARCHITECTURE = "duration-units-v1"
 
@@ -58,23 +59,28 @@ class Pairs:
     def batch(self, items: list[int]):
         """Padded tensors: bytes [B, T], byte lengths [B], word starts [B, W], unit counts [B], units [B, F]."""
         texts = [self.texts[i] for i in items]
-        units = [self.units[self.unit_offsets[i]:self.unit_offsets[i + 1]] for i in items]
-        starts = [self.word_starts[self.word_offsets[i]:self.word_offsets[i + 1]] for i in items]
+        units = [self.units[self.unit_offsets[i] : self.unit_offsets[i + 1]] for i in items]
+        starts = [self.word_starts[self.word_offsets[i] : self.word_offsets[i + 1]] for i in items]
         inputs = torch.zeros(len(items), max(map(len, texts)), dtype=torch.long)
         for row, text in enumerate(texts):
-            inputs[row, :len(text)] = torch.tensor(list(text))
-        return (inputs, torch.tensor([len(t) for t in texts]),
-                torch.nn.utils.rnn.pad_sequence(starts, batch_first=True),
-                torch.tensor([len(u) for u in units]),
-                torch.nn.utils.rnn.pad_sequence(units, batch_first=True, padding_value=-100))
+            inputs[row, : len(text)] = torch.tensor(list(text))
+        return (
+            inputs,
+            torch.tensor([len(t) for t in texts]),
+            torch.nn.utils.rnn.pad_sequence(starts, batch_first=True),
+            torch.tensor([len(u) for u in units]),
+            torch.nn.utils.rnn.pad_sequence(units, batch_first=True, padding_value=-100),
+        )
 
 
 def pairs_problem(folder: str) -> str | None:
     """One line naming what a pairs folder lacks, or None when it holds synthesize_teacher_pairs.py's files."""
     missing = [name for name in ("texts.txt", "pairs.safetensors", "meta.json") if not (Path(folder) / name).is_file()]
     if missing:
-        return (f"--pairs {folder}: no {', '.join(missing)} (make them with scripts/synthesize_teacher_pairs.py "
-                f"--out {folder})")
+        return (
+            f"--pairs {folder}: no {', '.join(missing)} (make them with scripts/synthesize_teacher_pairs.py "
+            f"--out {folder})"
+        )
     return None
 
 
@@ -83,11 +89,12 @@ def length_batches(pairs: Pairs, items: list[int], batch_units: int, rng: random
     each batch up to `batch_units` teacher units (padded), batches in random order."""
     items = items[:]
     rng.shuffle(items)
-    batches = []
+    batches: list[list[int]] = []
     window = 50 * max(1, batch_units // 60)
     for begin in range(0, len(items), window):
-        chunk = sorted(items[begin:begin + window], key=lambda i: len(pairs.texts[i]))
-        batch, longest = [], 0
+        chunk = sorted(items[begin : begin + window], key=lambda i: len(pairs.texts[i]))
+        batch: list[int] = []
+        longest = 0
         for i in chunk:
             longest_if_added = max(longest, pairs.unit_count(i), 1)
             if batch and longest_if_added * (len(batch) + 1) > batch_units:
@@ -130,7 +137,7 @@ def validate(model: DurationUnits, pairs: Pairs, items: list[int]) -> dict:
     model.eval()
     unit_total, duration_total, frames, length_error, teacher, student, given = 0.0, 0.0, 0, 0.0, [], [], []
     for begin in range(0, len(items), 32):
-        batch = pairs.batch(items[begin:begin + 32])
+        batch = pairs.batch(items[begin : begin + 32])
         unit_loss, duration_loss, logits = losses(model, batch, False, 0.0)
         count = int(batch[3].sum())
         unit_total += float(unit_loss) * count
@@ -138,15 +145,17 @@ def validate(model: DurationUnits, pairs: Pairs, items: list[int]) -> dict:
         frames += count
         generated = model.generate(batch[0], batch[1])
         length_error += sum(abs(len(g) - int(n)) / max(int(n), 1) for g, n in zip(generated, batch[3]))
-        teacher += [units[:int(n)].tolist() for units, n in zip(batch[4], batch[3])]
+        teacher += [units[: int(n)].tolist() for units, n in zip(batch[4], batch[3])]
         student += [g.tolist() for g in generated]
-        given += [row[:int(n)].argmax(-1).tolist() for row, n in zip(logits, batch[3])]
+        given += [row[: int(n)].argmax(-1).tolist() for row, n in zip(logits, batch[3])]
     model.train()
-    return {"unit_loss": round(unit_total / max(frames, 1), 4),
-            "duration_loss": round(duration_total / len(items), 4),
-            "unit_error_rate": round(unit_metrics.unit_error_rate(teacher, student), 4),
-            "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given), 4),
-            "length_error": round(length_error / len(items), 4)}
+    return {
+        "unit_loss": round(unit_total / max(frames, 1), 4),
+        "duration_loss": round(duration_total / len(items), 4),
+        "unit_error_rate": round(unit_metrics.unit_error_rate(teacher, student), 4),
+        "uer_given_teacher_durations": round(unit_metrics.unit_error_rate(teacher, given), 4),
+        "length_error": round(length_error / len(items), 4),
+    }
 
 
 class Checkpoint:
@@ -165,14 +174,21 @@ class Checkpoint:
         state = json.loads((folder / "state.json").read_text())
         if state["settings"] != self.settings:
             changed = sorted(k for k in self.settings if state["settings"].get(k) != self.settings[k])
-            raise SystemExit(f"{folder} is a checkpoint of other settings ({', '.join(changed)}): "
-                             "remove it or pass another --checkpoint")
+            raise SystemExit(
+                f"{folder} is a checkpoint of other settings ({', '.join(changed)}): "
+                "remove it or pass another --checkpoint"
+            )
         model.load_state_dict(load_file(str(folder / "weights.safetensors")))
         tensors = load_file(str(folder / "optimizer.safetensors"))
-        optimizer.load_state_dict({
-            "state": {int(index): {name: tensors[f"{index}.{name}"] for name in names}
-                      for index, names in state["optimizer"]["state"].items()},
-            "param_groups": state["optimizer"]["param_groups"]})
+        optimizer.load_state_dict(
+            {
+                "state": {
+                    int(index): {name: tensors[f"{index}.{name}"] for name in names}
+                    for index, names in state["optimizer"]["state"].items()
+                },
+                "param_groups": state["optimizer"]["param_groups"],
+            }
+        )
         return state
 
     def save(self, model, optimizer, state: dict) -> None:
@@ -181,11 +197,18 @@ class Checkpoint:
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(fresh / "weights.safetensors"))
-        save_file({f"{index}.{name}": value for index, values in saved["state"].items()
-                   for name, value in values.items()}, str(fresh / "optimizer.safetensors"))
-        state = {**state, "settings": self.settings, "optimizer": {
-            "state": {str(index): sorted(values) for index, values in saved["state"].items()},
-            "param_groups": saved["param_groups"]}}
+        save_file(
+            {f"{index}.{name}": value for index, values in saved["state"].items() for name, value in values.items()},
+            str(fresh / "optimizer.safetensors"),
+        )
+        state = {
+            **state,
+            "settings": self.settings,
+            "optimizer": {
+                "state": {str(index): sorted(values) for index, values in saved["state"].items()},
+                "param_groups": saved["param_groups"],
+            },
+        }
         (fresh / "state.json").write_text(json.dumps(state))
         shutil.rmtree(old, ignore_errors=True)
         if self.folder.exists():
@@ -201,8 +224,12 @@ def main(argv=None):
     parser.add_argument("--out", default="build/text_to_token", help="the model directory to write")
     parser.add_argument("--checkpoint", default="build/text_to_token_checkpoint")
     parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="checkpoint and stop after this many minutes of this run (resume later)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="checkpoint and stop after this many minutes of this run (resume later)",
+    )
     parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--batch-units", type=int, default=2400, help="padded teacher units per batch")
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -232,28 +259,44 @@ def main(argv=None):
     codebook_size = SpeechTokenizer.load(args.tokenizer).codebook_size
     validation = list(range(len(pairs) - args.validation, len(pairs)))  # the fragments are in random order
     training = list(range(len(pairs) - args.validation))
-    hyperparameters = {"codebook_size": codebook_size, "dim": args.dim, "heads": args.heads,
-                       "feedforward": args.feedforward, "encoder_layers": args.encoder_layers,
-                       "decoder_layers": args.decoder_layers, "durations": args.durations}
+    hyperparameters = {
+        "codebook_size": codebook_size,
+        "dim": args.dim,
+        "heads": args.heads,
+        "feedforward": args.feedforward,
+        "encoder_layers": args.encoder_layers,
+        "decoder_layers": args.decoder_layers,
+        "durations": args.durations,
+    }
     model = DurationUnits(**hyperparameters)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "checkpoint", "checkpoint_every", "minutes")}
     settings["pairs_meta"] = json.loads((Path(args.pairs) / "meta.json").read_text())
     checkpoint = Checkpoint(args.checkpoint, settings)
-    state = checkpoint.load(model, optimizer) or {"step": 0, "epoch": 0, "batches": [], "history": [],
-                                                 "minutes": 0.0, "rng": None}
+    state = checkpoint.load(model, optimizer) or {
+        "step": 0,
+        "epoch": 0,
+        "batches": [],
+        "history": [],
+        "minutes": 0.0,
+        "rng": None,
+    }
     if state["rng"]:
         rng.setstate((state["rng"][0], tuple(state["rng"][1]), state["rng"][2]))
-    print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(training):,} training pairs"
-          + (f", resuming at step {state['step']:,}" if state["step"] else ""), file=sys.stderr)
+    print(
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(training):,} training pairs"
+        + (f", resuming at step {state['step']:,}" if state["step"] else ""),
+        file=sys.stderr,
+    )
 
     batches, epoch, history, started = state["batches"], state["epoch"], state["history"], time.time()
 
     def minutes() -> float:
         return round(state["minutes"] + (time.time() - started) / 60, 1)
 
-    progress = tqdm(range(state["step"], args.steps), desc="training", unit="step", initial=state["step"],
-                    total=args.steps)
+    progress = tqdm(
+        range(state["step"], args.steps), desc="training", unit="step", initial=state["step"], total=args.steps
+    )
     for step in progress:
         if not batches:
             batches, epoch = length_batches(pairs, training, args.batch_units, rng), epoch + 1
@@ -266,28 +309,56 @@ def main(argv=None):
         optimizer.step()
         progress.set_postfix(epoch=epoch, units=f"{unit_loss.item():.3f}", durations=f"{duration_loss.item():.4f}")
         if (step + 1) % args.validate_every == 0 or step + 1 == args.steps:
-            history.append({"step": step + 1, "epoch": epoch, "minutes": minutes(),
-                            **validate(model, pairs, validation)})
+            history.append(
+                {"step": step + 1, "epoch": epoch, "minutes": minutes(), **validate(model, pairs, validation)}
+            )
             tqdm.write(json.dumps(history[-1]), file=sys.stderr)
         out_of_time = args.minutes is not None and time.time() - started >= 60 * args.minutes
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == args.steps or out_of_time:
             random_state = rng.getstate()
-            checkpoint.save(model, optimizer, {
-                "step": step + 1, "epoch": epoch, "batches": batches, "history": history, "minutes": minutes(),
-                "rng": [random_state[0], list(random_state[1]), random_state[2]]})
+            checkpoint.save(
+                model,
+                optimizer,
+                {
+                    "step": step + 1,
+                    "epoch": epoch,
+                    "batches": batches,
+                    "history": history,
+                    "minutes": minutes(),
+                    "rng": [random_state[0], list(random_state[1]), random_state[2]],
+                },
+            )
         if out_of_time and step + 1 < args.steps:
             progress.close()
-            print(f"stopped at step {step + 1:,} of {args.steps:,} after {args.minutes:g} minutes; the same command "
-                  f"resumes from {args.checkpoint}", file=sys.stderr)
+            print(
+                f"stopped at step {step + 1:,} of {args.steps:,} after {args.minutes:g} minutes; the same command "
+                f"resumes from {args.checkpoint}",
+                file=sys.stderr,
+            )
             return
 
-    config = {"format": FORMAT, "architecture": ARCHITECTURE, "frame_rate_hz": FRAME_RATE_HZ,
-              "codebook_size": codebook_size, "input": {"kind": "bytes", "normalize": NORMALIZER},
-              "hyperparameters": hyperparameters,
-              "training": {"pairs": args.pairs, "training_pairs": len(training), "steps": args.steps,
-                           "batch_units": args.batch_units, "lr": args.lr, "drift_weight": args.drift_weight,
-                           "bf16": args.bf16, "threads": args.threads, "seed": args.seed, "minutes": minutes(),
-                           "validation": history[-1], "history": history}}
+    config = {
+        "format": FORMAT,
+        "architecture": ARCHITECTURE,
+        "frame_rate_hz": FRAME_RATE_HZ,
+        "codebook_size": codebook_size,
+        "input": {"kind": "bytes", "normalize": NORMALIZER},
+        "hyperparameters": hyperparameters,
+        "training": {
+            "pairs": args.pairs,
+            "training_pairs": len(training),
+            "steps": args.steps,
+            "batch_units": args.batch_units,
+            "lr": args.lr,
+            "drift_weight": args.drift_weight,
+            "bf16": args.bf16,
+            "threads": args.threads,
+            "seed": args.seed,
+            "minutes": minutes(),
+            "validation": history[-1],
+            "history": history,
+        },
+    }
     write_model(args.out, config, model.eval())
     print(json.dumps(config["training"]))
 

@@ -4,6 +4,7 @@ The model is trained on the bundled sample corpus so it can be rebuilt offline.
 Training is deterministic (no input shuffling, fixed sentence budget) so the
 same sample gives the same model.
 """
+
 import argparse
 import io
 import json
@@ -14,8 +15,7 @@ import sentencepiece as spm
 import zstandard
 from tqdm import tqdm
 
-
-from vocaloom import assets  # noqa: E402
+from vocaloom import assets
 
 VOCAB_SIZE = 8000
 # Above the sample's document count, so every document is used.
@@ -60,10 +60,12 @@ def train(texts, vocab_size):
 def main(argv=None):
     """Train the tokenizer on the sample corpus and write the model file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=assets.SAMPLE_CORPUS,
-                        help="training corpus, .jsonl.zst (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=assets.TOKENIZER_MODEL,
-                        help="model path to write (default: %(default)s)")
+    parser.add_argument(
+        "--corpus", type=Path, default=assets.SAMPLE_CORPUS, help="training corpus, .jsonl.zst (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=assets.TOKENIZER_MODEL, help="model path to write (default: %(default)s)"
+    )
     parser.add_argument("--vocab-size", type=int, default=VOCAB_SIZE)
     args = parser.parse_args(argv)
 
@@ -75,8 +77,10 @@ def main(argv=None):
     args.out.write_bytes(model)
 
     vocab = spm.SentencePieceProcessor(model_proto=model).get_piece_size()
-    print(f"trained on {len(texts):,} documents: vocab size {vocab:,}, "
-          f"{elapsed:.1f} s, {len(model):,} bytes -> {args.out}")
+    print(
+        f"trained on {len(texts):,} documents: vocab size {vocab:,}, "
+        f"{elapsed:.1f} s, {len(model):,} bytes -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

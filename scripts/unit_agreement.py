@@ -10,6 +10,7 @@ span even where their keys differ (bf16 units are cached under another key than 
 spans with identical units, of spans with the same number of units, the unit agreement 1 - UER (edit distance over
 the reference's units, corpus-level), the share of unit positions equal in both, and the shards whose sha256 agree.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,12 @@ from pathlib import Path
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from unit_metrics import unit_error_rate  # noqa: E402  (scripts/ is not a package)
+from unit_metrics import unit_error_rate
 
-from vocaloom.schemas.manifest import MANIFEST  # noqa: E402
-from vocaloom.transforms.inference_cache import cache_key, model_cache_dir  # noqa: E402
-from vocaloom.transforms.speech.speech_handlers import units_identity  # noqa: E402
-from vocaloom.transforms.speech.synthetic_interleaving import segments  # noqa: E402
+from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.transforms.inference_cache import cache_key, model_cache_dir
+from vocaloom.transforms.speech.speech_handlers import units_identity
+from vocaloom.transforms.speech.synthetic_interleaving import segments
 
 
 def read_manifest(directory: str) -> dict:
@@ -63,15 +64,17 @@ def span_texts(manifest: dict):
             text, doc_id = record[config["text_field"]], str(record[config["id_field"]])
             for segment in segments(text, config["speech_ratio"], config["span_lambda"], config["seed"], doc_id):
                 if segment.speech:
-                    yield text[segment.start:segment.end]
+                    yield text[segment.start : segment.end]
 
 
 def agreement(reference: dict, candidate: dict) -> dict:
     options = ("inputs", "speech_ratio", "span_lambda", "seed", "text_field", "id_field")
     if any(reference["config"][k] != candidate["config"][k] for k in options):
         raise SystemExit(f"the builds differ in one of {', '.join(options)}: their spans cannot be compared")
-    ids = {name: units_identity(m["speech"]["sha256"], m["speech"].get("dtype", "float32"))
-           for name, m in (("reference", reference), ("candidate", candidate))}
+    ids = {
+        name: units_identity(m["speech"]["sha256"], m["speech"].get("dtype", "float32"))
+        for name, m in (("reference", reference), ("candidate", candidate))
+    }
     units = {"reference": cached_units(reference), "candidate": cached_units(candidate)}
     pairs = {}
     for text in span_texts(reference):
@@ -86,14 +89,20 @@ def agreement(reference: dict, candidate: dict) -> dict:
     identical = sum(r == c for r, c in zip(refs, cands))
     same_length = sum(len(r) == len(c) for r, c in zip(refs, cands))
     same_position = sum(a == b for r, c in zip(refs, cands) for a, b in zip(r, c))
-    return {"reference": f"{reference['config']['device']} {reference['speech'].get('dtype', 'float32')}",
-            "candidate": f"{candidate['config']['device']} {candidate['speech'].get('dtype', 'float32')}",
-            "spans": len(pairs), "reference_units": sum(map(len, refs)),
-            "identical_spans": identical, "identical_span_share": round(identical / max(1, len(pairs)), 6),
-            "same_length_spans": same_length, "same_length_share": round(same_length / max(1, len(pairs)), 6),
-            "unit_agreement": round(1 - unit_error_rate(refs, cands), 6),
-            "same_position_units": same_position, "same_position_share": round(same_position / total, 6),
-            "shards_identical": f"{same_shards} of {sum(len(b['shards']) for b in candidate['buckets'])}"}
+    return {
+        "reference": f"{reference['config']['device']} {reference['speech'].get('dtype', 'float32')}",
+        "candidate": f"{candidate['config']['device']} {candidate['speech'].get('dtype', 'float32')}",
+        "spans": len(pairs),
+        "reference_units": sum(map(len, refs)),
+        "identical_spans": identical,
+        "identical_span_share": round(identical / max(1, len(pairs)), 6),
+        "same_length_spans": same_length,
+        "same_length_share": round(same_length / max(1, len(pairs)), 6),
+        "unit_agreement": round(1 - unit_error_rate(refs, cands), 6),
+        "same_position_units": same_position,
+        "same_position_share": round(same_position / total, 6),
+        "shards_identical": f"{same_shards} of {sum(len(b['shards']) for b in candidate['buckets'])}",
+    }
 
 
 def main(argv=None) -> None:

@@ -1,4 +1,5 @@
 """Unit error rates: Levenshtein distance between unit sequences over the reference length, corpus-level."""
+
 import itertools
 
 import numpy as np
@@ -14,8 +15,9 @@ def edit_distance(reference, hypothesis) -> int:
         new = np.empty_like(row)
         new[0] = i
         # insertions chain left to right: new[j] = min(best[j-1], new[j-1] + 1) = min over k<=j of best[k] + j - k
-        new[1:] = np.minimum.accumulate(np.concatenate(([i], best)) - np.arange(len(hyp) + 1))[1:] \
-            + np.arange(1, len(hyp) + 1)
+        new[1:] = np.minimum.accumulate(np.concatenate(([i], best)) - np.arange(len(hyp) + 1))[1:] + np.arange(
+            1, len(hyp) + 1
+        )
         row = new
     return int(row[-1])
 

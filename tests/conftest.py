@@ -1,15 +1,21 @@
 """Shared fixtures. Tests never reach the network: Beam runs in-process (FnApiRunner) and hubs are offline."""
+
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.venvs import WHEELHOUSE, build_dist, pipeline_venv  # noqa: E402
-from vocaloom import assets  # noqa: E402
+from tests.prerequisites import MISSING, missing
+from tests.venvs import WHEELHOUSE, build_dist, pipeline_venv
+from vocaloom import assets
+
+# The GCS and S3 servers on loopback and the `bucket` fixture, for every module that reads or writes a bucket.
+pytest_plugins = ["tests.object_stores"]
 
 RUNNER = ["--runner=FnApiRunner"]
 # Builds that test the text path say so: the default turns 30% of words into speech.
@@ -19,9 +25,10 @@ TEXT_ONLY = ["--speech-ratio", "0"]
 def labelled_totals(counts):
     """A step's COUNTS output summed per key, keys as people read them ("counts.rejected/malformed_json")."""
     import apache_beam as beam
+
     from vocaloom.schemas.counts import label
-    return (counts | "SumPerKey" >> beam.CombinePerKey(sum)
-            | "Label" >> beam.MapTuple(lambda key, n: (label(key), n)))
+
+    return counts | "SumPerKey" >> beam.CombinePerKey(sum) | "Label" >> beam.MapTuple(lambda key, n: (label(key), n))
 
 
 @pytest.fixture(scope="session")
@@ -49,15 +56,43 @@ def wheel(dist) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline_env(tmp_path_factory, wheel) -> Path:
+def pipeline_env(tmp_path_factory, wheel) -> Iterator[Path]:
     """The bin folder of one venv holding the wheel with its pipeline extra, shared by the tests that need one and
     removed after them: with torch's CUDA libraries it takes 6 GB, and CI's disk is shared."""
     if not WHEELHOUSE.is_dir():
-        pytest.skip("run scripts/fetch_wheelhouse.py first")
+        missing(f"no {WHEELHOUSE}: run python3 scripts/fetch_wheelhouse.py")
     folder = tmp_path_factory.mktemp("pipeline-env")
     yield pipeline_venv(folder / "venv", wheel)
     shutil.rmtree(folder)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "runners: Spark/Flink portable runner tests")
+# pytest.ini says what each tier holds; a test's timeout is its tier's unless it sets its own (pytest.ini's: 20 min).
+TIER_TIMEOUTS = {"unit": 120, "integration": 600, "engines": None, "install": None}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--require-prerequisites",
+        action="store_true",
+        help="fail, rather than skip, a test whose prerequisite is missing (tests/prerequisites.py): CI's setting",
+    )
+
+
+def pytest_collection_modifyitems(items):
+    """A test of no other tier is a unit test, so that `-m unit` selects the fast tier; each gets its tier's
+    timeout."""
+    for item in items:
+        tier = next((tier for tier in TIER_TIMEOUTS if item.get_closest_marker(tier)), None)
+        if tier is None:
+            tier = "unit"
+            item.add_marker(pytest.mark.unit)
+        if TIER_TIMEOUTS[tier] and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(TIER_TIMEOUTS[tier]))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.skipped and MISSING in str(report.longrepr) and item.config.getoption("require_prerequisites"):
+        report.outcome = "failed"
+    return report

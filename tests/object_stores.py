@@ -2,6 +2,7 @@
 built by scripts/fetch_object_stores.py into .object-stores/) and moto's standalone S3 server for s3://. Commands,
 Beam and the reader find them as Google's and AWS's own clients do: STORAGE_EMULATOR_HOST (no credentials) and
 AWS_ENDPOINT_URL (with dummy keys: boto3 signs every request, and the server accepts any signature)."""
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.prerequisites import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_GCS = ROOT / ".object-stores" / "fake-gcs-server"
@@ -55,20 +58,39 @@ def serve(command: list[str], url: str, probe: str):
 def gcs_server():
     """A fake-gcs-server holding its objects in memory, for the whole session; its URL."""
     if not FAKE_GCS.exists():
-        pytest.fail(f"no fake-gcs-server at {FAKE_GCS}: run python3 scripts/fetch_object_stores.py")
+        missing(f"no fake-gcs-server at {FAKE_GCS}: run python3 scripts/fetch_object_stores.py")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    yield from serve([str(FAKE_GCS), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend",
-                      "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", "error"],
-                     url, "/storage/v1/b")
+    yield from serve(
+        [
+            str(FAKE_GCS),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+            "-public-host",
+            f"127.0.0.1:{port}",
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ],
+        url,
+        "/storage/v1/b",
+    )
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server, in memory, for the whole session; its URL."""
     port = free_port()
-    yield from serve([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                     f"http://127.0.0.1:{port}", "/")
+    yield from serve(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}", "/"
+    )
 
 
 @dataclass(frozen=True)
@@ -80,8 +102,12 @@ class Bucket:
 def server_env(store: str, server: str) -> dict:
     if store == "gs":
         return {"STORAGE_EMULATOR_HOST": server}
-    return {"AWS_ENDPOINT_URL": server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1"}
+    return {
+        "AWS_ENDPOINT_URL": server,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 @pytest.fixture(params=STORES)
@@ -96,15 +122,20 @@ def bucket(request, monkeypatch) -> Bucket:
     name = f"test-{uuid.uuid4().hex[:12]}"
     if store == "gs":
         import vocaloom.transforms
+
         vocaloom.transforms.anonymous_against_a_gcs_emulator()
-        request_ = urllib.request.Request(f"{server}/storage/v1/b?project=test", method="POST",
-                                          data=json.dumps({"name": name}).encode(),
-                                          headers={"Content-Type": "application/json"})
+        request_ = urllib.request.Request(
+            f"{server}/storage/v1/b?project=test",
+            method="POST",
+            data=json.dumps({"name": name}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
     else:
         request_ = urllib.request.Request(f"{server}/{name}", method="PUT")
     urllib.request.urlopen(request_, timeout=10).close()
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
+
     FileSystems.set_options(PipelineOptions([]))  # S3's client is made from options; the endpoint from env
     return Bucket(f"{store}://{name}", dict(os.environ, **env))
 
@@ -113,6 +144,9 @@ def upload(local: Path, remote: str) -> None:
     """A local file into the bucket, byte for byte, as a user's corpus would be."""
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
-    with open(local, "rb") as source, \
-            FileSystems.create(remote, compression_type=CompressionTypes.UNCOMPRESSED) as target:
+
+    with (
+        open(local, "rb") as source,
+        FileSystems.create(remote, compression_type=CompressionTypes.UNCOMPRESSED) as target,
+    ):
         target.write(source.read())

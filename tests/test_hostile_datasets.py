@@ -3,9 +3,10 @@
 A few hundred seeded mutations of a small dataset: shard bytes flipped, truncated or extended (half of them with the
 manifest re-hashed to match, as a writer bug or a careful tamper would leave it), manifest fields replaced or
 dropped, the manifest's own bytes damaged, shard paths pointed outside, at a FIFO, a device or a folder. Neither
-reader (nor `inspect`) may crash, hang or explain itself in more than one line; BucketLoader never yields a row that differs from
-the clean dataset's unless the mutation was re-hashed, and then never one that breaks the shard invariants.
+reader (nor `inspect`) may crash, hang or explain itself in more than one line; BucketLoader never yields a row that
+differs from the clean dataset's unless the mutation was re-hashed, and then never one that breaks the shard invariants.
 """
+
 import copy
 import hashlib
 import json
@@ -30,8 +31,22 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
 
 CASES = 300
-HOSTILE_VALUES = [None, -1, 0, 2 ** 63, 1.5, math.nan, "", "../../etc/passwd", "/dev/zero", [], {}, [1, [2]], True,
-                  "x" * 300]
+HOSTILE_VALUES: list[object] = [
+    None,
+    -1,
+    0,
+    2**63,
+    1.5,
+    math.nan,
+    "",
+    "../../etc/passwd",
+    "/dev/zero",
+    [],
+    {},
+    [1, [2]],
+    True,
+    "x" * 300,
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +62,22 @@ def clean(tmp_path_factory) -> tuple[Path, list]:
 def read_batches(directory: Path) -> list:
     """One epoch: every row of every shard."""
     loader = BucketLoader(str(directory), tokens_per_batch=512, curriculum="uniform", seed=1)
-    return [(batch["bucket"], batch["input_ids"].numpy().copy(), batch["doc_starts"].numpy().copy(),
-             batch["doc_offsets"].numpy().copy()) for batch in loader]
+    return [
+        (
+            batch["bucket"],
+            batch["input_ids"].numpy().copy(),
+            batch["doc_starts"].numpy().copy(),
+            batch["doc_offsets"].numpy().copy(),
+        )
+        for batch in loader
+    ]
 
 
 @contextmanager
 def deadline(seconds: int):
     def hung(*_):
         raise TimeoutError(f"no answer in {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(seconds)
     try:
@@ -67,10 +90,10 @@ def deadline(seconds: int):
 def leaves(node, path=()):
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from leaves(value, path + (key,))
+            yield from leaves(value, (*path, key))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from leaves(value, path + (i,))
+            yield from leaves(value, (*path, i))
     yield path
 
 
@@ -102,7 +125,7 @@ def mutate(directory: Path, r: random.Random) -> tuple[str, bool]:
             for _ in range(r.randint(1, 8)):
                 data[r.randrange(len(data))] ^= 1 << r.randrange(8)
         elif kind == "truncate":
-            del data[r.randrange(len(data)):]
+            del data[r.randrange(len(data)) :]
         else:
             data += r.randbytes(r.randint(1, 4096))
         shard.write_bytes(bytes(data))
@@ -123,16 +146,17 @@ def mutate(directory: Path, r: random.Random) -> tuple[str, bool]:
     elif kind == "manifest-bytes":
         text = bytearray((directory / MANIFEST).read_bytes())
         if r.random() < 0.5:
-            del text[r.randrange(len(text)):]
+            del text[r.randrange(len(text)) :]
         else:
             text[r.randrange(len(text))] = r.randrange(256)
         (directory / MANIFEST).write_bytes(bytes(text))
         return kind, False
     elif kind == "path":
-        outside = directory.parent / f"outside-{r.randrange(10 ** 6)}.arrow"
+        outside = directory.parent / f"outside-{r.randrange(10**6)}.arrow"
         shutil.copy(shard, outside)
-        entry["path"] = r.choice([os.path.relpath(outside, directory), str(outside),
-                                  entry["path"].replace("data/", "data/../data/")])
+        entry["path"] = r.choice(
+            [os.path.relpath(outside, directory), str(outside), entry["path"].replace("data/", "data/../data/")]
+        )
     else:
         special = r.choice(["fifo", "device", "folder", "link-out"])
         if special == "link-out":
@@ -162,7 +186,7 @@ def check_rows_valid(batch, vocab_size: int) -> None:
     assert ids.shape[1] == bucket + 1 and ids.min() >= 0 and ids.max() < vocab_size
     assert offsets[0] == 0 and offsets[-1] == len(starts) and np.all(np.diff(offsets) >= 1)
     for row in range(len(offsets) - 1):
-        row_starts = starts[offsets[row]:offsets[row + 1]]
+        row_starts = starts[offsets[row] : offsets[row + 1]]
         assert row_starts[0] == 0 and np.all(np.diff(row_starts) > 0) and row_starts[-1] <= bucket
 
 
@@ -189,7 +213,9 @@ def test_mutated_dataset_is_refused_in_one_line_or_read_exactly(clean, tmp_path,
         if rehashed:
             check_rows_valid(batch, vocab_size)
         else:
-            assert batch[0] == clean_batch[0] and all(np.array_equal(a, b) for a, b in zip(batch[1:], clean_batch[1:])), kind
+            assert batch[0] == clean_batch[0] and all(
+                np.array_equal(a, b) for a, b in zip(batch[1:], clean_batch[1:])
+            ), kind
 
 
 def rewrite_manifest(directory: Path, change) -> None:
@@ -206,8 +232,12 @@ def point_first_shard(directory: Path, how: str) -> str:
     if how in ("dotdot", "absolute"):
         outside = directory.parent / "elsewhere.arrow"
         shutil.copy(shard, outside)
-        rewrite_manifest(directory, lambda m: m["buckets"][0]["shards"][0].update(
-            path=f"../{outside.name}" if how == "dotdot" else str(outside)))
+        rewrite_manifest(
+            directory,
+            lambda m: m["buckets"][0]["shards"][0].update(
+                path=f"../{outside.name}" if how == "dotdot" else str(outside)
+            ),
+        )
         return "manifest.json: bucket"
     shard.unlink()
     if how == "dev-zero":
@@ -235,22 +265,29 @@ def test_shards_outside_or_special_are_refused_without_reading(clean, tmp_path, 
 def test_a_malformed_shard_whose_sha256_matches_is_refused(clean, tmp_path):
     """A writer bug (or a re-hashed tamper): doc_starts offsets far past the row, token ids past the vocabulary."""
     import pyarrow as pa
+
     directory = tmp_path / "ds"
     shutil.copytree(clean[0], directory)
     manifest = json.loads((directory / MANIFEST).read_text())
     bucket = manifest["buckets"][0]
     entry, length = bucket["shards"][0], bucket["length"]
     table = pa.ipc.open_file(directory / entry["path"]).read_all()
-    for column, broken in (("doc_starts", pa.array([[0, 9_633_798]] * table.num_rows, pa.list_(pa.int32()))),
-                           ("input_ids", pa.array([[manifest["vocab"]["size"] + 5] * (length + 1)] * table.num_rows,
-                                                  pa.list_(pa.int32(), length + 1)))):
+    for column, broken in (
+        ("doc_starts", pa.array([[0, 9_633_798]] * table.num_rows, pa.list_(pa.int32()))),
+        (
+            "input_ids",
+            pa.array(
+                [[manifest["vocab"]["size"] + 5] * (length + 1)] * table.num_rows, pa.list_(pa.int32(), length + 1)
+            ),
+        ),
+    ):
         bad = table.set_column(table.schema.get_field_index(column), table.schema.field(column), broken)
         with pa.ipc.new_file(directory / entry["path"], table.schema) as writer:
             writer.write_table(bad)
         rewrite_manifest(directory, lambda m: rehash(directory, m, m["buckets"][0]["shards"][0]))
         problems = verify(str(directory))
         assert len(problems) == 1 and ("doc_starts" in problems[0] or "token ids outside" in problems[0])
-        with pytest.raises(ShardIntegrityError, match="doc_starts|token ids outside"):
+        with pytest.raises(ShardIntegrityError, match=r"doc_starts|token ids outside"):
             read_batches(directory)
 
 
@@ -284,7 +321,7 @@ def test_a_manifest_names_its_generation_and_its_shard_paths_must_follow(clean, 
     (directory / "generations" / "00003").mkdir(parents=True)
     (directory / "data").rename(directory / "generations" / "00003" / "data")
     (directory / MANIFEST).write_text(json.dumps(dict(manifest, generation=3)))
-    with pytest.raises(ManifestError, match="shard 0 is 'data/bucket-.*', not 'generations/00003/data/bucket-"):
+    with pytest.raises(ManifestError, match=r"shard 0 is 'data/bucket-.*', not 'generations/00003/data/bucket-"):
         verify(str(directory))
     for entry in shard_entries(manifest):
         entry["path"] = f"generations/00003/{entry['path']}"
@@ -292,4 +329,5 @@ def test_a_manifest_names_its_generation_and_its_shard_paths_must_follow(clean, 
     assert verify(str(directory)) == []
     batches = read_batches(directory)
     assert len(batches) == len(clean[1]) and all(
-        a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(batches, clean[1]))
+        a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(batches, clean[1])
+    )

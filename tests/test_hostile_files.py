@@ -1,5 +1,6 @@
 """Every byte that did not come from the build's own process is hostile: caches, artifacts, locks, configs, special
 files. Each case is one an adversarial pass over the readers found; each asserts the promised outcome."""
+
 import base64
 import json
 import os
@@ -23,7 +24,7 @@ from vocaloom import assets
 from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import ManifestError, parse_manifest
-from vocaloom.transforms.artifacts import CACHE_ENV, fingerprint, localize
+from vocaloom.transforms.artifacts import CACHE_ENV, localize, read_artifact
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 
@@ -41,6 +42,7 @@ def text_build(*extra: str) -> list[str]:
 
 # 1. The artifact cache is checked on every hit, and its default is this user's alone.
 
+
 def test_a_planted_artifact_in_the_cache_is_replaced_by_the_real_one(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     remote = tmp_path / "remote"
@@ -48,7 +50,7 @@ def test_a_planted_artifact_in_the_cache_is_replaced_by_the_real_one(tmp_path, m
     (remote / "weights.bin").write_bytes(b"the real weights")
     # A location that is not local makes localize copy it into the cache: Beam's FileSystems know no "mem+" scheme,
     # so an artifact read through a scheme-less path is pretended remote by monkeypatching is_local.
-    artifact = fingerprint(str(remote))
+    artifact = read_artifact(str(remote))
     monkeypatch.setattr("vocaloom.transforms.artifacts.is_local", lambda path: False)
     first = Path(localize(artifact))
     (first / "weights.bin").write_bytes(b"planted weights!")  # another local user, under the right name
@@ -58,6 +60,7 @@ def test_a_planted_artifact_in_the_cache_is_replaced_by_the_real_one(tmp_path, m
 
 def test_the_default_artifact_cache_is_this_users_alone(monkeypatch, tmp_path):
     from vocaloom.transforms.artifacts import ArtifactError, cache_root
+
     monkeypatch.delenv(CACHE_ENV, raising=False)
     monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
     root = cache_root()
@@ -68,6 +71,7 @@ def test_the_default_artifact_cache_is_this_users_alone(monkeypatch, tmp_path):
 
 
 # 2. Lock files never follow a symbolic link.
+
 
 def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(tmp_path, capsys):
     victim = tmp_path / "victim"
@@ -85,14 +89,20 @@ def test_nightlys_lock_that_is_a_link_is_refused_and_its_target_untouched(tmp_pa
     root.mkdir()
     (root / "nightly.lock").symlink_to(victim)
     config = tmp_path / "n.toml"
-    config.write_text('speech-ratio = 0\n')
-    result = subprocess.run([sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root",
-                             str(root), *RUNNER], capture_output=True, text=True, env=ENV, timeout=300)
+    config.write_text("speech-ratio = 0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root", str(root), *RUNNER],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert result.returncode == 2 and "stage=lock status=config_error" in result.stderr
     assert victim.read_text() == "precious\n"
 
 
 # 3. Inference-cache entries are validated when read: a bad one is computed again and counted, never woven.
+
 
 def edit_cache(cache: Path, edit) -> int:
     """Applies edit(value) to every entry of every cache file; returns how many entries were changed."""
@@ -107,14 +117,18 @@ def edit_cache(cache: Path, edit) -> int:
     return changed
 
 
-@pytest.mark.parametrize("edit", [
-    lambda units: [u + 1000 for u in units],  # beyond the codebook
-    lambda units: [-1 - u for u in units],  # negative: would have become text ids
-    lambda units: [u + 0.5 for u in units],
-    lambda units: [],
-    lambda units: "units",
-    lambda units: None,
-], ids=["beyond-codebook", "negative", "floats", "empty", "string", "null"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda units: [u + 1000 for u in units],  # beyond the codebook
+        lambda units: [-1 - u for u in units],  # negative: would have become text ids
+        lambda units: [u + 0.5 for u in units],
+        lambda units: [],
+        lambda units: "units",
+        lambda units: None,
+    ],
+    ids=["beyond-codebook", "negative", "floats", "empty", "string", "null"],
+)
 def test_edited_speech_units_in_the_cache_are_recomputed_and_counted(model, tmp_path, edit):  # noqa: F811
     corpus = write_corpus(tmp_path / "in")
     first = build(corpus, tmp_path / "a", model, "--cache", str(tmp_path / "cache"))
@@ -129,15 +143,20 @@ def test_edited_speech_units_in_the_cache_are_recomputed_and_counted(model, tmp_
 
 @pytest.fixture(scope="module")
 def related_cached(tmp_path_factory):
-    from tests.pipelines.test_build_related import build as related_build, sample_records
+    from tests.pipelines.test_build_related import build as related_build
+    from tests.pipelines.test_build_related import sample_records
+
     folder = tmp_path_factory.mktemp("related-cache")
     (folder / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sample_records(40)))
     manifest = related_build(str(folder / "c.jsonl"), folder / "clean", "--cache", str(folder / "cache"))
     return folder, related_build, list(rows(folder / "clean", manifest))
 
 
-@pytest.mark.parametrize("vector", [np.ones(3, np.float32), np.zeros(384, np.float32),
-                                    np.full(384, np.nan, np.float32)], ids=["wrong-size", "zeros", "nan"])
+@pytest.mark.parametrize(
+    "vector",
+    [np.ones(3, np.float32), np.zeros(384, np.float32), np.full(384, np.nan, np.float32)],
+    ids=["wrong-size", "zeros", "nan"],
+)
 def test_edited_embeddings_in_the_cache_are_recomputed_and_counted(related_cached, tmp_path, vector):
     folder, related_build, clean_rows = related_cached
     shutil.copytree(folder / "cache", tmp_path / "cache")
@@ -152,6 +171,7 @@ def test_edited_embeddings_in_the_cache_are_recomputed_and_counted(related_cache
 
 # 6. Special and huge files where a build reads: refused before any work, in one line.
 
+
 @pytest.fixture
 def fifo(tmp_path) -> str:
     path = tmp_path / "fifo"
@@ -161,8 +181,12 @@ def fifo(tmp_path) -> str:
 
 def test_a_fifo_or_device_as_tokenizer_or_config_is_refused_at_once(tmp_path, fifo, capsys):
     out = str(tmp_path / "out")
-    for flag, path, kind in (("--tokenizer", fifo, "a FIFO"), ("--tokenizer", "/dev/zero", "a device"),
-                             ("--config", fifo, "a FIFO"), ("--config", "/dev/zero", "a device")):
+    for flag, path, kind in (
+        ("--tokenizer", fifo, "a FIFO"),
+        ("--tokenizer", "/dev/zero", "a device"),
+        ("--config", fifo, "a FIFO"),
+        ("--config", "/dev/zero", "a device"),
+    ):
         assert f"{path} is {kind}, not a regular file" in one_line(capsys, 2, text_build("--output", out, flag, path))
     assert not os.path.exists(out)
 
@@ -177,8 +201,9 @@ def test_a_special_file_inside_a_model_folder_is_refused_at_once(tmp_path, capsy
         os.mkfifo(folder / "extra")
     else:
         (folder / "extra").symlink_to("/dev/zero")
-    line = one_line(capsys, 2, ["build", "--output", str(tmp_path / "out"), "--text-to-token-model", str(folder),
-                                *RUNNER])
+    line = one_line(
+        capsys, 2, ["build", "--output", str(tmp_path / "out"), "--text-to-token-model", str(folder), *RUNNER]
+    )
     assert f"{folder / 'extra'} is {'a FIFO' if special == 'fifo' else 'a device'}, not a regular file" in line
 
 
@@ -187,8 +212,11 @@ def test_an_empty_or_oversized_tokenizer_is_refused_before_work(tmp_path, capsys
     empty.write_bytes(b"")
     assert "is empty" in one_line(capsys, 2, text_build("--output", str(tmp_path / "o"), "--tokenizer", str(empty)))
     monkeypatch.setattr("vocaloom.pipelines.build.MAX_TOKENIZER_BYTES", 1000)
-    line = one_line(capsys, 2, text_build("--output", str(tmp_path / "o"), "--tokenizer",
-                                          str(assets.bundled_path("bundled:tokenizer"))))
+    line = one_line(
+        capsys,
+        2,
+        text_build("--output", str(tmp_path / "o"), "--tokenizer", str(assets.bundled_path("bundled:tokenizer"))),
+    )
     assert "more than the 1,000 vocaloom reads of one" in line
 
 
@@ -197,10 +225,12 @@ def test_an_oversized_config_is_refused_unread(tmp_path, capsys):
     with open(config, "wb") as f:
         f.truncate(8 << 30)  # sparse: 8 GiB that would be read whole
     assert "more than the 1,048,576 vocaloom reads of one" in one_line(
-        capsys, 2, text_build("--output", str(tmp_path / "o"), "--config", str(config)))
+        capsys, 2, text_build("--output", str(tmp_path / "o"), "--config", str(config))
+    )
 
 
 # 7. --output a symbolic link.
+
 
 def test_an_output_that_is_a_symbolic_link_is_refused(tmp_path, capsys):
     (tmp_path / "real").mkdir()
@@ -212,19 +242,33 @@ def test_an_output_that_is_a_symbolic_link_is_refused(tmp_path, capsys):
 
 # 9, 11, 12, 14: operator mistakes refused in one line before work.
 
+
 def test_an_empty_input_list_in_a_config_is_refused(tmp_path, capsys):
     config = tmp_path / "c.toml"
     config.write_text("input = []\n")
     assert "input = [] names no input" in one_line(
-        capsys, 2, text_build("--output", str(tmp_path / "o"), "--config", str(config)))
+        capsys, 2, text_build("--output", str(tmp_path / "o"), "--config", str(config))
+    )
 
 
 @pytest.mark.parametrize("flag", ["--output", "--cache"])
 def test_nightly_refuses_the_flags_it_sets_itself(tmp_path, capsys, flag):
     config = tmp_path / "c.toml"
     config.write_text("speech-ratio = 0\n")
-    line = one_line(capsys, 2, ["nightly", "--config", str(config), "--root", str(tmp_path / "root"), flag,
-                                str(tmp_path / "elsewhere"), *RUNNER])
+    line = one_line(
+        capsys,
+        2,
+        [
+            "nightly",
+            "--config",
+            str(config),
+            "--root",
+            str(tmp_path / "root"),
+            flag,
+            str(tmp_path / "elsewhere"),
+            *RUNNER,
+        ],
+    )
     assert f"vocaloom nightly sets {flag}" in line
     assert not (tmp_path / "root").exists() and not (tmp_path / "elsewhere").exists()
 
@@ -234,7 +278,8 @@ def test_an_unusable_cache_is_refused_before_the_model_work(tmp_path, capsys, ca
     (tmp_path / "a-file").write_text("x")
     cache = str(tmp_path / cache) if cache == "a-file" else cache
     assert f"--cache {cache} cannot hold the inference cache" in one_line(
-        capsys, 2, ["build", "--output", str(tmp_path / "o"), "--cache", cache, *RUNNER])
+        capsys, 2, ["build", "--output", str(tmp_path / "o"), "--cache", cache, *RUNNER]
+    )
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
@@ -242,11 +287,13 @@ def test_non_finite_numbers_are_refused(tmp_path, capsys, value):
     assert "must be" in one_line(capsys, 2, ["build", "--output", str(tmp_path / "o"), f"--span-lambda={value}"])
     config = tmp_path / "c.toml"
     config.write_text(f"span-lambda = {value}\n")
-    assert "--span-lambda must be" in one_line(capsys, 2, ["build", "--output", str(tmp_path / "o"), "--config",
-                                                           str(config)])
+    assert "--span-lambda must be" in one_line(
+        capsys, 2, ["build", "--output", str(tmp_path / "o"), "--config", str(config)]
+    )
 
 
 # 13. A manifest integer too long for Python's int conversion.
+
 
 def test_a_manifest_integer_of_thousands_of_digits_is_a_manifest_error(tmp_path, capsys):
     text = '{"format": "vocaloom/1", "seed": ' + "9" * 5000 + "}"
@@ -260,11 +307,15 @@ def test_a_manifest_integer_of_thousands_of_digits_is_a_manifest_error(tmp_path,
 
 # 15. Ctrl-C.
 
+
 def test_ctrl_c_ends_a_build_with_one_line_and_exit_130(tmp_path):
     build_process = subprocess.Popen(
         [sys.executable, "-m", "vocaloom", "build", "--output", str(tmp_path / "o"), *RUNNER],
-        stderr=subprocess.PIPE, text=True, env=ENV,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a shell's background job ignores it
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # a shell's background job ignores it
     time.sleep(8)
     build_process.send_signal(signal.SIGINT)
     stderr = build_process.communicate(timeout=120)[1]
@@ -276,13 +327,19 @@ def test_ctrl_c_ends_a_build_with_one_line_and_exit_130(tmp_path):
 
 # 4. Parquet: values are measured before they are made strings, and --max-record-bytes applies.
 
+
 def test_a_parquet_dictionary_bomb_is_read_a_run_at_a_time(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from vocaloom.transforms.io.read import ReadOptions, _parquet_records
+
     path = tmp_path / "bomb.parquet"
-    pq.write_table(pa.table({"id": [str(i) for i in range(300)],
-                             "text": pa.array(["x" * (3 << 20)] * 300).dictionary_encode()}), path, compression="zstd")
+    pq.write_table(
+        pa.table({"id": [str(i) for i in range(300)], "text": pa.array(["x" * (3 << 20)] * 300).dictionary_encode()}),
+        path,
+        compression="zstd",
+    )
     assert path.stat().st_size < 4096  # 300 copies of 3 MiB, named once
     runs = [documents for documents, _ in _parquet_records(str(path), ReadOptions())]
     assert sum(len(d[0]) for d in runs) == 300 and max(len(d[0]) for d in runs) == 1  # never two 3 MiB rows at once
@@ -294,12 +351,25 @@ def test_a_parquet_dictionary_bomb_is_read_a_run_at_a_time(tmp_path):
 def test_max_record_bytes_applies_to_parquet_as_to_jsonl(tmp_path, capsys):
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["y" * 10_000, "a short record"]}), tmp_path / "c.parquet")
-    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
-                                              for i, t in (("a", "y" * 10_000), ("b", "a short record"))))
+    (tmp_path / "c.jsonl").write_text(
+        "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in (("a", "y" * 10_000), ("b", "a short record")))
+    )
     for name in ("c.parquet", "c.jsonl"):
-        assert main(text_build("--input", str(tmp_path / name), "--output", str(tmp_path / name.replace(".", "-")),
-                               "--max-record-bytes", "1000")) == 0
+        assert (
+            main(
+                text_build(
+                    "--input",
+                    str(tmp_path / name),
+                    "--output",
+                    str(tmp_path / name.replace(".", "-")),
+                    "--max-record-bytes",
+                    "1000",
+                )
+            )
+            == 0
+        )
         manifest = json.loads((tmp_path / name.replace(".", "-") / "manifest.json").read_text())
         assert manifest["counts"]["rejected"] == {"record_too_large": 1}
         assert manifest["counts"]["records_read"] == 2
@@ -307,18 +377,21 @@ def test_max_record_bytes_applies_to_parquet_as_to_jsonl(tmp_path, capsys):
 
 # 5 and 10. Speech spans are bounded, and choosing them is linear in their number.
 
+
 def test_a_span_longer_than_the_cap_stays_text():
     from vocaloom.transforms.speech.synthetic_interleaving import MAX_SPAN_BYTES, segments
+
     text = "one two " + "x" * 8192 + " three four " + "中" * 1500 + " five"
     for seed in range(20):
         plan = segments(text, 0.9, 1.0, seed, "doc")
-        assert "".join(text[s.start:s.end] + " " for s in plan).split() == text.split()  # every word, in order
-        assert all(len(text[s.start:s.end].encode()) <= MAX_SPAN_BYTES for s in plan if s.speech)
+        assert "".join(text[s.start : s.end] + " " for s in plan).split() == text.split()  # every word, in order
+        assert all(len(text[s.start : s.end].encode()) <= MAX_SPAN_BYTES for s in plan if s.speech)
 
 
 def test_a_span_the_model_would_read_too_much_of_is_a_dead_letter_with_its_reason():
     from vocaloom.text_to_token.model_file import read_model
     from vocaloom.transforms.speech.speech_handlers import MAX_SPAN_SIZE, Span, TextToTokenHandler
+
     handler = TextToTokenHandler(read_model(str(assets.bundled_path("bundled:text-to-token"))))
     digits = " ".join(["123456789"] * 100)  # 999 bytes, read as words several times that
     assert handler.span_size(digits) > MAX_SPAN_SIZE
@@ -330,21 +403,23 @@ def test_a_span_the_model_would_read_too_much_of_is_a_dead_letter_with_its_reaso
 
 def test_span_selection_is_linear_in_the_number_of_spans():
     from vocaloom.transforms.speech import synthetic_interleaving
-    sums = []
+
+    sums: list[int] = []
     real_sum = sum
 
     def counting_sum(values, *args):
         sums.append(len(values))
         return real_sum(values, *args)
-    synthetic_interleaving.sum = counting_sum  # the module's own name lookup: re-summing would show here
-    try:
+
+    with pytest.MonkeyPatch.context() as patch:
+        # the module's own name lookup (a global shadowing the builtin): re-summing would show here
+        patch.setattr(synthetic_interleaving, "sum", counting_sum, raising=False)
         lengths = synthetic_interleaving.span_lengths(200_000, 0.5, 0.001, random.Random(0))
-    finally:
-        del synthetic_interleaving.sum
     assert len(lengths) == 100_000 and real_sum(sums) <= 2 * len(lengths)
 
 
 # 8. Globs report what they cannot read.
+
 
 def test_a_glob_reports_every_entry_beam_would_pass_over(tmp_path, capsys, monkeypatch):
     corpus = tmp_path / "corpus"
@@ -359,29 +434,33 @@ def test_a_glob_reports_every_entry_beam_would_pass_over(tmp_path, capsys, monke
         if str(path).endswith("locked"):
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
+
     monkeypatch.setattr(os, "scandir", scandir)
     line = one_line(capsys, 2, text_build("--input", f"{corpus}/**.jsonl", "--output", str(tmp_path / "o")))
     assert f"input {corpus}/dangling.jsonl cannot be read: No such file or directory (a symbolic link)" in line
-    assert main(text_build("--input", f"{corpus}/**.jsonl", "--output", str(tmp_path / "o"),
-                           "--skip-unreadable")) == 0
+    assert main(text_build("--input", f"{corpus}/**.jsonl", "--output", str(tmp_path / "o"), "--skip-unreadable")) == 0
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert {item["path"]: item["reason"] for item in manifest["inputs_unreadable"]} == {
         f"{corpus}/dangling.jsonl": "No such file or directory (a symbolic link)",
         f"{corpus}/folder.jsonl": "it is a directory",
         f"{corpus}/locked": "a folder that cannot be listed (Permission denied)",
-        f"{corpus}/loop.jsonl": "Too many levels of symbolic links (a symbolic link)"}
+        f"{corpus}/loop.jsonl": "Too many levels of symbolic links (a symbolic link)",
+    }
     assert [item["path"] for item in manifest["inputs"]] == [f"{corpus}/a.jsonl"]
 
 
 # 17. verify streams a shard.
 
+
 def test_verify_never_holds_a_shard_whole(tmp_path, monkeypatch):
     assert main(text_build("--output", str(tmp_path / "o"), "--shard-tokens", str(1 << 22))) == 0
     monkeypatch.setattr("vocaloom.schemas.digest.CHUNK", 1 << 16)
-    largest = max(e["bytes"] for b in json.loads((tmp_path / "o" / "manifest.json").read_text())["buckets"]
-                  for e in b["shards"])
+    largest = max(
+        e["bytes"] for b in json.loads((tmp_path / "o" / "manifest.json").read_text())["buckets"] for e in b["shards"]
+    )
     reads = []
     import builtins
+
     real_open = builtins.open
 
     class Counting:
@@ -401,6 +480,7 @@ def test_verify_never_holds_a_shard_whole(tmp_path, monkeypatch):
 
         def __exit__(self, *exc):
             self._f.close()
+
     monkeypatch.setattr("vocaloom.pipelines.verify.open_regular", lambda path: Counting(real_open(path, "rb")))
     assert verify(str(tmp_path / "o")) == []
     assert largest > 1 << 20 and max(reads) <= 1 << 16
@@ -410,7 +490,23 @@ def test_verify_never_holds_a_shard_whole(tmp_path, monkeypatch):
 # differs from the clean build's (the cache only saves work) or that does not verify.
 
 FUZZ_CASES = 16
-HOSTILE_UNITS = [None, -1, 0.5, "7", [], {}, [-1], [1 << 40], [1.0], [True], ["1"], [[1]], [None], [64], 2 ** 63]
+HOSTILE_UNITS: list[object] = [
+    None,
+    -1,
+    0.5,
+    "7",
+    [],
+    {},
+    [-1],
+    [1 << 40],
+    [1.0],
+    [True],
+    ["1"],
+    [[1]],
+    [None],
+    [64],
+    2**63,
+]
 
 
 @pytest.fixture(scope="module")
@@ -422,8 +518,10 @@ def cached_build(tmp_path_factory, model):  # noqa: F811
 
 
 def entries_of(path: Path) -> list[dict]:
-    return [orjson.loads(line) for line in zstandard.ZstdDecompressor().decompressobj().decompress(
-        path.read_bytes()).splitlines()]
+    return [
+        orjson.loads(line)
+        for line in zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes()).splitlines()
+    ]
 
 
 def mutate_cache(cache: Path, r) -> str:
@@ -440,7 +538,7 @@ def mutate_cache(cache: Path, r) -> str:
         if kind == "flip":
             data[r.randrange(len(data))] ^= 1 << r.randrange(8)
         else:
-            del data[r.randrange(len(data)):]
+            del data[r.randrange(len(data)) :]
         path.write_bytes(bytes(data))
     elif kind in ("value", "drop-key", "junk-line"):
         entry = r.choice(entries)
@@ -478,7 +576,7 @@ def mutate_model(folder: Path, r) -> str:
             for _ in range(r.randint(1, 8)):
                 data[r.randrange(len(data))] ^= 1 << r.randrange(8)
         else:
-            del data[r.randrange(len(data)):]
+            del data[r.randrange(len(data)) :]
         target.write_bytes(bytes(data))
     elif kind == "junk":
         target.write_bytes(r.randbytes(r.randint(1, 512)))
@@ -498,14 +596,31 @@ def mutate_model(folder: Path, r) -> str:
 @pytest.mark.parametrize("seed", range(FUZZ_CASES))
 def test_a_mutated_model_folder_builds_or_fails_in_one_line(tmp_path, capsys, seed):
     from tests.text_to_token.toy_models import make_toy_model
+
     folder = Path(make_toy_model(tmp_path / "model"))
     corpus = write_corpus(tmp_path / "in")
     r = random.Random(seed)
     kind = mutate_model(folder, r)
     capsys.readouterr()
     with deadline(300):
-        status = main(["build", "--input", corpus, "--output", str(tmp_path / "out"), "--text-to-token-model",
-                       str(folder), "--speech-ratio", "0.3", "--min-bucket", "5", "--max-bucket", "7", *RUNNER])
+        status = main(
+            [
+                "build",
+                "--input",
+                corpus,
+                "--output",
+                str(tmp_path / "out"),
+                "--text-to-token-model",
+                str(folder),
+                "--speech-ratio",
+                "0.3",
+                "--min-bucket",
+                "5",
+                "--max-bucket",
+                "7",
+                *RUNNER,
+            ]
+        )
     err = capsys.readouterr().err.splitlines()
     if status == 0:
         assert verify(str(tmp_path / "out")) == [], kind

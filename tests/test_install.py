@@ -4,6 +4,7 @@ that claim the top-level names vocaloom's folders have, and the reader alone at 
 The environments (tests/venvs.py) install from a wheelhouse: nothing here reaches the network. Each takes about a
 minute (torch).
 """
+
 import sys
 import zipfile
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RUNNER, TEXT_ONLY
-from tests.venvs import ROOT, WHEELHOUSE, make_venv, needs_wheelhouse, pip_install, sh
+from tests.prerequisites import needs_wheelhouse
+from tests.venvs import ROOT, WHEELHOUSE, make_venv, pip_install, sh
 
 pytestmark = needs_wheelhouse
 # A user's own module named like vocaloom's old top-level package, in the folder they work in.
@@ -29,6 +31,7 @@ print(digest.hexdigest())
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     from tests.loader.conftest import build_dataset
+
     directory = tmp_path_factory.mktemp("install") / "ds"
     build_dataset(directory)
     return directory
@@ -42,9 +45,15 @@ def test_the_wheel_holds_one_package_with_its_data_and_licences(wheel, dist):
     names = zipfile.ZipFile(wheel).namelist()
     version = wheel.name.split("-")[1]
     assert {name.split("/")[0] for name in names} == {"vocaloom", f"vocaloom-{version}.dist-info"}
-    for shipped in ("vocaloom/py.typed", "vocaloom/assets/sample/sample.jsonl.zst", "vocaloom/assets/sample/COPYING.md",
-                    "vocaloom/assets/tokenizer/sample_sp.model", "vocaloom/assets/text_to_token/model.safetensors",
-                    "vocaloom/loader/bucket_loader.py", "vocaloom/transforms/io/read.py"):
+    for shipped in (
+        "vocaloom/py.typed",
+        "vocaloom/assets/sample/sample.jsonl.zst",
+        "vocaloom/assets/sample/COPYING.md",
+        "vocaloom/assets/tokenizer/sample_sp.model",
+        "vocaloom/assets/text_to_token/model.safetensors",
+        "vocaloom/loader/bucket_loader.py",
+        "vocaloom/transforms/io/read.py",
+    ):
         assert shipped in names
     assert not [name for name in names if "/tests/" in name or "/scripts/" in name]
     metadata = zipfile.ZipFile(wheel).read(f"vocaloom-{version}.dist-info/METADATA").decode()
@@ -68,21 +77,30 @@ def test_the_wheel_beside_packages_named_like_its_folders(tmp_path, pipeline_env
 
 
 def clashing_beside_vocaloom(bin_dir: Path, tmp_path: Path, dataset: Path) -> None:
-    site = Path(sh(bin_dir / "python", "-c", "import vocaloom, os; print(os.path.dirname(os.path.dirname("
-                   "vocaloom.__file__)))", cwd=tmp_path).stdout.strip())
+    site = Path(
+        sh(
+            bin_dir / "python",
+            "-c",
+            "import vocaloom, os; print(os.path.dirname(os.path.dirname(vocaloom.__file__)))",
+            cwd=tmp_path,
+        ).stdout.strip()
+    )
     assert site.is_relative_to(bin_dir.parent)
     for name in ("transforms", "loader", "pipelines", "schemas"):
         assert (site / name).is_dir()  # theirs, untouched
     work = tmp_path / "project"
     work.mkdir()
     (work / "loader.py").write_text(USERS_LOADER)
-    built = sh(bin_dir / "vocaloom", "build", "--output", "ds", "--shard-tokens", "200000", *TEXT_ONLY, *RUNNER,
-               cwd=work)
+    built = sh(
+        bin_dir / "vocaloom", "build", "--output", "ds", "--shard-tokens", "200000", *TEXT_ONLY, *RUNNER, cwd=work
+    )
     assert "| records read |" in built.stdout
     assert "apitools" not in built.stderr  # Beam's notice about BigQuery clients, kept out of the output
     assert sh(bin_dir / "vocaloom", "verify", "ds", cwd=work).returncode == 0
-    assert sh(bin_dir / "python", "-c", "import loader; print(loader.BucketLoader)", cwd=work).stdout.strip() \
+    assert (
+        sh(bin_dir / "python", "-c", "import loader; print(loader.BucketLoader)", cwd=work).stdout.strip()
         == "the user's own"
+    )
     assert batches_digest(bin_dir / "python", dataset, work) == batches_digest(sys.executable, dataset, work)
 
 
@@ -109,10 +127,12 @@ def test_the_reader_alone_at_its_oldest_versions(tmp_path, wheel, dataset):
 def test_an_editable_install_maps_the_folders(tmp_path):
     """This checkout is installed editable (the README's commands): from another folder, every module is vocaloom's
     and the old top-level names are not importable."""
-    code = ("import importlib.util, vocaloom.pipelines.build as b, vocaloom.loader as l\n"
-            "print(b.__file__); print(l.__file__)\n"
-            "print([n for n in ('pipelines', 'transforms', 'schemas', 'loader', 'assets', 'text_to_token')"
-            " if importlib.util.find_spec(n)])")
+    code = (
+        "import importlib.util, vocaloom.pipelines.build as b, vocaloom.loader as l\n"
+        "print(b.__file__); print(l.__file__)\n"
+        "print([n for n in ('pipelines', 'transforms', 'schemas', 'loader', 'assets', 'text_to_token')"
+        " if importlib.util.find_spec(n)])"
+    )
     lines = sh(sys.executable, "-c", code, cwd=tmp_path).stdout.splitlines()
     assert lines[:2] == [str(ROOT / "pipelines" / "build.py"), str(ROOT / "loader" / "__init__.py")]
     assert lines[2] == "[]"

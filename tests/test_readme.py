@@ -1,5 +1,6 @@
 """docs/pipeline.md's "How the pipeline reads" matches the code: its tree names every module of transforms/ and
 schemas/, and its table of steps lists exactly the build graph's top-level steps, each with modules that exist."""
+
 import json
 import re
 
@@ -47,12 +48,19 @@ def top_level_steps(tmp_path_factory) -> set[str]:
     steps = set()
     for context in ("document", "related"):  # both with speech, the default, and every optional step
         pipeline = beam.Pipeline(options=PipelineOptions(RUNNER))
-        build_pipeline(pipeline, prepare(BuildConfig(output=str(corpus.parent / context), inputs=(str(corpus),),
-                                                     context=context, long_documents=500)))
+        build_pipeline(
+            pipeline,
+            prepare(
+                BuildConfig(
+                    output=str(corpus.parent / context), inputs=(str(corpus),), context=context, long_documents=500
+                )
+            ),
+        )
         proto = pipeline.to_runner_api()
         transforms = proto.components.transforms
-        steps |= {transforms[part].unique_name for root in proto.root_transform_ids
-                  for part in transforms[root].subtransforms}
+        steps |= {
+            transforms[part].unique_name for root in proto.root_transform_ids for part in transforms[root].subtransforms
+        }
     return steps
 
 

@@ -3,6 +3,7 @@
 They install from `.wheelhouse/` with --no-index (scripts/fetch_wheelhouse.py, which .ci/run calls), so nothing
 reaches the network. Commands run outside the checkout: a checkout in the working folder is importable.
 """
+
 import os
 import subprocess
 import sys
@@ -10,17 +11,20 @@ import tempfile
 import venv
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 WHEELHOUSE = ROOT / ".wheelhouse"
-needs_wheelhouse = pytest.mark.skipif(not WHEELHOUSE.is_dir(), reason="run scripts/fetch_wheelhouse.py first")
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}, "HF_HUB_OFFLINE": "1"}
 
 
 def sh(*args, cwd=None, check=True, env=None) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd or tempfile.gettempdir(), env=env or ENV,
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd or tempfile.gettempdir(),
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if check and result.returncode:
         raise AssertionError(f"{' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
@@ -46,6 +50,7 @@ def pipeline_venv(path: Path, wheel: Path) -> Path:
     """A venv holding the wheel with its pipeline and gcp extras at constraints.txt's versions, as a worker that
     writes to GCS has it; returns its bin folder."""
     bin_dir = make_venv(path)
-    pip_install(bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt",
-                f"{wheel}[pipeline,gcp]")
+    pip_install(
+        bin_dir, "--find-links", WHEELHOUSE / "pipeline", "-c", ROOT / "constraints.txt", f"{wheel}[pipeline,gcp]"
+    )
     return bin_dir

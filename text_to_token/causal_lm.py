@@ -13,6 +13,7 @@ A model directory in Hugging Face's format (config.json, safetensors weights, to
 Loaded by transformers from local files only, weights from safetensors only (never pickle). Generation is greedy
 with a KV cache (transformers' generate), in batches with left padding.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,39 +63,51 @@ class CausalLMSpec:
     def load(self, device: str = "cpu", directory: str | None = None):
         """(model, tokenizer) from `directory` (a worker's local copy), or from where it was read."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
         folder = directory or self.path
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token_id = self.settings["end_token"]
-        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True,
-                                                     dtype=self.dtype(device))
-        return model.to(device).eval(), tokenizer
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True, dtype=self.dtype(device)
+        )
+        return model.to(device).eval(), tokenizer  # type: ignore[arg-type]  # transformers types `to` as a decorator's
 
     def generate(self, model, tokenizer, texts: list[str]) -> list[list[int] | Failed]:
         """Each text's speech units, greedy, the batch left-padded; a Failed reason for a text without them."""
         from transformers import GenerationConfig
+
         s = self.settings
         caps = [self.unit_cap(text) for text in texts]
-        inputs = tokenizer([s["prompt"].replace("{text}", text) for text in texts], return_tensors="pt",
-                           padding=True, add_special_tokens=False).to(model.device)
+        inputs = tokenizer(
+            [s["prompt"].replace("{text}", text) for text in texts],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        ).to(model.device)
         # Greedy whatever the directory's own generation_config.json says; one token past the longest cap lets a
         # row that ends right at its cap show its end token.
-        config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max(caps) + 1, use_cache=True,
-                                  eos_token_id=s["end_token"], pad_token_id=tokenizer.pad_token_id)
+        config = GenerationConfig(
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=max(caps) + 1,
+            use_cache=True,
+            eos_token_id=s["end_token"],
+            pad_token_id=tokenizer.pad_token_id,
+        )
         with torch.inference_mode():
-            generated = model.generate(**inputs, generation_config=config)[:, inputs["input_ids"].shape[1]:]
+            generated = model.generate(**inputs, generation_config=config)[:, inputs["input_ids"].shape[1] :]
         return [self._units(row.tolist(), cap) for row, cap in zip(generated.cpu(), caps, strict=True)]
 
     def _units(self, ids: list[int], cap: int) -> list[int] | Failed:
         end, offset, count = self.settings["end_token"], self.settings["unit_offset"], self.settings["unit_count"]
-        if end not in ids[:cap + 1]:
+        if end not in ids[: cap + 1]:
             return Failed(f"no end token within the length cap of {cap} units")
-        units = ids[:ids.index(end)]
+        units = ids[: ids.index(end)]
         strays = [i for i in units if not offset <= i < offset + count]
         if strays:
-            return Failed(f"generated id {strays[0]}, which is not a speech unit "
-                          f"[{offset}, {offset + count})")
+            return Failed(f"generated id {strays[0]}, which is not a speech unit [{offset}, {offset + count})")
         return [i - offset for i in units]
 
 
@@ -132,8 +145,11 @@ def _check_settings(path: str, s: dict, hf_config: dict) -> None:
     where = f"{path}: {SETTINGS}"
     if s.get("format") != FORMAT:
         raise CausalLMError(f"{where}: format is {s.get('format')!r}, expected {FORMAT!r}")
-    missing = [k for k in ("prompt", "unit_offset", "unit_count", "end_token", "frame_rate_hz",
-                           "max_units_per_character") if k not in s]
+    missing = [
+        k
+        for k in ("prompt", "unit_offset", "unit_count", "end_token", "frame_rate_hz", "max_units_per_character")
+        if k not in s
+    ]
     if missing:
         raise CausalLMError(f"{where}: lacks {', '.join(missing)}")
     if not isinstance(s["prompt"], str) or "{text}" not in s["prompt"]:
@@ -143,8 +159,9 @@ def _check_settings(path: str, s: dict, hf_config: dict) -> None:
         raise CausalLMError(f"{path}: {HF_CONFIG} has no positive integer vocab_size")
     offset, count, end = s["unit_offset"], s["unit_count"], s["end_token"]
     if not all(map(is_int, (offset, count, end))) or offset < 0 or count < 1 or offset + count > vocab:
-        raise CausalLMError(f"{where}: unit_offset and unit_count must be integers with the units inside the "
-                            f"vocabulary of {vocab}")
+        raise CausalLMError(
+            f"{where}: unit_offset and unit_count must be integers with the units inside the vocabulary of {vocab}"
+        )
     if not 0 <= end < vocab or offset <= end < offset + count:
         raise CausalLMError(f"{where}: end_token must be an id of the vocabulary of {vocab} outside the units")
     for name, ceiling in (("frame_rate_hz", MAX_FRAME_RATE_HZ), ("max_units_per_character", MAX_UNITS_PER_CHARACTER)):

@@ -5,14 +5,15 @@ it in-process is not supported (espeak_Terminate + espeak_Initialize hangs in 1.
 the library once, never speaks itself, and forks a child per request: every child starts from the identical
 just-initialised state, costs about a millisecond more than speaking in-process (a fresh `espeak-ng` command costs
 ~10 ms of start-up), and also reports word timings, which the command line cannot. It runs as its own
-single-threaded process (`python -m vocaloom.text_to_token.espeak_zygote`) because forking a multi-threaded caller (torch,
-Beam) is unsafe; it imports nothing that starts threads (not even numpy, whose BLAS does).
+single-threaded process (`python -m vocaloom.text_to_token.espeak_zygote`) because forking a multi-threaded caller
+(torch, Beam) is unsafe; it imports nothing that starts threads (not even numpy, whose BLAS does).
 
 Protocol on stdin/stdout, little-endian: request = u32 prelude length, u32 text length, prelude and text as UTF-8;
 the prelude (usually empty) is spoken first and discarded, to put the engine in another state on purpose.
 Response = i32 n (-1: error, then u32 length + UTF-8 message), then u32 words, n int16 samples at SAMPLE_RATE,
 and per word an i32 character offset into the text and an i32 start time in ms.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -30,13 +31,21 @@ EVENT_LIST_TERMINATED, EVENT_WORD = 0, 1
 
 
 class EspeakEvent(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
-                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
 
 
-SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                                 ctypes.POINTER(EspeakEvent))
+SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(EspeakEvent)
+)
 
 
 class Engine:

@@ -13,12 +13,14 @@ config.json:
                   (recorded in the manifest; the CPU always runs float32)
 Weights load with safetensors (never pickle) and must match the architecture exactly.
 """
+
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 from safetensors import safe_open
@@ -85,8 +87,9 @@ class ModelSpec:
             model.load_state_dict(load_file(str(Path(directory or self.path) / WEIGHTS)), strict=True)
         except (RuntimeError, OSError) as e:
             first_line = str(e).strip().splitlines()[0]
-            raise ModelFileError(f"{self.path}: weights do not match architecture "
-                                 f"{self.config['architecture']!r}: {first_line}") from None
+            raise ModelFileError(
+                f"{self.path}: weights do not match architecture {self.config['architecture']!r}: {first_line}"
+            ) from None
         return model.to(device).eval()
 
 
@@ -107,21 +110,26 @@ def _check_config(path: str, config) -> None:
         raise ModelFileError(f"{path}: frame_rate_hz must be a number in (0, {MAX_FRAME_RATE_HZ:g}]")
     hyperparameters = config.get("hyperparameters", {})
     if not isinstance(hyperparameters, dict) or not all(
-            is_number(v) or isinstance(v, (bool, str)) for v in hyperparameters.values()):
+        is_number(v) or isinstance(v, (bool, str)) for v in hyperparameters.values()
+    ):
         raise ModelFileError(f"{path}: hyperparameters must map names to finite numbers, booleans or strings")
     kind = config["input"].get("kind") if isinstance(config["input"], dict) else None
-    if kind not in ("bytes", "characters") or (kind == "characters" and not {"alphabet", "unknown_id"}
-                                               <= set(config["input"])):
-        raise ModelFileError(f"{path}: input must be {{'kind': 'bytes'}} or "
-                             "{'kind': 'characters', 'alphabet': ..., 'unknown_id': ...}")
+    if kind not in ("bytes", "characters") or (
+        kind == "characters" and not {"alphabet", "unknown_id"} <= set(config["input"])
+    ):
+        raise ModelFileError(
+            f"{path}: input must be {{'kind': 'bytes'}} or {{'kind': 'characters', 'alphabet': ..., 'unknown_id': ...}}"
+        )
     if config["input"].get("normalize", "") not in ("", *NORMALIZERS):
-        raise ModelFileError(f"{path}: unknown input normalize {config['input']['normalize']!r} "
-                             f"(known: {', '.join(sorted(NORMALIZERS))})")
+        raise ModelFileError(
+            f"{path}: unknown input normalize {config['input']['normalize']!r} "
+            f"(known: {', '.join(sorted(NORMALIZERS))})"
+        )
     if config.get("dtype", "float32") not in DTYPES:
         raise ModelFileError(f"{path}: {CONFIG} dtype must be one of {', '.join(DTYPES)}")
 
 
-def is_int(value) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -132,7 +140,7 @@ def is_number(value) -> bool:
 def safetensors_shapes(path: str) -> dict[str, tuple]:
     """The tensors' names and shapes from a safetensors file's header, without reading the tensors."""
     with safe_open(path, framework="pt") as weights:
-        return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+        return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}  # noqa: SIM118 (not iterable)
 
 
 def size_problem(sizes: dict, shapes: dict[str, tuple]) -> str | None:
@@ -141,7 +149,9 @@ def size_problem(sizes: dict, shapes: dict[str, tuple]) -> str | None:
     ceiling = max([len(shapes), *(dim for shape in shapes.values() for dim in shape)], default=0)
     for name, value in sizes.items():
         if is_int(value) and value > ceiling:
-            return f"{name}={value} is larger than anything in the weights (largest dimension or tensor count {ceiling})"
+            return (
+                f"{name}={value} is larger than anything in the weights (largest dimension or tensor count {ceiling})"
+            )
     return None
 
 
@@ -160,13 +170,17 @@ def _check_weights(path: str, config: dict, architecture: type) -> None:
         with torch.device("meta"):
             expected = {name: tuple(t.shape) for name, t in architecture(**hyperparameters).state_dict().items()}
     except Exception as e:  # a constructor refusing the hyperparameters
-        raise ModelFileError(f"{path}: architecture {config['architecture']!r} refuses the hyperparameters: "
-                             f"{type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise ModelFileError(
+            f"{path}: architecture {config['architecture']!r} refuses the hyperparameters: "
+            f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        ) from None
     if expected != shapes:
         name = min(set(expected) ^ set(shapes) or {n for n in expected if expected[n] != shapes[n]})
-        raise ModelFileError(f"{path}: weights do not match architecture {config['architecture']!r} with these "
-                             f"hyperparameters: {name} is {shapes.get(name)} in {WEIGHTS}, {expected.get(name)} "
-                             "in the model")
+        raise ModelFileError(
+            f"{path}: weights do not match architecture {config['architecture']!r} with these "
+            f"hyperparameters: {name} is {shapes.get(name)} in {WEIGHTS}, {expected.get(name)} "
+            "in the model"
+        )
 
 
 def read_model(path: str, sha256: str | None = None) -> ModelSpec:
@@ -175,8 +189,9 @@ def read_model(path: str, sha256: str | None = None) -> ModelSpec:
     folder = Path(path)
     for name in (CONFIG, WEIGHTS):
         if not (folder / name).is_file():
-            raise ModelFileError(f"{path}: no {name} (a text-to-token model is a directory with {CONFIG} "
-                                 f"and {WEIGHTS})")
+            raise ModelFileError(
+                f"{path}: no {name} (a text-to-token model is a directory with {CONFIG} and {WEIGHTS})"
+            )
     raw_config = (folder / CONFIG).read_bytes()
     try:
         config = json.loads(raw_config)

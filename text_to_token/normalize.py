@@ -11,16 +11,26 @@ thousand twenty four point five"); ordinals keep their sense ("21st" -> "twenty 
 or longer than 12 digits is read digit by digit ("007" -> "zero zero seven"). A number glued to letters is set apart
 by spaces ("x86" -> "x eighty six"). Nothing else changes.
 """
+
 from __future__ import annotations
 
 import re
 
-ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen").split()
+ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+).split()
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-SCALES = ((10 ** 9, "billion"), (10 ** 6, "million"), (10 ** 3, "thousand"))
-ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
-           "twelve": "twelfth"}
+SCALES = ((10**9, "billion"), (10**6, "million"), (10**3, "thousand"))
+ORDINAL = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
 MAX_CARDINAL_DIGITS = 12

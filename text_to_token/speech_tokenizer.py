@@ -5,6 +5,7 @@ per-dimension standardisation -> nearest centroid of a k-means codebook (learned
 scripts/build_speech_tokenizer.py). A tokenizer directory holds config.json and codebook.safetensors
 (mean, std, centroids); no pickle.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,6 +64,7 @@ def resample(audio: np.ndarray, rate: int) -> np.ndarray:
 
 def _mel_filters() -> np.ndarray:
     """HTK-style triangular mel filters over 0-8 kHz, [N_MELS, N_FFT // 2 + 1]."""
+
     def mel(hz):
         return 2595.0 * np.log10(1.0 + hz / 700.0)
 
@@ -89,8 +91,8 @@ def unit_features(audio16k: np.ndarray) -> np.ndarray:
         return np.zeros((0, N_MELS), np.float32)
     padded = np.zeros(n_units * SAMPLES_PER_UNIT + WINDOW - HOP, np.float32)
     start = (WINDOW - HOP) // 2  # centres frame i on sample i * HOP + HOP / 2
-    padded[start:start + len(audio16k)] = audio16k
-    frames = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[::HOP][:n_units * FRAMES_PER_UNIT]
+    padded[start : start + len(audio16k)] = audio16k
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[::HOP][: n_units * FRAMES_PER_UNIT]
     power = (np.abs(np.fft.rfft(frames * HANN, N_FFT)) ** 2).astype(np.float32)
     # A stack of small products (one per unit): numpy hands each to BLAS alone, below OpenBLAS's threading
     # threshold. One large product wakes its thread pool, whose spinning costs ~20x the arithmetic on a busy
@@ -116,19 +118,28 @@ class SpeechTokenizer:
         """Unit ids (int64) of one utterance given as samples at `rate` Hz (int16 range or float)."""
         features = self.normalise(unit_features(resample(audio, rate) / 32768.0))
         products = (features[:, None, :] @ self.centroids.T)[:, 0]  # one small product a unit, as in unit_features
-        return ((self.centroids ** 2).sum(1) - 2 * products).argmin(1).astype(np.int64)
+        return ((self.centroids**2).sum(1) - 2 * products).argmin(1).astype(np.int64)
 
     def save(self, path: str, config: dict) -> None:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         save_file({"mean": self.mean, "std": self.std, "centroids": self.centroids}, str(folder / CODEBOOK))
-        full = {"format": FORMAT, "frame_rate_hz": FRAME_RATE_HZ, "codebook_size": self.codebook_size,
-                "sample_rate": SAMPLE_RATE, "n_mels": N_MELS, "hop": HOP, "window": WINDOW,
-                "frames_per_unit": FRAMES_PER_UNIT, "mel_floor": MEL_FLOOR, **config}
+        full = {
+            "format": FORMAT,
+            "frame_rate_hz": FRAME_RATE_HZ,
+            "codebook_size": self.codebook_size,
+            "sample_rate": SAMPLE_RATE,
+            "n_mels": N_MELS,
+            "hop": HOP,
+            "window": WINDOW,
+            "frames_per_unit": FRAMES_PER_UNIT,
+            "mel_floor": MEL_FLOOR,
+            **config,
+        }
         (folder / CONFIG).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def load(cls, path: str) -> "SpeechTokenizer":
+    def load(cls, path: str) -> SpeechTokenizer:
         folder = Path(path)
         try:
             config = json.loads((folder / CONFIG).read_text())

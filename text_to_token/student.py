@@ -13,6 +13,7 @@ decoding lacks. Word durations are trained on espeak-ng's word timings, units wi
 (teacher forcing); generation uses the predicted ones. Every attention masks padding, so an item's units depend
 on its batch-mates only through float rounding.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,9 @@ class Frames:
         start = starts.gather(1, self.word)
         length = (ends - starts).gather(1, self.word)
         self.offset = ((centre - start) / length.clamp(min=1e-3)).clamp(0.0, 1.0)  # 0..1 through the word
-        self.features = torch.stack([self.offset, (centre - start) / 10.0, (start + length - centre) / 10.0,
-                                     torch.log1p(length)], -1)
+        self.features = torch.stack(
+            [self.offset, (centre - start) / 10.0, (start + length - centre) / 10.0, torch.log1p(length)], -1
+        )
         self.position = centre - 0.5
 
 
@@ -130,8 +132,18 @@ class EncoderLayer(nn.TransformerEncoderLayer):
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = self.norm1(src)
-        src = src + self.self_attn(x, x, x, attn_mask=src_mask, key_padding_mask=src_key_padding_mask,
-                                   need_weights=False, is_causal=is_causal)[0]
+        src = (
+            src
+            + self.self_attn(
+                x,
+                x,
+                x,
+                attn_mask=src_mask,
+                key_padding_mask=src_key_padding_mask,
+                need_weights=False,
+                is_causal=is_causal,
+            )[0]
+        )
         return src + self.linear2(self.activation(self.linear1(self.norm2(src))))
 
 
@@ -143,15 +155,24 @@ def transformer(dim: int, heads: int, layers: int, feedforward: int) -> nn.Trans
 
 @register("duration-units-v1")
 class DurationUnits(nn.Module):
-    def __init__(self, codebook_size: int, dim: int = 128, heads: int = 4, feedforward: int = 384,
-                 encoder_layers: int = 2, decoder_layers: int = 3, durations: str = "words"):
+    def __init__(
+        self,
+        codebook_size: int,
+        dim: int = 128,
+        heads: int = 4,
+        feedforward: int = 384,
+        encoder_layers: int = 2,
+        decoder_layers: int = 3,
+        durations: str = "words",
+    ):
         super().__init__()
         if durations not in ("words", "bytes"):
             raise ValueError(f"durations must be 'words' or 'bytes', not {durations!r}")
         self.dim, self.durations = dim, durations
         self.embed = nn.Embedding(256, dim)
-        self.convolutions = nn.Sequential(nn.Conv1d(dim, dim, 5, padding=2), nn.GELU(),
-                                          nn.Conv1d(dim, dim, 5, padding=2), nn.GELU())
+        self.convolutions = nn.Sequential(
+            nn.Conv1d(dim, dim, 5, padding=2), nn.GELU(), nn.Conv1d(dim, dim, 5, padding=2), nn.GELU()
+        )
         self.encoder = transformer(dim, heads, encoder_layers, feedforward)
         self.word_context = transformer(dim, heads, 1, feedforward)
         self.duration = nn.Linear(dim, 1)  # of a word's vector, or of each byte's

@@ -5,6 +5,7 @@ same units in any process and any order. Leading and trailing silence (espeak-ng
 span's units are its speech, not the engine's margins. Text is normalised (text_to_token/normalize.py, NORMALIZER)
 before it is spoken, as the bundled student's input is: word starts are those of the normalised text's words.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -56,9 +57,9 @@ def word_starts(text: str, events: np.ndarray, lead_s: float, duration_s: float)
     starts = np.full(len(spans), np.inf)
     ends = np.asarray(spans)
     for offset, ms in events:
-        word = int(np.searchsorted(ends, offset, side="right"))
-        if word < len(starts):
-            starts[word] = min(starts[word], ms / 1000.0 - lead_s)
+        k = int(np.searchsorted(ends, offset, side="right"))  # the word the event falls in
+        if k < len(starts):
+            starts[k] = min(starts[k], ms / 1000.0 - lead_s)
     starts = np.minimum.accumulate(np.minimum(starts, duration_s)[::-1])[::-1]
     return np.clip(starts, 0.0, duration_s)
 
@@ -68,14 +69,19 @@ class EspeakProcess:
 
     def __init__(self):
         check_espeak()
-        self.process = subprocess.Popen([sys.executable, "-m", "vocaloom.text_to_token.espeak_zygote"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vocaloom.text_to_token.espeak_zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdin and self.process.stdout  # both piped
+        self._requests, self._replies = self.process.stdin, self.process.stdout
 
     def speak(self, text: str, prelude: str = "") -> Utterance:
         """Speaks `text` from a fresh engine state (after speaking `prelude`, if given, to change that state)."""
         data, before = text.encode("utf-8"), prelude.encode("utf-8")
-        self.process.stdin.write(struct.pack("<II", len(before), len(data)) + before + data)
-        self.process.stdin.flush()
+        self._requests.write(struct.pack("<II", len(before), len(data)) + before + data)
+        self._requests.flush()
         n, count = struct.unpack("<iI", self._read(8))
         if n < 0:
             raise RuntimeError(f"espeak-ng failed on {text[:40]!r}: {self._read(count).decode()}")
@@ -87,14 +93,14 @@ class EspeakProcess:
         return Utterance(audio[first:last], starts)
 
     def _read(self, n: int) -> bytes:
-        data = self.process.stdout.read(n)
+        data = self._replies.read(n)
         if len(data) != n:
             raise RuntimeError(f"espeak-ng server stopped (exit status {self.process.poll()})")
         return data
 
     def close(self) -> None:
         if self.process.poll() is None:
-            self.process.stdin.close()
+            self._requests.close()
             self.process.wait()
 
 

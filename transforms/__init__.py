@@ -10,6 +10,7 @@ Against a GCS emulator (`STORAGE_EMULATOR_HOST` set, as Google's own client read
 Beam would spend 30 s looking for some in every process (four retries with backoff) before it connects anonymously:
 there it connects anonymously at once.
 """
+
 import logging
 import os
 
@@ -20,6 +21,7 @@ def _import_beam_quietly() -> None:
 
     def not_bigquery_notice(record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("apitools not found")
+
     root.addFilter(not_bigquery_notice)
     try:
         import apache_beam  # noqa: F401

@@ -7,6 +7,7 @@ package, a local path is used where it is, anything else is copied once into a l
 Either way the bytes are checked against the sha256 first, a cached copy on every use (anyone who can write the cache
 could have put other bytes under the name), and a mismatch fails in one line naming the artifact.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,7 @@ def list_files(location: str) -> list[tuple[str, str]]:
         inside = FileSystems.match([FileSystems.join(where, "**")])[0].metadata_list
         if inside:
             prefix = where.rstrip("/") + "/"
-            return sorted((m.path[len(prefix):], m.path) for m in inside)
+            return sorted((m.path[len(prefix) :], m.path) for m in inside)
         itself = FileSystems.match([where])[0].metadata_list
     except Exception as e:  # Beam raises BeamIOError with the cause inside
         raise ArtifactError(f"{location}: cannot be listed: {str(e).splitlines()[0]}") from None
@@ -75,7 +76,7 @@ def _sha256(files: list[tuple[str, str]], limit: int | None) -> str:
     return tree_sha256(digests)
 
 
-def fingerprint(location: str, limit: int | None = None) -> Artifact:
+def read_artifact(location: str, limit: int | None = None) -> Artifact:
     """The launcher's one read of an artifact: its sha256. Each of its files must be at most `limit` bytes."""
     try:
         return Artifact(location, _sha256(list_files(location), limit))
@@ -94,8 +95,9 @@ def cache_root() -> Path:
     root.mkdir(mode=0o700, exist_ok=True)
     info = os.lstat(root)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise ArtifactError(f"the artifact cache {root} is not a folder of this user's alone: remove it, or set "
-                            f"{CACHE_ENV}")
+        raise ArtifactError(
+            f"the artifact cache {root} is not a folder of this user's alone: remove it, or set {CACHE_ENV}"
+        )
     return root
 
 
@@ -117,15 +119,19 @@ def localize(artifact: Artifact) -> str:
         try:  # other bytes under the artifact's name: fetched again
             shutil.rmtree(cached)
         except OSError as e:
-            raise ArtifactError(f"{artifact.location}: the cached copy {cached} is not the artifact and cannot be "
-                                f"removed ({e.strerror})") from None
+            raise ArtifactError(
+                f"{artifact.location}: the cached copy {cached} is not the artifact and cannot be "
+                f"removed ({e.strerror})"
+            ) from None
     temp = cached.with_name(f"{artifact.sha256}.{uuid.uuid4().hex}.tmp")
     try:
         for name, path in files:
             target = temp / (local.name if single else name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as source, \
-                    open(target, "wb") as copy:
+            with (
+                FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as source,
+                open(target, "wb") as copy,
+            ):
                 shutil.copyfileobj(source, copy, 1 << 22)
         _check(artifact, _local_sha256(str(temp / local.name) if single else str(temp)))
         try:
@@ -147,5 +153,7 @@ def _local_sha256(path: str) -> str:
 
 def _check(artifact: Artifact, found: str) -> None:
     if found != artifact.sha256:
-        raise ArtifactError(f"{artifact.location}: sha256 {found[:16]}... differs from the launcher's "
-                            f"{artifact.sha256[:16]}... (changed since the build started, or another vocaloom here)")
+        raise ArtifactError(
+            f"{artifact.location}: sha256 {found[:16]}... differs from the launcher's "
+            f"{artifact.sha256[:16]}... (changed since the build started, or another vocaloom here)"
+        )

@@ -1,5 +1,6 @@
 """What a DoFn gathers over a bundle before it emits (so that a batch is worth a spill file or a shuffle entry), and
 how finish_bundle emits what is left: each value explicitly in the global window, tagged outputs too."""
+
 from __future__ import annotations
 
 import apache_beam as beam

@@ -7,8 +7,10 @@ a column of one value (a batch's spill file, a text-only build's empty speech fi
 
 A column holds one field's values, all of one type (the encodings compare values with ==, and 0 == False).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 
@@ -47,7 +49,7 @@ def _take_encoded(column: tuple, rows: list[int]) -> tuple:
     return ("plain", _take(column[1], rows))
 
 
-def pack(records: list[tuple]) -> tuple:
+def pack(records: Sequence[tuple]) -> tuple:
     return from_columns([list(values) for values in zip(*records)])
 
 
@@ -61,6 +63,7 @@ def records(record_type, columns: list[list]) -> list:
 
 
 # Whole-column operations, for steps that select or regroup records without looking at most of their fields.
+
 
 def to_columns(packed: tuple) -> list[list]:
     return [_decode_column(column) for column in packed]

@@ -3,6 +3,7 @@
 Every step reports what it read, kept, rejected or dropped on its COUNTS output as ((block, name, detail), n)
 pairs; SumCounts totals them for the commit, which builds the manifest's blocks from them (schemas/counts.py).
 """
+
 from __future__ import annotations
 
 import apache_beam as beam

@@ -1,6 +1,7 @@
 """The record every step after tokenisation passes on: a tokenised document (DocTokens), by reference to its
 tokens in a spill file, travelling in batches (DocBatch).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -15,7 +16,10 @@ class DocTokens(NamedTuple):
 
     Before speech is woven in (interleaved builds), the spill holds only the text segments' tokens: `layout` gives
     each segment in order, its token count for text or -1 for a speech span, and `spans` the spans' texts.
+    `embedding_text` (related builds) is the text the document is embedded from: the decoded first tokens of its
+    whole text, whichever words become speech.
     """
+
     fingerprint: bytes
     id: str
     source: str
@@ -28,6 +32,7 @@ class DocTokens(NamedTuple):
     spans: tuple = ()
     n_words: int = 0
     source_index: int = 0
+    embedding_text: str = ""
 
 
 # DocTokens packed as columns of primitives (transforms/columns.py): the form documents travel in between steps,
@@ -43,8 +48,12 @@ def doc_batch(**columns) -> DocBatch:
     """A DocBatch from whole columns, built without a record per document; a field given one value (not a list)
     or not given at all has that value, or its default, for every document."""
     n = len(columns["id"])
-    return from_columns([values if isinstance(values, list) else [values] * n for values in
-                         (columns.get(field, DocTokens._field_defaults.get(field)) for field in DocTokens._fields)])
+    return from_columns(
+        [
+            values if isinstance(values, list) else [values] * n
+            for values in (columns.get(field, DocTokens._field_defaults.get(field)) for field in DocTokens._fields)
+        ]
+    )
 
 
 def unpack_docs(batch: DocBatch) -> list[DocTokens]:

@@ -10,6 +10,7 @@ the collector's view, so that full collections do not walk it. In a process of s
 runner inside a user's program) `run()` puts both back afterwards (pipelines/guest.py); so that it can, nothing is
 frozen where something already is.
 """
+
 from __future__ import annotations
 
 import gc

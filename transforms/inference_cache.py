@@ -5,11 +5,13 @@ Key: sha256 of (model sha256, normalised text), so a changed model never reuses 
 JSONL files under `<cache>/<model sha256[:16]>/`, each file named by the hash of its content; every model has its
 own folder, so speech units and embeddings share one `--cache` location.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import apache_beam as beam
 import orjson
@@ -18,9 +20,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Count
 from vocaloom.schemas.manifest import SHA256
+from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import open_to_read
-from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.progress_tally import progress_label, tally
 from vocaloom.transforms.text.dedup import normalise
 
@@ -54,6 +56,7 @@ def same(value):
 class Codec(NamedTuple):
     """A model output to the JSON value a cache entry holds, and back; `decode` raises ValueError for a value the
     model could not have made (the cache is read as any input is: it may have been edited or damaged)."""
+
     encode: Callable[[Any], Any] = same
     decode: Callable[[Any], Any] = same
 
@@ -70,6 +73,7 @@ class Failed(str):
 class Counters(NamedTuple):
     """The declared counts (schemas/counts.py) of examples served from the cache, computed by the model, and failed,
     and of cache entries skipped as invalid."""
+
     cached: Count
     computed: Count
     failed: Count
@@ -89,9 +93,10 @@ class ReadCacheFileFn(beam.DoFn):
                 data = zstandard.ZstdDecompressor().stream_reader(f).read(MAX_CACHE_FILE_BYTES + 1)
             if len(data) > MAX_CACHE_FILE_BYTES:
                 raise ValueError(f"decompresses to more than {MAX_CACHE_FILE_BYTES:,} bytes")
-        except Exception as e:  # noqa: BLE001 -- any damage means the same thing: recompute
-            log.warning("inference cache file %s skipped (its entries are computed again): %s: %s",
-                        path, type(e).__name__, e)
+        except Exception as e:
+            log.warning(
+                "inference cache file %s skipped (its entries are computed again): %s: %s", path, type(e).__name__, e
+            )
             beam.metrics.Metrics.counter("vocaloom", "cache_files_skipped").inc()
             return
         invalid = 0
@@ -119,8 +124,10 @@ class WriteCacheFileFn(beam.DoFn):
         self._directory, self._encode = directory, encode
 
     def process(self, entries: list):
-        data = b"".join(orjson.dumps({"key": k, "value": self._encode(v)}) + b"\n"
-                        for k, v in sorted(entries, key=lambda entry: entry[0]))
+        data = b"".join(
+            orjson.dumps({"key": k, "value": self._encode(v)}) + b"\n"
+            for k, v in sorted(entries, key=lambda entry: entry[0])
+        )
         path = FileSystems.join(self._directory, hashlib.sha256(data).hexdigest()[:32] + ".jsonl.zst")
         # The next build reads these names; the frame's checksum makes a damaged file an unreadable one, never one
         # whose entries decode to other valid values.
@@ -199,8 +206,15 @@ class CachedInference(beam.PTransform):
     or an output that is Failed, gives its examples None and DEAD_LETTER (example, error) records. COUNTS are the
     declared `counters`."""
 
-    def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None, counters: Counters,
-                 batches: beam.PTransform, codec: Codec = Codec()):
+    def __init__(
+        self,
+        handler: ModelHandler,
+        cache_files: list[str],
+        cache_dir: str | None,
+        counters: Counters,
+        batches: beam.PTransform,
+        codec: Codec = Codec(),
+    ):
         super().__init__()
         self._handler, self._cache_files, self._cache_dir = handler, cache_files, cache_dir
         self._counters, self._batches, self._codec = counters, batches, codec
@@ -208,30 +222,42 @@ class CachedInference(beam.PTransform):
     def expand(self, examples):
         # Imported here: RunInference's module takes 1.7 s to import, and text-only builds never need it.
         from apache_beam.ml.inference.base import RunInference
+
         p = examples.pipeline
-        cached = (p | "CacheFiles" >> beam.Create(self._cache_files)
-                  | "ReadCache" >> beam.ParDo(ReadCacheFileFn(self._codec.decode, self._counters.invalid))
-                  .with_outputs(COUNTS, main="entries"))
-        served = ({"examples": examples | "KeyByText" >> beam.Map(lambda e: (e.key, e)), "cached": cached.entries}
-                  | "JoinCache" >> beam.CoGroupByKey()
-                  | "ServeFromCache" >> beam.ParDo(ServeFromCacheFn(self._counters)).with_outputs(
-                      PENDING, COUNTS, main="hits"))
-        batches = (served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0])
-                   | "Batches" >> self._batches)
-        computed, failed = (batches | "RunInference" >> RunInference(self._handler).with_exception_handling())
-        outputs = computed | "OutputsByKey" >> beam.FlatMap(outputs_by_key,
-                                                            progress_label(self._counters.computed))
+        cached = (
+            p
+            | "CacheFiles" >> beam.Create(self._cache_files)
+            | "ReadCache"
+            >> beam.ParDo(ReadCacheFileFn(self._codec.decode, self._counters.invalid)).with_outputs(
+                COUNTS, main="entries"
+            )
+        )
+        served = (
+            {"examples": examples | "KeyByText" >> beam.Map(lambda e: (e.key, e)), "cached": cached.entries}
+            | "JoinCache" >> beam.CoGroupByKey()
+            | "ServeFromCache"
+            >> beam.ParDo(ServeFromCacheFn(self._counters)).with_outputs(PENDING, COUNTS, main="hits")
+        )
+        batches = served[PENDING] | "OnePerText" >> beam.Map(lambda waiting: waiting[0]) | "Batches" >> self._batches
+        computed, failed = batches | "RunInference" >> RunInference(self._handler).with_exception_handling()
+        outputs = computed | "OutputsByKey" >> beam.FlatMap(outputs_by_key, progress_label(self._counters.computed))
         errors = failed.failed_inferences | "FailedKeys" >> beam.FlatMap(failed_keys)
-        fanned = ({"pending": served[PENDING] | "PendingByKey" >> beam.Map(lambda w: (w[0].key, w)),
-                   "outputs": outputs, "errors": errors}
-                  | "JoinComputed" >> beam.CoGroupByKey()
-                  | "FanOut" >> beam.ParDo(FanOutFn(self._counters)).with_outputs(COUNTS, DEAD_LETTER,
-                                                                                  main="outputs"))
+        fanned = (
+            {
+                "pending": served[PENDING] | "PendingByKey" >> beam.Map(lambda w: (w[0].key, w)),
+                "outputs": outputs,
+                "errors": errors,
+            }
+            | "JoinComputed" >> beam.CoGroupByKey()
+            | "FanOut" >> beam.ParDo(FanOutFn(self._counters)).with_outputs(COUNTS, DEAD_LETTER, main="outputs")
+        )
         if self._cache_dir:
-            _ = (outputs
-                 | "Succeeded" >> beam.Filter(lambda pair: not isinstance(pair[1], Failed))
-                 | "BatchNewEntries" >> beam.BatchElements(min_batch_size=1, max_batch_size=50_000)
-                 | "WriteCache" >> beam.ParDo(WriteCacheFileFn(self._cache_dir, self._codec.encode)))
+            _ = (
+                outputs
+                | "Succeeded" >> beam.Filter(lambda pair: not isinstance(pair[1], Failed))
+                | "BatchNewEntries" >> beam.BatchElements(min_batch_size=1, max_batch_size=50_000)
+                | "WriteCache" >> beam.ParDo(WriteCacheFileFn(self._cache_dir, self._codec.encode))
+            )
         all_outputs = (served.hits, fanned.outputs) | "AllOutputs" >> beam.Flatten()
         counts = (cached[COUNTS], served[COUNTS], fanned[COUNTS]) | "CacheCounts" >> beam.Flatten()
         return {"outputs": all_outputs, DEAD_LETTER: fanned[DEAD_LETTER], COUNTS: counts}

@@ -5,6 +5,7 @@ in the environment (PROGRESS_DIR), which worker processes inherit, and every pro
 (transforms/counting.py) keeps a running total per count and writes it there, as JSON in one file per process,
 at most every FLUSH_SECONDS. The bars read these files; none of this reaches the dataset.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ FLUSH_SECONDS = 0.5
 MAX_TALLY_BYTES = 1 << 20  # a process's totals: a few dozen counts
 
 _lock = threading.Lock()
-_totals: dict[str, Counter] = {}  # per progress folder: a process may run several builds
+_totals: dict[str, dict[str, int | float]] = {}  # per progress folder: a process may run several builds
 _flushed: dict[str, float] = {}
 
 
@@ -30,8 +31,8 @@ def tally(label: str, n: int | float) -> None:
     if not directory:
         return
     with _lock:
-        totals = _totals.setdefault(directory, Counter())
-        totals[label] += n
+        totals = _totals.setdefault(directory, {})
+        totals[label] = totals.get(label, 0) + n
         now = time.monotonic()
         if now - _flushed.get(directory, 0.0) < FLUSH_SECONDS:
             return
@@ -53,9 +54,9 @@ def progress_label(declared) -> str:
     return f"progress.{declared.block}.{declared.name}"
 
 
-def read_tallies(directory: str) -> Counter:
+def read_tallies(directory: str) -> Counter[str]:
     """Every process's totals in `directory`, summed."""
-    summed = Counter()
+    summed: Counter[str] = Counter()
     try:
         names = [name for name in os.listdir(directory) if name.endswith(".json")]
     except FileNotFoundError:

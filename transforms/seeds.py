@@ -1,4 +1,5 @@
 """Seeds and orderings hashed from names, never from worker order or time, so every runner agrees."""
+
 from __future__ import annotations
 
 import hashlib

@@ -7,6 +7,7 @@ wait minutes for another SDK environment and report only their own timeout. So t
 the build's temporary folder, which every worker reaches, and the launcher, watching that folder while the job
 runs, cancels the job and says the line alone (pipelines/build.py).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,6 +30,7 @@ class WorkerSetupError(BuildStopped):
 
 class SetupFailures(NamedTuple):
     """Where workers leave the line of a step they could not start (None: nowhere, only the exception)."""
+
     directory: str | None = None
 
     @contextlib.contextmanager
@@ -62,8 +64,7 @@ class SetupFailures(NamedTuple):
         with contextlib.suppress(Exception):
             found = FileSystems.match([FileSystems.join(self.directory, "*.txt")])[0].metadata_list
             if found:
-                with FileSystems.open(min(m.path for m in found),
-                                      compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                with FileSystems.open(min(m.path for m in found), compression_type=CompressionTypes.UNCOMPRESSED) as f:
                     return f.read().decode("utf-8", "replace").strip()
         return None
 
@@ -73,7 +74,7 @@ _LINE = re.compile(r"(?:WorkerSetupError|BuildStopped): ([^\n]+)")
 _NO_SPACE = re.compile(r"\[Errno 28\] No space left on device(?:: '([^']*)')?")
 
 
-def setup_failure(error: BaseException) -> str | None:
+def setup_failure(error: BaseException | None) -> str | None:
     """The first BuildStopped line in an exception, its causes, or their text (remote tracebacks); or the full
     disk one of them reports."""
     seen = set()
@@ -87,7 +88,8 @@ def setup_failure(error: BaseException) -> str | None:
         full = _NO_SPACE.search(str(error))
         if full:
             where = full.group(1) or "--output or the build's temporary folder"
-            return f"no space left on device writing {where}: free space there (or choose another --output) and " \
-                   "run again"
+            return (
+                f"no space left on device writing {where}: free space there (or choose another --output) and run again"
+            )
         error = error.__cause__ or error.__context__
     return None

@@ -1,4 +1,5 @@
 """`python -m vocaloom ...` is the `vocaloom` command."""
+
 import sys
 
 from vocaloom.pipelines.cli import main

@@ -1,11 +1,12 @@
 """A small real dataset for the loader's tests, and its rows read back with plain pyarrow as the truth."""
+
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from vocaloom.pipelines.build import run
 from tests.conftest import RUNNER, TEXT_ONLY
+from vocaloom.pipelines.build import run
 
 # Buckets 32, 64, 128 and shards of about 2,000 tokens: the bundled sample gives ~32,000 rows in ~900 shards.
 SMALL_BUILD = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY]
@@ -30,20 +31,23 @@ def read_rows(directory: Path, manifest: dict) -> dict[int, tuple[np.ndarray, li
 def split_sample(folder: Path) -> list[str]:
     """The bundled sample as three sources, `--input` arguments: web (half its documents), books and code (a
     quarter each)."""
-    from vocaloom.assets import bundled, bundled_path
     import zstandard
+
+    from vocaloom.assets import bundled, bundled_path
+
     lines = zstandard.ZstdDecompressor().stream_reader(bundled_path(bundled("sample")).open("rb")).read().splitlines()
     folder.mkdir(parents=True, exist_ok=True)
     parts = {"web": [0, 1], "books": [2], "code": [3]}
     for name, remainders in parts.items():
-        (folder / f"{name}.jsonl").write_bytes(b"".join(line + b"\n" for i, line in enumerate(lines)
-                                                        if i % 4 in remainders))
+        (folder / f"{name}.jsonl").write_bytes(
+            b"".join(line + b"\n" for i, line in enumerate(lines) if i % 4 in remainders)
+        )
     return [arg for name in parts for arg in ("--input", f"{name}={folder / name}.jsonl")]
 
 
 def take(loader, n: int) -> list[dict]:
     """The next n batches of a BucketLoader, across epochs."""
-    batches = []
+    batches: list[dict] = []
     while len(batches) < n:
         for batch in loader:
             batches.append(batch)

@@ -5,8 +5,11 @@ from vocaloom.loader.attention import cu_seqlens, loss_mask, position_ids
 from vocaloom.schemas.vocab import Vocabulary
 
 # Two rows of bucket 8: row 0 holds pieces at 0 and 3; row 1 at 0 and 5, and one at 8, which is a target only.
-BATCH = {"bucket": 8, "doc_starts": torch.tensor([0, 3, 0, 5, 8], dtype=torch.int32),
-         "doc_offsets": torch.tensor([0, 2, 5], dtype=torch.int32)}
+BATCH = {
+    "bucket": 8,
+    "doc_starts": torch.tensor([0, 3, 0, 5, 8], dtype=torch.int32),
+    "doc_offsets": torch.tensor([0, 2, 5], dtype=torch.int32),
+}
 
 
 def test_cu_seqlens_over_the_flattened_inputs():

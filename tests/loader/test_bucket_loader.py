@@ -8,9 +8,9 @@ import torch
 from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from tests.loader.conftest import build_dataset, read_rows, take
 from vocaloom.loader import BucketLoader, cu_seqlens
 from vocaloom.loader.bucket_loader import FOREIGN_WORKERS
-from tests.loader.conftest import build_dataset, read_rows, take
 
 TOKENS = 1024  # 32, 16 and 8 rows a batch for buckets 32, 64, 128
 
@@ -35,14 +35,14 @@ def summary(batches) -> list[tuple]:
 def test_batches_hold_the_rows_with_a_constant_token_count(dataset):
     directory, manifest, truth = dataset
     loader = make(directory)
-    buckets = Counter()
+    buckets: Counter[int] = Counter()
     for batch in loader:
         length, ids = batch["bucket"], batch["input_ids"]
         assert ids.dtype == torch.int32 and ids.shape == (TOKENS // length, length + 1)
         rows = batch["rows"].numpy()
         np.testing.assert_array_equal(ids.numpy(), truth[length][0][rows])
         starts, offsets = batch["doc_starts"].tolist(), batch["doc_offsets"].tolist()
-        assert [starts[offsets[r]:offsets[r + 1]] for r in range(len(rows))] == [truth[length][1][r] for r in rows]
+        assert [starts[offsets[r] : offsets[r + 1]] for r in range(len(rows))] == [truth[length][1][r] for r in rows]
         boundaries, _ = cu_seqlens(batch)
         assert boundaries[-1] == TOKENS and len(boundaries) == sum(s < length for s in starts) + 1
         buckets[length] += 1
@@ -53,10 +53,13 @@ def test_batches_hold_the_rows_with_a_constant_token_count(dataset):
 
 def test_rows_in_one_uncompressed_shard_come_as_views_of_the_mapped_file(dataset):
     directory, manifest, _ = dataset
-    shard_of = {b["length"]: np.repeat(np.arange(len(b["shards"])), [s["rows"] for s in b["shards"]])
-                for b in manifest["buckets"]}
+    shard_of = {
+        b["length"]: np.repeat(np.arange(len(b["shards"])), [s["rows"] for s in b["shards"]])
+        for b in manifest["buckets"]
+    }
     loader = make(directory, max_open_shards=1000)
-    kept, addresses = [], {}  # batches are kept, so that no copy could be freed and its memory reused
+    kept = []  # batches are kept, so that no copy could be freed and its memory reused
+    addresses: dict[tuple[int, int], list[int]] = {}
     for _ in range(2):
         for batch in loader:
             ids, rows = batch["input_ids"], batch["rows"].numpy()
@@ -185,13 +188,16 @@ def test_state_from_another_configuration_is_refused(dataset):
         make(directory, seed=4).load_state_dict(state)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"tokens_per_batch": 96}, "tokens_per_batch 96 is not a multiple of bucket length 64"),
-    ({"curriculum": [1, 2]}, "curriculum has 2 odds, the dataset has 3 buckets"),
-    ({"curriculum": "grow"}, "curriculum 'grow' is none of"),
-    ({"rank": 2, "world_size": 2}, "rank 2 is outside 0..1"),
-    ({"world_size": 100000}, "no bucket has rows for a batch"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"tokens_per_batch": 96}, "tokens_per_batch 96 is not a multiple of bucket length 64"),
+        ({"curriculum": [1, 2]}, "curriculum has 2 odds, the dataset has 3 buckets"),
+        ({"curriculum": "grow"}, "curriculum 'grow' is none of"),
+        ({"rank": 2, "world_size": 2}, "rank 2 is outside 0..1"),
+        ({"world_size": 100000}, "no bucket has rows for a batch"),
+    ],
+)
 def test_bad_options_are_refused_in_one_line(dataset, options, message):
     with pytest.raises(ValueError, match=message):
         make(dataset[0], **options)

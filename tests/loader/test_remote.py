@@ -1,6 +1,7 @@
 """BucketLoader on a dataset in a bucket (loader/remote.py), against the GCS and S3 servers on loopback: the same
 batches, byte for byte, as from the local copy, through a cache smaller than the dataset; an exact resume; a shard
 changed in the bucket refused; a server that stops answering retried, then one line."""
+
 import json
 import subprocess
 from pathlib import Path
@@ -10,12 +11,12 @@ import pytest
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from tests.object_stores import FAKE_GCS, bucket, free_port, gcs_server, s3_server, serve, upload  # noqa: F401
+from tests.conftest import RUNNER, TEXT_ONLY
+from tests.object_stores import FAKE_GCS, free_port, serve, upload
 from vocaloom.loader import BucketLoader, ShardIntegrityError
 from vocaloom.loader import remote as remote_module
 from vocaloom.loader.remote import RemoteDataset, ShardFetchError
 from vocaloom.pipelines.build import run
-from tests.conftest import RUNNER, TEXT_ONLY
 
 # Buckets 64..256 and shards of about 32,000 tokens: 40-odd shards of 100-130 KB.
 BUILD = ["--min-bucket", "6", "--max-bucket", "8", "--shard-tokens", "32000", *TEXT_ONLY, *RUNNER]
@@ -49,8 +50,9 @@ def test_batches_from_a_bucket_through_a_small_cache_equal_the_local_ones(remote
     manifest = json.loads((local / "manifest.json").read_text())
     shard_bytes = [s["bytes"] for b in manifest["buckets"] for s in b["shards"]]
     cache = tmp_path / "cache"
-    loader = BucketLoader(remote, TOKENS, curriculum="grow_p2", seed=3, cache_dir=cache,
-                          cache_bytes=4 * max(shard_bytes))
+    loader = BucketLoader(
+        remote, TOKENS, curriculum="grow_p2", seed=3, cache_dir=cache, cache_bytes=4 * max(shard_bytes)
+    )
     same_batches(loader, BucketLoader(local, TOKENS, curriculum="grow_p2", seed=3), len(loader))
     held = sum(f.stat().st_size for f in cache.glob("*.arrow"))
     assert held <= 4 * max(shard_bytes) and len(list(cache.glob("*.arrow"))) < len(shard_bytes)
@@ -59,10 +61,12 @@ def test_batches_from_a_bucket_through_a_small_cache_equal_the_local_ones(remote
 
 def test_a_mixture_of_a_bucket_and_a_folder_reads_as_two_folders(remote, local, tmp_path):
     weights = {"bucket/default": 3, "disk/default": 1}
-    mixed = BucketLoader({"bucket": remote, "disk": local}, TOKENS, seed=4, cache_dir=tmp_path / "cache",
-                         source_weights=weights)
-    same_batches(mixed, BucketLoader({"bucket": local, "disk": local}, TOKENS, seed=4, source_weights=weights),
-                 len(mixed))
+    mixed = BucketLoader(
+        {"bucket": remote, "disk": local}, TOKENS, seed=4, cache_dir=tmp_path / "cache", source_weights=weights
+    )
+    same_batches(
+        mixed, BucketLoader({"bucket": local, "disk": local}, TOKENS, seed=4, source_weights=weights), len(mixed)
+    )
     assert mixed.directory == {"bucket": remote, "disk": str(local.resolve())}
 
 
@@ -96,19 +100,52 @@ def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_pat
     """A server of this test's own, stopped after the manifest was read."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = serve([str(FAKE_GCS), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend",
-                    "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", "error"],
-                   url, "/storage/v1/b")
+    server = serve(
+        [
+            str(FAKE_GCS),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+            "-public-host",
+            f"127.0.0.1:{port}",
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ],
+        url,
+        "/storage/v1/b",
+    )
     next(server)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
     import vocaloom.transforms
+
     vocaloom.transforms.anonymous_against_a_gcs_emulator()
-    subprocess.run(["curl", "-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", '{"name": "alone"}',
-                    f"{url}/storage/v1/b?project=test"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"name": "alone"}',
+            f"{url}/storage/v1/b?project=test",
+        ],
+        check=True,
+        capture_output=True,
+    )
     run(["--output", "gs://alone/ds", *TEXT_ONLY, *RUNNER])
     monkeypatch.setattr(remote_module, "STORE_RETRY_SECONDS", 1)  # the client's own retries: 1 s, not 5
     dataset = RemoteDataset("gs://alone/ds", tmp_path / "cache", retries=2, backoff=0.05)
     from vocaloom.schemas.manifest import read_manifest
+
     entry = read_manifest(dataset.url, dataset.read)["buckets"][0]["shards"][0]
     next(server, None)  # stops it
     with pytest.raises(ShardFetchError) as e:
@@ -156,6 +193,7 @@ class EndsEarlyOnce:
         stream = self._store.open_input_stream(path)
         if self.opened == 1:
             import pyarrow as pa
+
             return pa.BufferReader(stream.read(818))
         return stream
 

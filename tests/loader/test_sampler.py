@@ -22,7 +22,7 @@ def start(world_size: int, remaining=BLOCKS) -> Segment:
 def rows_read(plan: EpochPlan, world_size: int, steps: range | None = None, streams=STREAMS) -> Counter:
     """(stream, row) read by any rank at `steps` (all of the plan's by default)."""
     steps = steps or range(plan.segment.step, plan.end)
-    read = Counter()
+    read: Counter[tuple[int, int]] = Counter()
     for rank in range(world_size):
         stream_of, first = plan.blocks(rank)
         for step in steps:
@@ -37,8 +37,10 @@ def test_passes_cover_all_rows_but_less_than_a_block_each_on_a_new_grid():
     shape = StreamShape(0, 0, 103, 10)
     for epoch in range(2):
         passes = Passes(seed=1, epoch=epoch, stream=shape)
-        read = [[(first + i) % 103 for first in passes.first_rows(np.arange(10) + 10 * p) for i in range(10)]
-                for p in range(4)]
+        read = [
+            [(first + i) % 103 for first in passes.first_rows(np.arange(10) + 10 * p) for i in range(10)]
+            for p in range(4)
+        ]
         assert all(len(r) == len(set(r)) == 100 for r in read)
         assert read[0] != read[1] and len({frozenset(r) for r in read}) > 1  # a new order and grid each pass
 
@@ -72,7 +74,7 @@ def test_streams_of_a_bucket_are_interleaved_and_read_pass_after_pass():
     second = [n for (s, _), n in read.items() if s == 1]  # two whole passes and half a third...
     assert len(second) == 40 and sum(second) == 100 and set(second) == {2, 3}
     order, _ = whole.blocks(0)
-    assert 0 < order.tolist().index(1) and order.tolist() != sorted(order.tolist())  # ...among the other's blocks
+    assert order.tolist().index(1) > 0 and order.tolist() != sorted(order.tolist())  # ...among the other's blocks
 
 
 def test_a_new_mixture_continues_each_stream_where_it_stopped():

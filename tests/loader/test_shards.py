@@ -1,17 +1,17 @@
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
-import shutil
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from tests.loader.conftest import build_dataset, read_rows
 from vocaloom.loader import BucketLoader, ManifestError, ShardIntegrityError
 from vocaloom.loader.shards import BucketRows, ShardCache
 from vocaloom.schemas.shard import row_limits
-from tests.loader.conftest import build_dataset, read_rows
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,10 @@ def copy(dataset, tmp_path):
 
 def in_shard(array: np.ndarray) -> bool:
     """A view of the shard's bytes as the loader read them (not a copy Arrow made)."""
-    while isinstance(array, np.ndarray):
-        array = array.base
-    return isinstance(array, bytearray) or isinstance(array, memoryview) and isinstance(array.obj, bytearray)
+    owner: object = array
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    return isinstance(owner, bytearray) or (isinstance(owner, memoryview) and isinstance(owner.obj, bytearray))
 
 
 def compress(directory, bucket: dict) -> None:
@@ -60,7 +61,7 @@ def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
     ids, starts, offsets = rows.take([(rows.rows - 50, 50), (0, 70)])  # many shards, then past the last row to row 0
     expected = np.concatenate([np.arange(rows.rows - 50, rows.rows), np.arange(70)])
     np.testing.assert_array_equal(ids, truth[32][0][expected])
-    assert [starts[offsets[r]:offsets[r + 1]].tolist() for r in range(120)] == [truth[32][1][r] for r in expected]
+    assert [starts[offsets[r] : offsets[r + 1]].tolist() for r in range(120)] == [truth[32][1][r] for r in expected]
     one_shard, _, _ = rows.take([(0, 3)])
     np.testing.assert_array_equal(one_shard, truth[32][0][:3])
     # Uncompressed rows in one shard are a view of the shard's bytes; zstd buffers are decompressed (a copy).
@@ -130,6 +131,7 @@ def test_each_shard_is_hashed_once_per_process(copy, dataset, monkeypatch):
         if isinstance(data, bytearray):  # a shard's bytes as the loader read them
             hashed.append(len(data))
         return real(data)
+
     monkeypatch.setattr(hashlib, "sha256", counting)
     reader = BucketLoader(copy, tokens_per_batch=512, max_open_shards=2)  # shards are reopened often
     for _ in range(2):
@@ -145,5 +147,5 @@ def test_an_unknown_format_or_no_manifest_is_refused(copy):
     with pytest.raises(ManifestError, match="unknown format 'vocaloom/2', this version reads 'vocaloom/1'"):
         BucketLoader(copy, tokens_per_batch=128)
     (copy / "manifest.json").unlink()
-    with pytest.raises(ManifestError, match="no manifest.json"):
+    with pytest.raises(ManifestError, match=r"no manifest\.json"):
         BucketLoader(copy, tokens_per_batch=128)

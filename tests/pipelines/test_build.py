@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 import zstandard
 
+from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom import __version__, assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
-from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 WORDS = "the quick brown fox jumps over the lazy dog while seven wise owls watch from an old oak tree".split()
@@ -28,9 +28,14 @@ def text(i: int, words: int) -> str:
 GOOD = [{"id": f"doc{i}", "text": text(i, 20 + 37 * i)} for i in range(12)]
 # A copy of doc3 that differs only in whitespace: its id sorts first, so it is the survivor.
 COPY = {"id": "copy", "text": GOOD[3]["text"].replace(" ", "  ")}
-KEPT = [COPY] + GOOD[:3] + GOOD[4:]
-BAD_LINES = [b'{"id": "broken", "text": "no end', b'"just a string"', b'{"id": "n", "text": 42}',
-             b'{"id": "z", "text": "a\xffb"}', b'{"text": "ok"} extra']
+KEPT = [COPY, *GOOD[:3], *GOOD[4:]]
+BAD_LINES = [
+    b'{"id": "broken", "text": "no end',
+    b'"just a string"',
+    b'{"id": "n", "text": 42}',
+    b'{"id": "z", "text": "a\xffb"}',
+    b'{"text": "ok"} extra',
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +49,23 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def build(corpus: Path, output: Path, *extra: str) -> dict:
-    return run(["--input", str(corpus / "*.jsonl*"), "--output", str(output), "--min-bucket", "5",
-                "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY, *RUNNER, *extra])
+    return run(
+        [
+            "--input",
+            str(corpus / "*.jsonl*"),
+            "--output",
+            str(output),
+            "--min-bucket",
+            "5",
+            "--max-bucket",
+            "7",
+            "--shard-tokens",
+            "2000",
+            *TEXT_ONLY,
+            *RUNNER,
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +78,13 @@ def test_every_record_and_token_accounted(built):
     output, manifest = built
     counts = manifest["counts"]
     assert counts["records_read"] == 12 + len(BAD_LINES) + 2
-    assert counts["rejected"] == {"malformed_json": 1, "not_an_object": 1, "text_not_string": 1,
-                                  "invalid_utf8": 1, "trailing_garbage": 1}
+    assert counts["rejected"] == {
+        "malformed_json": 1,
+        "not_an_object": 1,
+        "text_not_string": 1,
+        "invalid_utf8": 1,
+        "trailing_garbage": 1,
+    }
     assert counts["filtered"] == {"empty_text": 1}
     assert (counts["duplicates"], counts["documents_kept"]) == (1, 12)
     sp = load_sentencepiece(str(assets.TOKENIZER_MODEL))
@@ -72,25 +97,48 @@ def test_every_record_and_token_accounted(built):
 def test_the_manifest_and_report_say_who_made_the_build_and_when(built, corpus):
     output, manifest = built
     made = manifest["provenance"]
-    assert made["argv"] == ["--input", str(corpus / "*.jsonl*"), "--output", str(output), "--min-bucket", "5",
-                            "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY, *RUNNER]  # as given
+    assert made["argv"] == [
+        "--input",
+        str(corpus / "*.jsonl*"),
+        "--output",
+        str(output),
+        "--min-bucket",
+        "5",
+        "--max-bucket",
+        "7",
+        "--shard-tokens",
+        "2000",
+        *TEXT_ONLY,
+        *RUNNER,
+    ]  # as given
     assert (made["vocaloom"], made["apache_beam"], made["runner"]) == (__version__, beam.__version__, "FnApiRunner")
     started, finished = (time.strptime(made[k], "%Y-%m-%dT%H:%M:%SZ") for k in ("started", "finished"))
     assert started <= finished and calendar.timegm(finished) <= time.time()
-    assert (f"built by vocaloom {__version__} (Apache Beam {beam.__version__}, FnApiRunner), {made['started']} to "
-            f"{made['finished']}") in (output / "report.md").read_text()
+    assert (
+        f"built by vocaloom {__version__} (Apache Beam {beam.__version__}, FnApiRunner), {made['started']} to "
+        f"{made['finished']}"
+    ) in (output / "report.md").read_text()
     # each input's size and the sha256 of its bytes as stored (part-0 zstd-compressed)
-    assert manifest["inputs"] == [{"path": str(path), "bytes": path.stat().st_size, "source": "default",
-                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-                                  for path in sorted(corpus.glob("*.jsonl*"))]
+    assert manifest["inputs"] == [
+        {
+            "path": str(path),
+            "bytes": path.stat().st_size,
+            "source": "default",
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        }
+        for path in sorted(corpus.glob("*.jsonl*"))
+    ]
 
 
 def test_rejects_keep_source_line_reason_and_raw_bytes(built, corpus):
     output, _ = built
     files = sorted((output / "rejects").iterdir())
     assert [f.name for f in files] == [f"rejects-{i:05d}.jsonl.zst" for i in range(len(files))]
-    rejects = [json.loads(line) for f in files
-               for line in zstandard.ZstdDecompressor().stream_reader(f.read_bytes()).read().splitlines()]
+    rejects = [
+        json.loads(line)
+        for f in files
+        for line in zstandard.ZstdDecompressor().stream_reader(f.read_bytes()).read().splitlines()
+    ]
     by_line = {r["line"]: r for r in rejects}
     assert sorted(by_line) == [9, 10, 11, 12, 13]
     assert by_line[12]["reason"] == "invalid_utf8" and by_line[12]["raw"] == '{"id": "z", "text": "a\\xffb"}'
@@ -103,7 +151,7 @@ def row_pieces(output: Path, manifest: dict):
         for shard in bucket["shards"]:
             table = pa.ipc.open_file(str(output / shard["path"])).read_all()
             for row, starts, ids in zip(*(table.column(c).to_pylist() for c in ("input_ids", "doc_starts", "doc_ids"))):
-                ends = starts[1:] + [len(row)]
+                ends = [*starts[1:], len(row)]
                 yield bucket["length"], row, [(i, row[s:e]) for i, s, e in zip(ids, starts, ends)]
 
 
@@ -116,12 +164,13 @@ def contiguous_in(piece: list[int], whole: np.ndarray) -> bool:
 
 def kept_tokens() -> dict[str, np.ndarray]:
     sp = load_sentencepiece(str(assets.TOKENIZER_MODEL))
-    return {r["id"]: np.array(sp.encode(r["text"]) + [sp.eos_id()]) for r in KEPT}
+    return {r["id"]: np.array([*sp.encode(r["text"]), sp.eos_id()]) for r in KEPT}
 
 
 def test_rows_hold_l_plus_one_tokens_and_every_piece_is_part_of_its_document(built):
     output, manifest = built
-    tokens, seen, written = kept_tokens(), 0, {}
+    tokens, seen = kept_tokens(), 0
+    written: dict[str, int] = {}
     for length, row, pieces in row_pieces(output, manifest):
         assert len(row) == length + 1 and all(piece for _, piece in pieces)
         for doc_id, piece in pieces:
@@ -139,13 +188,16 @@ def test_rows_hold_l_plus_one_tokens_and_every_piece_is_part_of_its_document(bui
 
 # The rows of this corpus's shards before remainders were packed (main at ef1cbc2), which --remainders drop keeps:
 # sha256 of each shard's [input_ids, doc_starts, doc_ids] as JSON lists (rows_digest).
-BEFORE_PACKING = [(f"data/bucket-{path}.arrow", sha256) for path, sha256 in [
-    ("00032/shard-00000-of-00002", "646ba77b5096ed035286f732c5057a192773e1c494332ffef1b8ab8cdb781fb3"),
-    ("00032/shard-00001-of-00002", "9bd33649266f30224925b5ca64d10dff3387b40515a00c76b0d6ec5bf89c7c01"),
-    ("00064/shard-00000-of-00002", "932bd718cb82bdc855caba91e5e3e6bcb77f1bf39b9b50584502293624c4be57"),
-    ("00064/shard-00001-of-00002", "716b857b335a74b8fc6100398ea13078628dca8fb89119ee753f6faab9c1e2e2"),
-    ("00128/shard-00000-of-00001", "4f0b1e8eb326920060b254535213d73e8d04006cd6e8b3f78bff7942adf00a07"),
-]]
+BEFORE_PACKING = [
+    (f"data/bucket-{path}.arrow", sha256)
+    for path, sha256 in [
+        ("00032/shard-00000-of-00002", "646ba77b5096ed035286f732c5057a192773e1c494332ffef1b8ab8cdb781fb3"),
+        ("00032/shard-00001-of-00002", "9bd33649266f30224925b5ca64d10dff3387b40515a00c76b0d6ec5bf89c7c01"),
+        ("00064/shard-00000-of-00002", "932bd718cb82bdc855caba91e5e3e6bcb77f1bf39b9b50584502293624c4be57"),
+        ("00064/shard-00001-of-00002", "716b857b335a74b8fc6100398ea13078628dca8fb89119ee753f6faab9c1e2e2"),
+        ("00128/shard-00000-of-00001", "4f0b1e8eb326920060b254535213d73e8d04006cd6e8b3f78bff7942adf00a07"),
+    ]
+]
 
 
 def rows_digest(path: Path) -> str:
@@ -156,11 +208,15 @@ def rows_digest(path: Path) -> str:
 
 def test_remainders_drop_keeps_each_row_to_one_document(corpus, tmp_path):
     manifest = build(corpus, tmp_path / "drop", "--remainders", "drop")
-    assert [(shard["path"], rows_digest(tmp_path / "drop" / shard["path"]))
-            for b in manifest["buckets"] for shard in b["shards"]] == BEFORE_PACKING
-    tokens, written = kept_tokens(), {}
-    for length, row, pieces in row_pieces(tmp_path / "drop", manifest):
-        (doc_id, piece), = pieces  # one document a row
+    assert [
+        (shard["path"], rows_digest(tmp_path / "drop" / shard["path"]))
+        for b in manifest["buckets"]
+        for shard in b["shards"]
+    ] == BEFORE_PACKING
+    tokens = kept_tokens()
+    written: dict[str, int] = {}
+    for *_, pieces in row_pieces(tmp_path / "drop", manifest):
+        ((doc_id, piece),) = pieces  # one document a row
         assert contiguous_in(piece, tokens[doc_id])
         written[doc_id] = written.get(doc_id, 0) + len(piece)
     counts, short = manifest["counts"], [i for i, t in tokens.items() if len(t) <= 32]
@@ -168,7 +224,8 @@ def test_remainders_drop_keeps_each_row_to_one_document(corpus, tmp_path):
     assert counts["documents_kept"] == len(tokens) - len(short) == len(written)
     remainders = sum(len(t) for i, t in tokens.items() if i not in short) - sum(written.values())
     assert counts["tokens_dropped_by_reason"] == {"remainder": remainders} | (
-        {"shorter_than_a_row": sum(len(tokens[i]) for i in short)} if short else {})
+        {"shorter_than_a_row": sum(len(tokens[i]) for i in short)} if short else {}
+    )
 
 
 def test_identical_shards_with_two_worker_processes(built, corpus, tmp_path):
@@ -186,8 +243,11 @@ def test_zstd_compressed_shards_hold_the_same_rows(built, corpus, tmp_path):
     assert verify(str(tmp_path / "z")) == []
     for a, b in zip(manifest["buckets"], other["buckets"]):
         for sa, sb in zip(a["shards"], b["shards"]):
-            assert pa.ipc.open_file(str(tmp_path / "z" / sb["path"])).read_all().equals(
-                pa.ipc.open_file(str(output / sa["path"])).read_all())
+            assert (
+                pa.ipc.open_file(str(tmp_path / "z" / sb["path"]))
+                .read_all()
+                .equals(pa.ipc.open_file(str(output / sa["path"])).read_all())
+            )
 
 
 def test_complete_dataset_is_not_replaced_unless_asked(built, corpus):
@@ -206,11 +266,14 @@ def test_verify_finds_a_corrupted_shard(corpus, tmp_path):
     assert verify(str(tmp_path / "c")) == [f"{manifest['buckets'][0]['shards'][0]['path']}: sha256 mismatch"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--input", "/nonexistent/*.jsonl"], "matches no file"),
-    (["--input", __file__], "unsupported extension"),
-    (["--tokenizer", __file__], "cannot be loaded as a SentencePiece model"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "/nonexistent/*.jsonl"], "matches no file"),
+        (["--input", __file__], "unsupported extension"),
+        (["--tokenizer", __file__], "cannot be loaded as a SentencePiece model"),
+    ],
+)
 def test_bad_inputs_fail_before_any_work(tmp_path, argv, message):
     with pytest.raises(ConfigError, match=message):
         run(["--output", str(tmp_path / "never"), *argv, *RUNNER])
@@ -220,9 +283,12 @@ def test_bad_inputs_fail_before_any_work(tmp_path, argv, message):
 def test_bundled_sample_builds_and_verifies(tmp_path):
     manifest = run(["--output", str(tmp_path / "sample"), *TEXT_ONLY, *RUNNER])
     # Named by reference, never by a path only this machine has: each worker resolves it in its own installation.
-    assert manifest["inputs"][0] == {"path": "bundled:sample", "bytes": assets.SAMPLE_CORPUS.stat().st_size,
-                                     "source": "default",
-                                     "sha256": hashlib.sha256(assets.SAMPLE_CORPUS.read_bytes()).hexdigest()}
+    assert manifest["inputs"][0] == {
+        "path": "bundled:sample",
+        "bytes": assets.SAMPLE_CORPUS.stat().st_size,
+        "source": "default",
+        "sha256": hashlib.sha256(assets.SAMPLE_CORPUS.read_bytes()).hexdigest(),
+    }
     assert manifest["tokenizer"]["path"] == manifest["config"]["tokenizer"] == "bundled:tokenizer"
     assert str(tmp_path) not in json.dumps({k: v for k, v in manifest.items() if k not in ("config", "provenance")})
     assert manifest["counts"]["documents_kept"] >= 2000
@@ -240,8 +306,9 @@ def assert_no_token_lost(output: Path, manifest: dict) -> None:
     assert counts["tokens_dropped"] == sum(counts["tokens_dropped_by_reason"].values())
     in_rows = {doc_id for *_, pieces in row_pieces(output, manifest) for doc_id, _ in pieces}
     assert counts["documents_kept"] == len(in_rows)
-    assert counts["records_read"] == (len(in_rows) + sum(counts["rejected"].values()) + counts["duplicates"]
-                                      + sum(counts["filtered"].values()))
+    assert counts["records_read"] == (
+        len(in_rows) + sum(counts["rejected"].values()) + counts["duplicates"] + sum(counts["filtered"].values())
+    )
 
 
 def test_no_token_lost_on_python_sources(tmp_path):
@@ -250,7 +317,6 @@ def test_no_token_lost_on_python_sources(tmp_path):
     with (tmp_path / "stdlib.jsonl").open("w") as f:
         for module in sorted(library.glob("*.py")):
             f.write(json.dumps({"id": module.name, "text": module.read_text(errors="replace")}) + "\n")
-    manifest = run(["--input", str(tmp_path / "stdlib.jsonl"), "--output", str(tmp_path / "ds"), *TEXT_ONLY,
-                    *RUNNER])
+    manifest = run(["--input", str(tmp_path / "stdlib.jsonl"), "--output", str(tmp_path / "ds"), *TEXT_ONLY, *RUNNER])
     assert manifest["counts"]["records_read"] > 100
     assert_no_token_lost(tmp_path / "ds", manifest)

@@ -1,13 +1,13 @@
 """A speech build whose text-to-token model is a Hugging Face causal LM (a tiny Llama the tests make): its units in
 the shards, its dead letters, one line for a broken directory, and the same shards in one process and in two
 worker processes (the model's batches are formed by the pipeline, not by how a runner bundles spans)."""
+
 import subprocess
 import sys
 
 import pytest
 
-from tests.pipelines.test_build_speech import build, built, rows, write_corpus  # noqa: F401 (built: a fixture,
-# which builds with this module's `model`)
+from tests.pipelines.test_build_speech import build, build_sample, rows, write_corpus
 from tests.pipelines.test_runners import dataset_files
 from tests.text_to_token.causal_lms import UNITS, make_causal_lm
 from tests.venvs import ENV
@@ -17,6 +17,11 @@ from vocaloom.pipelines.verify import verify
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> str:
     return str(make_causal_lm(tmp_path_factory.mktemp("lm") / "lm", max_units_per_character=64.0))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, model):
+    return build_sample(tmp_path_factory, model)
 
 
 def test_the_causal_lms_units_are_in_the_shards(built):
@@ -47,11 +52,26 @@ def test_spans_past_the_length_cap_are_dead_letters(tmp_path):
 def test_a_broken_causal_lm_directory_fails_before_work_in_one_line(tmp_path):
     model = make_causal_lm(tmp_path / "lm")
     (model / "vocaloom-causal-lm.json").write_text('{"format": "vocaloom-causal-lm/1"}')
-    result = subprocess.run([sys.executable, "-m", "vocaloom", "build", "--output", str(tmp_path / "out"),
-                             "--text-to-token-model", str(model), "--runner=FnApiRunner"],
-                            capture_output=True, text=True, env=ENV, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vocaloom",
+            "build",
+            "--output",
+            str(tmp_path / "out"),
+            "--text-to-token-model",
+            str(model),
+            "--runner=FnApiRunner",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"vocaloom: error: {model}: vocaloom-causal-lm.json: lacks prompt, unit_offset, unit_count, end_token, "
-        "frame_rate_hz, max_units_per_character"]
+        "frame_rate_hz, max_units_per_character"
+    ]
     assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
 """A property of the whole build (Hypothesis): small random corpora with faults of every kind injected never crash
 it, the accounting always balances, every reject has the reason of a fault that was injected, and the same input
 gives the same shards."""
+
 import gzip
 import hashlib
 import json
@@ -15,18 +16,23 @@ from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 
 MAX_RECORD_BYTES = 2000
-WORDS = st.lists(st.sampled_from("the quick brown fox jumps over a lazy dog while speech and text interleave".split()),
-                 min_size=1, max_size=60).map(" ".join)
+WORDS = st.lists(
+    st.sampled_from("the quick brown fox jumps over a lazy dog while speech and text interleave".split()),
+    min_size=1,
+    max_size=60,
+).map(" ".join)
 # Each fault: the JSONL line that injects it and the reject reason it must give (None: filtered or kept, not a reject).
 FAULTS = {
     "malformed_json": (st.just(b'{"id": "x", "text": '), "malformed_json"),
     "trailing_garbage": (st.just(b'{"id": "x", "text": "t"} extra'), "trailing_garbage"),
     "missing_text": (st.just(b'{"id": "x"}'), "missing_text"),
-    "not_an_object": (st.just(b'[1, 2, 3]'), "not_an_object"),
+    "not_an_object": (st.just(b"[1, 2, 3]"), "not_an_object"),
     "nul_byte": (st.just(b'{"id": "x", "text": "a\x00b"}'), "nul_byte"),
     "invalid_utf8": (st.just(b'{"id": "x", "text": "\xff\xfe"}'), "invalid_utf8"),
-    "too_deeply_nested": (st.just(b'{"id": "x", "text": "t", "m": ' + b"[" * 2000 + b"]" * 2000 + b"}"),
-                          "too_deeply_nested"),
+    "too_deeply_nested": (
+        st.just(b'{"id": "x", "text": "t", "m": ' + b"[" * 2000 + b"]" * 2000 + b"}"),
+        "too_deeply_nested",
+    ),
     "record_too_large": (st.just(b'{"id": "x", "text": "' + b"w " * MAX_RECORD_BYTES + b'"}'), "record_too_large"),
     "blank_text": (st.just(b'{"id": "x", "text": "   "}'), None),
 }
@@ -53,19 +59,26 @@ def corpora(draw):
         elif kind.endswith("zst"):
             body = zstandard.ZstdCompressor().compress(body)
         if kind.startswith("truncated") and len(body) > 20:
-            body = body[:draw(st.integers(10, len(body) - 1))]
+            body = body[: draw(st.integers(10, len(body) - 1))]
             reasons.add("corrupt_file")
         files.append((f"part{index}.{kind}", body))
     return files, reasons
 
 
 def shard_digests(output: Path, manifest: dict) -> list[str]:
-    return [hashlib.sha256((output / s["path"]).read_bytes()).hexdigest()
-            for bucket in manifest["buckets"] for s in bucket["shards"]]
+    return [
+        hashlib.sha256((output / s["path"]).read_bytes()).hexdigest()
+        for bucket in manifest["buckets"]
+        for s in bucket["shards"]
+    ]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow,
-                                                                                    HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(corpus=corpora())
 def test_faulty_corpora_build_balanced_and_deterministic(tmp_path_factory, corpus):
     files, reasons = corpus
@@ -76,10 +89,28 @@ def test_faulty_corpora_build_balanced_and_deterministic(tmp_path_factory, corpu
     digests = []
     for attempt in range(2):
         output = folder / f"ds{attempt}"
-        manifest = run(["--input", str(folder / "part*"), "--input", str(folder / "unreadable.jsonl"),
-                        "--output", str(output), "--skip-unreadable",
-                        "--max-record-bytes", str(MAX_RECORD_BYTES), "--min-bucket", "4", "--max-bucket", "6",
-                        "--shard-tokens", "500", *TEXT_ONLY, *RUNNER, *(["--direct_num_workers=2"] if attempt else [])])
+        manifest = run(
+            [
+                "--input",
+                str(folder / "part*"),
+                "--input",
+                str(folder / "unreadable.jsonl"),
+                "--output",
+                str(output),
+                "--skip-unreadable",
+                "--max-record-bytes",
+                str(MAX_RECORD_BYTES),
+                "--min-bucket",
+                "4",
+                "--max-bucket",
+                "6",
+                "--shard-tokens",
+                "500",
+                *TEXT_ONLY,
+                *RUNNER,
+                *(["--direct_num_workers=2"] if attempt else []),
+            ]
+        )
         assert verify(str(output)) == []  # the accounting identities hold, every shard is what the manifest says
         assert set(manifest["counts"]["rejected"]) <= reasons
         assert [u["path"] for u in manifest["inputs_unreadable"]] == [str(folder / "unreadable.jsonl")]

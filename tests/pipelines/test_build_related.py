@@ -6,10 +6,10 @@ import pyarrow as pa
 import pytest
 import zstandard
 
+from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom import assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
-from tests.conftest import RUNNER, TEXT_ONLY
 
 
 def sample_records(n: int) -> list[dict]:
@@ -27,8 +27,25 @@ def corpus(tmp_path_factory) -> str:
 
 
 def build(corpus: str, output: Path, *extra: str) -> dict:
-    return run(["--input", corpus, "--output", str(output), "--context", "related", "--min-bucket", "6",
-                "--max-bucket", "9", "--shard-tokens", "20000", *TEXT_ONLY, *RUNNER, *extra])
+    return run(
+        [
+            "--input",
+            corpus,
+            "--output",
+            str(output),
+            "--context",
+            "related",
+            "--min-bucket",
+            "6",
+            "--max-bucket",
+            "9",
+            "--shard-tokens",
+            "20000",
+            *TEXT_ONLY,
+            *RUNNER,
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +59,7 @@ def row_pieces(output: Path, manifest: dict):
         for shard in bucket["shards"]:
             table = pa.ipc.open_file(str(output / shard["path"])).read_all()
             for starts, ids in zip(table.column("doc_starts").to_pylist(), table.column("doc_ids").to_pylist()):
-                ends = starts[1:] + [bucket["length"] + 1]
+                ends = [*starts[1:], bucket["length"] + 1]
                 yield from zip(ids, (e - s for s, e in zip(starts, ends)))
 
 
@@ -52,8 +69,11 @@ def test_related_rows_hold_several_documents_and_drop_less(built):
     ordering, counts = manifest["ordering"], manifest["counts"]
     assert ordering["method"] == "in-context-pretraining" and ordering["documents"] == counts["documents_kept"] == 160
     assert ordering["tokens_dropped"] == counts["tokens_dropped"] < ordering["tokens_dropped_document_mode"]
-    assert ordering["random_order_similarity"] < ordering["mean_adjacent_similarity"] \
+    assert (
+        ordering["random_order_similarity"]
+        < ordering["mean_adjacent_similarity"]
         <= ordering["best_neighbour_similarity"]
+    )
     assert any(len(set(ids)) > 1 for ids in _rows_doc_ids(output, manifest))
     report = (output / "report.md").read_text()  # what `vocaloom inspect` prints
     assert "## Ordering (In-Context Pretraining)" in report
@@ -69,11 +89,23 @@ def _rows_doc_ids(output, manifest):
 
 def test_every_document_at_most_once(built, tmp_path):
     output, manifest = built
-    per_doc = Counter()
+    per_doc: Counter[str] = Counter()
     for doc_id, n in row_pieces(output, manifest):
         per_doc[doc_id] += n
-    plain = run(["--input", manifest["config"]["inputs"][0], "--output", str(tmp_path / "plain"), "--min-bucket", "6",
-                 "--max-bucket", "9", *TEXT_ONLY, *RUNNER])
+    plain = run(
+        [
+            "--input",
+            manifest["config"]["inputs"][0],
+            "--output",
+            str(tmp_path / "plain"),
+            "--min-bucket",
+            "6",
+            "--max-bucket",
+            "9",
+            *TEXT_ONLY,
+            *RUNNER,
+        ]
+    )
     assert sum(per_doc.values()) == manifest["counts"]["tokens_written"]
     assert plain["counts"]["text_tokens"] == manifest["counts"]["text_tokens"]  # the same documents, the same tokens
 
@@ -115,7 +147,9 @@ def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path, monkeyp
 
     def never(*args, **kwargs):
         raise AssertionError("the embedder was loaded though the cache holds every embedding")
+
     import transformers
+
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", never)
     second = build(corpus, tmp_path / "b", "--cache", str(tmp_path / "cache"))
     assert (first["ordering"]["embeddings_computed"], first["ordering"]["embeddings_cached"]) == (160, 0)
@@ -130,8 +164,25 @@ def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path, monkeyp
 def test_speech_and_related_together(corpus, tmp_path):
     """Both at once: documents are ordered by embeddings of all their words (EmbeddingText puts the spoken spans
     back: tests/transforms/related/test_embed.py), then speech is woven into the rows."""
-    manifest = run(["--input", corpus, "--output", str(tmp_path / "ds"), "--context", "related", "--min-bucket", "6",
-                    "--max-bucket", "9", "--shard-tokens", "20000", "--speech-ratio", "0.3", *RUNNER])
+    manifest = run(
+        [
+            "--input",
+            corpus,
+            "--output",
+            str(tmp_path / "ds"),
+            "--context",
+            "related",
+            "--min-bucket",
+            "6",
+            "--max-bucket",
+            "9",
+            "--shard-tokens",
+            "20000",
+            "--speech-ratio",
+            "0.3",
+            *RUNNER,
+        ]
+    )
     assert verify(str(tmp_path / "ds")) == []
     ordering, speech, counts = manifest["ordering"], manifest["speech"], manifest["counts"]
     assert ordering["documents"] == counts["documents_kept"] == 160

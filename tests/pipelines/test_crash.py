@@ -1,5 +1,6 @@
 """A local build killed (SIGKILL) at any moment leaves nothing `verify` or the reader accepts as a dataset, and the
 same command run again gives the clean build's shards, byte for byte."""
+
 import os
 import signal
 import subprocess
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.output_dir import TEMP_DIR
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
-from tests.conftest import RUNNER, TEXT_ONLY
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 BUILD = ["build", *TEXT_ONLY, "--runner=FnApiRunner"]  # the bundled sample: a few seconds of work to kill into
@@ -36,8 +37,12 @@ sys.exit(main(sys.argv[3:]))
 
 
 def dataset_files(output: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(output)): p.read_bytes()
-            for folder in ("data", "rejects") for p in sorted((output / folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(output)): p.read_bytes()
+        for folder in ("data", "rejects")
+        for p in sorted((output / folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +54,12 @@ def clean(tmp_path_factory) -> dict[str, bytes]:
 
 def kill_when(output: Path, appears: str) -> int:
     """Starts the build and SIGKILLs it as soon as `appears` (a path under the output) exists."""
-    process = subprocess.Popen([sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output)], env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while not (output / appears).exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -59,8 +68,12 @@ def kill_when(output: Path, appears: str) -> int:
 
 
 def kill_at_call(output: Path, function: str, calls_allowed: int) -> int:
-    return subprocess.run([sys.executable, "-c", KILL_AT_CALL, function, str(calls_allowed), *BUILD, "--output",
-                           str(output)], env=ENV, capture_output=True, timeout=240).returncode
+    return subprocess.run(
+        [sys.executable, "-c", KILL_AT_CALL, function, str(calls_allowed), *BUILD, "--output", str(output)],
+        env=ENV,
+        capture_output=True,
+        timeout=240,
+    ).returncode
 
 
 def assert_not_a_dataset(output: Path) -> None:
@@ -68,24 +81,33 @@ def assert_not_a_dataset(output: Path) -> None:
     with pytest.raises(ManifestError, match="not a complete dataset"):
         verify(str(output))
     from vocaloom import loader
+
     with pytest.raises(ManifestError):
         loader.BucketLoader(str(output), tokens_per_batch=8192)
 
 
-@pytest.mark.parametrize("kill", [
-    pytest.param(lambda out: kill_when(out, TEMP_DIR), id="as-the-temp-folder-appears"),
-    pytest.param(lambda out: kill_when(out, f"{TEMP_DIR}/shards"), id="while-shards-are-written"),
-    pytest.param(lambda out: kill_at_call(out, "_move", 3), id="after-three-shards-are-renamed"),
-    pytest.param(lambda out: kill_at_call(out, "write_atomically", 0), id="before-the-figures"),
-    pytest.param(lambda out: kill_at_call(out, "write_atomically", 3), id="after-report-before-manifest"),
-])
+@pytest.mark.parametrize(
+    "kill",
+    [
+        pytest.param(lambda out: kill_when(out, TEMP_DIR), id="as-the-temp-folder-appears"),
+        pytest.param(lambda out: kill_when(out, f"{TEMP_DIR}/shards"), id="while-shards-are-written"),
+        pytest.param(lambda out: kill_at_call(out, "_move", 3), id="after-three-shards-are-renamed"),
+        pytest.param(lambda out: kill_at_call(out, "write_atomically", 0), id="before-the-figures"),
+        pytest.param(lambda out: kill_at_call(out, "write_atomically", 3), id="after-report-before-manifest"),
+    ],
+)
 def test_killed_build_is_refused_then_rerun_gives_the_clean_shards(kill, clean, tmp_path):
     output = tmp_path / "sample"
     assert kill(output) == -signal.SIGKILL
     assert output.exists()  # the kill landed mid-build, after it had started writing
     assert_not_a_dataset(output)
-    rerun = subprocess.run([sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output)], env=ENV,
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert verify(str(output)) == []
     assert dataset_files(output) == clean

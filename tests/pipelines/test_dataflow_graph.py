@@ -1,5 +1,6 @@
 """The build's graph for DataflowRunner, made offline with Beam's own `--dry_run=True`: DataflowRunner translates
 and serialises the job, packages the workers' code through `--setup_file`, and submits nothing."""
+
 import tarfile
 
 import apache_beam as beam
@@ -7,18 +8,39 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.pipelines.test_worker_pools import hidden_checkout
-from tests.venvs import ENV, ROOT, WHEELHOUSE, needs_wheelhouse, pip_install, sh
+from tests.prerequisites import MISSING, needs_wheelhouse
+from tests.venvs import ENV, ROOT, WHEELHOUSE, pip_install, sh
 from vocaloom import assets
 from vocaloom.pipelines.build import build_pipeline, prepare
 from vocaloom.schemas.config import BuildConfig
-from vocaloom.transforms.artifacts import fingerprint
+from vocaloom.transforms.artifacts import read_artifact
 
-pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient", reason="needs apache-beam[gcp]")
+pytest.importorskip(
+    "apache_beam.runners.dataflow.internal.apiclient", reason=f"{MISSING}apache-beam[gcp]: install the test extra"
+)
 
-STEPS = ("ReadCorpus", "Tokenize", "ExactDedup", "SpeechSpans", "ConvertSpans", "WeaveSpeech", "DatasetDecomposition",
-         "WriteShards", "WriteRejects", "WriteDeadLetters", "SumCounts", "CommitDataset")
-DATAFLOW = ["--runner=DataflowRunner", "--dry_run=True", "--project=vocaloom-offline", "--region=europe-west4",
-            "--temp_location=gs://vocaloom-offline/tmp", f"--setup_file={ROOT / 'setup.py'}"]
+STEPS = (
+    "ReadCorpus",
+    "Tokenize",
+    "ExactDedup",
+    "SpeechSpans",
+    "ConvertSpans",
+    "WeaveSpeech",
+    "DatasetDecomposition",
+    "WriteShards",
+    "WriteRejects",
+    "WriteDeadLetters",
+    "SumCounts",
+    "CommitDataset",
+)
+DATAFLOW = [
+    "--runner=DataflowRunner",
+    "--dry_run=True",
+    "--project=vocaloom-offline",
+    "--region=europe-west4",
+    "--temp_location=gs://vocaloom-offline/tmp",
+    f"--setup_file={ROOT / 'setup.py'}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +50,8 @@ def job(tmp_path_factory):
     plan = prepare(BuildConfig(output="gs://vocaloom-offline/out", inputs=(str(corpus),)))  # speech: the default
     pipeline = beam.Pipeline(options=PipelineOptions(DATAFLOW))
     build_pipeline(pipeline, plan)
-    return pipeline.run().job  # with --dry_run, the translated job, never sent
+    # with --dry_run, the translated job, never sent: DataflowRunner sets `job` on the plain PipelineResult it returns
+    return pipeline.run().job  # type: ignore[attr-defined]
 
 
 def test_graph_holds_every_labelled_step(job):
@@ -48,7 +71,8 @@ def staged_files(job) -> dict[str, str]:
     for environment in job.proto_pipeline.components.environments.values():
         for artifact in environment.dependencies:
             payload = beam.portability.api.beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(
-                artifact.role_payload)
+                artifact.role_payload
+            )
             file = beam.portability.api.beam_runner_api_pb2.ArtifactFilePayload.FromString(artifact.type_payload)
             staged[payload.staged_name] = file.path
     return staged
@@ -59,7 +83,12 @@ def test_workers_get_the_package_built_from_setup_py(job):
     assert "workflow.tar.gz" in staged  # Beam's name for the --setup_file sdist; workers pip install it
     with tarfile.open(staged["workflow.tar.gz"]) as sdist:
         names = sdist.getnames()
-    for module in ("pipelines/build.py", "transforms/io/commit.py", "schemas/config.py", "assets/tokenizer/sample_sp.model"):
+    for module in (
+        "pipelines/build.py",
+        "transforms/io/commit.py",
+        "schemas/config.py",
+        "assets/tokenizer/sample_sp.model",
+    ):
         assert any(name.endswith(module) for name in names), module
 
 
@@ -71,11 +100,14 @@ def test_the_staged_package_resolves_every_bundled_reference_without_the_checkou
     sdist = staged_files(job)["workflow.tar.gz"]
     staged = tmp_path / "staged"
     pip_install(pipeline_env, "--find-links", WHEELHOUSE / "pipeline", "--no-deps", "--target", staged, sdist)
-    code = (f"import vocaloom; assert vocaloom.__file__.startswith({str(staged)!r}), vocaloom.__file__\n"
-            "from vocaloom import assets; from vocaloom.transforms.artifacts import fingerprint, localize\n"
-            "for name in sorted(assets.BUNDLED):\n"
-            "    artifact = fingerprint(assets.bundled(name)); localize(artifact); print(name, artifact.sha256)")
-    resolved = sh(*hidden_checkout([str(pipeline_env / "python"), "-c", code]),
-                  env=dict(ENV, PYTHONPATH=str(staged))).stdout.split()
-    here = [item for name in sorted(assets.BUNDLED) for item in (name, fingerprint(assets.bundled(name)).sha256)]
+    code = (
+        f"import vocaloom; assert vocaloom.__file__.startswith({str(staged)!r}), vocaloom.__file__\n"
+        "from vocaloom import assets; from vocaloom.transforms.artifacts import read_artifact, localize\n"
+        "for name in sorted(assets.BUNDLED):\n"
+        "    artifact = read_artifact(assets.bundled(name)); localize(artifact); print(name, artifact.sha256)"
+    )
+    resolved = sh(
+        *hidden_checkout([str(pipeline_env / "python"), "-c", code]), env=dict(ENV, PYTHONPATH=str(staged))
+    ).stdout.split()
+    here = [item for name in sorted(assets.BUNDLED) for item in (name, read_artifact(assets.bundled(name)).sha256)]
     assert resolved == here

@@ -1,5 +1,6 @@
 """A path whose filesystem is not installed stops `vocaloom build`, `verify` and `inspect` before any work, in one
 line naming the extra to install (Beam's own error is a traceback that names apache-beam[gcp] for any scheme)."""
+
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
@@ -13,21 +14,27 @@ def no_object_stores(monkeypatch):
 
     def get_filesystem(path):
         if path.startswith(("gs://", "s3://")):
-            raise ValueError("Unable to get filesystem from specified path, please use the correct path or ensure "
-                             f"the required dependency is installed, e.g., pip install apache-beam[gcp]. Path "
-                             f"specified: {path}")
+            raise ValueError(
+                "Unable to get filesystem from specified path, please use the correct path or ensure "
+                f"the required dependency is installed, e.g., pip install apache-beam[gcp]. Path "
+                f"specified: {path}"
+            )
         return real(path)
+
     monkeypatch.setattr(FileSystems, "get_filesystem", get_filesystem)
 
 
-@pytest.mark.parametrize("argv, extra", [
-    (["build", "--output", "gs://bucket/ds", "--speech-ratio", "0"], "gcp"),
-    (["build", "--output", "OUT", "--input", "s3://bucket/corpus/*.jsonl", "--speech-ratio", "0"], "aws"),
-    (["build", "--output", "OUT", "--cache", "gs://bucket/cache", "--speech-ratio", "0"], "gcp"),
-    (["build", "--output", "OUT", "--tokenizer", "s3://bucket/sp.model", "--speech-ratio", "0"], "aws"),
-    (["verify", "gs://bucket/ds"], "gcp"),
-    (["inspect", "s3://bucket/ds"], "aws"),
-])
+@pytest.mark.parametrize(
+    "argv, extra",
+    [
+        (["build", "--output", "gs://bucket/ds", "--speech-ratio", "0"], "gcp"),
+        (["build", "--output", "OUT", "--input", "s3://bucket/corpus/*.jsonl", "--speech-ratio", "0"], "aws"),
+        (["build", "--output", "OUT", "--cache", "gs://bucket/cache", "--speech-ratio", "0"], "gcp"),
+        (["build", "--output", "OUT", "--tokenizer", "s3://bucket/sp.model", "--speech-ratio", "0"], "aws"),
+        (["verify", "gs://bucket/ds"], "gcp"),
+        (["inspect", "s3://bucket/ds"], "aws"),
+    ],
+)
 def test_a_missing_extra_is_one_line_before_any_work(argv, extra, no_object_stores, tmp_path, capsys):
     argv = [str(tmp_path / "out") if arg == "OUT" else arg for arg in argv]
     assert main(argv) == 2

@@ -1,4 +1,5 @@
 """`run()` inside a user's own program: importing prints nothing, and the process is given back as it was found."""
+
 import os
 import subprocess
 import sys
@@ -32,16 +33,39 @@ def test_run_gives_the_process_back_as_it_found_it(tmp_path):
     # A speech build with --context related: the DoFns that tune a process (GC, torch threads, HF_HUB_OFFLINE) run.
     corpus = write_corpus(tmp_path / "corpus")
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
-    result = subprocess.run([sys.executable, "-c", GUEST, "--input", corpus, "--output", str(tmp_path / "ds"),
-                             "--speech-ratio", "0.3", "--context", "related", "--min-bucket", "5", "--max-bucket", "7",
-                             "--runner=FnApiRunner"], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            GUEST,
+            "--input",
+            corpus,
+            "--output",
+            str(tmp_path / "ds"),
+            "--speech-ratio",
+            "0.3",
+            "--context",
+            "related",
+            "--min-bucket",
+            "5",
+            "--max-bucket",
+            "7",
+            "--runner=FnApiRunner",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "as found"
 
 
 def test_importing_vocaloom_prints_nothing():
-    code = ("import sys; sys.modules['apitools'] = None\n"
-            "import vocaloom, vocaloom.loader, vocaloom.pipelines.build, vocaloom.pipelines.verify\n"
-            "import logging; assert logging.getLogger().handlers == []\n")
+    code = (
+        "import sys; sys.modules['apitools'] = None\n"
+        "import vocaloom, vocaloom.loader, vocaloom.pipelines.build, vocaloom.pipelines.verify\n"
+        "import logging; assert logging.getLogger().handlers == []\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

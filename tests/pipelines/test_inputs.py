@@ -1,6 +1,7 @@
 """Inputs checked before any work (pipelines/inputs.py): unreadable files end the build in one line naming them,
 or are left out and listed with --skip-unreadable; special files are always refused. Inputs with no documents
 make an empty dataset, with a warning."""
+
 import json
 import os
 
@@ -34,8 +35,9 @@ def test_an_unreadable_input_ends_the_build_in_one_line(capsys, tmp_path, corpus
 
 
 def test_skip_unreadable_builds_without_it_and_lists_it(capsys, tmp_path, corpus):
-    status, _ = build(capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl",
-                      "--skip-unreadable")
+    status, _ = build(
+        capsys, tmp_path / "ds", "--input", corpus / "*.jsonl", "--input", corpus / "b.jsonl", "--skip-unreadable"
+    )
     assert status == 0 and verify(str(tmp_path / "ds")) == []
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert manifest["inputs_unreadable"] == [{"path": str(corpus / "b.jsonl"), "reason": "it is a directory"}]
@@ -59,7 +61,8 @@ def test_a_folder_input_reads_every_known_file_under_it(capsys, tmp_path, corpus
     assert status == 0 and verify(str(tmp_path / "ds")) == []
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert [i["path"] for i in manifest["inputs"]] == [
-        str(corpus / name) for name in ("a.jsonl", "deeper/c.txt", "deeper/still/d.jsonl")]  # b.jsonl/: a folder
+        str(corpus / name) for name in ("a.jsonl", "deeper/c.txt", "deeper/still/d.jsonl")
+    ]  # b.jsonl/: a folder
     assert manifest["counts"]["records_read"] == 3 and manifest["inputs_unreadable"] == []
 
 
@@ -67,8 +70,10 @@ def test_a_folder_with_no_known_file_ends_the_build_in_one_line(capsys, tmp_path
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "README").write_text("nothing to read\n")
     status, err = build(capsys, tmp_path / "ds", "--input", tmp_path / "in")
-    assert status == 2 and err == (f"vocaloom: error: input folder {str(tmp_path / 'in')!r} holds no .jsonl, "
-                                   ".jsonl.gz, .jsonl.zst, .parquet, .txt file\n")
+    assert status == 2 and err == (
+        f"vocaloom: error: input folder {str(tmp_path / 'in')!r} holds no .jsonl, "
+        ".jsonl.gz, .jsonl.zst, .parquet, .txt file\n"
+    )
     assert not (tmp_path / "ds").exists()
 
 
@@ -76,16 +81,25 @@ def test_a_dangling_link_in_a_folder_input_is_named(capsys, tmp_path, corpus):
     (corpus / "gone.jsonl").symlink_to(tmp_path / "nowhere.jsonl")
     (corpus / "gone.md").symlink_to(tmp_path / "nowhere.md")  # not an input: no word about it
     status, err = build(capsys, tmp_path / "ds", "--input", corpus)
-    assert status == 2 and err == (f"vocaloom: error: input {corpus / 'gone.jsonl'} cannot be read: No such file or "
-                                   "directory (a symbolic link); pass --skip-unreadable to build without it\n")
+    assert status == 2 and err == (
+        f"vocaloom: error: input {corpus / 'gone.jsonl'} cannot be read: No such file or "
+        "directory (a symbolic link); pass --skip-unreadable to build without it\n"
+    )
 
 
-@pytest.mark.parametrize("name, write", [
-    ("empty.jsonl", lambda path: path.write_text("")),
-    ("no-rows.parquet", lambda path: pq.write_table(pa.table({"id": pa.array([], pa.string()),
-                                                              "text": pa.array([], pa.string())}), path)),
-    ("blank.jsonl", lambda path: path.write_text('{"id": "a", "text": "  "}\n{"id": "b", "text": ""}\n')),
-])
+@pytest.mark.parametrize(
+    "name, write",
+    [
+        ("empty.jsonl", lambda path: path.write_text("")),
+        (
+            "no-rows.parquet",
+            lambda path: pq.write_table(
+                pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), path
+            ),
+        ),
+        ("blank.jsonl", lambda path: path.write_text('{"id": "a", "text": "  "}\n{"id": "b", "text": ""}\n')),
+    ],
+)
 def test_an_input_with_no_documents_builds_an_empty_dataset_and_says_so(capsys, tmp_path, name, write):
     write(tmp_path / name)
     status, err = build(capsys, tmp_path / "ds", "--input", tmp_path / name)

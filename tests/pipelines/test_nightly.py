@@ -1,4 +1,5 @@
 """`vocaloom nightly`: dated builds, verify before publish, an atomic LATEST, keep-N, the lock, exit codes."""
+
 import fcntl
 import json
 import os
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.venvs import ROOT
 from vocaloom.pipelines import build, nightly
-from vocaloom.pipelines.nightly_root import LocalRoot
 from vocaloom.pipelines.cli import main as vocaloom
+from vocaloom.pipelines.nightly_root import LocalRoot
 from vocaloom.schemas.config import ArgumentParser, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import MANIFEST
-from tests.venvs import ROOT
 
 WORDS = "seven wise owls watch the quick brown fox jump over a lazy dog by the old oak tree".split()
 
@@ -24,8 +25,18 @@ WORDS = "seven wise owls watch the quick brown fox jump over a lazy dog by the o
 @pytest.fixture
 def config(tmp_path) -> Path:
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": " ".join(
-        WORDS[(i + j) % len(WORDS)] + str(j % (i + 3)) for j in range(30 + 17 * i))}) + "\n" for i in range(30)))
+    corpus.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"d{i}",
+                    "text": " ".join(WORDS[(i + j) % len(WORDS)] + str(j % (i + 3)) for j in range(30 + 17 * i)),
+                }
+            )
+            + "\n"
+            for i in range(30)
+        )
+    )
     path = tmp_path / "nightly.toml"
     path.write_text(f'input = ["{corpus}"]\nmin-bucket = 5\nmax-bucket = 7\nshard-tokens = 2000\nspeech-ratio = 0\n')
     return path
@@ -72,8 +83,12 @@ def test_a_second_run_while_one_holds_the_lock_exits_3(config, tmp_path):
     before = builds(root), os.readlink(root / "LATEST")
     with open(root / "nightly.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = subprocess.run([sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root",
-                                 str(root)], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == nightly.LOCK_HELD == 3
     assert "stage=lock status=held" in result.stderr
     assert (builds(root), os.readlink(root / "LATEST")) == before
@@ -105,6 +120,7 @@ def test_a_failed_build_exits_4_and_leaves_latest(config, tmp_path, monkeypatch)
         output = Path(argv[argv.index("--output") + 1])
         (output / ".vocaloom-tmp").mkdir(parents=True)
         raise RuntimeError("worker lost")
+
     monkeypatch.setattr(build, "run", crashes)
     assert nightly_run(config, root) == nightly.BUILD_FAILED == 4
     assert os.readlink(root / "LATEST") == latest
@@ -124,6 +140,7 @@ def test_a_build_that_fails_verify_exits_5_is_kept_aside_and_pruned_later(config
         data[-100] ^= 0xFF
         shard.write_bytes(bytes(data))
         return manifest
+
     monkeypatch.setattr(build, "run", corrupts_a_shard)
     assert nightly_run(config, root) == nightly.VERIFY_FAILED == 5
     assert os.readlink(root / "LATEST") == latest
@@ -150,6 +167,7 @@ def test_latest_never_disappears_while_it_moves(tmp_path):
                 seen.add((root / "LATEST" / MANIFEST).read_text())
             except OSError as e:  # LATEST missing or dangling, even for an instant
                 errors.append(e)
+
     thread = threading.Thread(target=reader)
     thread.start()
     publishes, deadline = 0, time.monotonic() + 10
@@ -166,8 +184,20 @@ def test_a_killed_nightly_leaves_latest_and_the_lock_usable(config, tmp_path):
     root = tmp_path / "root"
     assert nightly_run(config, root) == nightly.OK
     latest = os.readlink(root / "LATEST")
-    process = subprocess.Popen([sys.executable, "-m", "vocaloom", "nightly", "--config", str(config), "--root",
-                                str(root), "--runner=FnApiRunner"], stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vocaloom",
+            "nightly",
+            "--config",
+            str(config),
+            "--root",
+            str(root),
+            "--runner=FnApiRunner",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not list((root / "builds").glob("*/.vocaloom-tmp")) and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -185,4 +215,8 @@ def test_the_example_config_is_a_valid_nightly_config(tmp_path):
     args = parser.parse_args(["--config", str(ROOT / "examples" / "nightly.toml"), "--output", str(tmp_path)])
     config = config_from_args(args)
     assert (config.inputs, config.context, config.remainders, config.compression) == (
-        ("/srv/corpus/",), "related", "pack", "zstd")
+        ("/srv/corpus/",),
+        "related",
+        "pack",
+        "zstd",
+    )

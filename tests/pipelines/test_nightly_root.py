@@ -1,10 +1,11 @@
 """A nightly root's naming and retention as plain arithmetic (pipelines/nightly_root.py); the roots themselves run
 in tests/pipelines/test_nightly.py (disk) and tests/pipelines/test_object_stores.py (buckets)."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 from vocaloom.pipelines.nightly_root import build_name, to_prune
 
-NOW = datetime(2026, 12, 4, 3, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 4, 3, 0, 0, tzinfo=UTC)
 
 
 def test_build_names_sort_in_time_and_a_second_run_in_one_second_gets_a_suffix():

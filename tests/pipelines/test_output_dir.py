@@ -1,5 +1,6 @@
 """Whose directory --output is (pipelines/output_dir.py): a user's files are never cleared, one build at a time, and
 --overwrite keeps the old dataset complete until the new one is."""
+
 import json
 import os
 import shlex
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RUNNER, TEXT_ONLY
+from tests.prerequisites import needs_root
 from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.output_dir import MARKER, TEMP_DIR, staging_dir
 from vocaloom.pipelines.verify import verify
@@ -29,13 +31,21 @@ def cli(capsys, *args) -> tuple[int, str]:
 
 def files(folder: Path) -> dict[str, bytes]:
     """Every file's bytes but the lock's (which names the build that holds it)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != MARKER}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MARKER
+    }
 
 
 def start_build(output: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output), *extra], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vocaloom", *BUILD, "--output", str(output), *extra],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path: Path, process: subprocess.Popen, text: str = "") -> None:
@@ -84,16 +94,28 @@ def test_an_output_that_is_a_file_is_one_line(capsys, tmp_path):
 def build_under_mount(folder: Path, mount: str) -> subprocess.CompletedProcess:
     """The build in a private mount namespace in which `mount` (a shell command) was run on `folder`."""
     build = shlex.join([sys.executable, "-m", "vocaloom", *BUILD, "--output", str(folder / "ds")])
-    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mount} && exec {build}"],
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mount} && exec {build}"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root (as in CI)")
-@pytest.mark.parametrize("mount, status, expected", [
-    ("mount --bind {0} {0} && mount -o remount,bind,ro {0}", 2,
-     "--output {0}/ds cannot be written: Read-only file system"),
-    ("mount -t tmpfs -o size=512k none {0}", 1, "the build failed: no space left on device writing "),
-], ids=["read-only", "full-disk"])
+@needs_root
+@pytest.mark.parametrize(
+    "mount, status, expected",
+    [
+        (
+            "mount --bind {0} {0} && mount -o remount,bind,ro {0}",
+            2,
+            "--output {0}/ds cannot be written: Read-only file system",
+        ),
+        ("mount -t tmpfs -o size=512k none {0}", 1, "the build failed: no space left on device writing "),
+    ],
+    ids=["read-only", "full-disk"],
+)
 def test_an_output_that_cannot_take_the_dataset_is_one_line(tmp_path, mount, status, expected):
     result = build_under_mount(tmp_path, mount.format(tmp_path))
     assert result.returncode == status and result.stderr.count("\n") == 1, result.stderr[-3000:]
@@ -107,6 +129,7 @@ def test_a_second_build_into_the_same_output_exits_3_and_the_first_completes(cap
     status, err = cli(capsys, "--output", output)
     assert status == 3 and err.count("\n") == 1
     assert f"is being written by another build (pid={first.pid} since=" in err
+    assert first.stderr is not None  # piped by start_build
     assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     assert verify(str(output)) == []
 

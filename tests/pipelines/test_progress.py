@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 from apache_beam.ml.inference.base import PredictionResult
 
+from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import TOKEN_SPILL, run
 from vocaloom.pipelines.progress import PROGRESS, TempDirProgress, build_progress, local_temp_dir
 from vocaloom.schemas.counts import SPANS_CACHED, SPANS_CONVERTED
@@ -13,7 +14,6 @@ from vocaloom.transforms import progress_tally
 from vocaloom.transforms.counting import counted
 from vocaloom.transforms.inference_cache import outputs_by_key
 from vocaloom.transforms.progress_tally import PROGRESS_DIR, progress_label
-from tests.conftest import RUNNER, TEXT_ONLY
 
 
 class Terminal(io.StringIO):
@@ -41,8 +41,11 @@ def test_bars_count_tallies_spilled_tokens_and_shard_files(tmp_path, monkeypatch
     counted(SPANS_CONVERTED, 7)  # once every batch is done: tallied apart, not counted twice
     (tmp_path / PROGRESS / "12345.json").write_text(json.dumps({"progress.speech.spans_converted": 1}))  # another
     progress.poll()
-    assert {bar: progress.bars[bar].n for bar in progress.bars} == {"tokens": 2000, "speech spans": 11,
-                                                                    "shards written": 1}
+    assert {bar: progress.bars[bar].n for bar in progress.bars} == {
+        "tokens": 2000,
+        "speech spans": 11,
+        "shards written": 1,
+    }
     assert [abs(bar.pos) for bar in progress.bars.values()] == [0, 1, 2]  # stacked in the order stages begin
     progress.close()
     assert "speech spans" in out.getvalue() and "shards written" in out.getvalue()
@@ -61,10 +64,12 @@ def test_bars_end_on_the_manifests_figures(tmp_path):
     assert shards > 1
     figures = {"records read": counts["records_read"], "tokens": produced, "shards written": shards}
     assert {bar: (progress.bars[bar].n, progress.bars[bar].total) for bar in progress.bars} == {
-        bar: (n, n) for bar, n in figures.items()}  # a text-only build: no speech or ordering bars
+        bar: (n, n) for bar, n in figures.items()
+    }  # a text-only build: no speech or ordering bars
     last_lines = terminal.getvalue().rsplit("\r", 6)
-    assert any(f"{shards}/{shards}" in line and f"{counts['tokens_written']:,} tokens" in line
-               for line in last_lines), terminal.getvalue()[-400:]
+    assert any(
+        f"{shards}/{shards}" in line and f"{counts['tokens_written']:,} tokens" in line for line in last_lines
+    ), terminal.getvalue()[-400:]
 
 
 def test_bars_only_for_local_runners_and_directories():

@@ -5,19 +5,21 @@ bytes FnApiRunner writes. (Workers in other processes that cannot see this check
 The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); nothing is downloaded here.
 Run only these: `pytest -m runners tests/pipelines/test_runners.py`.
 """
+
 import shutil
 from pathlib import Path
 
 import pytest
 
-from vocaloom.pipelines.build import run
-from vocaloom.pipelines.verify import verify
 from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path, prism_path
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.pipelines.test_build_speech import write_corpus
+from tests.prerequisites import missing
 from tests.text_to_token.toy_models import make_toy_model
+from vocaloom.pipelines.build import run
+from vocaloom.pipelines.verify import verify
 
-pytestmark = pytest.mark.runners
+pytestmark = pytest.mark.engines
 
 ENGINES = {
     "spark": ["--runner=SparkRunner", "--spark_master_url=local[2]", "--spark_job_server_jar={jar}"],
@@ -26,8 +28,12 @@ ENGINES = {
 
 
 def dataset_files(output: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(output)): p.read_bytes()
-            for folder in ("data", "rejects", "dead_letter") for p in sorted((output / folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(output)): p.read_bytes()
+        for folder in ("data", "rejects", "dead_letter")
+        for p in sorted((output / folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def fnapi_sample(tmp_path_factory) -> tuple[Path, dict]:
 def engine_flags(engine: str) -> list[str]:
     jar = launcher_path(DEFAULT_DEST, engine)
     if not jar.exists():
-        pytest.fail(f"no {engine} job server at {jar}: run python3 scripts/fetch_job_servers.py")
+        missing(f"no {engine} job server at {jar}: run python3 scripts/fetch_job_servers.py")
     assert shutil.which("java"), "the job servers need a Java runtime (17)"
     # LOOPBACK: the SDK worker is this process, so the toy model registered here is known to it.
     return [flag.format(jar=jar) for flag in ENGINES[engine]] + ["--environment_type=LOOPBACK"]
@@ -49,9 +55,22 @@ def engine_flags(engine: str) -> list[str]:
 def speech_build(tmp_path_factory) -> list[str]:
     """A speech build's options (toy model, no cache: every span goes through RunInference and CoGroupByKey)."""
     folder = tmp_path_factory.mktemp("speech")
-    return ["--input", write_corpus(folder / "in"), "--speech-ratio", "0.3", "--span-lambda", "3",
-            "--text-to-token-model", make_toy_model(folder / "toy"), "--min-bucket", "5", "--max-bucket", "7",
-            "--shard-tokens", "3000"]
+    return [
+        "--input",
+        write_corpus(folder / "in"),
+        "--speech-ratio",
+        "0.3",
+        "--span-lambda",
+        "3",
+        "--text-to-token-model",
+        make_toy_model(folder / "toy"),
+        "--min-bucket",
+        "5",
+        "--max-bucket",
+        "7",
+        "--shard-tokens",
+        "3000",
+    ]
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
@@ -77,7 +96,7 @@ def test_sample_on_prism_matches_fnapi(fnapi_sample, tmp_path):
     by scripts/fetch_job_servers.py: offline it needs --prism_location, as the README says."""
     prism = prism_path(DEFAULT_DEST)
     if not prism.exists():
-        pytest.fail(f"no Prism at {prism}: run python3 scripts/fetch_job_servers.py")
+        missing(f"no Prism at {prism}: run python3 scripts/fetch_job_servers.py")
     expected_dir, expected = fnapi_sample
     output = tmp_path / "prism"
     manifest = run(["--output", str(output), *TEXT_ONLY, "--runner=PrismRunner", f"--prism_location={prism}"])

@@ -1,5 +1,6 @@
 """Named sources through a build: --input NAME=PATTERN, a speech ratio per source, a source column in every shard,
 rows of one source only (document and related context), and the manifest's and report's figures per source."""
+
 import json
 import sysconfig
 from collections import Counter
@@ -20,23 +21,51 @@ def corpora(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sources")
     (folder / "web").mkdir()
     for part in range(2):
-        (folder / "web" / f"part-{part}.jsonl").write_text("".join(json.dumps(
-            {"id": f"web-{part}-{i}", "text": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60 + 9 * i))})
-            + "\n" for i in range(15)))
+        (folder / "web" / f"part-{part}.jsonl").write_text(
+            "".join(
+                json.dumps(
+                    {"id": f"web-{part}-{i}", "text": " ".join(WORDS[(i + j) % len(WORDS)] for j in range(60 + 9 * i))}
+                )
+                + "\n"
+                for i in range(15)
+            )
+        )
     library = Path(sysconfig.get_paths()["stdlib"])
-    (folder / "code.jsonl").write_text("".join(
-        json.dumps({"id": f"code-{module.stem}", "text": module.read_text()[:3000]}) + "\n"
-        for module in sorted(library.glob("[a-c]*.py"))[:12]))
-    (folder / "books.jsonl").write_text("".join(
-        json.dumps({"id": f"books-{i}", "text": " ".join(WORDS[(3 * i + j) % len(WORDS)] for j in range(900))})
-        + "\n" for i in range(3)))
+    (folder / "code.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"code-{module.stem}", "text": module.read_text()[:3000]}) + "\n"
+            for module in sorted(library.glob("[a-c]*.py"))[:12]
+        )
+    )
+    (folder / "books.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"books-{i}", "text": " ".join(WORDS[(3 * i + j) % len(WORDS)] for j in range(900))})
+            + "\n"
+            for i in range(3)
+        )
+    )
     return folder
 
 
 def build(corpora: Path, output: Path, *extra: str) -> dict:
-    return run(["--input", f"web={corpora / 'web'}/", "--input", f"code={corpora / 'code.jsonl'}",
-                "--input", f"books={corpora / 'books.jsonl'}", "--output", str(output), "--min-bucket", "5",
-                "--max-bucket", "8", *RUNNER, *extra])
+    return run(
+        [
+            "--input",
+            f"web={corpora / 'web'}/",
+            "--input",
+            f"code={corpora / 'code.jsonl'}",
+            "--input",
+            f"books={corpora / 'books.jsonl'}",
+            "--output",
+            str(output),
+            "--min-bucket",
+            "5",
+            "--max-bucket",
+            "8",
+            *RUNNER,
+            *extra,
+        ]
+    )
 
 
 def rows(output: Path, manifest: dict):
@@ -88,9 +117,20 @@ def test_related_documents_are_ordered_within_their_source(corpora, tmp_path):
 
 def test_a_file_two_sources_claim_is_refused(corpora, tmp_path):
     from vocaloom.schemas.config import ConfigError
+
     with pytest.raises(ConfigError, match="is matched by sources 'a' and 'b': a file belongs to one source"):
-        run(["--input", f"a={corpora / 'code.jsonl'}", "--input", f"b={corpora}/*.jsonl", "--output",
-             str(tmp_path / "never"), *TEXT_ONLY, *RUNNER])
+        run(
+            [
+                "--input",
+                f"a={corpora / 'code.jsonl'}",
+                "--input",
+                f"b={corpora}/*.jsonl",
+                "--output",
+                str(tmp_path / "never"),
+                *TEXT_ONLY,
+                *RUNNER,
+            ]
+        )
     assert not (tmp_path / "never").exists()
 
 
@@ -99,14 +139,16 @@ def test_long_documents_go_whole_to_their_sources_long_part(corpora, tmp_path, c
     manifest = build(corpora, tmp_path / "long", "--long-documents", "300", "--context", context, *TEXT_ONLY)
     names = ["books", "books.long", "code", "code.long", "web", "web.long"]
     assert list(manifest["sources"]) == names and manifest["sources"]["web.long"]["long_documents_of"] == "web"
-    source_of, tokens = {}, Counter()
+    source_of: dict[str, str] = {}
+    tokens: Counter[str] = Counter()
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
             table = pa.ipc.open_file(str(tmp_path / "long" / shard["path"])).read_all()
             assert json.loads(table.schema.metadata[b"vocaloom.sources"]) == names
-            for source, starts, doc_ids in zip(*(table.column(c).to_pylist()
-                                                 for c in ("source", "doc_starts", "doc_ids"))):
-                for doc_id, begin, end in zip(doc_ids, starts, starts[1:] + [bucket["length"] + 1]):
+            for source, starts, doc_ids in zip(
+                *(table.column(c).to_pylist() for c in ("source", "doc_starts", "doc_ids"))
+            ):
+                for doc_id, begin, end in zip(doc_ids, starts, [*starts[1:], bucket["length"] + 1]):
                     assert source_of.setdefault(doc_id, names[source]) == names[source]  # every piece, one source
                     tokens[doc_id] += end - begin
     long = {doc_id for doc_id, name in source_of.items() if name.endswith(".long")}

@@ -1,4 +1,5 @@
 """Every branch of `vocaloom verify` (pipelines/verify.py), each on one damage to a small real dataset."""
+
 import hashlib
 import json
 import re
@@ -11,8 +12,8 @@ import zstandard
 
 from tests.loader.conftest import build_dataset
 from vocaloom import assets
-from vocaloom.pipelines.verify import verify
 from vocaloom.loader import BucketLoader
+from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
 from vocaloom.schemas.shard import shard_schema
 
@@ -44,10 +45,13 @@ def rewrite_first_shard(directory: Path, table: pa.Table | None = None, data: by
         with pa.ipc.new_file(path, table.schema) as writer:
             writer.write_table(table)
     else:
+        assert data is not None, "a table or the bytes to write"
         path.write_bytes(data)
     written = path.read_bytes()
-    edit_manifest(directory, lambda m: m["buckets"][0]["shards"][0].update(
-        bytes=len(written), sha256=hashlib.sha256(written).hexdigest()))
+    edit_manifest(
+        directory,
+        lambda m: m["buckets"][0]["shards"][0].update(bytes=len(written), sha256=hashlib.sha256(written).hexdigest()),
+    )
 
 
 def with_column(directory: Path, name: str, values) -> pa.Table:
@@ -62,10 +66,15 @@ def shard_of_other_bucket(directory: Path) -> pa.Table:
     path, length = first_shard(directory)
     table = pa.ipc.open_file(path).read_all()
     row = [1] * (2 * length + 1)
-    return pa.table({"input_ids": pa.array([row] * table.num_rows, pa.list_(pa.int32(), len(row))),
-                     "doc_starts": table.column("doc_starts"), "doc_ids": table.column("doc_ids"),
-                     "source": table.column("source")},
-                    schema=shard_schema(2 * length))
+    return pa.table(
+        {
+            "input_ids": pa.array([row] * table.num_rows, pa.list_(pa.int32(), len(row))),
+            "doc_starts": table.column("doc_starts"),
+            "doc_ids": table.column("doc_ids"),
+            "source": table.column("source"),
+        },
+        schema=shard_schema(2 * length),
+    )
 
 
 def add_to_first(key: str, n: int):
@@ -78,29 +87,58 @@ DAMAGES = {
     "sha256": (lambda d: first_shard(d)[0].write_bytes(b"x" + first_shard(d)[0].read_bytes()[1:]), "sha256 mismatch"),
     "not-arrow": (lambda d: rewrite_first_shard(d, data=b"not arrow at all"), "not an Arrow IPC file"),
     "schema": (lambda d: rewrite_first_shard(d, shard_of_other_bucket(d)), "schema differs from bucket"),
-    "rows": (lambda d: rewrite_first_shard(d, pa.ipc.open_file(first_shard(d)[0]).read_all().slice(1)),
-             "rows, manifest says"),
-    "token-range": (lambda d: rewrite_first_shard(d, with_column(
-        d, "input_ids", [[8_000_000] * (first_shard(d)[1] + 1)] * pa.ipc.open_file(first_shard(d)[0]).read_all()
-        .num_rows)), "token ids outside"),
-    "source-range": (lambda d: rewrite_first_shard(d, with_column(
-        d, "source", [1] * pa.ipc.open_file(first_shard(d)[0]).read_all().num_rows)), "source indices outside [0, 1)"),
-    "doc-starts": (lambda d: rewrite_first_shard(d, with_column(
-        d, "doc_starts", [[5] + s[1:] for s in pa.ipc.open_file(first_shard(d)[0]).read_all()
-                          .column("doc_starts").to_pylist()])), "doc_starts not 0 then rising"),
-    "accounting": (lambda d: edit_manifest(d, lambda m: m["counts"].update(records_read=m["counts"]["records_read"] + 1)),
-                   "accounting: records_read"),
+    "rows": (
+        lambda d: rewrite_first_shard(d, pa.ipc.open_file(first_shard(d)[0]).read_all().slice(1)),
+        "rows, manifest says",
+    ),
+    "token-range": (
+        lambda d: rewrite_first_shard(
+            d,
+            with_column(
+                d,
+                "input_ids",
+                [[8_000_000] * (first_shard(d)[1] + 1)] * pa.ipc.open_file(first_shard(d)[0]).read_all().num_rows,
+            ),
+        ),
+        "token ids outside",
+    ),
+    "source-range": (
+        lambda d: rewrite_first_shard(
+            d, with_column(d, "source", [1] * pa.ipc.open_file(first_shard(d)[0]).read_all().num_rows)
+        ),
+        "source indices outside [0, 1)",
+    ),
+    "doc-starts": (
+        lambda d: rewrite_first_shard(
+            d,
+            with_column(
+                d,
+                "doc_starts",
+                [[5, *s[1:]] for s in pa.ipc.open_file(first_shard(d)[0]).read_all().column("doc_starts").to_pylist()],
+            ),
+        ),
+        "doc_starts not 0 then rising",
+    ),
+    "accounting": (
+        lambda d: edit_manifest(d, lambda m: m["counts"].update(records_read=m["counts"]["records_read"] + 1)),
+        "accounting: records_read",
+    ),
 }
 
 # A manifest whose own figures disagree is not read at all (verify and BucketLoader alike): no shard is opened.
 INCONSISTENT = {
     "shard-rows": (add_to_first("rows", 1), "rows/tokens do not add up"),
-    "bucket-tokens": (lambda m: m["buckets"][0].update(tokens=m["buckets"][0]["tokens"] + 1),
-                      "rows/tokens do not add up"),
+    "bucket-tokens": (
+        lambda m: m["buckets"][0].update(tokens=m["buckets"][0]["tokens"] + 1),
+        "rows/tokens do not add up",
+    ),
     "bucket-left-out": (lambda m: m["buckets"].pop(), "counts.tokens_written differs from the buckets' tokens"),
-    "tokens-written": (lambda m: m["counts"].update(tokens_written=m["counts"]["tokens_written"] + 1,
-                                                    tokens_dropped=m["counts"]["tokens_dropped"] - 1),
-                       "counts.tokens_written differs from the buckets' tokens"),
+    "tokens-written": (
+        lambda m: m["counts"].update(
+            tokens_written=m["counts"]["tokens_written"] + 1, tokens_dropped=m["counts"]["tokens_dropped"] - 1
+        ),
+        "counts.tokens_written differs from the buckets' tokens",
+    ),
     "source-name": (lambda m: m["sources"].update({"Not A Name": {"tokens_written": 0}}), "sources is malformed"),
 }
 

@@ -1,10 +1,11 @@
 """vocaloom's worker pool: two JVMs sharing it ask for workers under the same ids, and each stops only its own."""
+
 import time
 
 import grpc
 import pytest
-
 from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, endpoints_pb2
+
 from vocaloom.pipelines.worker_pool import WorkerPool
 
 # An SDK worker that does nothing until stopped; while it runs, a file named after its control endpoint says so.
@@ -42,8 +43,11 @@ def jvm(address):
 
 
 def start(stub, worker_id, control):
-    response = stub.StartWorker(beam_fn_api_pb2.StartWorkerRequest(
-        worker_id=worker_id, control_endpoint=endpoints_pb2.ApiServiceDescriptor(url=control)))
+    response = stub.StartWorker(
+        beam_fn_api_pb2.StartWorkerRequest(
+            worker_id=worker_id, control_endpoint=endpoints_pb2.ApiServiceDescriptor(url=control)
+        )
+    )
     assert response.error == ""
 
 

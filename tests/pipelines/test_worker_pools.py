@@ -10,6 +10,7 @@ with that error in one line and status 1, never a hang.
 The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); the venv from the wheelhouse.
 Run only these: `pytest -m runners tests/pipelines/test_worker_pools.py`.
 """
+
 import contextlib
 import hashlib
 import json
@@ -25,14 +26,15 @@ import pytest
 
 from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
 from tests.conftest import RUNNER, TEXT_ONLY
-from tests.object_stores import bucket, gcs_server, server_env  # noqa: F401  (fixtures)
+from tests.object_stores import server_env
 from tests.pipelines.test_build_speech import write_corpus
 from tests.pipelines.test_runners import dataset_files
-from tests.venvs import ENV, ROOT, needs_wheelhouse
+from tests.prerequisites import missing, needs_wheelhouse
+from tests.venvs import ENV, ROOT
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 
-pytestmark = [pytest.mark.runners, needs_wheelhouse]
+pytestmark = [pytest.mark.engines, needs_wheelhouse]
 
 SMALL = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "3000"]
 BUILDS = {
@@ -52,7 +54,7 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         with contextlib.suppress(OSError), socket.create_connection(("localhost", port), timeout=1):
             return
         time.sleep(0.3)
@@ -61,8 +63,15 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> 
 
 def hidden_checkout(command: list[str]) -> list[str]:
     """`command` in a private mount namespace in which this checkout is an empty tmpfs."""
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
-            f"mount -t tmpfs none {shlex.quote(str(ROOT))} && exec {shlex.join(command)}"]
+    return [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        f"mount -t tmpfs none {shlex.quote(str(ROOT))} && exec {shlex.join(command)}",
+    ]
 
 
 @contextlib.contextmanager
@@ -71,12 +80,14 @@ def worker_pool(bin_dir: Path, cache: Path, gcs_server: str):
     workers would reach GCS; yields its address."""
     port = free_port()
     # The pool starts each worker as `python` from PATH: the venv's, as in an activated environment or a container.
-    env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}",
-               **server_env("gs", gcs_server))
-    process = subprocess.Popen(hidden_checkout([str(bin_dir / "python"), "-m",
-                                                "vocaloom.pipelines.worker_pool",
-                                                f"--service_port={port}"]), env=env, cwd="/",
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(ENV, VOCALOOM_ARTIFACT_CACHE=str(cache), PATH=f"{bin_dir}:{ENV['PATH']}", **server_env("gs", gcs_server))
+    process = subprocess.Popen(
+        hidden_checkout([str(bin_dir / "python"), "-m", "vocaloom.pipelines.worker_pool", f"--service_port={port}"]),
+        env=env,
+        cwd="/",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, process)
         yield f"localhost:{port}"
@@ -93,8 +104,12 @@ def workers(tmp_path_factory, pipeline_env, gcs_server):
     """The address of a worker pool running vocaloom from its wheel, the checkout hidden."""
     folder = tmp_path_factory.mktemp("workers")
     bin_dir = pipeline_env
-    seen = subprocess.run(hidden_checkout([str(bin_dir / "python"), "-c", f"import os; print(os.listdir('{ROOT}'))"]),
-                          capture_output=True, text=True, check=True)
+    seen = subprocess.run(
+        hidden_checkout([str(bin_dir / "python"), "-c", f"import os; print(os.listdir('{ROOT}'))"]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert seen.stdout.strip() == "[]"
     with worker_pool(bin_dir, folder / "cache", gcs_server) as address:
         yield address
@@ -120,9 +135,11 @@ def run_build(output: Path, name: str, corpus: str, runner: list[str]) -> Path:
 def portable(engine: str, master: str, workers: str) -> list[str]:
     jar = launcher_path(DEFAULT_DEST, engine)
     if not jar.exists():
-        pytest.fail(f"{jar} is missing: run scripts/fetch_job_servers.py")
-    flags = {"flink": ["--runner=FlinkRunner", f"--flink_master={master}", f"--flink_job_server_jar={jar}"],
-             "spark": ["--runner=SparkRunner", f"--spark_master_url={master}", f"--spark_job_server_jar={jar}"]}
+        missing(f"no {jar}: run python3 scripts/fetch_job_servers.py")
+    flags = {
+        "flink": ["--runner=FlinkRunner", f"--flink_master={master}", f"--flink_job_server_jar={jar}"],
+        "spark": ["--runner=SparkRunner", f"--spark_master_url={master}", f"--spark_job_server_jar={jar}"],
+    }
     return [*flags[engine], "--environment_type=EXTERNAL", f"--environment_config={workers}"]
 
 
@@ -140,8 +157,11 @@ def test_a_worker_pool_writes_the_build_into_a_gcs_bucket(bucket, workers, refer
     dataset = f"{bucket.url}/ds"
     manifest = run(["--output", dataset, *BUILDS["sample-text"], *portable("flink", "[local]", workers)])
     assert verify(dataset) == []
-    local = {path: hashlib.sha256(data).hexdigest() for path, data in reference["sample-text"].items()
-             if path.startswith("data/")}
+    local = {
+        path: hashlib.sha256(data).hexdigest()
+        for path, data in reference["sample-text"].items()
+        if path.startswith("data/")
+    }
     assert {shard["path"]: shard["sha256"] for length in manifest["buckets"] for shard in length["shards"]} == local
 
 
@@ -151,26 +171,47 @@ def test_a_worker_that_cannot_start_a_step_fails_the_build_in_one_line(tmp_path,
     # servers alone would wait 3 minutes for another SDK environment, then report only their timeout.
     hidden = ROOT / "assets" / "tokenizer" / "sample_sp.model"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "vocaloom", "build", "--output", str(tmp_path / "ds"),
-                             "--tokenizer", str(hidden), *TEXT_ONLY, *portable(engine, master, workers)],
-                            capture_output=True, text=True, env=ENV, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vocaloom",
+            "build",
+            "--output",
+            str(tmp_path / "ds"),
+            "--tokenizer",
+            str(hidden),
+            *TEXT_ONLY,
+            *portable(engine, master, workers),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=600,
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("vocaloom: error:")]
-    assert errors == [f"vocaloom: error: the build failed: Tokenize could not start on worker {socket.gethostname()}: "
-                      f"ArtifactError: {hidden}: not found on this worker ({hidden})"], result.stderr[-3000:]
+    assert errors == [
+        f"vocaloom: error: the build failed: Tokenize could not start on worker {socket.gethostname()}: "
+        f"ArtifactError: {hidden}: not found on this worker ({hidden})"
+    ], result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 120
 
 
 # Java 17 keeps these packages closed unless opened; Spark needs them (Beam's Spark job server passes the same).
-JAVA_OPENS = [f"--add-opens=java.base/{package}=ALL-UNNAMED"
-              for package in ("sun.nio.ch", "java.nio", "java.util", "java.lang.invoke", "java.lang")]
+JAVA_OPENS = [
+    f"--add-opens=java.base/{package}=ALL-UNNAMED"
+    for package in ("sun.nio.ch", "java.nio", "java.util", "java.lang.invoke", "java.lang")
+]
 
 
 def alive_workers(web_port: int) -> int:
-    with contextlib.suppress(OSError, ValueError):
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=2) as page:
-            return sum(worker["state"] == "ALIVE" for worker in json.load(page)["workers"])
+    with (
+        contextlib.suppress(OSError, ValueError),
+        urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=2) as page,
+    ):
+        return sum(worker["state"] == "ALIVE" for worker in json.load(page)["workers"])
     return 0
 
 
@@ -181,23 +222,56 @@ def spark_cluster(tmp_path_factory):
     by its RELEASE file and its jars/ folder; yields the master's URL."""
     lib = launcher_path(DEFAULT_DEST, "spark").parent / "lib"
     if not lib.is_dir():
-        pytest.fail(f"{lib} is missing: run scripts/fetch_job_servers.py")
+        missing(f"no {lib}: run python3 scripts/fetch_job_servers.py")
     home = tmp_path_factory.mktemp("spark-home")
     (home / "jars").symlink_to(lib)
     (home / "RELEASE").write_text("Spark 3.5.0, the jars of Beam's Spark job server\n")
     env = dict(ENV, SPARK_HOME=str(home), SPARK_SCALA_VERSION="2.12", SPARK_LOCAL_DIRS=str(home / "scratch"))
     java = ["java", *JAVA_OPENS, "-cp", f"{lib}/*"]
     port, web = free_port(), free_port()
-    processes = [subprocess.Popen([*java, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                                   "--port", str(port), "--webui-port", str(web)], env=env, cwd=home,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    processes = [
+        subprocess.Popen(
+            [
+                *java,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(web),
+            ],
+            env=env,
+            cwd=home,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         wait_for_port(port, processes[0])
         master = f"spark://127.0.0.1:{port}"
         for i in range(2):
-            processes.append(subprocess.Popen([*java, "org.apache.spark.deploy.worker.Worker", master, "--cores", "1",
-                                               "--memory", "3g", "--webui-port", "0", "--work-dir", str(home / f"w{i}")],
-                                              env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        *java,
+                        "org.apache.spark.deploy.worker.Worker",
+                        master,
+                        "--cores",
+                        "1",
+                        "--memory",
+                        "3g",
+                        "--webui-port",
+                        "0",
+                        "--work-dir",
+                        str(home / f"w{i}"),
+                    ],
+                    env=env,
+                    cwd=home,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         deadline = time.monotonic() + 60
         while alive_workers(web) < 2:  # registered with the master, as its status page says
             if time.monotonic() > deadline:

@@ -1,4 +1,5 @@
 """schemas/counts.py says who emits each count: a real speech + related build's Beam metrics show which step did."""
+
 import json
 
 import apache_beam as beam
@@ -20,14 +21,31 @@ def test_each_count_comes_from_the_steps_its_declaration_names(tmp_path):
     parser = ArgumentParser()
     add_build_arguments(parser)
     # Partitions of more than 20 documents use approximate search, so its recall is counted too.
-    args = parser.parse_args(["--input", str(corpus), "--output", str(tmp_path / "ds"), "--context", "related",
-                              "--speech-ratio", "0.3", "--min-bucket", "6", "--max-bucket", "9",
-                              "--exact-search-max", "20", "--semantic-dedup", "0.97"])
+    args = parser.parse_args(
+        [
+            "--input",
+            str(corpus),
+            "--output",
+            str(tmp_path / "ds"),
+            "--context",
+            "related",
+            "--speech-ratio",
+            "0.3",
+            "--min-bucket",
+            "6",
+            "--max-bucket",
+            "9",
+            "--exact-search-max",
+            "20",
+            "--semantic-dedup",
+            "0.97",
+        ]
+    )
     pipeline = beam.Pipeline(options=PipelineOptions(RUNNER))
     build_pipeline(pipeline, prepare(config_from_args(args)))
     result = pipeline.run()
     result.wait_until_finish()
-    emitted = {}
+    emitted: dict[str, set[str]] = {}  # counter name: the steps that emitted it
     for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
         name = counter.key.metric.name.split("/")[0]
         if name.split(".")[0] in counts.BLOCKS:  # not the progress metrics (shards written, cache files skipped)
@@ -37,8 +55,19 @@ def test_each_count_comes_from_the_steps_its_declaration_names(tmp_path):
         assert steps <= set(by_label[name].producers), (name, steps)
     # Every count this build can make was seen: not the commit's own, nor those of a cache or a failure, nor the
     # reasons for dropped tokens (this build's one segment happens to decompose with no tail).
-    expected = {name for name, c in by_label.items() if c not in (
-        counts.TOKENS_WRITTEN, counts.SPANS_CACHED, counts.SPANS_FAILED, counts.EMBEDDINGS_CACHED,
-        counts.EMBEDDINGS_FAILED, counts.SPAN_CACHE_ENTRIES_INVALID, counts.EMBEDDING_CACHE_ENTRIES_INVALID,
-        counts.TOKENS_DROPPED_BY_REASON)}
+    expected = {
+        name
+        for name, c in by_label.items()
+        if c
+        not in (
+            counts.TOKENS_WRITTEN,
+            counts.SPANS_CACHED,
+            counts.SPANS_FAILED,
+            counts.EMBEDDINGS_CACHED,
+            counts.EMBEDDINGS_FAILED,
+            counts.SPAN_CACHE_ENTRIES_INVALID,
+            counts.EMBEDDING_CACHE_ENTRIES_INVALID,
+            counts.TOKENS_DROPPED_BY_REASON,
+        )
+    }
     assert set(emitted) == expected

@@ -30,8 +30,9 @@ def test_schema_has_fixed_rows_of_length_plus_one():
 
 
 def test_any_bucket_schema_holds_every_buckets_rows():
-    rows = pa.table({"input_ids": [[1, 2, 3]], "doc_starts": [[0]], "doc_ids": [["a"]], "source": [0]},
-                    schema=shard_schema(2))
+    rows = pa.table(
+        {"input_ids": [[1, 2, 3]], "doc_starts": [[0]], "doc_ids": [["a"]], "source": [0]}, schema=shard_schema(2)
+    )
     assert rows.cast(any_bucket_schema()).column("input_ids").type == pa.list_(pa.int32())
 
 

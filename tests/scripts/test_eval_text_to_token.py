@@ -1,5 +1,6 @@
 """The student's evaluation script with a tiny trained model and the real teacher: one file gives the JSON figures,
 the default sets a table per domain and the model's learning curve; the targets are the evaluation's."""
+
 import json
 
 import pytest
@@ -7,10 +8,23 @@ import pytest
 from scripts import eval_text_to_token
 from tests.scripts.conftest import train
 
-FIGURES = {"sentences", "words", "teacher_units", "unit_error_rate", "dedup_unit_error_rate", "length_error",
-           "tokens_per_word", "teacher_floor_uer", "uer_given_teacher_durations", "lookup_uer",
-           "lookup_word_coverage", "teacher_speech_s_per_cpu_s", "student_speech_s_per_cpu_s",
-           "uer_given_jittered_durations", "word_end_error"}
+FIGURES = {
+    "sentences",
+    "words",
+    "teacher_units",
+    "unit_error_rate",
+    "dedup_unit_error_rate",
+    "length_error",
+    "tokens_per_word",
+    "teacher_floor_uer",
+    "uer_given_teacher_durations",
+    "lookup_uer",
+    "lookup_word_coverage",
+    "teacher_speech_s_per_cpu_s",
+    "student_speech_s_per_cpu_s",
+    "uer_given_jittered_durations",
+    "word_end_error",
+}
 
 
 def evaluate(pairs, tmp_path, capsys, *extra) -> str:
@@ -47,15 +61,29 @@ def test_default_sets_print_a_table_per_domain_and_the_learning_curve(pairs, tmp
 
 
 def test_targets_are_the_evaluations():
-    figures = {"unit_error_rate": 0.5, "teacher_floor_uer": 0.3, "lookup_uer": 0.76, "length_error": 0.03,
-               "student_speech_s_per_cpu_s": 400.0, "teacher_speech_s_per_cpu_s": 400.0}
-    assert eval_text_to_token.targets_met("narrative", figures) == {"floor": True, "length": True, "speed": True,
-                                                                    "lookup": True}
+    figures = {
+        "unit_error_rate": 0.5,
+        "teacher_floor_uer": 0.3,
+        "lookup_uer": 0.76,
+        "length_error": 0.03,
+        "student_speech_s_per_cpu_s": 400.0,
+        "teacher_speech_s_per_cpu_s": 400.0,
+    }
+    assert eval_text_to_token.targets_met("narrative", figures) == {
+        "floor": True,
+        "length": True,
+        "speed": True,
+        "lookup": True,
+    }
     # in domain the floor multiple is 1.5, not 2.0; out of training the lookup margin is 0.25
     assert eval_text_to_token.targets_met("in-domain", figures) == {"floor": False, "length": True, "speed": True}
     slower = {**figures, "lookup_uer": 0.74, "length_error": 0.031, "student_speech_s_per_cpu_s": 399.0}
-    assert eval_text_to_token.targets_met("technical", slower) == {"floor": True, "length": False, "speed": False,
-                                                                   "lookup": False}
+    assert eval_text_to_token.targets_met("technical", slower) == {
+        "floor": True,
+        "length": False,
+        "speed": False,
+        "lookup": False,
+    }
 
 
 def test_a_batch_budget_below_one_character_is_refused_before_any_work(capsys):

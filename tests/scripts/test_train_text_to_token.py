@@ -1,5 +1,6 @@
 """The student's training script on a few synthetic pairs: a run stopped and resumed ends with the weights of a run
 that was never stopped, and a checkpoint of other settings is refused."""
+
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from safetensors.torch import load_file
 
 from tests.scripts.conftest import train
 from vocaloom.text_to_token.model_file import WEIGHTS, read_model
+
 
 def test_a_stopped_run_resumes_to_the_same_weights(pairs, tmp_path):
     train(pairs, tmp_path / "straight")
@@ -20,7 +22,7 @@ def test_a_stopped_run_resumes_to_the_same_weights(pairs, tmp_path):
     assert spec.config["input"] == {"kind": "bytes", "normalize": "numbers-en/1"}
     history = spec.config["training"]["history"]
     assert [h["step"] for h in history] == [4, 8]
-    assert all(0 <= h["uer_given_teacher_durations"] <= 1.5 and 0 <= h["unit_error_rate"] for h in history)
+    assert all(0 <= h["uer_given_teacher_durations"] <= 1.5 and h["unit_error_rate"] >= 0 for h in history)
     assert spec.encode_text("route 66") == list(b"route sixty six")
 
 

@@ -4,6 +4,7 @@ It is scripts/make_causal_lm.py's Llama (bytes 0-255, padding 256, the end token
 random layers, but with embeddings that dominate the residual stream and an output layer set so that the prompt's
 last byte b is followed by unit b mod UNITS, unit u by unit u + 1, and the last unit by the end token.
 """
+
 from pathlib import Path
 
 import torch
@@ -19,12 +20,21 @@ def expected_units(text: str) -> list[int]:
 
 
 def make_causal_lm(folder: Path, seed: int = 0, **settings) -> Path:
-    model = llama(dict(hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2), UNITS, seed)
+    model = llama(
+        {
+            "hidden_size": HIDDEN,
+            "intermediate_size": 2 * HIDDEN,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+        },
+        UNITS,
+        seed,
+    )
     vocab = UNIT_OFFSET + UNITS
     with torch.no_grad():
         embeddings = torch.nn.functional.normalize(torch.randn(vocab, HIDDEN), dim=1)
-        model.model.embed_tokens.weight.copy_(embeddings * HIDDEN ** 0.5)
+        model.model.embed_tokens.weight.copy_(embeddings * HIDDEN**0.5)
         head = torch.zeros(vocab, HIDDEN)
         for byte in range(256):
             head[UNIT_OFFSET + byte % UNITS] += embeddings[byte]

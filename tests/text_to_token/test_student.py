@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 import torch
 
@@ -5,8 +7,14 @@ from vocaloom import assets
 from vocaloom.text_to_token.model_file import WEIGHTS, read_model, write_model
 from vocaloom.text_to_token.student import DurationUnits
 
-TEXTS = ["Hello there, my friend.", "a", "  In the beginning God created  the heaven and the earth ",
-         "naïve café, 1990!", "", "   "]
+TEXTS = [
+    "Hello there, my friend.",
+    "a",
+    "  In the beginning God created  the heaven and the earth ",
+    "naïve café, 1990!",
+    "",
+    "   ",
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +27,7 @@ def batch(spec, texts):
     ids = [spec.encode_text(t) for t in texts]
     inputs = torch.zeros(len(ids), max(1, max(map(len, ids))), dtype=torch.long)
     for row, i in enumerate(ids):
-        inputs[row, :len(i)] = torch.tensor(i, dtype=torch.long)
+        inputs[row, : len(i)] = torch.tensor(i, dtype=torch.long)
     return inputs, torch.tensor([len(i) for i in ids])
 
 
@@ -36,7 +44,7 @@ def test_generate_shape_and_plausible_length(bundled):
     spec, model = bundled
     units = model.generate(*batch(spec, TEXTS))
     assert len(units) == len(TEXTS) and all(u.dtype == torch.long and u.dim() == 1 for u in units)
-    assert all(0 <= int(u.min()) and int(u.max()) < spec.codebook_size for u in units if len(u))
+    assert all(int(u.min()) >= 0 and int(u.max()) < spec.codebook_size for u in units if len(u))
     assert [len(u) for u in units[-2:]] == [0, 0]  # no words, no speech
     words = len(TEXTS[2].split())
     assert 2.5 * words <= len(units[2]) <= 6.5 * words  # ~3 a word for KJV prose, ~4.4 over the eval sentences
@@ -67,8 +75,9 @@ def test_training_pass_shapes():
 def test_byte_durations_add_up_over_a_word():
     """durations="bytes": a word lasts the sum of its bytes' durations, so more letters make a longer word."""
     torch.manual_seed(0)
-    model = DurationUnits(codebook_size=32, dim=32, heads=2, feedforward=64, encoder_layers=1, decoder_layers=1,
-                          durations="bytes").eval()
+    model = DurationUnits(
+        codebook_size=32, dim=32, heads=2, feedforward=64, encoder_layers=1, decoder_layers=1, durations="bytes"
+    ).eval()
     with torch.no_grad():
         _, _, _, short = model.encode(torch.tensor([list(b"ab")]), torch.tensor([2]))
         _, _, _, long = model.encode(torch.tensor([list(b"abab")]), torch.tensor([4]))
@@ -80,12 +89,19 @@ def test_byte_durations_add_up_over_a_word():
 def test_small_student_round_trip(tmp_path, bundled):
     spec, _ = bundled
     torch.manual_seed(0)
-    hyperparameters = {"codebook_size": 32, "dim": 32, "heads": 2, "feedforward": 64, "encoder_layers": 1,
-                       "decoder_layers": 1}
+    hyperparameters: dict[str, Any] = {  # DurationUnits' keyword arguments, as a model file holds them
+        "codebook_size": 32,
+        "dim": 32,
+        "heads": 2,
+        "feedforward": 64,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+    }
     model = DurationUnits(**hyperparameters).eval()
-    write_model(str(tmp_path / "m"), {**spec.config, "codebook_size": 32, "hyperparameters": hyperparameters},
-                model)
+    write_model(str(tmp_path / "m"), {**spec.config, "codebook_size": 32, "hyperparameters": hyperparameters}, model)
     loaded = read_model(str(tmp_path / "m")).load()
+    assert isinstance(loaded, DurationUnits)
     inputs, lengths = batch(spec, TEXTS[:3])
-    assert [u.tolist() for u in loaded.generate(inputs, lengths)] == \
-        [u.tolist() for u in model.generate(inputs, lengths)]
+    assert [u.tolist() for u in loaded.generate(inputs, lengths)] == [
+        u.tolist() for u in model.generate(inputs, lengths)
+    ]

@@ -1,4 +1,5 @@
 """Needs espeak-ng (Debian: apt-get install espeak-ng)."""
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,12 @@ def speaker():
 
 def test_same_sentence_same_units_whatever_was_spoken_before(speaker):
     first = speaker.units([SENTENCE])[0]
-    speaker.units(["In the beginning God created the heaven and the earth.", "A very different, longer text "
-                   "that leaves the engine in another state, if it kept any."])
+    speaker.units(
+        [
+            "In the beginning God created the heaven and the earth.",
+            "A very different, longer text that leaves the engine in another state, if it kept any.",
+        ]
+    )
     again = speaker.units([SENTENCE])[0]
     assert first == again
     shifted, _ = speaker.speak(SENTENCE, prelude="Something else entirely, spoken first.")

@@ -1,4 +1,5 @@
 """Small deterministic text-to-token models for tests (the real one is the bundled model's job)."""
+
 import torch
 
 from vocaloom.text_to_token.architectures import register
@@ -20,7 +21,7 @@ class BytePairUnits(torch.nn.Module):
             inputs = torch.nn.functional.pad(inputs, (0, 1))
         x = self.embed(inputs)
         units = self.out(x[:, 0::2] + x[:, 1::2]).argmax(-1)
-        return [units[i, :(int(n) + 1) // 2] for i, n in enumerate(lengths)]
+        return [units[i, : (int(n) + 1) // 2] for i, n in enumerate(lengths)]
 
 
 @register("toy-fails-on-zebra")
@@ -29,7 +30,7 @@ class FailsOnZebra(BytePairUnits):
 
     def generate(self, inputs, lengths):
         for row, n in zip(inputs, lengths):
-            if b"zebra" in bytes(row[:int(n)].tolist()):
+            if b"zebra" in bytes(row[: int(n)].tolist()):
                 raise ValueError("this model cannot say zebra")
         return super().generate(inputs, lengths)
 
@@ -37,7 +38,13 @@ class FailsOnZebra(BytePairUnits):
 def make_toy_model(path, architecture: str = "toy-byte-pairs", codebook_size: int = 64) -> str:
     torch.manual_seed(0)
     model = {"toy-byte-pairs": BytePairUnits, "toy-fails-on-zebra": FailsOnZebra}[architecture](codebook_size)
-    config = {"format": FORMAT, "architecture": architecture, "frame_rate_hz": 12.5, "codebook_size": codebook_size,
-              "input": {"kind": "bytes"}, "hyperparameters": {"codebook_size": codebook_size}}
+    config = {
+        "format": FORMAT,
+        "architecture": architecture,
+        "frame_rate_hz": 12.5,
+        "codebook_size": codebook_size,
+        "input": {"kind": "bytes"},
+        "hyperparameters": {"codebook_size": codebook_size},
+    }
     write_model(str(path), config, model)
     return str(path)

@@ -3,6 +3,7 @@ from hypothesis import strategies as st
 
 from vocaloom.transforms.columns import column, from_columns, row_count, take, take_packed, to_columns
 
+
 @st.composite
 def batches(draw):
     """Columns as a batch has them: repeated paths (dictionary-encoded), one value throughout (held once), plain

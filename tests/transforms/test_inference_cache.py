@@ -1,3 +1,4 @@
+from pathlib import Path
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -6,11 +7,23 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import labelled_totals
-from vocaloom.schemas.counts import (EMBEDDING_CACHE_ENTRIES_INVALID, EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED,
-                                     EMBEDDINGS_FAILED)
+from vocaloom.schemas.counts import (
+    EMBEDDING_CACHE_ENTRIES_INVALID,
+    EMBEDDINGS_CACHED,
+    EMBEDDINGS_COMPUTED,
+    EMBEDDINGS_FAILED,
+)
 from vocaloom.transforms.counting import COUNTS
-from vocaloom.transforms.inference_cache import (DEAD_LETTER, CachedInference, Counters, Failed, OneByOne, cache_files,
-                                                cache_key, model_cache_dir)
+from vocaloom.transforms.inference_cache import (
+    DEAD_LETTER,
+    CachedInference,
+    Counters,
+    Failed,
+    OneByOne,
+    cache_files,
+    cache_key,
+    model_cache_dir,
+)
 
 COUNTERS = Counters(EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED, EMBEDDINGS_FAILED, EMBEDDING_CACHE_ENTRIES_INVALID)
 
@@ -35,8 +48,10 @@ class LengthHandler(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         if any("boom" in e.text for examples in batch for e in examples):
             raise ValueError("boom")
-        return [PredictionResult(examples, [Failed("fizzled") if "fizz" in e.text else model(e.text)
-                                            for e in examples]) for examples in batch]
+        return [
+            PredictionResult(examples, [Failed("fizzled") if "fizz" in e.text else model(e.text) for e in examples])
+            for examples in batch
+        ]
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 1}
@@ -44,19 +59,30 @@ class LengthHandler(ModelHandler):
 
 def run(examples, files, directory, expected, counts, letters):
     with TestPipeline(runner="FnApiRunner") as p:
-        out = (p | beam.Create(examples)
-               | CachedInference(LengthHandler(), files, directory, COUNTERS, OneByOne()))
-        assert_that(out["outputs"] | "Names" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
-                    equal_to(expected), label="outputs")
-        assert_that(labelled_totals(out[COUNTS]), equal_to([(f"ordering.embeddings_{k}", n) for k, n in counts]),
-                    label="counts")
-        assert_that(out[DEAD_LETTER] | "Letters" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
-                    equal_to(letters), label="letters")
+        out = p | beam.Create(examples) | CachedInference(LengthHandler(), files, directory, COUNTERS, OneByOne())
+        assert_that(
+            out["outputs"] | "Names" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
+            equal_to(expected),
+            label="outputs",
+        )
+        assert_that(
+            labelled_totals(out[COUNTS]), equal_to([(f"ordering.embeddings_{k}", n) for k, n in counts]), label="counts"
+        )
+        assert_that(
+            out[DEAD_LETTER] | "Letters" >> beam.Map(lambda pair: (pair[0].name, pair[1])),
+            equal_to(letters),
+            label="letters",
+        )
 
 
 def test_each_text_computed_once_then_served_from_the_cache(tmp_path):
-    examples = [example("a", "one  two"), example("b", "one two"), example("c", "three"), example("d", "boom"),
-                example("e", "fizz")]
+    examples = [
+        example("a", "one  two"),
+        example("b", "one two"),
+        example("c", "three"),
+        example("d", "boom"),
+        example("e", "fizz"),
+    ]
     # "one  two" normalises to "one two": computed once, from the first example in sorted order ("a", 8 chars)
     expected = [("a", 8), ("b", 8), ("c", 5), ("d", None), ("e", None)]
     letters = [("d", "ValueError: ValueError('boom')"), ("e", "fizzled")]
@@ -73,6 +99,6 @@ def test_a_damaged_cache_file_is_skipped_and_its_texts_computed_again(tmp_path):
     run(examples, [], directory, [("a", 7), ("c", 5)], [("computed", 2)], [])
     good = cache_files(str(tmp_path), "f" * 64)
     damaged = tmp_path / "damaged.jsonl.zst"
-    damaged.write_bytes(open(good[0], "rb").read()[:-8])  # a truncated file
+    damaged.write_bytes(Path(good[0]).read_bytes()[:-8])  # a truncated file
     run(examples, [str(damaged)], None, [("a", 7), ("c", 5)], [("computed", 2)], [])
     run(examples, [str(damaged), *good], None, [("a", 7), ("c", 5)], [("cached", 2)], [])

@@ -8,14 +8,16 @@ from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError, se
 def test_a_failed_setup_is_one_line_left_for_the_launcher(tmp_path):
     failures = SetupFailures(str(tmp_path / "failures"))
     assert failures.first() is None
-    with pytest.raises(WorkerSetupError) as raised:
-        with failures.guard("Tokenize"):
-            raise FileNotFoundError("no such file: tok.model\nsecond line")
+    with pytest.raises(WorkerSetupError) as raised, failures.guard("Tokenize"):
+        raise FileNotFoundError("no such file: tok.model\nsecond line")
     line = str(raised.value)
     assert line.startswith("Tokenize could not start on worker ") and line.endswith(
-        ": FileNotFoundError: no such file: tok.model")
+        ": FileNotFoundError: no such file: tok.model"
+    )
     assert failures.first() == line
-    remote = RuntimeError(f"Pipeline failed: Traceback ...\nvocaloom.transforms.worker_setup.WorkerSetupError: {line}\n")
+    remote = RuntimeError(
+        f"Pipeline failed: Traceback ...\nvocaloom.transforms.worker_setup.WorkerSetupError: {line}\n"
+    )
     assert setup_failure(remote) == line == setup_failure(raised.value)
     assert setup_failure(RuntimeError("a bug")) is None
 
@@ -54,6 +56,7 @@ def test_a_finished_job_is_waited_for(tmp_path):
         def wait_until_finish(self, duration=None):
             self.waited = True
             return self.state
+
     done = Done()
     wait_watching(done, SetupFailures(str(tmp_path)))
     assert done.waited

@@ -1,6 +1,7 @@
 """Files that appear whole or not at all: on a disk written under a temporary name, then renamed; in a bucket
 written in one upload, which the object store makes visible only once complete. A build killed mid-write leaves no
 half file under a name that is read."""
+
 from __future__ import annotations
 
 from apache_beam.io.filesystem import CompressionTypes

@@ -3,6 +3,7 @@ dataset card (README.md), then manifest.json.
 
 The manifest is written last and atomically (temporary name, then rename): no manifest, no dataset.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -41,13 +42,20 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int, g
         by_length[shard.length].append(shard)
     buckets = []
     for length in bucket_lengths(min_bucket, max_bucket):
-        shards = sorted(by_length.pop(length, []), key=lambda s: s.index)
+        shards = sorted(by_length.pop(length, []), key=lambda s: s.slot)
         entries = []
         for i, shard in enumerate(shards):
             path = shard_path(length, i, len(shards), generation)
             _move(shard.temp_path, FileSystems.join(output, path))
-            entries.append({"path": path, "rows": shard.rows, "bytes": shard.bytes, "sha256": shard.sha256,
-                            "source_rows": [tokens // (length + 1) for tokens in shard.tokens_by_source]})
+            entries.append(
+                {
+                    "path": path,
+                    "rows": shard.rows,
+                    "bytes": shard.bytes,
+                    "sha256": shard.sha256,
+                    "source_rows": [tokens // (length + 1) for tokens in shard.tokens_by_source],
+                }
+            )
         rows = sum(s.rows for s in shards)
         buckets.append({"length": length, "rows": rows, "tokens": rows * (length + 1), "shards": entries})
     if by_length:
@@ -57,7 +65,7 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int, g
 
 def tokens_by_source(shard_files) -> list[int]:
     """Tokens written of each source (by index), summed over the shards."""
-    totals = []
+    totals: list[int] = []
     for shard in shard_files:
         for index, tokens in enumerate(shard.tokens_by_source):
             totals += [0] * (index + 1 - len(totals))
@@ -72,12 +80,17 @@ def speech_summary(speech: dict | None, figures: dict) -> dict | None:
         return None
     spans = figures["spans_cached"] + figures["spans_converted"] + figures["spans_failed"]
     span_words = figures["span_words"]
-    return dict(speech, spans=spans, spans_cached=figures["spans_cached"],
-                spans_converted=figures["spans_converted"], spans_failed=figures["spans_failed"],
-                cache_entries_invalid=figures["cache_entries_invalid"],
-                span_words={words: span_words[words] for words in sorted(span_words, key=int)},
-                cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
-                achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0)
+    return dict(
+        speech,
+        spans=spans,
+        spans_cached=figures["spans_cached"],
+        spans_converted=figures["spans_converted"],
+        spans_failed=figures["spans_failed"],
+        cache_entries_invalid=figures["cache_entries_invalid"],
+        span_words={words: span_words[words] for words in sorted(span_words, key=int)},
+        cache_hit_rate=round(figures["spans_cached"] / spans, 6) if spans else 0.0,
+        achieved_word_share=round(figures["speech_words"] / figures["words"], 6) if figures["words"] else 0.0,
+    )
 
 
 def ordering_summary(ordering: dict | None, figures: dict, knn: int, tokens_dropped: int) -> dict | None:
@@ -90,27 +103,39 @@ def ordering_summary(ordering: dict | None, figures: dict, knn: int, tokens_drop
     edges, lost = figures["sample_edges"], figures["sample_edges_lost"]
     approximate = figures["approximate_partitions"]
     cached, computed = figures["embeddings_cached"], figures["embeddings_computed"]
-    return dict(ordering, **{
-        "documents": figures["documents"], "partitions": figures["partitions"],
-        "embeddings_cached": cached, "embeddings_computed": computed,
-        "embedding_cache_entries_invalid": figures["embedding_cache_entries_invalid"],
-        "embedding_cache_hit_rate": round(cached / (cached + computed), 6) if cached + computed else 0.0,
-        "segments": figures["segments"], "knn": knn,
-        "mean_adjacent_similarity": round(adjacent, 6),
-        "random_order_similarity": round(random_pairs, 6),
-        "best_neighbour_similarity": round(ceiling, 6),
-        "quality": round((adjacent - random_pairs) / (ceiling - random_pairs), 6) if ceiling > random_pairs else None,
-        "approximate_partitions": approximate,
-        "approximate_recall": round(figures["recall_sum"] / approximate, 6) if approximate else None,
-        "sample_knn_edges": edges, "sample_knn_edges_lost": lost,
-        "edges_lost_fraction": round(lost / edges, 6) if edges else 0.0,
-        "tokens_dropped": tokens_dropped,
-        "tokens_dropped_document_mode": figures["document_mode_tokens_dropped"],
-    })
+    return dict(
+        ordering,
+        documents=figures["documents"],
+        partitions=figures["partitions"],
+        embeddings_cached=cached,
+        embeddings_computed=computed,
+        embedding_cache_entries_invalid=figures["embedding_cache_entries_invalid"],
+        embedding_cache_hit_rate=round(cached / (cached + computed), 6) if cached + computed else 0.0,
+        segments=figures["segments"],
+        knn=knn,
+        mean_adjacent_similarity=round(adjacent, 6),
+        random_order_similarity=round(random_pairs, 6),
+        best_neighbour_similarity=round(ceiling, 6),
+        quality=round((adjacent - random_pairs) / (ceiling - random_pairs), 6) if ceiling > random_pairs else None,
+        approximate_partitions=approximate,
+        approximate_recall=round(figures["recall_sum"] / approximate, 6) if approximate else None,
+        sample_knn_edges=edges,
+        sample_knn_edges_lost=lost,
+        edges_lost_fraction=round(lost / edges, 6) if edges else 0.0,
+        tokens_dropped=tokens_dropped,
+        tokens_dropped_document_mode=figures["document_mode_tokens_dropped"],
+    )
 
 
-def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str, int],
-              unreadable: list[dict], fingerprints: dict[str, str], tokens_by_source: list[int]) -> dict:
+def summarise(
+    base: dict,
+    buckets: list[dict],
+    totals: Totals,
+    written: dict[str, int],
+    unreadable: list[dict],
+    fingerprints: dict[str, str],
+    tokens_by_source: list[int],
+) -> dict:
     """The manifest of a build (pure): its base (build.py's BuildPlan.manifest_base), the committed buckets, the
     summed counts, the reject and dead-letter records written, the inputs left out as unreadable and the sha256 of
     each input read. Raises AccountingError when the counts do not balance: then no manifest may be written."""
@@ -131,8 +156,16 @@ def summarise(base: dict, buckets: list[dict], totals: Totals, written: dict[str
     for figure in ("records_read", "documents_kept", "tokens_written"):
         if sum(source[figure] for source in sources.values()) != counts[figure]:
             raise AccountingError(f"the sources' {figure} do not add up to {counts[figure]}")
-    return dict(base, inputs=inputs, inputs_unreadable=unreadable, speech=speech, ordering=ordering, buckets=buckets,
-                counts=counts, sources=sources)
+    return dict(
+        base,
+        inputs=inputs,
+        inputs_unreadable=unreadable,
+        speech=speech,
+        ordering=ordering,
+        buckets=buckets,
+        counts=counts,
+        sources=sources,
+    )
 
 
 def sources_summary(sources: dict, inputs: list[dict], figures: dict, tokens_written: list[int]) -> dict:
@@ -142,11 +175,14 @@ def sources_summary(sources: dict, inputs: list[dict], figures: dict, tokens_wri
     summary = {}
     for index, (name, base) in enumerate(sorted(sources.items())):
         key = str(index)
-        summary[name] = dict(base, inputs=sum(item["source"] == name for item in inputs),
-                             records_read=figures["records_read"].get(key, 0),
-                             rejected=figures["rejected"].get(key, 0),
-                             documents_kept=figures["documents_kept"].get(key, 0),
-                             tokens_written=tokens_written[index] if index < len(tokens_written) else 0)
+        summary[name] = dict(
+            base,
+            inputs=sum(item["source"] == name for item in inputs),
+            records_read=figures["records_read"].get(key, 0),
+            rejected=figures["rejected"].get(key, 0),
+            documents_kept=figures["documents_kept"].get(key, 0),
+            tokens_written=tokens_written[index] if index < len(tokens_written) else 0,
+        )
     return summary
 
 
@@ -154,8 +190,10 @@ def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
     """Why the build must fail for its failed speech spans (--max-failed-batch-share), or None."""
     speech, share = manifest["speech"], manifest["config"]["max_failed_batch_share"]
     if speech and speech["spans_failed"] > share * speech["spans"]:
-        return (f"{speech['spans_failed']} of {speech['spans']} speech spans failed to convert, more than "
-                f"--max-failed-batch-share {share}: their batches' errors are in {dead_letter_dir}/")
+        return (
+            f"{speech['spans_failed']} of {speech['spans']} speech spans failed to convert, more than "
+            f"--max-failed-batch-share {share}: their batches' errors are in {dead_letter_dir}/"
+        )
     return None
 
 
@@ -171,11 +209,13 @@ class CommitDatasetFn(beam.DoFn):
 
     def process(self, _, shard_files, record_files, unreadable, fingerprints, totals):
         config = self._base["config"]
-        buckets = commit_buckets(self._output, shard_files, config["min_bucket"], config["max_bucket"],
-                                 self._base["generation"])
+        buckets = commit_buckets(
+            self._output, shard_files, config["min_bucket"], config["max_bucket"], self._base["generation"]
+        )
         written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
-        manifest = summarise(self._base, buckets, totals, written, unreadable, fingerprints,
-                             tokens_by_source(shard_files))
+        manifest = summarise(
+            self._base, buckets, totals, written, unreadable, fingerprints, tokens_by_source(shard_files)
+        )
         if manifest.get("provenance"):
             manifest["provenance"] = dict(manifest["provenance"], finished=utc_now())
         problem = failed_share_problem(manifest, FileSystems.join(self._files, "dead_letter"))
@@ -186,8 +226,7 @@ class CommitDatasetFn(beam.DoFn):
         remove(figures_dir)  # a replaced build's figures (a speech figure may not come back)
         for name, png in figures.items():
             write_atomically(FileSystems.join(figures_dir, name), png)
-        write_atomically(FileSystems.join(self._files, "report.md"),
-                         render_report(manifest, tuple(figures)).encode())
+        write_atomically(FileSystems.join(self._files, "report.md"), render_report(manifest, tuple(figures)).encode())
         write_atomically(FileSystems.join(self._output, CARD), render_card(manifest).encode())
         write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         remove(self._temp_dir)
@@ -195,7 +234,7 @@ class CommitDatasetFn(beam.DoFn):
 
     def _move_record_files(self, record_files, kind: str) -> int:
         """Moves one kind's record files to their final names; returns how many records they hold."""
-        files = sorted((f for f in record_files if f.kind == kind), key=lambda f: f.index)
+        files = sorted((f for f in record_files if f.kind == kind), key=lambda f: f.slot)
         for i, record_file in enumerate(files):
             _move(record_file.temp_path, FileSystems.join(self._files, record_path(kind, i)))
         return sum(f.records for f in files)
@@ -208,9 +247,16 @@ class CommitDataset(beam.PTransform):
 
     def expand(self, inputs):
         shard_files, record_files, unreadable, fingerprints, totals = inputs
-        return (shard_files.pipeline
-                | "Once" >> beam.Create([None])
-                | "Commit" >> beam.ParDo(self._fn, beam.pvalue.AsList(shard_files), beam.pvalue.AsList(record_files),
-                                         beam.pvalue.AsList(unreadable), beam.pvalue.AsDict(fingerprints),
-                                         beam.pvalue.AsDict(totals))
-                .with_output_types(dict))  # the manifest; declared, Beam skips inferring it from process's bytecode
+        return (
+            shard_files.pipeline
+            | "Once" >> beam.Create([None])
+            | "Commit"
+            >> beam.ParDo(
+                self._fn,
+                beam.pvalue.AsList(shard_files),
+                beam.pvalue.AsList(record_files),
+                beam.pvalue.AsList(unreadable),
+                beam.pvalue.AsDict(fingerprints),
+                beam.pvalue.AsDict(totals),
+            ).with_output_types(dict)
+        )  # the manifest; declared, Beam skips inferring it from process's bytecode

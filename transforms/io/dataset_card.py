@@ -5,18 +5,31 @@ Its YAML header gives HF one config per bucket and a default config, `all`, over
 input_ids a plain list, so HF casts each bucket's fixed-size rows into one schema (a glob over every shard fails:
 the buckets' schemas differ). Paths are the manifest's folders, so a replaced dataset's card names its generation.
 """
+
 from __future__ import annotations
 
 from vocaloom.schemas.shard import bucket_dir, generation_dir
 
 CARD = "README.md"
-_FEATURES = ("  features:", "  - name: input_ids", "    sequence: int32", "  - name: doc_starts", "    sequence: int32",
-             "  - name: doc_ids", "    sequence: string")
+_FEATURES = (
+    "  features:",
+    "  - name: input_ids",
+    "    sequence: int32",
+    "  - name: doc_starts",
+    "    sequence: int32",
+    "  - name: doc_ids",
+    "    sequence: string",
+)
 
 
 def _config(name: str, pattern: str, default: bool = False) -> list[str]:
-    return [f"- config_name: {name}", *(["  default: true"] if default else []), "  data_files:",
-            "  - split: train", f"    path: {pattern}"]
+    return [
+        f"- config_name: {name}",
+        *(["  default: true"] if default else []),
+        "  data_files:",
+        "  - split: train",
+        f"    path: {pattern}",
+    ]
 
 
 def render_card(manifest: dict) -> str:
@@ -34,7 +47,9 @@ def render_card(manifest: dict) -> str:
     vocab, counts = manifest["vocab"], manifest["counts"]
     specials = ", ".join(f"`{name}` {token}" for name, token in sorted(vocab["specials"].items(), key=lambda s: s[1]))
     lines = [
-        "---", *header, "---",
+        "---",
+        *header,
+        "---",
         f"# vocaloom dataset ({manifest['format']})",
         "",
         f"{counts['tokens_written']:,} tokens in {sum(b['rows'] for b in buckets):,} rows, from "
@@ -52,10 +67,10 @@ def render_card(manifest: dict) -> str:
         "Open it whole:",
         "",
         "```python",
-        "datasets.load_dataset(DIR)                     # config `all`; one config per bucket: \"bucket-00512\"",
+        'datasets.load_dataset(DIR)                     # config `all`; one config per bucket: "bucket-00512"',
         "rows = vocaloom.loader.arrow_dataset(DIR)      # pyarrow dataset with a `bucket` column",
         "polars.scan_pyarrow_dataset(rows)",
-        "duckdb.sql(\"SELECT bucket, count(*) FROM rows GROUP BY bucket\")",
+        'duckdb.sql("SELECT bucket, count(*) FROM rows GROUP BY bucket")',
         "```",
         "",
         "For training, `vocaloom.loader.BucketLoader(DIR, ...)`. manifest.json holds every count and checksum; "

@@ -4,6 +4,7 @@ the manifest. A rebuild whose inputs have the same fingerprints read the same by
 Each file is read once more, apart from ReadCorpus: Parquet is read by random access, so no single pass sees every
 byte in order. An input that cannot be read has no fingerprint; ReadCorpus says why it was not read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,9 @@ class FingerprintInputs(beam.PTransform):
         self._paths = list(paths)
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
-                | "Sha256" >> beam.Map(lambda path: (path, file_sha256(path)))
-                | "Readable" >> beam.Filter(lambda pair: pair[1] is not None))
+        return (
+            pbegin
+            | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
+            | "Sha256" >> beam.Map(lambda path: (path, file_sha256(path)))
+            | "Readable" >> beam.Filter(lambda pair: pair[1] is not None)
+        )

@@ -1,6 +1,7 @@
 """Moving and removing a build's files wherever its --output is: through Beam's FileSystems, except on GCS, where
 Beam renames and deletes through Google's batch API, which GCS emulators lack (and a rename there is a copy and a
 delete of each object in any case): there, one request per object."""
+
 from __future__ import annotations
 
 import errno
@@ -14,6 +15,7 @@ from vocaloom.schemas.paths import is_local, scheme
 
 def _gcs():
     from apache_beam.io.gcp import gcsio
+
     return gcsio.GcsIO()  # a client each time, as Beam's own filesystem makes one per operation
 
 
@@ -25,8 +27,9 @@ def open_to_read(path: str, limit: int | None = None):
     if limit is not None:
         size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
         if size > limit:
-            raise FileRefused(errno.EFBIG, f"file {path} is {size:,} bytes, more than the {limit:,} vocaloom reads "
-                                           "of one")
+            raise FileRefused(
+                errno.EFBIG, f"file {path} is {size:,} bytes, more than the {limit:,} vocaloom reads of one"
+            )
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 

@@ -2,6 +2,7 @@
 
 One input file is one element: compressed files cannot be split, so parallelism comes from corpora being many files.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,25 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom import assets
 from vocaloom.schemas.config import BuildConfig
-from vocaloom.schemas.counts import FILTERED, RECORDS_READ, REJECTED, SOURCE_RECORDS_READ, SOURCE_REJECTED
+from vocaloom.schemas.counts import (
+    FILTERED,
+    RECORDS_READ,
+    REJECTED,
+    SOURCE_RECORDS_READ,
+    SOURCE_REJECTED,
+    Count,
+)
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
+from vocaloom.transforms.io.records import (
+    Filtered,
+    Reject,
+    document_from_fields,
+    parse_json_lines,
+    parse_text_file,
+    split_records,
+)
 from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.io.records import Filtered, Reject, document_from_fields, parse_json_lines, parse_text_file, split_records
 
 REJECTS, UNREADABLE = "rejects", "unreadable"
 # A record (JSONL line, .txt file) longer than this is a reject: no input makes a reader hold more of one.
@@ -43,8 +58,10 @@ def input_format(path: str) -> str | None:
 
 
 # Decoders of the compressed formats: each makes a streaming decoder of one frame (zstd) or member (gzip).
-_DECODERS = {".jsonl.zst": lambda: zstandard.ZstdDecompressor().decompressobj(),
-             ".jsonl.gz": lambda: zlib.decompressobj(wbits=31)}
+_DECODERS = {
+    ".jsonl.zst": lambda: zstandard.ZstdDecompressor().decompressobj(),
+    ".jsonl.gz": lambda: zlib.decompressobj(wbits=31),
+}
 # Compressed input goes to a decoder 1 KiB at a time: a 4-byte zstd block can decode to 128 KiB, so one call makes
 # at most 32 MiB (deflate at most about 1 MiB), whatever the file. Small calls cost nothing here: the sample's
 # 1.7 MB decode in 10 ms this way, 15 ms in one call.
@@ -64,7 +81,7 @@ def _decoded_pieces(raw, new_decoder):
     while data := read_raw(raw):
         view = memoryview(data)
         for start in range(0, len(view), _SLICE):
-            piece = view[start:start + _SLICE]
+            piece: memoryview | bytes = view[start : start + _SLICE]
             while piece:
                 out, fed, piece = decoder.decompress(piece), True, b""
                 if out:
@@ -92,7 +109,7 @@ def open_input(path: str):
 
 def _chunks(path: str):
     """The file's (decompressed) bytes in chunks of about 1 MiB, and at most 33 MiB."""
-    decoder = _DECODERS.get(input_format(path))
+    decoder = _DECODERS.get(input_format(path) or "")
     with open_input(path) as raw:
         if not decoder:
             while data := read_raw(raw):
@@ -116,28 +133,33 @@ def _chunks(path: str):
 
 def too_large(path: str, line: int, size: int, limit: int, raw: bytes) -> Reject:
     """`size` is what was read of it: reading stops once a record is known to be too large."""
-    return Reject(path, line, "record_too_large", f"{size} bytes, more than --max-record-bytes {limit}",
-                  raw[:_RAW_KEPT])
+    return Reject(
+        path, line, "record_too_large", f"{size} bytes, more than --max-record-bytes {limit}", raw[:_RAW_KEPT]
+    )
 
 
 def _jsonl_records(path: str, options: ReadOptions):
     """(DocumentColumns, other records), one pair per decompressed chunk. No more than --max-record-bytes of one
     line is ever held: the rest of a longer line is skipped up to its newline. A line that spans chunks is kept as
     its pieces and joined once, when its newline comes."""
-    line, partial, size, skipping, limit = 0, [], 0, False, options.max_record_bytes
+    line, size, skipping, limit = 0, 0, False, options.max_record_bytes
+    partial: list[bytes] = []
     try:
         for chunk in _chunks(path):
             if skipping:
                 end = chunk.find(b"\n")
                 if end < 0:
                     continue
-                chunk, skipping = chunk[end + 1:], False
+                chunk, skipping = chunk[end + 1 :], False
             if b"\n" in chunk:
                 lines = chunk.split(b"\n")
                 lines[0] = b"".join([*partial, lines[0]])
                 last = lines.pop()
-                oversized = [too_large(path, line + 1 + i, len(raw), limit, raw) for i, raw in enumerate(lines)
-                             if len(raw) > limit]
+                oversized = [
+                    too_large(path, line + 1 + i, len(raw), limit, raw)
+                    for i, raw in enumerate(lines)
+                    if len(raw) > limit
+                ]
                 if oversized:
                     lines = [b"" if len(raw) > limit else raw for raw in lines]  # blank lines are not records
                 documents, others = parse_json_lines(lines, line + 1, path, options.text_field, options.id_field)
@@ -162,7 +184,7 @@ def _head(pieces: list[bytes]) -> bytes:
     """The first bytes of a line held as pieces, as much as a reject keeps."""
     head = b""
     for piece in pieces:
-        head += piece[:_RAW_KEPT - len(head)]
+        head += piece[: _RAW_KEPT - len(head)]
         if len(head) >= _RAW_KEPT:
             break
     return head
@@ -195,17 +217,24 @@ def _parquet_records(path: str, options: ReadOptions):
             ids = batch.column(id_field) if id_field in names else pa.nulls(batch.num_rows)
             for start, stop in _runs(sizes, limit):
                 records = []
-                for text, size, id_value in zip(_texts(texts, sizes, start, stop, limit), sizes[start:stop],
-                                                ids.slice(start, stop - start).to_pylist()):
+                for text, size, id_value in zip(
+                    _texts(texts, sizes, start, stop, limit),
+                    sizes[start:stop],
+                    ids.slice(start, stop - start).to_pylist(),
+                ):
                     row += 1
                     if size > limit:
                         records.append(too_large(path, row, size, limit, text))
                         continue
-                    record = document_from_fields(text, id_value, text_field in names, path, row, b"", text_field,
-                                                  id_field)
+                    record = document_from_fields(
+                        text, id_value, text_field in names, path, row, b"", text_field, id_field
+                    )
                     if isinstance(record, Reject):  # the row as JSON, made only for the rows that need it
-                        record = record._replace(raw=json.dumps({text_field: text, id_field: id_value},
-                                                                ensure_ascii=False, default=repr).encode())
+                        record = record._replace(
+                            raw=json.dumps(
+                                {text_field: text, id_field: id_value}, ensure_ascii=False, default=repr
+                            ).encode()
+                        )
                     records.append(record)
                 yield split_records(records)
 
@@ -220,8 +249,9 @@ def _parquet_batch_rows(metadata, text_column: int) -> int:
 
 
 def _is_text_dictionary(column) -> bool:
-    return pa.types.is_dictionary(column.type) and (pa.types.is_string(column.type.value_type)
-                                                    or pa.types.is_large_string(column.type.value_type))
+    return pa.types.is_dictionary(column.type) and (
+        pa.types.is_string(column.type.value_type) or pa.types.is_large_string(column.type.value_type)
+    )
 
 
 def _text_sizes(column) -> list[int]:
@@ -308,7 +338,8 @@ class ReadFileFn(beam.DoFn):
             parts = _text_records(path, options.max_record_bytes)
         else:
             parts = _jsonl_records(path, options)
-        records, reasons = 0, Counter()
+        records = 0
+        reasons: Counter[tuple[Count, str]] = Counter()
         for documents, others in parts:
             records += len(documents[0]) + len(others)
             for record in others:
@@ -334,13 +365,22 @@ class ReadCorpus(beam.PTransform):
     """Matched input paths to DocumentColumns, with REJECTS, UNREADABLE and COUNTS as extra outputs (`sources`:
     each path's source index, for the counts per source)."""
 
-    def __init__(self, paths: list[str], options: ReadOptions = ReadOptions(),
-                 failures: SetupFailures = SetupFailures(), sources: dict[str, int] | None = None):
+    def __init__(
+        self,
+        paths: list[str],
+        options: ReadOptions = ReadOptions(),
+        failures: SetupFailures = SetupFailures(),
+        sources: dict[str, int] | None = None,
+    ):
         super().__init__()
         self._paths, self._options, self._failures, self._sources = list(paths), options, failures, sources
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
-                | "ReadFiles" >> beam.ParDo(ReadFileFn(self._options, self._failures, self._sources)).with_outputs(
-                    REJECTS, UNREADABLE, COUNTS, main="documents"))
+        return (
+            pbegin
+            | "Paths" >> beam.Create(self._paths, reshuffle=len(self._paths) > 1)
+            | "ReadFiles"
+            >> beam.ParDo(ReadFileFn(self._options, self._failures, self._sources)).with_outputs(
+                REJECTS, UNREADABLE, COUNTS, main="documents"
+            )
+        )

@@ -1,4 +1,5 @@
 """Turning raw input records into documents, or into rejects that say why (pure functions, no Beam)."""
+
 from __future__ import annotations
 
 import json
@@ -27,12 +28,18 @@ class Reject(NamedTuple):
     raw: bytes
 
     def to_json(self) -> dict:
-        return {"source": self.source, "line": self.line, "reason": self.reason, "detail": self.detail,
-                "raw": self.raw.decode("utf-8", errors="backslashreplace")}
+        return {
+            "source": self.source,
+            "line": self.line,
+            "reason": self.reason,
+            "detail": self.detail,
+            "raw": self.raw.decode("utf-8", errors="backslashreplace"),
+        }
 
 
 class Filtered(NamedTuple):
     """A well-formed record with nothing to train on: counted, not written to rejects."""
+
     reason: str
 
 
@@ -53,8 +60,9 @@ def _json_reason(raw: str) -> tuple[str, str]:
     return "malformed_json", "rejected by the strict JSON parser"  # e.g. NaN, accepted by json but not orjson
 
 
-def parse_json_lines(lines: list[bytes], first_line: int, source: str, text_field: str,
-                     id_field: str) -> tuple[DocumentColumns, list]:
+def parse_json_lines(
+    lines: list[bytes], first_line: int, source: str, text_field: str, id_field: str
+) -> tuple[DocumentColumns, list]:
     """Consecutive JSONL lines, the first numbered `first_line`, to (the Documents as columns, the Rejects and
     Filtereds in line order); blank lines are not records. The common record, an object with a non-blank string
     text and a non-empty string id, is taken in one orjson call and a few type checks; any other goes through
@@ -67,8 +75,14 @@ def parse_json_lines(lines: list[bytes], first_line: int, source: str, text_fiel
             record = None
         if type(record) is dict:
             text, doc_id = record.get(text_field), record.get(id_field)
-            if (type(text) is str and type(doc_id) is str and doc_id and text and not text.isspace()
-                    and "\x00" not in text):
+            if (
+                type(text) is str
+                and type(doc_id) is str
+                and doc_id
+                and text
+                and not text.isspace()
+                and "\x00" not in text
+            ):
                 ids.append(doc_id)
                 texts.append(text)
                 numbers.append(line)
@@ -108,12 +122,14 @@ def parse_json_record(raw: bytes, source: str, line: int, text_field: str, id_fi
         return Reject(source, line, reason, detail, raw)
     if not isinstance(record, dict):
         return Reject(source, line, "not_an_object", f"a JSON {type(record).__name__}, not an object", raw)
-    return document_from_fields(record.get(text_field), record.get(id_field), text_field in record,
-                                source, line, raw, text_field, id_field)
+    return document_from_fields(
+        record.get(text_field), record.get(id_field), text_field in record, source, line, raw, text_field, id_field
+    )
 
 
-def document_from_fields(text, id_value, has_text: bool, source: str, line: int, raw: bytes,
-                         text_field: str, id_field: str):
+def document_from_fields(
+    text, id_value, has_text: bool, source: str, line: int, raw: bytes, text_field: str, id_field: str
+):
     """Validate a record's text and id fields (shared by JSONL and Parquet)."""
     if not has_text or text is None:
         return Reject(source, line, "missing_text", f"no {text_field!r} field", raw)

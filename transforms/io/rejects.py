@@ -1,5 +1,6 @@
 """Record files a person reads when something was not used: `rejects/` (input records that could not be used,
 with source, line, reason and raw bytes) and `dead_letter/` (speech spans whose conversion failed)."""
+
 from __future__ import annotations
 
 import zlib
@@ -18,7 +19,7 @@ KINDS = {"rejects": "rejects/rejects-{:05d}.jsonl.zst", "dead_letter": "dead_let
 
 class RecordFile(NamedTuple):
     kind: str
-    index: int
+    slot: int
     temp_path: str
     records: int
 
@@ -48,8 +49,10 @@ class WriteRecordFiles(beam.PTransform):
         self._temp_dir, self._kind = temp_dir, kind
 
     def expand(self, records):
-        return (records
-                | "ToJson" >> beam.Map(lambda r: orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
-                | "SlotOfRecord" >> beam.Map(lambda line: (zlib.crc32(line) % RECORD_SLOTS, line))
-                | "GroupBySlot" >> beam.GroupByKey()
-                | "WriteRecordFile" >> beam.ParDo(WriteRecordFileFn(self._temp_dir, self._kind)))
+        return (
+            records
+            | "ToJson" >> beam.Map(lambda r: orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
+            | "SlotOfRecord" >> beam.Map(lambda line: (zlib.crc32(line) % RECORD_SLOTS, line))
+            | "GroupBySlot" >> beam.GroupByKey()
+            | "WriteRecordFile" >> beam.ParDo(WriteRecordFileFn(self._temp_dir, self._kind))
+        )

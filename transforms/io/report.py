@@ -1,4 +1,5 @@
 """report.md and its figures: what a person reads after a build, rendered from the manifest alone."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,9 @@ def provenance_lines(made: dict | None) -> list[str]:
     """Who made the build and when (absent from manifests written before vocaloom recorded it)."""
     if not isinstance(made, dict):
         return []
-    vocaloom, beam, runner, started, finished = (made.get(key, "?") for key in (
-        "vocaloom", "apache_beam", "runner", "started", "finished"))
+    vocaloom, beam, runner, started, finished = (
+        made.get(key, "?") for key in ("vocaloom", "apache_beam", "runner", "started", "finished")
+    )
     return [f"built by vocaloom {vocaloom} (Apache Beam {beam}, {runner}), {started} to {finished}", ""]
 
 
@@ -44,8 +46,11 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
     ]
     for group in ("rejected", "filtered"):
         if counts[group]:
-            lines += [f"{group.capitalize()} by reason: "
-                      + ", ".join(f"`{reason}` {n:,}" for reason, n in sorted(counts[group].items())), ""]
+            lines += [
+                f"{group.capitalize()} by reason: "
+                + ", ".join(f"`{reason}` {n:,}" for reason, n in sorted(counts[group].items())),
+                "",
+            ]
     lines += [
         "## Tokens",
         "",
@@ -58,8 +63,11 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
         "",
     ]
     if counts.get("tokens_dropped_by_reason"):
-        lines += ["Dropped by reason: " + ", ".join(f"`{reason}` {n:,}" for reason, n in
-                                                   sorted(counts["tokens_dropped_by_reason"].items())), ""]
+        lines += [
+            "Dropped by reason: "
+            + ", ".join(f"`{reason}` {n:,}" for reason, n in sorted(counts["tokens_dropped_by_reason"].items())),
+            "",
+        ]
     lines += _source_lines(manifest["sources"], counts["tokens_written"]) if manifest.get("sources") else []
     lines += _speech_lines(manifest["speech"]) if manifest["speech"] else []
     lines += _ordering_lines(manifest["ordering"]) if manifest.get("ordering") else []
@@ -70,20 +78,27 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
         "|---:|---:|---:|---:|---:|",
     ]
     for bucket in manifest["buckets"]:
-        lines.append(f"| {bucket['length']:,} | {bucket['rows']:,} | {bucket['tokens']:,} | "
-                     f"{_pct(bucket['tokens'], counts['tokens_written'])} | {len(bucket['shards'])} |")
+        lines.append(
+            f"| {bucket['length']:,} | {bucket['rows']:,} | {bucket['tokens']:,} | "
+            f"{_pct(bucket['tokens'], counts['tokens_written'])} | {len(bucket['shards'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _source_lines(sources: dict, tokens_written: int) -> list[str]:
     """Named sources (--input NAME=PATTERN): what each gave the dataset."""
-    lines = ["## Sources", "",
-             "| source | inputs | records read | rejected | documents kept | tokens written | share | speech ratio |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "## Sources",
+        "",
+        "| source | inputs | records read | rejected | documents kept | tokens written | share | speech ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, source in sorted(sources.items()):
-        lines.append(f"| {name} | {source['inputs']:,} | {source['records_read']:,} | {source['rejected']:,} | "
-                     f"{source['documents_kept']:,} | {source['tokens_written']:,} | "
-                     f"{_pct(source['tokens_written'], tokens_written)} | {source['speech_ratio']} |")
+        lines.append(
+            f"| {name} | {source['inputs']:,} | {source['records_read']:,} | {source['rejected']:,} | "
+            f"{source['documents_kept']:,} | {source['tokens_written']:,} | "
+            f"{_pct(source['tokens_written'], tokens_written)} | {source['speech_ratio']} |"
+        )
     return [*lines, ""]
 
 
@@ -101,8 +116,11 @@ def _speech_lines(speech: dict) -> list[str]:
         f"| from the inference cache | {speech['spans_cached']:,} ({speech['cache_hit_rate']:.2%}) |",
         f"| converted now | {speech['spans_converted']:,} |",
         f"| failed (kept as text, see dead_letter/) | {speech['spans_failed']:,} |",
-        *([f"| invalid cache entries (converted again) | {speech['cache_entries_invalid']:,} |"]
-          if speech.get("cache_entries_invalid") else []),
+        *(
+            [f"| invalid cache entries (converted again) | {speech['cache_entries_invalid']:,} |"]
+            if speech.get("cache_entries_invalid")
+            else []
+        ),
         f"| mean spoken span (words) | {mean_span_words(speech['span_words']):.2f} |",
         "",
     ]
@@ -110,8 +128,10 @@ def _speech_lines(speech: dict) -> list[str]:
 
 def _ordering_lines(ordering: dict) -> list[str]:
     """`--context related`: how well the path keeps related documents together, and where embeddings came from."""
+
     def share(value) -> str:
         return "n/a" if value is None else f"{value:.4f}"
+
     recall = ordering["approximate_recall"]
     return [
         "## Ordering (In-Context Pretraining)",
@@ -132,8 +152,11 @@ def _ordering_lines(ordering: dict) -> list[str]:
         f"| embeddings from the cache | {ordering['embeddings_cached']:,} "
         f"({ordering['embedding_cache_hit_rate']:.2%}) |",
         f"| embeddings computed now | {ordering['embeddings_computed']:,} |",
-        *([f"| invalid cache entries (computed again) | {ordering['embedding_cache_entries_invalid']:,} |"]
-          if ordering.get("embedding_cache_entries_invalid") else []),
+        *(
+            [f"| invalid cache entries (computed again) | {ordering['embedding_cache_entries_invalid']:,} |"]
+            if ordering.get("embedding_cache_entries_invalid")
+            else []
+        ),
         f"| tokens dropped (as each document alone would drop) | {ordering['tokens_dropped']:,} "
         f"({ordering['tokens_dropped_document_mode']:,}) |",
         "",
@@ -149,11 +172,14 @@ def render_figures(manifest: dict) -> dict[str, bytes]:
     """PNG figures by file name: tokens and rows per bucket, what happened to the records and tokens, and for
     speech builds the speech share, where the spans' units came from and the spoken spans' lengths."""
     import matplotlib
+
     matplotlib.use("Agg")  # no display on build workers
     from matplotlib.figure import Figure
 
-    figures = {"buckets.png": _buckets_figure(Figure(figsize=(8, 3.6)), manifest),
-               "accounting.png": _accounting_figure(Figure(figsize=(9, 4.2)), manifest["counts"])}
+    figures = {
+        "buckets.png": _buckets_figure(Figure(figsize=(8, 3.6)), manifest),
+        "accounting.png": _accounting_figure(Figure(figsize=(9, 4.2)), manifest["counts"]),
+    }
     if manifest["speech"]:
         figures["speech.png"] = _speech_figure(Figure(figsize=(9, 3.2)), manifest["counts"], manifest["speech"])
         figures["span_lengths.png"] = _span_lengths_figure(Figure(figsize=(8, 3.2)), manifest["speech"])
@@ -166,8 +192,13 @@ def _margins(figure, left: float, bottom: float, gap: float = 0.0, top: float = 
     width, height = figure.get_size_inches()
     columns = len(figure.axes)
     axis_width = (width - left - right - gap * (columns - 1)) / columns
-    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                           wspace=gap / axis_width)
+    figure.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=gap / axis_width,
+    )
     return figure
 
 
@@ -179,8 +210,8 @@ def _label_inches(labels: list[str], fontsize: float = 10) -> float:
 def _power_of_ten_label(value: float, _position=None) -> str:
     """A log axis tick as 0, 1, 10, 100, 1k ... 100M: short, and no mathtext."""
     for power, suffix in ((9, "G"), (6, "M"), (3, "k"), (0, "")):
-        if value >= 10 ** power:
-            return f"{value / 10 ** power:g}{suffix}"
+        if value >= 10**power:
+            return f"{value / 10**power:g}{suffix}"
     return f"{value:g}"
 
 
@@ -195,8 +226,9 @@ def _buckets_figure(figure, manifest: dict):
     labels = [f"{b['length']:,}" for b in buckets]
     tokens_axis, rows_axis = figure.subplots(1, 2)
     bars = tokens_axis.bar(labels, [b["tokens"] / 1e6 for b in buckets], color="tab:blue")
-    tokens_axis.bar_label(bars, labels=[_pct(b["tokens"], manifest["counts"]["tokens_written"]) for b in buckets],
-                          padding=2, fontsize=8)
+    tokens_axis.bar_label(
+        bars, labels=[_pct(b["tokens"], manifest["counts"]["tokens_written"]) for b in buckets], padding=2, fontsize=8
+    )
     tokens_axis.margins(y=0.12)
     tokens_axis.set(title="Tokens per bucket", xlabel="row length L", ylabel="million tokens")
     rows_axis.bar(labels, [b["rows"] for b in buckets], color="tab:gray")
@@ -231,20 +263,28 @@ def _accounting_figure(figure, counts: dict):
 def _speech_figure(figure, counts: dict, speech: dict):
     share_axis, spans_axis = figure.subplots(1, 2)
     produced, left = counts["text_tokens"] + counts["speech_tokens"], 0.0
-    for name, tokens, color in (("text", counts["text_tokens"], "tab:blue"),
-                                ("speech", counts["speech_tokens"], "tab:purple")):
+    for name, tokens, color in (
+        ("text", counts["text_tokens"], "tab:blue"),
+        ("speech", counts["speech_tokens"], "tab:purple"),
+    ):
         bars = share_axis.barh(["tokens"], [tokens / 1e6], left=[left], color=color)
         share_axis.bar_label(bars, labels=[f"{name} {_pct(tokens, produced)}"], label_type="center", color="white")
         left += tokens / 1e6
-    share_axis.set(title=f"Speech word share {speech['achieved_word_share']:.3f} "
-                         f"(target {speech['speech_ratio']})", xlabel="million tokens")
-    spans = [("from cache", speech["spans_cached"], "tab:green"), ("converted", speech["spans_converted"], "tab:blue"),
-             ("failed", speech["spans_failed"], "tab:red")]
+    share_axis.set(
+        title=f"Speech word share {speech['achieved_word_share']:.3f} (target {speech['speech_ratio']})",
+        xlabel="million tokens",
+    )
+    spans = [
+        ("from cache", speech["spans_cached"], "tab:green"),
+        ("converted", speech["spans_converted"], "tab:blue"),
+        ("failed", speech["spans_failed"], "tab:red"),
+    ]
     bars = spans_axis.bar([s[0] for s in spans], [s[1] for s in spans], color=[s[2] for s in spans])
     spans_axis.bar_label(bars, labels=[f"{s[1]:,}" for s in spans], padding=2)
     spans_axis.margins(y=0.12)
-    spans_axis.set(title=f"{speech['spans']:,} speech spans, cache hit rate {speech['cache_hit_rate']:.1%}",
-                   ylabel="spans")
+    spans_axis.set(
+        title=f"{speech['spans']:,} speech spans, cache hit rate {speech['cache_hit_rate']:.1%}", ylabel="spans"
+    )
     return _margins(figure, left=0.7, bottom=0.6, gap=0.7 + _label_inches([f"{max(s[1] for s in spans):,}"]))
 
 
@@ -254,7 +294,11 @@ def _span_lengths_figure(figure, speech: dict):
     axis.bar(lengths, list(speech["span_words"].values()), width=0.8, color="tab:purple")
     axis.axvline(speech["span_lambda"], color="black", linestyle="--", label=f"span lambda {speech['span_lambda']}")
     axis.legend()
-    axis.set(title=f"Spoken span lengths (mean {mean_span_words(speech['span_words']):.2f} words)",
-             xlabel="words in the span", ylabel="spans")
-    return _margins(figure, left=0.45 + _label_inches([f"{max(speech['span_words'].values(), default=0):,}"]),
-                    bottom=0.6)
+    axis.set(
+        title=f"Spoken span lengths (mean {mean_span_words(speech['span_words']):.2f} words)",
+        xlabel="words in the span",
+        ylabel="spans",
+    )
+    return _margins(
+        figure, left=0.45 + _label_inches([f"{max(speech['span_words'].values(), default=0):,}"]), bottom=0.6
+    )

@@ -4,6 +4,7 @@ A row's shard is its order hash modulo the bucket's shard count, and rows sit in
 shards are the same bytes whatever the runner or worker count. Shards are written under temporary names; the
 commit step gives them their final `shard-i-of-n` names once it knows which are non-empty.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,14 +20,15 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.shard import num_shards, shard_schema
 from vocaloom.transforms.columns import column, take_packed, unpack
-from vocaloom.transforms.text.dataset_decomposition import RowRef
 from vocaloom.transforms.io.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
+from vocaloom.transforms.text.dataset_decomposition import RowRef
 
 
 class ShardFile(NamedTuple):
-    """A written shard under its temporary name; `index` is its hash slot, renumbered densely at commit."""
+    """A written shard under its temporary name; `slot` is its hash slot, renumbered densely at commit."""
+
     length: int
-    index: int
+    slot: int
     temp_path: str
     rows: int
     bytes: int
@@ -34,8 +36,7 @@ class ShardFile(NamedTuple):
     tokens_by_source: tuple[int, ...] = ()  # the shard's tokens of each source, by source index
 
 
-def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None,
-                sources: tuple[str, ...] = ()) -> pa.Table:
+def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None, sources: tuple[str, ...] = ()) -> pa.Table:
     """The rows' tokens read back from the spill files, as a table of the bucket's schema (`vocab`, the manifest's,
     and the source names go into its metadata)."""
     by_file: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # spill -> (flat position, offset, n)
@@ -49,14 +50,18 @@ def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None,
     flat = np.empty(position, dtype=np.int32)
     for spill, spans in by_file.items():
         for (pos, _, n), tokens in zip(spans, read_spans(spill, [(o, n) for _, o, n in spans])):
-            flat[pos:pos + n] = tokens
+            flat[pos : pos + n] = tokens
     starts = [list(itertools.accumulate((n for *_, n in row.pieces[:-1]), initial=0)) for row in rows]
     ids = [[doc_id for doc_id, *_ in row.pieces] for row in rows]
     return pa.Table.from_arrays(
-        [pa.FixedSizeListArray.from_arrays(pa.array(flat), length + 1),
-         pa.array(starts, pa.list_(pa.int32())), pa.array(ids, pa.list_(pa.string())),
-         pa.array([row.source for row in rows], pa.int16())],
-        schema=shard_schema(length, vocab, sources))
+        [
+            pa.FixedSizeListArray.from_arrays(pa.array(flat), length + 1),
+            pa.array(starts, pa.list_(pa.int32())),
+            pa.array(ids, pa.list_(pa.string())),
+            pa.array([row.source for row in rows], pa.int16()),
+        ],
+        schema=shard_schema(length, vocab, sources),
+    )
 
 
 def ipc_file_bytes(table: pa.Table, compression: str) -> bytes:
@@ -99,10 +104,10 @@ class WriteShardFn(beam.DoFn):
 
     def process(self, element):
         (length, index), batches = element  # the slot's packed rows
-        rows = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
+        packed = itertools.chain.from_iterable(unpack(RowRef, batch) for batch in batches)
         # A source's rows are contiguous in a shard (the manifest counts them), so that a reader can take one
         # source's rows in blocks; within a source, hash order (ids break rare ties).
-        rows = sorted(rows, key=lambda r: (r.source, r.order, [piece[0] for piece in r.pieces]))
+        rows = sorted(packed, key=lambda r: (r.source, r.order, [piece[0] for piece in r.pieces]))
         data = ipc_file_bytes(shard_table(length, rows, self._vocab, self._sources), self._compression)
         tokens = [0] * len(self._sources)
         for row in rows:
@@ -118,21 +123,29 @@ class WriteShards(beam.PTransform):
     """Packed batches of RowRefs in, ShardFiles out. Rows reach their shard through spill files in `spill_dir`;
     every shard's schema metadata holds `vocab` (the manifest's) and the build's `sources` (names by index)."""
 
-    def __init__(self, temp_dir: str, shard_tokens: int, compression: str, spill_dir: str, vocab: dict,
-                 sources: tuple[str, ...] = ("default",)):
+    def __init__(
+        self,
+        temp_dir: str,
+        shard_tokens: int,
+        compression: str,
+        spill_dir: str,
+        vocab: dict,
+        sources: tuple[str, ...] = ("default",),
+    ):
         super().__init__()
         self._temp_dir, self._shard_tokens, self._compression = temp_dir, shard_tokens, compression
         self._spill_dir, self._vocab, self._sources = spill_dir, vocab, sources
 
     def expand(self, rows):
-        bucket_rows = (rows
-                       | "BucketsOfRows" >> beam.FlatMap(rows_per_bucket)
-                       | "RowsPerBucket" >> beam.CombinePerKey(sum))
+        bucket_rows = (
+            rows | "BucketsOfRows" >> beam.FlatMap(rows_per_bucket) | "RowsPerBucket" >> beam.CombinePerKey(sum)
+        )
         # Shards are sized from every bucket's row count, so rows wait for the count: they wait in spill files.
-        return (rows
-                | "SpillRows" >> beam.ParDo(SpillBatchFn(self._spill_dir))
-                | "AssignShard" >> beam.ParDo(AssignShardFn(self._shard_tokens),
-                                              bucket_rows=beam.pvalue.AsDict(bucket_rows))
-                | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)
-                | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression, self._vocab,
-                                                          self._sources)))
+        return (
+            rows
+            | "SpillRows" >> beam.ParDo(SpillBatchFn(self._spill_dir))
+            | "AssignShard"
+            >> beam.ParDo(AssignShardFn(self._shard_tokens), bucket_rows=beam.pvalue.AsDict(bucket_rows))
+            | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)
+            | "WriteShard" >> beam.ParDo(WriteShardFn(self._temp_dir, self._compression, self._vocab, self._sources))
+        )

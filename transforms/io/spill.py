@@ -4,6 +4,7 @@ and read back where they are needed.
 Only small references travel through Beam's shuffles, so a build's memory does not grow with the corpus: the
 in-process runner holds a shuffle's values in memory, and Dataflow bills shuffled bytes.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -28,14 +29,14 @@ def write_spill(directory: str, tokens: np.ndarray) -> str:
 
 def read_spans(path: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:
     """The tokens at (offset, count) spans of one spill file, read in file order."""
-    out: list[np.ndarray | None] = [None] * len(spans)
+    out: list[np.ndarray] = [np.empty(0, TOKEN)] * len(spans)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         for i in sorted(range(len(spans)), key=lambda i: spans[i][0]):
             offset, n = spans[i]
             f.seek(offset * TOKEN.itemsize)
             data = f.read(n * TOKEN.itemsize)
             if len(data) != n * TOKEN.itemsize:
-                raise IOError(f"spill file {path} is short: wanted {n} tokens at {offset}")
+                raise OSError(f"spill file {path} is short: wanted {n} tokens at {offset}")
             out[i] = np.frombuffer(data, dtype=TOKEN)
     return out
 
@@ -55,7 +56,7 @@ class SpillBatchFn(beam.DoFn):
         self._spill_dir = spill_dir
 
     def start_bundle(self):
-        self._file, self._path, self._offset = None, None, 0
+        self._file, self._path, self._offset = None, "", 0
 
     def process(self, batch: tuple):
         yield self._spill(batch)
@@ -105,7 +106,9 @@ class SpilledGroupByKey(beam.PTransform):
         self._spill_dir = spill_dir
 
     def expand(self, keyed_batches):
-        return (keyed_batches
-                | "Spill" >> beam.ParDo(SpillKeyedBatchFn(self._spill_dir))
-                | "GroupReferences" >> beam.GroupByKey()
-                | "ReadBack" >> beam.MapTuple(lambda key, ranges: (key, read_batches(ranges))))
+        return (
+            keyed_batches
+            | "Spill" >> beam.ParDo(SpillKeyedBatchFn(self._spill_dir))
+            | "GroupReferences" >> beam.GroupByKey()
+            | "ReadBack" >> beam.MapTuple(lambda key, ranges: (key, read_batches(ranges)))
+        )

@@ -5,6 +5,7 @@ files on disk (never a hub), mean-pooled over the first tokens, L2-normalised. A
 format loads the same way (`--embedder DIR`). Embeddings are kept in the inference cache under the encoder's sha256,
 so a nightly build of an unchanged corpus skips the encoder.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,6 @@ import json
 import math
 import os
 import threading
-from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,14 +22,16 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from vocaloom.schemas.counts import (EMBEDDING_CACHE_ENTRIES_INVALID, EMBEDDINGS_CACHED, EMBEDDINGS_COMPUTED,
-                                     EMBEDDINGS_FAILED)
+from vocaloom.schemas.counts import (
+    EMBEDDING_CACHE_ENTRIES_INVALID,
+    EMBEDDINGS_CACHED,
+    EMBEDDINGS_COMPUTED,
+    EMBEDDINGS_FAILED,
+)
 from vocaloom.schemas.local_files import read_regular
-from vocaloom.transforms.artifacts import Artifact, fingerprint, list_files, localize
-from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
-from vocaloom.transforms.io.spill import read_spans
+from vocaloom.transforms.artifacts import Artifact, list_files, localize, read_artifact
 from vocaloom.transforms.documents import unpack_docs
-from vocaloom.transforms.text.tokenize import worker_sentencepiece
+from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
 from vocaloom.transforms.worker_setup import SetupFailures
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
@@ -37,8 +39,12 @@ from vocaloom.transforms.worker_setup import SetupFailures
 MAX_TOKENS, EMBED_TEXT_TOKENS = 256, 320
 
 
-EMBEDDING_COUNTERS = Counters(cached=EMBEDDINGS_CACHED, computed=EMBEDDINGS_COMPUTED, failed=EMBEDDINGS_FAILED,
-                              invalid=EMBEDDING_CACHE_ENTRIES_INVALID)
+EMBEDDING_COUNTERS = Counters(
+    cached=EMBEDDINGS_CACHED,
+    computed=EMBEDDINGS_COMPUTED,
+    failed=EMBEDDINGS_FAILED,
+    invalid=EMBEDDING_CACHE_ENTRIES_INVALID,
+)
 
 
 def encode_vector(data: bytes) -> str:
@@ -68,6 +74,7 @@ class EmbeddingInput(NamedTuple):
 
 class Embedder(NamedTuple):
     """An encoder directory, the size of its embeddings and the inference cache files already holding them."""
+
     artifact: Artifact
     dim: int
     cache_files: tuple[str, ...] = ()
@@ -80,7 +87,7 @@ class Embedder(NamedTuple):
 
 def read_embedder(location: str) -> Embedder:
     """Fails before the build when the encoder directory lacks what transformers needs."""
-    artifact = fingerprint(location)
+    artifact = read_artifact(location)
     names = {name for name, _ in list_files(location)}
     for name in ("config.json", "tokenizer.json"):
         if name not in names:
@@ -103,6 +110,7 @@ def config_problem(config, directory: str) -> str | None:
     """What is wrong with an encoder's config.json before any worker builds the model from it: a number that is not
     finite, or a size nothing in model.safetensors could back (text_to_token/model_file.py's rule)."""
     from vocaloom.text_to_token.model_file import safetensors_shapes, size_problem
+
     if not isinstance(config, dict):
         return "is not a JSON object"
     try:
@@ -141,6 +149,7 @@ class Encoder:
             import torch
             from transformers import AutoModel, AutoTokenizer
             from transformers.utils import logging as transformers_logging
+
             torch.set_num_threads(1)
             transformers_logging.disable_progress_bar()  # a worker's "Loading weights" bar would draw over the build's
             path = localize(self._artifact)
@@ -166,6 +175,7 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
     @staticmethod
     def _embed(model: Encoder, item: EmbeddingInput) -> bytes:
         import torch
+
         tokenizer, encoder = model.loaded()
         encoded = tokenizer(item.text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         with torch.inference_mode():
@@ -193,45 +203,15 @@ def key_source(key: str) -> int:
     return int(parts[2]) if len(parts) == 3 else 0
 
 
-def embedding_text(sp, tokens: np.ndarray, doc, text_size: int) -> str:
-    """The text of a document's first tokens, decoded from its spill. In an interleaved build the spill holds only
-    the text segments: the spans that become speech are put back in their places (`layout`), so that the encoder
-    sees every word of the document, spoken or not."""
-    if not doc.layout:
-        return sp.decode([int(t) for t in tokens if t < text_size])
-    pieces, at, spans = [], 0, iter(doc.spans)
-    for count in doc.layout:
-        if at >= len(tokens):
-            break
-        if count < 0:
-            pieces.append(next(spans))
-        else:
-            pieces.append(sp.decode([int(t) for t in tokens[at:at + count] if t < text_size]))
-            at += count
-    return " ".join(piece.strip() for piece in pieces if piece.strip())
-
-
 class EmbeddingTextFn(beam.DoFn):
-    """DocBatches to EmbeddingInputs: the text of each document's first tokens (the text itself is not carried past
-    tokenisation)."""
+    """DocBatches to EmbeddingInputs: each document's embedding text (made at tokenisation, from its whole text)."""
 
-    def __init__(self, tokenizer: Artifact, text_size: int, embedder_sha256: str,
-                 failures: SetupFailures = SetupFailures()):
-        self._tokenizer, self._text_size, self._embedder_sha256 = tokenizer, text_size, embedder_sha256
-        self._failures = failures
-
-    def setup(self):
-        self._sp = worker_sentencepiece(self._tokenizer, "EmbeddingText", self._failures)
+    def __init__(self, embedder_sha256: str):
+        self._embedder_sha256 = embedder_sha256
 
     def process(self, batch):
-        by_spill = defaultdict(list)
         for doc in unpack_docs(batch):
-            by_spill[doc.spill].append(doc)
-        for spill, group in by_spill.items():
-            spans = [(doc.offset, min(doc.n_tokens, EMBED_TEXT_TOKENS)) for doc in group]
-            for doc, tokens in zip(group, read_spans(spill, spans)):
-                text = embedding_text(self._sp, tokens, doc, self._text_size)
-                yield EmbeddingInput(doc_key(doc), text, cache_key(self._embedder_sha256, text))
+            yield EmbeddingInput(doc_key(doc), doc.embedding_text, cache_key(self._embedder_sha256, doc.embedding_text))
 
 
 def keyed_embedding(embedded: tuple[EmbeddingInput, bytes | None]) -> tuple[str, bytes]:

@@ -5,6 +5,7 @@ unvisited document of minimum degree, moves to the most similar unvisited neighb
 minimum-degree unvisited document when every neighbour is visited. A jump ends a segment: a run of related
 documents that `--context related` packs into rows. At scale the walk runs per partition (k-means cells).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,6 +22,7 @@ HNSW_M, HNSW_EF_SEARCH, HNSW_EF_CONSTRUCTION = 32, 128, 80
 
 class KnnGraph(NamedTuple):
     """Row i: the ids and cosine similarities of document i's nearest neighbours, best first (-1: none)."""
+
     neighbours: np.ndarray  # int64 [n, k]
     similarities: np.ndarray  # float32 [n, k]
     approximate: bool
@@ -33,6 +35,7 @@ def knn_graph(vectors: np.ndarray, k: int, exact_max: int) -> KnnGraph:
     if k <= 0:
         return KnnGraph(np.full((n, 0), -1, np.int64), np.zeros((n, 0), np.float32), False)
     approximate = n > exact_max
+    index: faiss.Index
     if approximate:
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -63,7 +66,7 @@ def _drop_self(ids: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, n
     out_ids, out_sims = np.full((n, k), -1, np.int64), np.zeros((n, k), np.float32)
     for i in range(n):
         row_ids, row_sims = ids[i][keep[i]][:k], sims[i][keep[i]][:k]
-        out_ids[i, :len(row_ids)], out_sims[i, :len(row_sims)] = row_ids, row_sims
+        out_ids[i, : len(row_ids)], out_sims[i, : len(row_sims)] = row_ids, row_sims
     return out_ids, out_sims
 
 
@@ -76,15 +79,10 @@ def recall_at_k(approximate: np.ndarray, exact: np.ndarray) -> float:
 class Adjacency(NamedTuple):
     """The undirected kNN graph in CSR form: node i's neighbours are indices[indptr[i]:indptr[i + 1]], most similar
     first (ties by id), with their similarities in `similarities`."""
+
     indptr: np.ndarray
     indices: np.ndarray
     similarities: np.ndarray
-
-    def degree(self, i: int) -> int:
-        return int(self.indptr[i + 1] - self.indptr[i])
-
-    def neighbours(self, i: int) -> np.ndarray:
-        return self.indices[self.indptr[i]:self.indptr[i + 1]]
 
 
 def undirected(graph: KnnGraph) -> Adjacency:
@@ -93,8 +91,11 @@ def undirected(graph: KnnGraph) -> Adjacency:
     src = np.repeat(np.arange(n), k)
     dst, sim = graph.neighbours.ravel(), graph.similarities.ravel()
     valid = dst >= 0
-    src, dst, sim = np.concatenate([src[valid], dst[valid]]), np.concatenate([dst[valid], src[valid]]), \
-        np.concatenate([sim[valid], sim[valid]])
+    src, dst, sim = (
+        np.concatenate([src[valid], dst[valid]]),
+        np.concatenate([dst[valid], src[valid]]),
+        np.concatenate([sim[valid], sim[valid]]),
+    )
     order = np.lexsort((dst, -sim, src))  # by source, then best first, then id
     src, dst, sim = src[order], dst[order], sim[order]
     pair = src * n + dst
@@ -123,7 +124,7 @@ def greedy_path(adjacency: Adjacency, tie_break: list[int]) -> list[list[int]]:
         segment, current = [start], start
         visited[start] = True
         while True:
-            nxt = next((j for j in indices[indptr[current]:indptr[current + 1]] if not visited[j]), None)
+            nxt = next((j for j in indices[indptr[current] : indptr[current + 1]] if not visited[j]), None)
             if nxt is None:
                 break
             visited[nxt] = True
@@ -148,8 +149,9 @@ def semantic_duplicates(graph: KnnGraph, threshold: float, order: list[int]) -> 
     return dropped
 
 
-def order_cells(vectors: np.ndarray, keys: list[str], k: int, exact_max: int, seed: int,
-                dedup_threshold: float | None = None):
+def order_cells(
+    vectors: np.ndarray, keys: list[str], k: int, exact_max: int, seed: int, dedup_threshold: float | None = None
+):
     """One partition: (segments of indices, dropped indices, graph). Ties break on a hash of (seed, key)."""
     tie_break = [seeds.derive(seed, "path", key) for key in keys]
     graph = knn_graph(vectors, k, exact_max)

@@ -5,6 +5,7 @@ each partition's kNN graph is built and walked on one worker; partitions are cha
 centroids are adjacent. The result is, for each document, its segment and position in it. Ordering quality
 figures are COUNTS of the ordering block (schemas/counts.py), which the commit summarises into the manifest.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,16 +14,33 @@ import apache_beam as beam
 import faiss
 import numpy as np
 
+from vocaloom.schemas.counts import (
+    ADJACENT_PAIRS,
+    ADJACENT_SIMILARITY_SUM,
+    APPROXIMATE_PARTITIONS,
+    BEST_NEIGHBOUR_DOCUMENTS,
+    BEST_NEIGHBOUR_SIMILARITY_SUM,
+    FILTERED,
+    ORDERED_DOCUMENTS,
+    PARTITIONS,
+    RANDOM_PAIR_SIMILARITY,
+    RECALL_SUM,
+    SAMPLE_EDGES,
+    SAMPLE_EDGES_LOST,
+    SEGMENTS,
+)
 from vocaloom.transforms import seeds
-from vocaloom.schemas.counts import (ADJACENT_PAIRS, ADJACENT_SIMILARITY_SUM, APPROXIMATE_PARTITIONS,
-                                      BEST_NEIGHBOUR_DOCUMENTS, BEST_NEIGHBOUR_SIMILARITY_SUM, FILTERED,
-                                      ORDERED_DOCUMENTS, PARTITIONS, RANDOM_PAIR_SIMILARITY, RECALL_SUM, SAMPLE_EDGES,
-                                      SAMPLE_EDGES_LOST, SEGMENTS)
 from vocaloom.transforms.counting import COUNTS, count, counted
-from vocaloom.transforms.related.embed import doc_key, key_source
 from vocaloom.transforms.documents import unpack_docs
-from vocaloom.transforms.related.in_context_pretraining import (greedy_path, knn_graph, one_faiss_thread, order_cells,
-                                                        recall_at_k, undirected)
+from vocaloom.transforms.related.embed import doc_key, key_source
+from vocaloom.transforms.related.in_context_pretraining import (
+    greedy_path,
+    knn_graph,
+    one_faiss_thread,
+    order_cells,
+    recall_at_k,
+    undirected,
+)
 
 # Documents k-means is trained on (deterministically chosen), and exact queries used to measure recall.
 SAMPLE_SIZE, RECALL_QUERIES = 20_000, 200
@@ -42,8 +60,9 @@ class Partitioning:
         return self.rank[int(np.argmax(self.centroids @ vector))]
 
 
-def train_partitioning(sample: list[tuple[int, tuple[str, bytes]]], documents: int, partition_size: int,
-                       seed: int) -> Partitioning:
+def train_partitioning(
+    sample: list[tuple[int, tuple[str, bytes]]], documents: int, partition_size: int, seed: int
+) -> Partitioning:
     if not sample:
         return Partitioning(np.zeros((1, 1), np.float32), [0])  # an empty corpus: nothing will be assigned
     vectors = np.stack([as_vector(v) for _, (_, v) in sorted(sample)])
@@ -53,6 +72,7 @@ def train_partitioning(sample: list[tuple[int, tuple[str, bytes]]], documents: i
     kmeans = faiss.Kmeans(vectors.shape[1], partitions, niter=20, seed=seed % (1 << 31), spherical=True)
     with one_faiss_thread():
         kmeans.train(vectors)
+    assert kmeans.centroids is not None  # trained
     centroids = kmeans.centroids.copy()
     graph = knn_graph(centroids, min(8, partitions - 1), exact_max=partitions)
     chain = [c for segment in greedy_path(undirected(graph), list(range(partitions))) for c in segment]
@@ -85,8 +105,7 @@ class WalkPartitionFn(beam.DoFn):
         yield count(BEST_NEIGHBOUR_DOCUMENTS, int((graph.neighbours[:, :1] >= 0).sum()))
         if graph.approximate:
             yield count(APPROXIMATE_PARTITIONS)
-            yield count(RECALL_SUM, self._recall(vectors[sorted(set(range(len(keys))) - dropped)],
-                                                            graph))
+            yield count(RECALL_SUM, self._recall(vectors[sorted(set(range(len(keys))) - dropped)], graph))
 
     def _recall(self, vectors: np.ndarray, graph) -> float:
         """Recall of the partition's approximate search against exact search, on evenly spaced queries."""
@@ -150,25 +169,37 @@ class OrderDocuments(beam.PTransform):
         self._seed, self._dedup = seed, dedup_threshold
 
     def expand(self, embeddings):
-        sample = (embeddings | "SampleKey" >> beam.Map(sample_key(self._seed))
-                  | "Sample" >> beam.combiners.Top.Smallest(SAMPLE_SIZE))
+        sample = (
+            embeddings
+            | "SampleKey" >> beam.Map(sample_key(self._seed))
+            | "Sample" >> beam.combiners.Top.Smallest(SAMPLE_SIZE)
+        )
         documents = embeddings | "CountDocuments" >> beam.combiners.Count.Globally()
         partitioning = sample | "TrainCentroids" >> beam.Map(
-            train_partitioning, beam.pvalue.AsSingleton(documents), self._partition_size, self._seed)
-        positions = (embeddings
-                     | "AssignPartition" >> beam.Map(
-                         lambda item, parts: ((key_source(item[0]), parts.assign(as_vector(item[1]))), item),
-                         beam.pvalue.AsSingleton(partitioning))
-                     | "GroupByPartition" >> beam.GroupByKey()
-                     | "WalkPartition" >> beam.ParDo(WalkPartitionFn(self._k, self._exact_max, self._seed,
-                                                                     self._dedup)).with_outputs(COUNTS,
-                                                                                                main="positions"))
-        lost = sample | "EdgesLost" >> beam.FlatMap(cross_partition_edges, beam.pvalue.AsSingleton(partitioning),
-                                                    self._k)
-        partitions = partitioning | "PartitionCount" >> beam.Map(
-            lambda parts: counted(PARTITIONS, len(parts.rank)))
-        random_pairs = (embeddings | "SumVectors" >> beam.CombineGlobally(SumVectors())
-                        | "RandomPairs" >> beam.FlatMap(random_pair_similarity))
+            train_partitioning, beam.pvalue.AsSingleton(documents), self._partition_size, self._seed
+        )
+        positions = (
+            embeddings
+            | "AssignPartition"
+            >> beam.Map(
+                lambda item, parts: ((key_source(item[0]), parts.assign(as_vector(item[1]))), item),
+                beam.pvalue.AsSingleton(partitioning),
+            )
+            | "GroupByPartition" >> beam.GroupByKey()
+            | "WalkPartition"
+            >> beam.ParDo(WalkPartitionFn(self._k, self._exact_max, self._seed, self._dedup)).with_outputs(
+                COUNTS, main="positions"
+            )
+        )
+        lost = sample | "EdgesLost" >> beam.FlatMap(
+            cross_partition_edges, beam.pvalue.AsSingleton(partitioning), self._k
+        )
+        partitions = partitioning | "PartitionCount" >> beam.Map(lambda parts: counted(PARTITIONS, len(parts.rank)))
+        random_pairs = (
+            embeddings
+            | "SumVectors" >> beam.CombineGlobally(SumVectors())
+            | "RandomPairs" >> beam.FlatMap(random_pair_similarity)
+        )
         counts = (positions[COUNTS], lost, partitions, random_pairs) | "OrderingCounts" >> beam.Flatten()
         return {"positions": positions.positions, COUNTS: counts}
 
@@ -194,7 +225,11 @@ class PlaceDocuments(beam.PTransform):
     def expand(self, inputs):
         docs, positions = inputs
         keyed = docs | "KeyDocs" >> beam.FlatMap(lambda batch: [(doc_key(d), d) for d in unpack_docs(batch)])
-        return ({"place": positions, "doc": keyed}
-                | "JoinPlaces" >> beam.CoGroupByKey()
-                | "Place" >> beam.ParDo(PlaceDocumentFn()).with_output_types(
-                    beam.typehints.Tuple[str, beam.typehints.Any]).with_outputs(COUNTS, main="placed"))
+        return (
+            {"place": positions, "doc": keyed}
+            | "JoinPlaces" >> beam.CoGroupByKey()
+            | "Place"
+            >> beam.ParDo(PlaceDocumentFn())
+            .with_output_types(beam.typehints.Tuple[str, beam.typehints.Any])
+            .with_outputs(COUNTS, main="placed")
+        )

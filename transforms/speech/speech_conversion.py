@@ -3,26 +3,27 @@ model through RunInference, each distinct text once, in batches of similar lengt
 (SpanBatches) so that no span's units depend on how a runner bundled it. A batch the model fails on, and a span it
 cannot convert, go to the dead letter output with their span ids; those spans stay text and the build goes on.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import ModelHandler
 
 from vocaloom.schemas.counts import SPAN_CACHE_ENTRIES_INVALID, SPANS_CACHED, SPANS_CONVERTED, SPANS_FAILED
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocBatch, unpack_docs
 from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Codec, Counters, cache_key, same
-from vocaloom.transforms.speech.speech_handlers import Span, text_size
+from vocaloom.transforms.speech.speech_handlers import Span, SpanBatchHandler, text_size
 
 # A length class is spread over hash shards, each of them grouped on one worker, so that one class can keep many
 # workers busy; at the CPU's default budget of 2,048 characters, 64 shards. A larger budget gets fewer shards, so
 # that each still holds enough spans to fill its batches (a GPU's budget of 262,144: one).
 SPREAD_CHARACTERS = 64 * 2048
-SPAN_COUNTERS = Counters(cached=SPANS_CACHED, computed=SPANS_CONVERTED, failed=SPANS_FAILED,
-                         invalid=SPAN_CACHE_ENTRIES_INVALID)
+SPAN_COUNTERS = Counters(
+    cached=SPANS_CACHED, computed=SPANS_CONVERTED, failed=SPANS_FAILED, invalid=SPAN_CACHE_ENTRIES_INVALID
+)
 
 
 def speech_spans(batch: DocBatch, identity: str):
@@ -50,10 +51,12 @@ class SpanBatches(beam.PTransform):
 
     def expand(self, spans):
         budget, size = self._budget, self._size
-        return (spans
-                | "KeyByLength" >> beam.Map(lambda s: sized_in_group(s, size(s.text), budget))
-                | "GroupByLength" >> beam.GroupByKey()
-                | "CutBatches" >> beam.FlatMap(lambda group: cut_sized(group[1], budget)))
+        return (
+            spans
+            | "KeyByLength" >> beam.Map(lambda s: sized_in_group(s, size(s.text), budget))
+            | "GroupByLength" >> beam.GroupByKey()
+            | "CutBatches" >> beam.FlatMap(lambda group: cut_sized(group[1], budget))
+        )
 
 
 def sized_in_group(span: Span, size: int, budget: int):
@@ -69,7 +72,7 @@ def cut_batches(spans, budget: int, size: Callable[[str], int] = text_size):
 
 def cut_sized(sized, budget: int):
     """cut_batches over (size, key, span) triples (keys are distinct, so spans are never compared)."""
-    batch = []
+    batch: list = []
     for span_size, _, span in sorted(sized):
         if batch and (len(batch) + 1) * span_size > budget:
             yield tuple(batch)
@@ -81,13 +84,16 @@ def cut_sized(sized, budget: int):
 
 def dead_letter_record(failed: tuple[Span, str]) -> dict:
     span, error = failed
-    return {"doc_id": span.doc_id, "span_index": span.index, "text": span.text, "error": error}
+    return {"doc_id": span.doc_id, "span_index": span.ordinal, "text": span.text, "error": error}
 
 
 def checked_units(codebook_size: int, value) -> list[int]:
     """A cached span's units, if the model could have made them: a non-empty list of ids in [0, codebook_size)."""
-    if type(value) is not list or not value or \
-            not all(type(unit) is int and 0 <= unit < codebook_size for unit in value):
+    if (
+        type(value) is not list
+        or not value
+        or not all(type(unit) is int and 0 <= unit < codebook_size for unit in value)
+    ):
         raise ValueError(f"not a non-empty list of unit ids in [0, {codebook_size})")
     return value
 
@@ -96,11 +102,16 @@ class ConvertSpans(beam.PTransform):
     """Spans in; (span, unit ids or None) out, plus DEAD_LETTER records and COUNTS. Cached units are used only if
     they are ids of the model's codebook (`codebook_size`)."""
 
-    def __init__(self, handler: ModelHandler, cache_files: list[str], cache_dir: str | None, codebook_size: int):
+    def __init__(self, handler: SpanBatchHandler, cache_files: list[str], cache_dir: str | None, codebook_size: int):
         super().__init__()
-        self._convert = CachedInference(handler, cache_files, cache_dir, SPAN_COUNTERS,
-                                        SpanBatches(handler.batch_characters, handler.span_size),
-                                        Codec(same, functools.partial(checked_units, codebook_size)))
+        self._convert = CachedInference(
+            handler,
+            cache_files,
+            cache_dir,
+            SPAN_COUNTERS,
+            SpanBatches(handler.batch_characters, handler.span_size),
+            Codec(same, functools.partial(checked_units, codebook_size)),
+        )
 
     def expand(self, spans):
         converted = spans | "CachedTextToToken" >> self._convert

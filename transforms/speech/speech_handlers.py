@@ -5,6 +5,7 @@ RunInference loads the model once per worker process. Each element a handler get
 pipeline formed (speech_conversion.SpanBatches: similar lengths, within `batch_characters` padded characters), and
 it answers with each span's unit ids, or a Failed reason for a span it could not convert.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from vocaloom.schemas.config import BuildConfig
 from vocaloom.text_to_token.causal_lm import CausalLMSpec
 from vocaloom.text_to_token.model_file import ModelSpec
-from vocaloom.transforms.inference_cache import Failed
 from vocaloom.transforms.artifacts import Artifact, localize
+from vocaloom.transforms.inference_cache import Failed
 from vocaloom.transforms.worker_setup import SetupFailures
 
 # A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
@@ -38,10 +39,11 @@ MAX_SPAN_SIZE = 2048
 
 
 class Span(NamedTuple):
-    """A speech span of a kept document: its `index`-th span, `text` its words. `key` is its inference cache key."""
+    """A speech span of a kept document: its `ordinal`-th span, `text` its words. `key` is its inference cache key."""
+
     doc_id: str
     fingerprint: bytes
-    index: int
+    ordinal: int
     text: str
     key: str
 
@@ -67,8 +69,9 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
     RunInference (the whole batch becomes dead letters), and a worker that cannot load the model stopping the
     build in one line."""
 
-    def __init__(self, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
-                 failures: SetupFailures = SetupFailures()):
+    def __init__(
+        self, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS, failures: SetupFailures = SetupFailures()
+    ):
         super().__init__()
         self._device, self.batch_characters, self._failures = device, batch_characters, failures
 
@@ -98,9 +101,12 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
         sizes = [self.span_size(span.text) for span in spans]
         fits = [span.text for span, size in zip(spans, sizes) if size <= MAX_SPAN_SIZE]
         converted = iter(self.convert(model, fits) if fits else [])
-        return [next(converted) if size <= MAX_SPAN_SIZE
-                else Failed(f"span_too_long: the model reads {size} units of it, more than {MAX_SPAN_SIZE}")
-                for size in sizes]
+        return [
+            next(converted)
+            if size <= MAX_SPAN_SIZE
+            else Failed(f"span_too_long: the model reads {size} units of it, more than {MAX_SPAN_SIZE}")
+            for size in sizes
+        ]
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 1}  # one SpanBatch per call: the pipeline made it
@@ -125,8 +131,13 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
 class TextToTokenHandler(SpanBatchHandler):
     """A model in the text_to_token file format (the bundled student): a batch in one pass."""
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
-                 failures: SetupFailures = SetupFailures()):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "cpu",
+        batch_characters: int = BATCH_CHARACTERS,
+        failures: SetupFailures = SetupFailures(),
+    ):
         super().__init__(device, batch_characters, failures)
         self._spec = spec
 
@@ -141,7 +152,7 @@ class TextToTokenHandler(SpanBatchHandler):
         inputs = [self._spec.encode_text(text) for text in texts]
         units = []
         for chunk in model_calls([len(ids) for ids in inputs]):
-            units += self._generate(model, inputs[chunk.start:chunk.stop])
+            units += self._generate(model, inputs[chunk.start : chunk.stop])
         return units
 
     def _generate(self, model, inputs: list[list[int]]) -> list[list[int]]:
@@ -156,7 +167,7 @@ class TextToTokenHandler(SpanBatchHandler):
             raise ValueError(f"model produced unit ids outside [0, {self._spec.codebook_size})")
         ends = np.cumsum(counts).tolist()
         flat_ids = flat.tolist()
-        return [flat_ids[end - count:end] for count, end in zip(counts, ends, strict=True)]
+        return [flat_ids[end - count : end] for count, end in zip(counts, ends, strict=True)]
 
 
 def padded_batch(inputs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,7 +175,8 @@ def padded_batch(inputs: list[list[int]], device: torch.device) -> tuple[torch.T
     sizes = np.fromiter(map(len, inputs), dtype=np.int64, count=len(inputs))
     padded = np.zeros((len(inputs), max(1, int(sizes.max(initial=0)))), dtype=np.int64)
     padded[np.arange(padded.shape[1]) < sizes[:, None]] = np.fromiter(
-        itertools.chain.from_iterable(inputs), dtype=np.int64, count=int(sizes.sum()))
+        itertools.chain.from_iterable(inputs), dtype=np.int64, count=int(sizes.sum())
+    )
     return torch.from_numpy(padded).to(device), torch.from_numpy(sizes).to(device)
 
 
@@ -175,10 +187,10 @@ def model_calls(sizes: list[int], cells: int = MODEL_CALL_CELLS) -> list[range]:
     runs, start, longest = [], 0, 0
     for row, size in enumerate(sizes):
         longest = max(longest, size)
-        if row > start and (row - start + 1) * longest ** 2 > cells:
+        if row > start and (row - start + 1) * longest**2 > cells:
             runs.append(range(start, row))
             start, longest = row, size
-    return runs + [range(start, len(sizes))] if sizes else runs
+    return [*runs, range(start, len(sizes))] if sizes else runs
 
 
 def precision(device: torch.device, dtype: torch.dtype):
@@ -190,8 +202,13 @@ class CausalLMHandler(SpanBatchHandler):
     """A lab's Hugging Face causal LM (text_to_token/causal_lm.py): greedy, the batch left-padded; a span that hits
     its length cap, or gets an id that is not a unit, is Failed (a dead letter with that reason)."""
 
-    def __init__(self, spec: CausalLMSpec, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS,
-                 failures: SetupFailures = SetupFailures()):
+    def __init__(
+        self,
+        spec: CausalLMSpec,
+        device: str = "cpu",
+        batch_characters: int = BATCH_CHARACTERS,
+        failures: SetupFailures = SetupFailures(),
+    ):
         super().__init__(device, batch_characters, failures)
         self._spec = spec
 
@@ -199,8 +216,10 @@ class CausalLMHandler(SpanBatchHandler):
         return CausalLM(*self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256))))
 
     def convert(self, model: CausalLM, texts: list[str]) -> list:
-        return [Failed(units) if isinstance(units, str) else units
-                for units in self._spec.generate(model.model, model.tokenizer, texts)]
+        return [
+            Failed(units) if isinstance(units, str) else units
+            for units in self._spec.generate(model.model, model.tokenizer, texts)
+        ]
 
 
 class CausalLM:
@@ -225,6 +244,7 @@ def units_identity(model_sha256: str, precision: str) -> str:
 class TeacherSpec:
     """`--speech-source tts`: espeak-ng speaking each span and the speech tokenizer in `path` turning the audio into
     units (InSerter's route: the slow reference for the text-to-token model)."""
+
     path: str  # the speech tokenizer's reference (bundled:speech-tokenizer)
     sha256: str  # of the tokenizer's files (schemas/digest.py): the inference cache key
     frame_rate_hz: float
@@ -235,6 +255,7 @@ def read_teacher(tokenizer: Artifact) -> TeacherSpec:
     """Checks espeak-ng and loads the speech tokenizer; raises with one line naming what is missing."""
     from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
     from vocaloom.text_to_token.teacher import check_espeak
+
     check_espeak()
     codebook_size = SpeechTokenizer.load(localize(tokenizer)).codebook_size
     return TeacherSpec(tokenizer.location, tokenizer.sha256, FRAME_RATE_HZ, codebook_size)
@@ -248,15 +269,21 @@ class TeacherHandler(SpanBatchHandler):
     def load_model(self):
         with self._failures.guard("ConvertSpans"):
             from vocaloom.text_to_token.teacher import Teacher
+
             return Teacher(localize(Artifact(self._spec.path, self._spec.sha256)))
 
     def convert(self, model, texts: list[str]) -> list[list[int]]:
         return list(model.units(texts))
 
 
-def speech_handler(spec: ModelSpec | CausalLMSpec | TeacherSpec, device: str, failures: SetupFailures,
-                   batch_characters: int = BATCH_CHARACTERS) -> SpanBatchHandler:
+def speech_handler(
+    spec: ModelSpec | CausalLMSpec | TeacherSpec,
+    device: str,
+    failures: SetupFailures,
+    batch_characters: int = BATCH_CHARACTERS,
+) -> SpanBatchHandler:
     if isinstance(spec, TeacherSpec):
         return TeacherHandler(spec, failures)
-    handler = CausalLMHandler if isinstance(spec, CausalLMSpec) else TextToTokenHandler
-    return handler(spec, device, batch_characters, failures)
+    if isinstance(spec, CausalLMSpec):
+        return CausalLMHandler(spec, device, batch_characters, failures)
+    return TextToTokenHandler(spec, device, batch_characters, failures)

@@ -5,6 +5,7 @@ words (the last span is cut to hit it), then placed at random without overlap an
 kept one word apart so that each becomes its own `begin_of_audio ... end_of_audio` run. Everything is a function
 of (seed, document id), so retries, reruns and runners agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,6 +28,7 @@ def too_long(span_text: str) -> bool:
 
 class Segment(NamedTuple):
     """A run of whole words of a document: `text[start:end]`, spoken when `speech` is true."""
+
     start: int
     end: int
     speech: bool
@@ -85,7 +87,7 @@ def segments(text: str, ratio: float, lam: float, seed: int, doc_id: str) -> lis
     spans = place_spans(len(words), span_lengths(len(words), ratio, lam, rng), rng)
     out, word = [], 0
     for start, end in spans:
-        if too_long(text[words[start][0]:words[end - 1][1]]):
+        if too_long(text[words[start][0] : words[end - 1][1]]):
             continue  # its words stay in the text segment around it
         if start > word:
             out.append(Segment(words[word][0], words[start - 1][1], False))

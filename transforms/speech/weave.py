@@ -3,6 +3,7 @@
 Each speech span becomes `begin_of_audio, speech_offset + unit..., end_of_audio`; a span whose conversion failed
 is tokenised as text instead, so no word is ever lost. The woven tokens go to new spill files.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -10,15 +11,15 @@ from collections import Counter
 import apache_beam as beam
 import numpy as np
 
+from vocaloom.schemas.counts import SPAN_WORDS, SPEECH_WORDS, WORDS
 from vocaloom.schemas.vocab import BEGIN_OF_AUDIO, END_OF_AUDIO, Vocabulary
 from vocaloom.transforms.artifacts import Artifact
 from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.schemas.counts import SPAN_WORDS, SPEECH_WORDS, WORDS
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.io.spill import TOKEN, read_spans, write_spill
-from vocaloom.transforms.worker_setup import SetupFailures
 from vocaloom.transforms.documents import pack_docs, unpack_docs
+from vocaloom.transforms.io.spill import TOKEN, read_spans, write_spill
 from vocaloom.transforms.text.tokenize import worker_sentencepiece
+from vocaloom.transforms.worker_setup import SetupFailures
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20
@@ -31,7 +32,7 @@ def weave(text_tokens: np.ndarray, layout: tuple, span_tokens: list[list[int]]) 
         if size < 0:
             pieces.append(np.asarray(next(spans), dtype=TOKEN))
         else:
-            pieces.append(text_tokens[position:position + size])
+            pieces.append(text_tokens[position : position + size])
             position += size
     pieces.append(text_tokens[position:])  # eos
     return np.concatenate(pieces)
@@ -84,8 +85,11 @@ class WeaveFn(beam.DoFn):
             path = write_spill(self._spill_dir, np.concatenate([tokens for _, tokens, _ in woven]))
             batch, offset = [], 0
             for doc, tokens, n_speech in woven:
-                batch.append(doc._replace(n_tokens=len(tokens), spill=path, offset=offset, n_speech=n_speech,
-                                          layout=(), spans=()))
+                batch.append(
+                    doc._replace(
+                        n_tokens=len(tokens), spill=path, offset=offset, n_speech=n_speech, layout=(), spans=()
+                    )
+                )
                 offset += len(tokens)
             yield pack_docs(batch)
         words, span_words, self._words, self._span_words = self._words, self._span_words, 0, Counter()
@@ -98,17 +102,22 @@ class WeaveFn(beam.DoFn):
 class Weave(beam.PTransform):
     """DocBatches and (span, units) pairs in; DocBatches of woven documents out, with COUNTS."""
 
-    def __init__(self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str,
-                 failures: SetupFailures = SetupFailures()):
+    def __init__(
+        self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str, failures: SetupFailures = SetupFailures()
+    ):
         super().__init__()
         self._fn = WeaveFn(tokenizer, vocab, spill_dir, failures)
 
     def expand(self, inputs):
         docs, units = inputs
         keyed_docs = docs | "KeyDocs" >> beam.FlatMap(
-            lambda batch: [((d.id, d.fingerprint), d) for d in unpack_docs(batch)])
+            lambda batch: [((d.id, d.fingerprint), d) for d in unpack_docs(batch)]
+        )
         keyed_units = units | "KeyUnits" >> beam.Map(
-            lambda pair: ((pair[0].doc_id, pair[0].fingerprint), (pair[0].index, pair[1])))
-        return ({"doc": keyed_docs, "units": keyed_units}
-                | "JoinSpeech" >> beam.CoGroupByKey()
-                | "Weave" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="docs"))
+            lambda pair: ((pair[0].doc_id, pair[0].fingerprint), (pair[0].ordinal, pair[1]))
+        )
+        return (
+            {"doc": keyed_docs, "units": keyed_units}
+            | "JoinSpeech" >> beam.CoGroupByKey()
+            | "Weave" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="docs")
+        )

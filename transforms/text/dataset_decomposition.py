@@ -3,6 +3,7 @@
 A row of bucket L stores L + 1 tokens so that inputs = row[:-1] and targets = row[1:] give L positions.
 Pieces are disjoint, so every token is in exactly one row or counted as dropped.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -13,11 +14,19 @@ from typing import NamedTuple
 
 import apache_beam as beam
 
+from vocaloom.schemas.counts import (
+    DOCUMENT_MODE_TOKENS_DROPPED,
+    DOCUMENTS_KEPT,
+    FILTERED,
+    SOURCE_DOCUMENTS_KEPT,
+    SPEECH_TOKENS,
+    TEXT_TOKENS,
+    TOKENS_DROPPED,
+    TOKENS_DROPPED_BY_REASON,
+)
 from vocaloom.transforms import seeds
-from vocaloom.transforms.columns import pack, records, take, to_columns
 from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.schemas.counts import (DOCUMENT_MODE_TOKENS_DROPPED, DOCUMENTS_KEPT, FILTERED, SOURCE_DOCUMENTS_KEPT,
-                                      SPEECH_TOKENS, TEXT_TOKENS, TOKENS_DROPPED, TOKENS_DROPPED_BY_REASON)
+from vocaloom.transforms.columns import pack, records, take, to_columns
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.documents import DocBatch, DocTokens
 
@@ -58,6 +67,7 @@ class RowRef(NamedTuple):
     `order` is a hash of the seed and the row's content ids: it picks the shard and the position within it. Every
     piece comes from documents of one source (its index in the build's sorted source names).
     """
+
     length: int
     order: int
     pieces: tuple[tuple[str, str, int, int], ...]
@@ -105,6 +115,7 @@ PACK_GROUPS = 16
 class Leftover(NamedTuple):
     """Tokens of one document that make no row of their own: `n_tokens` at `offset` in `spill`. `whole`: the entire
     document (shorter than the shortest row), not the end of a longer one. `order`: its place in its pack group."""
+
     order: int
     id: str
     spill: str
@@ -118,8 +129,9 @@ def leftover(seed: int, doc: DocTokens, start: int, n_tokens: int) -> tuple[int,
     [s * PACK_GROUPS, (s + 1) * PACK_GROUPS)."""
     order = seeds.derive(seed, "pack", doc.id, doc.fingerprint)
     group = doc.source_index * PACK_GROUPS + order % PACK_GROUPS
-    return group, Leftover(order, doc.id, doc.spill, doc.offset + start, n_tokens,
-                           start == 0 and n_tokens == doc.n_tokens)
+    return group, Leftover(
+        order, doc.id, doc.spill, doc.offset + start, n_tokens, start == 0 and n_tokens == doc.n_tokens
+    )
 
 
 class DecomposeDocumentFn(beam.DoFn):
@@ -142,14 +154,21 @@ class DecomposeDocumentFn(beam.DoFn):
         for doc in records(DocTokens, take(columns, long)):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
-                self._rows.add(RowRef(length, seeds.derive(doc_seed, i),
-                                      ((doc.id, doc.spill, doc.offset + start, length + 1),), doc.source_index))
+                self._rows.add(
+                    RowRef(
+                        length,
+                        seeds.derive(doc_seed, i),
+                        ((doc.id, doc.spill, doc.offset + start, length + 1),),
+                        doc.source_index,
+                    )
+                )
                 written += length + 1
             remainder = dropped_tokens(doc.n_tokens, pieces)
             remainders += remainder
             if remainder and self._pack:
-                yield beam.pvalue.TaggedOutput(LEFTOVERS,
-                                               leftover(self._seed, doc, doc.n_tokens - remainder, remainder))
+                yield beam.pvalue.TaggedOutput(
+                    LEFTOVERS, leftover(self._seed, doc, doc.n_tokens - remainder, remainder)
+                )
         short = [i for i, n in enumerate(n_tokens) if not makes_rows(n, self._min)]
         if self._pack:
             for doc in records(DocTokens, take(columns, short)):
@@ -212,8 +231,10 @@ class DecomposeSegmentFn(beam.DoFn):
         yield count(TEXT_TOKENS, starts[-1] - sum(d.n_speech for d in docs))
         yield count(SPEECH_TOKENS, sum(d.n_speech for d in docs))
         yield from dropped_counts({"segment_tail": starts[-1] - kept})
-        yield count(DOCUMENT_MODE_TOKENS_DROPPED, sum(
-            dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs))
+        yield count(
+            DOCUMENT_MODE_TOKENS_DROPPED,
+            sum(dropped_tokens(d.n_tokens, document_pieces(d, self._min, self._max, self._seed)[1]) for d in docs),
+        )
 
 
 def stream_starts(pieces: list) -> list[int]:
@@ -227,8 +248,12 @@ def stream_rows(pieces: list, starts: list[int], min_bucket: int, max_bucket: in
     `starts`: stream_starts), cut as one document is; only the stream's tail, fewer tokens than the shortest row, is
     left."""
     for i, (start, length) in enumerate(decompose(starts[-1], min_bucket, max_bucket, stream_seed)):
-        yield RowRef(length, seeds.derive(stream_seed, i),
-                     tuple(segment_pieces(pieces, starts, start, start + length + 1)), source)
+        yield RowRef(
+            length,
+            seeds.derive(stream_seed, i),
+            tuple(segment_pieces(pieces, starts, start, start + length + 1)),
+            source,
+        )
 
 
 def segment_pieces(docs: list, starts: list[int], begin: int, end: int):
@@ -248,6 +273,8 @@ class DecomposeSegments(beam.PTransform):
         self._fn = DecomposeSegmentFn(min_bucket, max_bucket, seed)
 
     def expand(self, segments):
-        return (segments
-                | "GroupBySegment" >> beam.GroupByKey()
-                | "DecomposeSegment" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows"))
+        return (
+            segments
+            | "GroupBySegment" >> beam.GroupByKey()
+            | "DecomposeSegment" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")
+        )

@@ -6,6 +6,7 @@ back on one worker, and copies can only meet there. So the runner's shuffle hold
 a record per document, and a worker holds one partition at a time. The partition count changes how work is spread,
 never which document survives.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -16,8 +17,8 @@ from collections import Counter
 import apache_beam as beam
 import numpy as np
 
-from vocaloom.transforms.columns import column, concat, row_count, take_packed
 from vocaloom.schemas.counts import DUPLICATES
+from vocaloom.transforms.columns import column, concat, row_count, take_packed
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.io.spill import SpilledGroupByKey
@@ -35,10 +36,7 @@ def _folded_ascii(text: str) -> bool:
     """True when ASCII `text` has no whitespace to fold (most documents: this is 2x faster than split and join)."""
     if text[:1] == " " or text[-1:] == " ":
         return False
-    for fold in _ASCII_FOLDS:  # a plain loop: any() over a generator costs more than the searches
-        if fold in text:
-            return False
-    return True
+    return all(fold not in text for fold in _ASCII_FOLDS)
 
 
 def normalise(text: str) -> str:
@@ -62,7 +60,7 @@ def partition_keys(fingerprints: list[bytes], partitions: int) -> np.ndarray:
     joined = b"".join(fingerprints)
     if len(joined) != FINGERPRINT_BYTES * len(fingerprints):
         raise ValueError(f"fingerprints must be {FINGERPRINT_BYTES} bytes each")
-    return np.frombuffer(joined, dtype="<u8")[::FINGERPRINT_BYTES // 8] % partitions
+    return np.frombuffer(joined, dtype="<u8")[:: FINGERPRINT_BYTES // 8] % partitions
 
 
 def partition_count(input_bytes: int) -> int:
@@ -142,7 +140,9 @@ class ExactDedup(beam.PTransform):
         self._record_type, self._spill_dir, self._partitions = record_type, spill_dir, partitions
 
     def expand(self, batches):
-        return (batches
-                | "SplitByFingerprint" >> beam.ParDo(SplitByPartitionFn(self._record_type, self._partitions))
-                | "GroupByPartition" >> SpilledGroupByKey(self._spill_dir)
-                | "KeepOne" >> beam.ParDo(KeepOneFn(self._record_type)).with_outputs(COUNTS, main="kept"))
+        return (
+            batches
+            | "SplitByFingerprint" >> beam.ParDo(SplitByPartitionFn(self._record_type, self._partitions))
+            | "GroupByPartition" >> SpilledGroupByKey(self._spill_dir)
+            | "KeepOne" >> beam.ParDo(KeepOneFn(self._record_type)).with_outputs(COUNTS, main="kept")
+        )

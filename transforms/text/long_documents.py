@@ -3,6 +3,7 @@ its source's long documents' source (`web` to `web.long`), before it is cut into
 and its packed end alike, is then of that source, so that a loader reading that source more often upsamples long
 documents by their whole length, not only their longest piece.
 """
+
 from __future__ import annotations
 
 from vocaloom.schemas.sources import LONG_SUFFIX
@@ -15,8 +16,9 @@ class LongDocuments:
 
     def __init__(self, min_tokens: int, sources: tuple[str, ...]):
         self._min_tokens = min_tokens
-        self._long = {i: sources.index(name + LONG_SUFFIX) for i, name in enumerate(sources)
-                      if name + LONG_SUFFIX in sources}
+        self._long = {
+            i: sources.index(name + LONG_SUFFIX) for i, name in enumerate(sources) if name + LONG_SUFFIX in sources
+        }
 
     def doc(self, doc):
         if doc.n_tokens >= self._min_tokens and doc.source_index in self._long:

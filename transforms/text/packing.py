@@ -9,8 +9,8 @@ row's end goes on at the start of the next row. Each row's `doc_starts` marks wh
 need never cross from one document to another. What is left at a group's end, fewer tokens than the shortest row holds,
 is dropped and counted (`pack_tail`), as are the documents all of whose tokens were in it.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import apache_beam as beam
 
@@ -18,8 +18,13 @@ from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED, SOURCE_DOCUMENTS_K
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack
 from vocaloom.transforms.counting import COUNTS, count
-from vocaloom.transforms.text.dataset_decomposition import PACK_GROUPS, ROWS_PER_BATCH, dropped_counts, \
-    stream_rows, stream_starts
+from vocaloom.transforms.text.dataset_decomposition import (
+    PACK_GROUPS,
+    ROWS_PER_BATCH,
+    dropped_counts,
+    stream_rows,
+    stream_starts,
+)
 
 
 class PackLeftoversFn(beam.DoFn):
@@ -33,8 +38,9 @@ class PackLeftoversFn(beam.DoFn):
         pieces = sorted(leftovers)  # by order, then id and offset: the same on every runner
         starts = stream_starts(pieces)
         rows, written = [], 0
-        for row in stream_rows(pieces, starts, self._min, self._max, seeds.derive(self._seed, "pack-group", group),
-                               group // PACK_GROUPS):
+        for row in stream_rows(
+            pieces, starts, self._min, self._max, seeds.derive(self._seed, "pack-group", group), group // PACK_GROUPS
+        ):
             rows.append(row)
             written += row.length + 1
             if len(rows) == ROWS_PER_BATCH:
@@ -63,7 +69,9 @@ class PackLeftovers(beam.PTransform):
 
     def expand(self, rows_and_leftovers):
         rows, leftovers = rows_and_leftovers
-        packed = (leftovers
-                  | "GroupLeftovers" >> beam.GroupByKey()
-                  | "Pack" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows"))
+        packed = (
+            leftovers
+            | "GroupLeftovers" >> beam.GroupByKey()
+            | "Pack" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")
+        )
         return {"rows": (rows, packed.rows) | "AllRows" >> beam.Flatten(), COUNTS: packed[COUNTS]}

@@ -1,6 +1,7 @@
 """SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file: read
 documents in, DocBatches out (transforms/documents.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,15 +15,15 @@ import sentencepiece as spm
 
 from vocaloom.schemas.local_files import open_regular
 from vocaloom.transforms.artifacts import Artifact, localize
+from vocaloom.transforms.bundles import Filling, in_global_window
 from vocaloom.transforms.columns import concat
 from vocaloom.transforms.documents import DocBatch, doc_batch
-from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.transforms.text.dedup import fingerprint
 from vocaloom.transforms.gc_tuning import tune_gc
 from vocaloom.transforms.io.records import DocumentColumns
-from vocaloom.transforms.worker_setup import SetupFailures
-from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
 from vocaloom.transforms.io.spill import TOKEN, write_spill
+from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
+from vocaloom.transforms.text.dedup import fingerprint
+from vocaloom.transforms.worker_setup import SetupFailures
 
 # Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
 # batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.
@@ -32,6 +33,7 @@ BATCH_CHARS = 1 << 20
 class Interleaving(NamedTuple):
     """`--speech-ratio` (each source's, by source index), `--span-lambda` and `--seed`: which words become
     speech."""
+
     ratios: tuple[float, ...]
     span_lambda: float
     seed: int
@@ -63,10 +65,21 @@ class TokenizeFn(beam.DoFn):
     were filled.
     """
 
-    def __init__(self, tokenizer: Artifact, eos_id: int, spill_dir: str, interleaving: Interleaving | None = None,
-                 failures: SetupFailures = SetupFailures(), sources: dict[str, int] | None = None):
+    def __init__(
+        self,
+        tokenizer: Artifact,
+        eos_id: int,
+        spill_dir: str,
+        interleaving: Interleaving | None = None,
+        failures: SetupFailures = SetupFailures(),
+        sources: dict[str, int] | None = None,
+        embedding_tokens: int = 0,
+    ):
         self._tokenizer, self._eos, self._spill_dir, self._failures = tokenizer, eos_id, spill_dir, failures
         self._interleaving, self._sources = interleaving, sources or {}  # input file -> source index (else 0)
+        # Related builds: each document's first `embedding_tokens` tokens of its whole text, decoded, are the text
+        # it is embedded from (DocTokens.embedding_text); the same at any --speech-ratio.
+        self._embedding_tokens = embedding_tokens
 
     def setup(self):
         tune_gc()
@@ -79,7 +92,9 @@ class TokenizeFn(beam.DoFn):
 
     def start_bundle(self):
         self._filling = Filling(BATCH_CHARS)  # DocumentColumns, weighed in characters
-        self._pending = deque()  # (batch, speech plans or None, future of its encoding), oldest first
+        # (batch, speech plans or None, future of its encoding, future of its whole texts' encoding or None), oldest
+        # first
+        self._pending: deque[tuple] = deque()
 
     def process(self, documents: DocumentColumns):
         self._filling.add(documents, sum(map(len, documents[1])))
@@ -97,15 +112,20 @@ class TokenizeFn(beam.DoFn):
         if filling:
             batch = concat(filling)
             ids, texts, paths = batch[0], batch[1], batch[2]
+            whole = None
+            if self._interleaving and self._embedding_tokens:
+                whole = self._encoder.submit(self._sp.encode, texts, out_type="numpy", num_threads=1)
             if self._interleaving:
                 ratios, span_lambda, seed = self._interleaving
-                plans = [segments(text, ratios[self._sources.get(path, 0)], span_lambda, seed, doc_id)
-                         for doc_id, text, path in zip(ids, texts, paths)]
-                texts = [text[s.start:s.end] for text, plan in zip(texts, plans) for s in plan if not s.speech]
+                plans = [
+                    segments(text, ratios[self._sources.get(path, 0)], span_lambda, seed, doc_id)
+                    for doc_id, text, path in zip(ids, texts, paths)
+                ]
+                texts = [text[s.start : s.end] for text, plan in zip(texts, plans) for s in plan if not s.speech]
             else:
                 plans = None
-            self._pending.append((batch, plans, self._encoder.submit(self._sp.encode, texts, out_type="numpy",
-                                                                     num_threads=1)))
+            encoding = self._encoder.submit(self._sp.encode, texts, out_type="numpy", num_threads=1)
+            self._pending.append((batch, plans, encoding, whole))
         return done
 
     def _collect(self, leave: int) -> list[DocBatch]:
@@ -113,13 +133,22 @@ class TokenizeFn(beam.DoFn):
         DocBatches."""
         done = []
         while len(self._pending) > leave:
-            batch, plans, future = self._pending.popleft()
-            encoded = future.result()
-            done.append(self._spill(batch, encoded) if plans is None
-                        else self._spill_interleaved(batch, plans, encoded))
+            batch, plans, encoding, whole = self._pending.popleft()
+            encoded = encoding.result()
+            embedding = self._embedding_texts(encoded if whole is None else whole.result())
+            if plans is None:
+                done.append(self._spill(batch, encoded, embedding))
+            else:
+                done.append(self._spill_interleaved(batch, plans, encoded, embedding))
         return done
 
-    def _spill(self, batch: list[list], encoded: list[np.ndarray]) -> DocBatch:
+    def _embedding_texts(self, whole: list[np.ndarray]) -> dict:
+        """The DocBatch column of the documents' embedding texts (none unless the build is related)."""
+        if not self._embedding_tokens:
+            return {}
+        return {"embedding_text": [self._sp.decode(tokens[: self._embedding_tokens].tolist()) for tokens in whole]}
+
+    def _spill(self, batch: list[list], encoded: list[np.ndarray], embedding: dict) -> DocBatch:
         # SentencePiece's numpy output: one int32 array per document, no Python int per token.
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)) + 1
         ends = np.cumsum(lengths)
@@ -127,20 +156,28 @@ class TokenizeFn(beam.DoFn):
         text_positions = np.ones(tokens.size, dtype=bool)
         text_positions[ends - 1] = False
         tokens[text_positions] = np.concatenate(encoded)
-        return _tokenized(batch, self._sources, n_tokens=lengths.tolist(),
-                          spill=write_spill(self._spill_dir, tokens), offset=(ends - lengths).tolist())
+        return _tokenized(
+            batch,
+            self._sources,
+            n_tokens=lengths.tolist(),
+            spill=write_spill(self._spill_dir, tokens),
+            offset=(ends - lengths).tolist(),
+            **embedding,
+        )
 
-    def _spill_interleaved(self, batch: list[list], plans: list, encoded: list[np.ndarray]) -> DocBatch:
-        encoded, eos = iter(encoded), np.array([self._eos], dtype=TOKEN)
+    def _spill_interleaved(
+        self, batch: list[list], plans: list, encoded: list[np.ndarray], embedding: dict
+    ) -> DocBatch:
+        pieces, eos = iter(encoded), np.array([self._eos], dtype=TOKEN)
         arrays, n_tokens, offsets, layouts, spans, n_words, start = [], [], [], [], [], [], 0
         for text, plan in zip(batch[1], plans):
             layout, spoken, n = [], [], 1
             for segment in plan:
                 if segment.speech:
                     layout.append(-1)
-                    spoken.append(text[segment.start:segment.end])
+                    spoken.append(text[segment.start : segment.end])
                 else:
-                    piece = next(encoded)
+                    piece = next(pieces)
                     layout.append(len(piece))
                     arrays.append(piece)
                     n += len(piece)
@@ -151,14 +188,28 @@ class TokenizeFn(beam.DoFn):
             layouts.append(tuple(layout))
             spans.append(tuple(spoken))
             n_words.append(len(word_bounds(text)))
-        return _tokenized(batch, self._sources, n_tokens=n_tokens,
-                          spill=write_spill(self._spill_dir, np.concatenate(arrays)), offset=offsets, layout=layouts,
-                          spans=spans, n_words=n_words)
+        return _tokenized(
+            batch,
+            self._sources,
+            n_tokens=n_tokens,
+            spill=write_spill(self._spill_dir, np.concatenate(arrays)),
+            offset=offsets,
+            layout=layouts,
+            spans=spans,
+            n_words=n_words,
+            **embedding,
+        )
 
 
 def _tokenized(documents: list[list], sources: dict[str, int], **columns) -> DocBatch:
     """The DocBatch of DocumentColumns whose tokens are spilled as `columns` say (`sources`: input file to source
     index)."""
     ids, texts, paths, lines = documents
-    return doc_batch(fingerprint=list(map(fingerprint, texts)), id=ids, source=paths, line=lines,
-                     source_index=[sources.get(path, 0) for path in paths], **columns)
+    return doc_batch(
+        fingerprint=list(map(fingerprint, texts)),
+        id=ids,
+        source=paths,
+        line=lines,
+        source_index=[sources.get(path, 0) for path in paths],
+        **columns,
+    )

@@ -6,8 +6,8 @@ import zlib
 
 import apache_beam as beam
 import pyarrow as pa
-import pytest
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -17,7 +17,7 @@ from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
 from vocaloom.transforms.io.records import Document
 
-LINES = [b'{"id": "a", "text": "alpha"}', b'not json', b'', b'{"text": "  "}', b'{"text": "beta"}']
+LINES = [b'{"id": "a", "text": "alpha"}', b"not json", b"", b'{"text": "  "}', b'{"text": "beta"}']
 
 
 def documents_of(columns):
@@ -49,12 +49,25 @@ def test_every_format_read_exactly(tmp_path):
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus(paths)
         assert_that(read.documents | beam.FlatMap(documents_of), equal_to(expected_docs), label="Docs")
-        assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason)), equal_to(expected_rejects),
-                    label="Rejects")
-        assert_that(labelled_totals(read[COUNTS]), equal_to([
-            ("counts.records_read", 16), ("sources.records_read/0", 16), ("sources.rejected/0", 4),
-            ("counts.rejected/malformed_json", 3), ("counts.rejected/missing_text", 1),
-            ("counts.filtered/empty_text", 3)]), label="Counts")
+        assert_that(
+            read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason)),
+            equal_to(expected_rejects),
+            label="Rejects",
+        )
+        assert_that(
+            labelled_totals(read[COUNTS]),
+            equal_to(
+                [
+                    ("counts.records_read", 16),
+                    ("sources.records_read/0", 16),
+                    ("sources.rejected/0", 4),
+                    ("counts.rejected/malformed_json", 3),
+                    ("counts.rejected/missing_text", 1),
+                    ("counts.filtered/empty_text", 3),
+                ]
+            ),
+            label="Counts",
+        )
 
 
 def test_large_document_and_corrupt_file(tmp_path):
@@ -66,11 +79,16 @@ def test_large_document_and_corrupt_file(tmp_path):
     bad.write_bytes(zstandard.ZstdCompressor().compress(body)[:-100])
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus([str(good), str(bad)])
-        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: (d.id, len(d.text))),
-                    equal_to([("big", len(big))]),
-                    label="Docs")
-        assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.reason)),
-                    equal_to([(str(bad), "corrupt_file")]), label="Rejects")
+        assert_that(
+            read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: (d.id, len(d.text))),
+            equal_to([("big", len(big))]),
+            label="Docs",
+        )
+        assert_that(
+            read[REJECTS] | beam.Map(lambda r: (r.source, r.reason)),
+            equal_to([(str(bad), "corrupt_file")]),
+            label="Rejects",
+        )
 
 
 def test_a_truncated_gzip_keeps_what_it_decoded(tmp_path):
@@ -83,10 +101,16 @@ def test_a_truncated_gzip_keeps_what_it_decoded(tmp_path):
     path = str(tmp_path / "cut.jsonl.gz")
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus([path])
-        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id),
-                    equal_to([f"r{i}" for i in range(len(complete))]), label="Docs")
-        assert_that(read[REJECTS] | beam.Map(lambda r: (r.line, r.reason, r.raw)),
-                    equal_to([(len(complete) + 1, "corrupt_file", decoded.split(b"\n")[-1])]), label="Rejects")
+        assert_that(
+            read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id),
+            equal_to([f"r{i}" for i in range(len(complete))]),
+            label="Docs",
+        )
+        assert_that(
+            read[REJECTS] | beam.Map(lambda r: (r.line, r.reason, r.raw)),
+            equal_to([(len(complete) + 1, "corrupt_file", decoded.split(b"\n")[-1])]),
+            label="Rejects",
+        )
 
 
 def test_json_nested_deeper_than_the_parser_allows_is_a_reject(tmp_path):
@@ -94,16 +118,27 @@ def test_json_nested_deeper_than_the_parser_allows_is_a_reject(tmp_path):
     (tmp_path / "deep.jsonl").write_bytes(b'{"id": "a", "text": "fine"}\n' + deep + b"\n")
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus([str(tmp_path / "deep.jsonl")])
-        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id), equal_to(["a"]),
-                    label="Docs")
-        assert_that(read[REJECTS] | beam.Map(lambda r: (r.line, r.reason)), equal_to([(2, "too_deeply_nested")]),
-                    label="Rejects")
+        assert_that(
+            read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id), equal_to(["a"]), label="Docs"
+        )
+        assert_that(
+            read[REJECTS] | beam.Map(lambda r: (r.line, r.reason)),
+            equal_to([(2, "too_deeply_nested")]),
+            label="Rejects",
+        )
 
 
 def test_a_record_longer_than_max_record_bytes_is_a_reject_and_reading_goes_on(tmp_path):
     big = b'{"id": "big", "text": "' + b"w " * (3 << 19) + b'"}'  # 3 MiB: longer than a read chunk
-    body = b'{"id": "a", "text": "first"}\n' + big + b'\n{"id": "b", "text": "' + b"x" * 1500 + b'"}\n' \
-        + b'{"id": "c", "text": "last"}\n' + big  # the last line has no newline
+    body = (
+        b'{"id": "a", "text": "first"}\n'
+        + big
+        + b'\n{"id": "b", "text": "'
+        + b"x" * 1500
+        + b'"}\n'
+        + b'{"id": "c", "text": "last"}\n'
+        + big
+    )  # the last line has no newline
     paths = [tmp_path / "x.jsonl", tmp_path / "x.jsonl.gz", tmp_path / "x.jsonl.zst"]
     paths[0].write_bytes(body)
     paths[1].write_bytes(gzip.compress(body))
@@ -113,11 +148,17 @@ def test_a_record_longer_than_max_record_bytes_is_a_reject_and_reading_goes_on(t
     options = ReadOptions(max_record_bytes=1000)
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus([str(path) for path in paths], options)
-        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: (d.source[-9:], d.id)),
-                    equal_to([(str(path)[-9:], id) for path in paths[:3] for id in ("a", "c")]), label="Docs")
+        assert_that(
+            read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: (d.source[-9:], d.id)),
+            equal_to([(str(path)[-9:], id) for path in paths[:3] for id in ("a", "c")]),
+            label="Docs",
+        )
         too_large = [(str(path), line) for path in paths[:3] for line in (2, 3, 5)] + [(str(paths[3]), 1)]
-        assert_that(read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason, len(r.raw) <= 4096)),
-                    equal_to([(path, line, "record_too_large", True) for path, line in too_large]), label="Rejects")
+        assert_that(
+            read[REJECTS] | beam.Map(lambda r: (r.source, r.line, r.reason, len(r.raw) <= 4096)),
+            equal_to([(path, line, "record_too_large", True) for path, line in too_large]),
+            label="Rejects",
+        )
 
 
 BOMB_READER = """
@@ -134,8 +175,7 @@ print("peak_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 def peak_reading(path) -> tuple[list[str], int]:
     """What a fresh process reading `path` printed, and its peak RSS in MiB."""
-    result = subprocess.run([sys.executable, "-c", BOMB_READER, str(path)], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run([sys.executable, "-c", BOMB_READER, str(path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     return lines, int(lines[-1].split()[1])
@@ -167,10 +207,16 @@ def test_an_input_that_cannot_be_read_ends_the_build_or_is_listed(tmp_path):
     paths = [gone, str(folder), str(tmp_path / "ok.jsonl")]
     with TestPipeline(argv=RUNNER) as p:
         read = p | ReadCorpus(paths, ReadOptions(skip_unreadable=True))
-        assert_that(read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id), equal_to(["a"]),
-                    label="Docs")
-        assert_that(read[UNREADABLE] | beam.Map(lambda u: (u["path"], u["reason"].split(":")[0])),
-                    equal_to([(gone, "FileNotFoundError"), (str(folder), "IsADirectoryError")]), label="Unreadable")
-    with pytest.raises(Exception, match=f"input {gone} cannot be read .*; pass --skip-unreadable"):
-        with TestPipeline(argv=RUNNER) as p:
-            p | ReadCorpus([gone])
+        assert_that(
+            read.documents | beam.FlatMap(documents_of) | beam.Map(lambda d: d.id), equal_to(["a"]), label="Docs"
+        )
+        assert_that(
+            read[UNREADABLE] | beam.Map(lambda u: (u["path"], u["reason"].split(":")[0])),
+            equal_to([(gone, "FileNotFoundError"), (str(folder), "IsADirectoryError")]),
+            label="Unreadable",
+        )
+    with (
+        pytest.raises(Exception, match=f"input {gone} cannot be read .*; pass --skip-unreadable"),
+        TestPipeline(argv=RUNNER) as p,
+    ):
+        p | ReadCorpus([gone])

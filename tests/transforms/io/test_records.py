@@ -3,7 +3,14 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vocaloom.transforms.io.records import Document, Filtered, Reject, parse_json_lines, parse_json_record, parse_text_file
+from vocaloom.transforms.io.records import (
+    Document,
+    Filtered,
+    Reject,
+    parse_json_lines,
+    parse_json_record,
+    parse_text_file,
+)
 
 
 def parse(raw: bytes):
@@ -67,16 +74,36 @@ def test_valid_records_round_trip(text, doc_id):
         assert result == Document(doc_id or "in.jsonl:7", text, "in.jsonl", 7)
 
 
-LINE_PARTS = [b'{"text": "a b"', b', "id": "x"', b', "id": 3', b', "id": ""', b', "id": null', b', "text": "  "', b'}',
-              b'"\\u0000"', b'\x00', b'\xff', b"\r", b" ", b"[1]", b"{}", b"NaN", b'"t\\u00e9"']
+LINE_PARTS = [
+    b'{"text": "a b"',
+    b', "id": "x"',
+    b', "id": 3',
+    b', "id": ""',
+    b', "id": null',
+    b', "text": "  "',
+    b"}",
+    b'"\\u0000"',
+    b"\x00",
+    b"\xff",
+    b"\r",
+    b" ",
+    b"[1]",
+    b"{}",
+    b"NaN",
+    b'"t\\u00e9"',
+]
 
 
 @given(st.lists(st.lists(st.sampled_from(LINE_PARTS), max_size=5).map(b"".join), max_size=8))
 def test_lines_parse_as_each_line_alone(lines):
     """The fast path for common records gives what parse_json_record gives; blank lines are no record."""
-    expected = [parse_json_record(raw.rstrip(b"\r"), "in.jsonl", n, "text", "id")
-                for n, raw in enumerate(lines, 7) if raw.strip()]
+    expected = [
+        parse_json_record(raw.rstrip(b"\r"), "in.jsonl", n, "text", "id")
+        for n, raw in enumerate(lines, 7)
+        if raw.strip()
+    ]
     (ids, texts, sources, numbers), others = parse_json_lines(lines, 7, "in.jsonl", "text", "id")
     assert [Document(*fields) for fields in zip(ids, texts, sources, numbers)] == [
-        r for r in expected if type(r) is Document]
+        r for r in expected if type(r) is Document
+    ]
     assert [(type(r), r) for r in others] == [(type(r), r) for r in expected if type(r) is not Document]

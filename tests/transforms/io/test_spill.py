@@ -18,8 +18,12 @@ class Row(NamedTuple):
 def test_spilled_group_by_key_groups_batches_through_files(tmp_path):
     keyed = [("a", pack([Row(1, "x"), Row(2, "y")])), ("b", pack([Row(3, "z")])), ("a", pack([Row(4, "w")]))]
     with TestPipeline(argv=RUNNER) as p:
-        grouped = (p | beam.Create(keyed) | SpilledGroupByKey(str(tmp_path))
-                   | beam.MapTuple(lambda key, batches: (key, sorted(r for b in batches for r in unpack(Row, b)))))
+        grouped = (
+            p
+            | beam.Create(keyed)
+            | SpilledGroupByKey(str(tmp_path))
+            | beam.MapTuple(lambda key, batches: (key, sorted(r for b in batches for r in unpack(Row, b))))
+        )
         assert_that(grouped, equal_to([("a", [Row(1, "x"), Row(2, "y"), Row(4, "w")]), ("b", [Row(3, "z")])]))
     assert list(tmp_path.glob("*.batches"))
 

@@ -3,7 +3,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocaloom.transforms.related.in_context_pretraining import (
-    KnnGraph, greedy_path, knn_graph, order_cells, recall_at_k, semantic_duplicates, undirected)
+    KnnGraph,
+    greedy_path,
+    knn_graph,
+    order_cells,
+    recall_at_k,
+    semantic_duplicates,
+    undirected,
+)
 
 
 def graph_of(edges: dict[int, list[tuple[int, float]]], n: int) -> KnnGraph:
@@ -17,15 +24,24 @@ def graph_of(edges: dict[int, list[tuple[int, float]]], n: int) -> KnnGraph:
 
 def test_walk_on_a_hand_made_graph():
     # A chain 0-1-2-3 with a strong shortcut 1-3 and a lone pair 4-5.
-    g = graph_of({0: [(1, .9)], 1: [(0, .9), (3, .8), (2, .5)], 2: [(1, .5), (3, .4)], 3: [(1, .8), (2, .4)],
-                  4: [(5, .7)], 5: [(4, .7)]}, 6)
+    g = graph_of(
+        {
+            0: [(1, 0.9)],
+            1: [(0, 0.9), (3, 0.8), (2, 0.5)],
+            2: [(1, 0.5), (3, 0.4)],
+            3: [(1, 0.8), (2, 0.4)],
+            4: [(5, 0.7)],
+            5: [(4, 0.7)],
+        },
+        6,
+    )
     # Degrees: 0:1, 4:1, 5:1, 2:2, 3:2, 1:3. Start at the minimum degree (ties by tie_break: 0 before 4).
     segments = greedy_path(undirected(g), tie_break=[0, 5, 4, 3, 1, 2])
     assert segments == [[0, 1, 3, 2], [4, 5]]  # most similar unvisited neighbour each step; jump when stuck
 
 
 def test_jump_goes_to_the_next_minimum_degree_document():
-    g = graph_of({0: [(1, .9)], 1: [(0, .9), (2, .1)], 2: [(1, .1)], 3: [(2, .3)]}, 4)
+    g = graph_of({0: [(1, 0.9)], 1: [(0, 0.9), (2, 0.1)], 2: [(1, 0.1)], 3: [(2, 0.3)]}, 4)
     segments = greedy_path(undirected(g), tie_break=[3, 2, 1, 0])
     # Degrees: 0:1, 3:1, 1:2, 2:2. 3 wins the tie; 3 -> 2 -> 1 -> 0, every node once.
     assert segments == [[3, 2, 1, 0]]

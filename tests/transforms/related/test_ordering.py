@@ -1,5 +1,6 @@
 """The ordering steps of `--context related` (transforms/related/ordering.py), each on hand-made input with its exact
 output: OrderDocuments (In-Context Pretraining's path), PlaceDocuments (documents joined to their places)."""
+
 import apache_beam as beam
 import numpy as np
 import pytest
@@ -19,8 +20,13 @@ def unit(*xs) -> bytes:
 
 
 # Two clusters: three documents near the x axis, two near the y axis.
-EMBEDDINGS = [("a1", unit(1, .1, 0)), ("a2", unit(1, .2, 0)), ("a3", unit(1, 0, .1)), ("b1", unit(0, 1, .1)),
-              ("b2", unit(.1, 1, 0))]
+EMBEDDINGS = [
+    ("a1", unit(1, 0.1, 0)),
+    ("a2", unit(1, 0.2, 0)),
+    ("a3", unit(1, 0, 0.1)),
+    ("b1", unit(0, 1, 0.1)),
+    ("b2", unit(0.1, 1, 0)),
+]
 
 
 def approximately(expected: dict):
@@ -28,31 +34,61 @@ def approximately(expected: dict):
         assert sorted(dict(actual)) == sorted(expected)
         for name, value in actual:
             assert value == pytest.approx(expected[name], abs=1e-5), name
+
     return check
 
 
 def test_order_documents_walks_each_cluster_then_crosses_once():
     with TestPipeline(argv=RUNNER) as p:
-        out = p | beam.Create(EMBEDDINGS) | OrderDocuments(k=2, exact_max=100, partition_size=100, seed=0,
-                                                           dedup_threshold=None)
+        out = (
+            p
+            | beam.Create(EMBEDDINGS)
+            | OrderDocuments(k=2, exact_max=100, partition_size=100, seed=0, dedup_threshold=None)
+        )
         # a3 has the fewest neighbours: the walk starts there, follows the x cluster, crosses at its edge to the
         # y cluster (a2-b2 are each other's nearest across), and visits every document once, in one segment.
         segment = "00000000:000000000"
-        assert_that(out["positions"], equal_to([("a3", (segment, 0)), ("a1", (segment, 1)), ("a2", (segment, 2)),
-                                                ("b2", (segment, 3)), ("b1", (segment, 4))]), label="Positions")
-        assert_that(labelled_totals(out[COUNTS]), approximately({
-            "ordering.documents": 5, "ordering.segments": 1, "ordering.partitions": 1,
-            "ordering.adjacent_pairs": 4, "ordering.adjacent_similarity_sum": 3.268141,
-            "ordering.best_neighbour_documents": 5, "ordering.best_neighbour_similarity_sum": 4.960753,
-            "ordering.random_pair_similarity": 0.484494,
-            "ordering.sample_edges": 10, "ordering.sample_edges_lost": 0}), label="Counts")
+        assert_that(
+            out["positions"],
+            equal_to(
+                [
+                    ("a3", (segment, 0)),
+                    ("a1", (segment, 1)),
+                    ("a2", (segment, 2)),
+                    ("b2", (segment, 3)),
+                    ("b1", (segment, 4)),
+                ]
+            ),
+            label="Positions",
+        )
+        assert_that(
+            labelled_totals(out[COUNTS]),
+            approximately(
+                {
+                    "ordering.documents": 5,
+                    "ordering.segments": 1,
+                    "ordering.partitions": 1,
+                    "ordering.adjacent_pairs": 4,
+                    "ordering.adjacent_similarity_sum": 3.268141,
+                    "ordering.best_neighbour_documents": 5,
+                    "ordering.best_neighbour_similarity_sum": 4.960753,
+                    "ordering.random_pair_similarity": 0.484494,
+                    "ordering.sample_edges": 10,
+                    "ordering.sample_edges_lost": 0,
+                }
+            ),
+            label="Counts",
+        )
 
 
 def test_order_documents_drops_a_semantic_duplicate_from_the_path():
     # The copy of a1 sorts after it: a1 is kept, its copy gets no place (PlaceDocuments counts it as filtered).
     with TestPipeline(argv=RUNNER) as p:
-        out = p | beam.Create([*EMBEDDINGS, ("a1-copy", unit(1, .1, 0))]) | OrderDocuments(
-            k=2, exact_max=100, partition_size=100, seed=0, dedup_threshold=0.999)
+        out = (
+            p
+            | beam.Create([*EMBEDDINGS, ("a1-copy", unit(1, 0.1, 0))])
+            | OrderDocuments(k=2, exact_max=100, partition_size=100, seed=0, dedup_threshold=0.999)
+        )
         assert_that(out["positions"] | beam.Map(lambda kv: kv[0]), equal_to(["a3", "a1", "a2", "b2", "b1"]))
 
 
@@ -66,5 +102,6 @@ def test_place_documents_joins_each_kept_document_to_its_place_and_counts_the_dr
     with TestPipeline(argv=RUNNER) as p:
         placed = (p | "Docs" >> beam.Create([pack_docs(docs)]), p | "Places" >> beam.Create(places)) | PlaceDocuments()
         assert_that(placed.placed, equal_to([("s1", (1, docs[0])), ("s1", (0, docs[1]))]), label="Placed")
-        assert_that(labelled_totals(placed[COUNTS]), equal_to([("counts.filtered/semantic_duplicate", 1)]),
-                    label="Counts")
+        assert_that(
+            labelled_totals(placed[COUNTS]), equal_to([("counts.filtered/semantic_duplicate", 1)]), label="Counts"
+        )

@@ -1,5 +1,6 @@
 """The text-to-token model slot (transforms/speech/speech_handlers.py): device choice, precision in cache keys, how a
 span is sized for batching and how a GPU-sized batch is split into model calls."""
+
 import os
 
 import pytest
@@ -7,8 +8,13 @@ import torch
 
 from tests.text_to_token.toy_models import make_toy_model
 from vocaloom.text_to_token.model_file import read_model
-from vocaloom.transforms.speech.speech_handlers import (TextToTokenHandler, model_calls, precision_name,
-                                                         resolve_device, units_identity)
+from vocaloom.transforms.speech.speech_handlers import (
+    TextToTokenHandler,
+    model_calls,
+    precision_name,
+    resolve_device,
+    units_identity,
+)
 
 
 def test_worker_processes_spread_over_the_machines_gpus(monkeypatch):
@@ -39,6 +45,7 @@ def test_bf16_units_get_their_own_cache_identity(tmp_path):
 def test_a_span_is_sized_by_what_the_model_reads(tmp_path):
     """The bundled student reads numbers as words: a digit run is sized by its words, not its characters."""
     from vocaloom import assets
+
     handler = TextToTokenHandler(read_model(str(assets.TEXT_TO_TOKEN_MODEL)))
     assert handler.span_size("hello") == 5
     assert handler.span_size("1764") > 4 * 5  # "one thousand seven hundred sixty-four" or the like
@@ -47,7 +54,7 @@ def test_a_span_is_sized_by_what_the_model_reads(tmp_path):
 
 
 def test_model_calls_split_a_batch_where_rows_times_longest_squared_would_pass_the_cells():
-    assert model_calls([1, 2, 3], cells=100) == [range(0, 3)]
-    assert model_calls([5, 5, 5, 5, 10], cells=100) == [range(0, 4), range(4, 5)]  # 5 x 10^2 > 100
-    assert model_calls([20], cells=100) == [range(0, 1)]  # a row alone always makes a call
+    assert model_calls([1, 2, 3], cells=100) == [range(3)]
+    assert model_calls([5, 5, 5, 5, 10], cells=100) == [range(4), range(4, 5)]  # 5 x 10^2 > 100
+    assert model_calls([20], cells=100) == [range(1)]  # a row alone always makes a call
     assert model_calls([], cells=100) == []

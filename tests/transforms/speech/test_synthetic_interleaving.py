@@ -1,3 +1,4 @@
+import itertools
 import json
 import random
 
@@ -17,16 +18,21 @@ def test_poisson_mean_and_variance():
     assert abs(mean - 10) < 0.15 and abs(var - 10) < 0.5
 
 
-@given(st.lists(st.text(alphabet="abc xyz.\n", min_size=1, max_size=8), max_size=80),
-       st.floats(0.05, 0.6), st.floats(0.5, 15), st.integers(0, 1000), st.text(max_size=5))
+@given(
+    st.lists(st.text(alphabet="abc xyz.\n", min_size=1, max_size=8), max_size=80),
+    st.floats(0.05, 0.6),
+    st.floats(0.5, 15),
+    st.integers(0, 1000),
+    st.text(max_size=5),
+)
 def test_segments_cover_every_word_once_in_order(words, ratio, lam, seed, doc_id):
     text = " ".join(words)
     segs = segments(text, ratio, lam, seed, doc_id)
     bounds = word_bounds(text)
-    covered = [w for s in segs for w in word_bounds(text[s.start:s.end])]
+    covered = [w for s in segs for w in word_bounds(text[s.start : s.end])]
     assert len(covered) == len(bounds)  # every word in exactly one segment, none split
-    assert [text[s.start:s.end] for s in segs] == [text[s.start:s.end].strip() for s in segs]  # word-bounded
-    for prev, nxt in zip(segs, segs[1:]):
+    assert [text[s.start : s.end] for s in segs] == [text[s.start : s.end].strip() for s in segs]  # word-bounded
+    for prev, nxt in itertools.pairwise(segs):
         assert prev.end <= nxt.start and prev.speech != nxt.speech  # ordered, no overlap, spans never adjacent
     assert segs == segments(text, ratio, lam, seed, doc_id)  # a function of (seed, id)
 
@@ -38,7 +44,7 @@ def test_spans_fit_without_overlap(n_words, ratio, lam, seed):
     spans = place_spans(n_words, lengths, rng)
     assert [e - s for s, e in spans] == lengths
     assert all(0 <= s < e <= n_words for s, e in spans)
-    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # at least one word between spans
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # at least one word between spans
     assert sum(lengths) <= round(ratio * n_words)
 
 
@@ -50,7 +56,7 @@ def test_share_over_the_sample_corpus_is_within_two_points_of_the_target():
         for doc in docs:
             text = doc["text"]
             for s in segments(text, ratio, 10.0, 0, doc["id"]):
-                n = len(text[s.start:s.end].split())
+                n = len(text[s.start : s.end].split())
                 words += n
                 speech += n if s.speech else 0
         assert abs(speech / words - ratio) <= 0.02, (ratio, speech / words)

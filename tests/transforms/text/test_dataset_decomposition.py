@@ -5,11 +5,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import RUNNER, labelled_totals
-from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.columns import unpack
-from vocaloom.transforms.text.dataset_decomposition import (LEFTOVERS, DecomposeDocuments, DecomposeSegments, RowRef,
-                                                           decompose, over_long_odds)
+from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocTokens, pack_docs
+from vocaloom.transforms.text.dataset_decomposition import (
+    LEFTOVERS,
+    DecomposeDocuments,
+    DecomposeSegments,
+    RowRef,
+    decompose,
+    over_long_odds,
+)
 
 
 def test_known_decompositions():
@@ -22,7 +28,7 @@ def test_known_decompositions():
 def test_over_long_documents_populate_every_bucket_with_equal_tokens():
     tokens = {1 << k: 0 for k in range(8, 14)}
     for seed in range(300):
-        for start, length in decompose(100_000, 8, 13, seed)[:-8]:  # the random part, not the greedy tail
+        for _start, length in decompose(100_000, 8, 13, seed)[:-8]:  # the random part, not the greedy tail
             tokens[length] += length + 1
     shares = [t / sum(tokens.values()) for t in tokens.values()]
     assert all(abs(share - 1 / 6) < 0.03 for share in shares), shares
@@ -59,18 +65,34 @@ def test_decompose_documents_exact_rows_and_counts_with_remainders_dropped():
     with TestPipeline(argv=RUNNER) as p:
         out = p | beam.Create(DOCS) | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0, pack_remainders=False)
         rows = out.rows | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
-        assert_that(rows, equal_to([
-            (256, (("d1", "spill", 1000, 257),)),
-            (512, (("d3", "spill", 3000, 513),)),
-            (256, (("d3", "spill", 3513, 257),)),
-        ]), label="Rows")
+        assert_that(
+            rows,
+            equal_to(
+                [
+                    (256, (("d1", "spill", 1000, 257),)),
+                    (512, (("d3", "spill", 3000, 513),)),
+                    (256, (("d3", "spill", 3513, 257),)),
+                ]
+            ),
+            label="Rows",
+        )
         assert_that(out[LEFTOVERS], equal_to([]), label="Leftovers")
-        assert_that(labelled_totals(out[COUNTS]), equal_to([  # d2 makes no row: left out
-            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.filtered/shorter_than_a_row", 1),
-            ("counts.text_tokens", 1170),
-            ("counts.speech_tokens", 0), ("counts.tokens_dropped", 143),
-            ("counts.tokens_dropped_by_reason/remainder", 43),
-            ("counts.tokens_dropped_by_reason/shorter_than_a_row", 100)]), label="Counts")
+        assert_that(
+            labelled_totals(out[COUNTS]),
+            equal_to(
+                [  # d2 makes no row: left out
+                    ("counts.documents_kept", 2),
+                    ("sources.documents_kept/0", 2),
+                    ("counts.filtered/shorter_than_a_row", 1),
+                    ("counts.text_tokens", 1170),
+                    ("counts.speech_tokens", 0),
+                    ("counts.tokens_dropped", 143),
+                    ("counts.tokens_dropped_by_reason/remainder", 43),
+                    ("counts.tokens_dropped_by_reason/shorter_than_a_row", 100),
+                ]
+            ),
+            label="Counts",
+        )
 
 
 def test_decompose_documents_hands_what_makes_no_row_to_packing():
@@ -78,23 +100,42 @@ def test_decompose_documents_hands_what_makes_no_row_to_packing():
         out = p | beam.Create(DOCS) | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0, pack_remainders=True)
         leftovers = out[LEFTOVERS] | beam.MapTuple(lambda _, left: (left.id, left.offset, left.n_tokens, left.whole))
         assert_that(leftovers, equal_to([("d1", 1257, 43, False), ("d2", 2000, 100, True)]), label="Leftovers")
-        assert_that(labelled_totals(out[COUNTS]), equal_to([  # d2 is counted where it is packed
-            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.text_tokens", 1170),
-            ("counts.speech_tokens", 0)]),
-            label="Counts")
+        assert_that(
+            labelled_totals(out[COUNTS]),
+            equal_to(
+                [  # d2 is counted where it is packed
+                    ("counts.documents_kept", 2),
+                    ("sources.documents_kept/0", 2),
+                    ("counts.text_tokens", 1170),
+                    ("counts.speech_tokens", 0),
+                ]
+            ),
+            label="Counts",
+        )
 
 
 def test_decompose_segments_rows_cross_documents_and_count_what_document_mode_would_drop():
     x, y = DocTokens(b"x" * 16, "x", "src", 1, 6, "s", 0), DocTokens(b"y" * 16, "y", "src", 2, 5, "s", 100)
     with TestPipeline(argv=RUNNER) as p:
         # y comes first in the input but second in the path: positions, not arrival, order the segment.
-        out = (p | beam.Create([("seg", (1, y)), ("seg", (0, x))])
-               | DecomposeSegments(min_bucket=2, max_bucket=4, seed=0))
+        out = (
+            p | beam.Create([("seg", (1, y)), ("seg", (0, x))]) | DecomposeSegments(min_bucket=2, max_bucket=4, seed=0)
+        )
         rows = out.rows | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
         # 11 tokens: one row of 9 (x whole, then y's first 3), a tail of 2 dropped. Alone, x would drop 1 token.
         assert_that(rows, equal_to([(8, (("x", "s", 0, 6), ("y", "s", 100, 3)))]), label="Rows")
-        assert_that(labelled_totals(out[COUNTS]), equal_to([
-            ("counts.documents_kept", 2), ("sources.documents_kept/0", 2), ("counts.text_tokens", 11),
-            ("counts.speech_tokens", 0),
-            ("counts.tokens_dropped", 2), ("counts.tokens_dropped_by_reason/segment_tail", 2),
-            ("ordering.document_mode_tokens_dropped", 1)]), label="Counts")
+        assert_that(
+            labelled_totals(out[COUNTS]),
+            equal_to(
+                [
+                    ("counts.documents_kept", 2),
+                    ("sources.documents_kept/0", 2),
+                    ("counts.text_tokens", 11),
+                    ("counts.speech_tokens", 0),
+                    ("counts.tokens_dropped", 2),
+                    ("counts.tokens_dropped_by_reason/segment_tail", 2),
+                    ("ordering.document_mode_tokens_dropped", 1),
+                ]
+            ),
+            label="Counts",
+        )

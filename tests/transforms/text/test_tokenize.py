@@ -1,19 +1,22 @@
 """TokenizeFn's exact output: each document's tokens and eos in a spill file; with interleaving, only its text
 segments' tokens, with the layout and span texts that WeaveSpeech needs."""
+
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import Vocabulary
-from vocaloom.transforms.artifacts import fingerprint
+from vocaloom.transforms.artifacts import read_artifact
+from vocaloom.transforms.documents import unpack_docs
 from vocaloom.transforms.io.spill import read_spans
 from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
-from vocaloom.transforms.documents import unpack_docs
 from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
 
-TEXTS = ["In the beginning God created the heaven and the earth.",
-         "And the ark rested in the seventh month upon the mountains of Ararat, and the waters decreased."]
+TEXTS = [
+    "In the beginning God created the heaven and the earth.",
+    "And the ark rested in the seventh month upon the mountains of Ararat, and the waters decreased.",
+]
 DOCUMENTS = (["a", "b"], TEXTS, ["in.jsonl", "in.jsonl"], [1, 2])
 
 
@@ -26,13 +29,13 @@ def spilled(batch):
 def tokenize(tmp_path, tokenizer_path, interleaving):
     sp = load_sentencepiece(tokenizer_path)
     eos = Vocabulary.build(sp.get_piece_size(), sp.eos_id() if sp.eos_id() >= 0 else None).eos
-    fn = TokenizeFn(fingerprint("bundled:tokenizer"), eos, str(tmp_path), interleaving)
+    fn = TokenizeFn(read_artifact("bundled:tokenizer"), eos, str(tmp_path), interleaving)
     return sp, eos, fn
 
 
 def test_each_document_is_its_tokens_then_eos(tmp_path, tokenizer_path):
     sp, eos, fn = tokenize(tmp_path, tokenizer_path, None)
-    expected = [(doc_id, sp.encode(text) + [eos], (), (), 0) for doc_id, text in zip(DOCUMENTS[0], TEXTS)]
+    expected = [(doc_id, [*sp.encode(text), eos], (), (), 0) for doc_id, text in zip(DOCUMENTS[0], TEXTS)]
     with TestPipeline(argv=RUNNER) as p:
         assert_that(p | beam.Create([DOCUMENTS]) | beam.ParDo(fn) | beam.FlatMap(spilled), equal_to(expected))
 
@@ -44,10 +47,16 @@ def test_interleaved_documents_spill_only_their_text_segments(tmp_path, tokenize
     for doc_id, text in zip(DOCUMENTS[0], TEXTS):
         plan = segments(text, interleaving.ratios[0], *interleaving[1:], doc_id)
         assert any(s.speech for s in plan) and any(not s.speech for s in plan)
-        pieces = [sp.encode(text[s.start:s.end]) for s in plan if not s.speech]
-        layout, texts = iter(pieces), iter([text[s.start:s.end] for s in plan])
-        expected.append((doc_id, [t for piece in pieces for t in piece] + [eos],
-                         tuple(-1 if s.speech else len(next(layout)) for s in plan),
-                         tuple(t for s, t in zip(plan, texts) if s.speech), len(word_bounds(text))))
+        pieces = [sp.encode(text[s.start : s.end]) for s in plan if not s.speech]
+        layout, texts = iter(pieces), iter([text[s.start : s.end] for s in plan])
+        expected.append(
+            (
+                doc_id,
+                [t for piece in pieces for t in piece] + [eos],
+                tuple(-1 if s.speech else len(next(layout)) for s in plan),
+                tuple(t for s, t in zip(plan, texts) if s.speech),
+                len(word_bounds(text)),
+            )
+        )
     with TestPipeline(argv=RUNNER) as p:
         assert_that(p | beam.Create([DOCUMENTS]) | beam.ParDo(fn) | beam.FlatMap(spilled), equal_to(expected))
