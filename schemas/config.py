@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from vocaloom.schemas.local_files import FileRefused, read_regular
 from vocaloom.schemas.paths import plain
+from vocaloom.schemas.shard import MAX_BUCKET_EXPONENT, MIN_BUCKET_EXPONENT
 from vocaloom.schemas.sources import base_source, source_names, split_ratio, split_source, with_long_sources
 
 CONTEXTS = ("document", "related")
@@ -21,8 +22,6 @@ REMAINDERS = ("pack", "drop")
 SPEECH_SOURCES = ("text-to-token", "tts")
 COMPRESSIONS = ("none", "zstd")
 DEVICES = ("cpu", "cuda")
-# Bucket exponents outside this range make rows too short to hold a sentence or too long for any model.
-MIN_EXPONENT, MAX_EXPONENT = 4, 20
 PATH_OPTIONS = ("output", "tokenizer", "text_to_token_model", "cache", "embedder")
 # A config file is a few hundred bytes; one larger than this is not one.
 MAX_CONFIG_BYTES = 1 << 20
@@ -339,9 +338,9 @@ def validate(config: BuildConfig) -> None:
         raise ConfigError(f"--span-lambda must be positive, got {config.span_lambda}")
     for name in ("min_bucket", "max_bucket"):
         value = getattr(config, name)
-        if not MIN_EXPONENT <= value <= MAX_EXPONENT:
+        if not MIN_BUCKET_EXPONENT <= value <= MAX_BUCKET_EXPONENT:
             flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag} must be between {MIN_EXPONENT} and {MAX_EXPONENT}, got {value}")
+            raise ConfigError(f"{flag} must be between {MIN_BUCKET_EXPONENT} and {MAX_BUCKET_EXPONENT}, got {value}")
     if config.min_bucket > config.max_bucket:
         raise ConfigError(f"--min-bucket ({config.min_bucket}) is larger than --max-bucket ({config.max_bucket})")
     if config.batch_characters <= 0:

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from typing import TypeGuard
 
 from vocaloom.schemas.counts import FORMAT_COUNTS
-from vocaloom.schemas.shard import FORMAT, MAX_SOURCES, shard_path
+from vocaloom.schemas.shard import (
+    FORMAT,
+    MAX_BUCKET_EXPONENT,
+    MAX_SOURCES,
+    MIN_BUCKET_EXPONENT,
+    bucket_lengths,
+    row_tokens,
+    shard_path,
+)
 from vocaloom.schemas.sources import is_source_name
 
 MANIFEST = "manifest.json"
@@ -72,7 +80,7 @@ def _not_json(constant: str):
 
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_BUCKET_EXPONENT = 24  # far past any context length; keeps a row's size an int32 offset
+LENGTHS = frozenset(bucket_lengths(MIN_BUCKET_EXPONENT, MAX_BUCKET_EXPONENT))
 MAX_GENERATION = 99999  # generation_dir's five digits
 
 
@@ -111,8 +119,8 @@ def structure_problem(manifest: dict) -> str | None:
         return "buckets is not a list"
     for bucket in buckets:
         length = bucket.get("length") if isinstance(bucket, dict) else None
-        if not count(length) or length.bit_count() != 1 or length >= 1 << MAX_BUCKET_EXPONENT:
-            return f"bucket length {length!r} is not a power of two below 2^{MAX_BUCKET_EXPONENT}"
+        if not count(length) or length not in LENGTHS:
+            return f"bucket length {length!r} is not 2^k for k from {MIN_BUCKET_EXPONENT} to {MAX_BUCKET_EXPONENT}"
         if (
             not count(bucket.get("rows"))
             or not count(bucket.get("tokens"))
@@ -132,9 +140,9 @@ def structure_problem(manifest: dict) -> str | None:
             ):
                 return f"{entry['path']}: rows, bytes or sha256 malformed"
         if sum(entry["rows"] for entry in shards) != bucket["rows"] or bucket["tokens"] != bucket["rows"] * (
-            length + 1
+            row_tokens(length)
         ):
-            return f"bucket {length}: rows/tokens do not add up (its shards' rows, rows x {length + 1} tokens)"
+            return f"bucket {length}: rows/tokens do not add up (its shards' rows, rows x {row_tokens(length)} tokens)"
     sources: dict | None = manifest.get("sources")  # absent in manifests written before named sources
     if sources is not None and (
         not isinstance(sources, dict)

@@ -18,6 +18,15 @@ DATA_DIR = "data"
 GENERATIONS_DIR = "generations"
 
 
+# Bucket exponents a build may use and a reader accepts: shorter rows hold no sentence, longer ones fit no model.
+MIN_BUCKET_EXPONENT, MAX_BUCKET_EXPONENT = 4, 20
+
+
+def row_tokens(length: int) -> int:
+    """The tokens a row of bucket `length` holds: L inputs, and the target after the last of them."""
+    return length + 1
+
+
 def bucket_lengths(min_bucket: int, max_bucket: int) -> list[int]:
     """Row lengths L = 2^k for k in [min, max]; each row stores L + 1 tokens (inputs and shifted targets)."""
     return [1 << k for k in range(min_bucket, max_bucket + 1)]
@@ -53,14 +62,14 @@ def any_bucket_schema(vocab: dict | None = None, sources: tuple[str, ...] | None
 def shard_schema(length: int, vocab: dict | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
     """Bucket `length`'s shards: rows of exactly L + 1 tokens; the metadata names the bucket too."""
     schema = any_bucket_schema(vocab, sources)
-    return schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), length + 1), nullable=False)).with_metadata(
+    return schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), row_tokens(length)), nullable=False)).with_metadata(
         {**schema.metadata, b"vocaloom.bucket": str(length).encode()}
     )
 
 
 def num_shards(rows: int, length: int, shard_tokens: int) -> int:
     """About `shard_tokens` tokens a shard, never more shards than rows (so a full shard count cannot be empty)."""
-    return max(1, min(rows, math.ceil(rows * (length + 1) / shard_tokens)))
+    return max(1, min(rows, math.ceil(rows * (row_tokens(length)) / shard_tokens)))
 
 
 def bucket_dir(length: int) -> str:

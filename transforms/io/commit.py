@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Totals, count_blocks
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest, utc_now
-from vocaloom.schemas.shard import bucket_lengths, generation_dir, shard_path
+from vocaloom.schemas.shard import bucket_lengths, generation_dir, row_tokens, shard_path
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.dataset_card import CARD, render_card
 from vocaloom.transforms.io.objects import move, remove
@@ -53,11 +53,11 @@ def commit_buckets(output: str, shard_files, min_bucket: int, max_bucket: int, g
                     "rows": shard.rows,
                     "bytes": shard.bytes,
                     "sha256": shard.sha256,
-                    "source_rows": [tokens // (length + 1) for tokens in shard.tokens_by_source],
+                    "source_rows": [tokens // row_tokens(length) for tokens in shard.tokens_by_source],
                 }
             )
         rows = sum(s.rows for s in shards)
-        buckets.append({"length": length, "rows": rows, "tokens": rows * (length + 1), "shards": entries})
+        buckets.append({"length": length, "rows": rows, "tokens": rows * row_tokens(length), "shards": entries})
     if by_length:
         raise AccountingError(f"shards for unexpected bucket lengths {sorted(by_length)}")
     return buckets

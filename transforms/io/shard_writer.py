@@ -18,7 +18,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from vocaloom.schemas.shard import num_shards, shard_schema
+from vocaloom.schemas.shard import num_shards, row_tokens, shard_schema
 from vocaloom.transforms.columns import column, take_packed, unpack
 from vocaloom.transforms.io.spill import SpillBatchFn, SpilledGroupByKey, read_batches, read_spans
 from vocaloom.transforms.text.dataset_decomposition import RowRef
@@ -45,8 +45,8 @@ def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None, sour
         for _, spill, offset, n in row.pieces:
             by_file[spill].append((position, offset, n))
             position += n
-    if position != len(rows) * (length + 1):
-        raise ValueError(f"bucket {length}: rows hold {position} tokens, expected {len(rows) * (length + 1)}")
+    if position != len(rows) * row_tokens(length):
+        raise ValueError(f"bucket {length}: rows hold {position} tokens, expected {len(rows) * row_tokens(length)}")
     flat = np.empty(position, dtype=np.int32)
     for spill, spans in by_file.items():
         for (pos, _, n), tokens in zip(spans, read_spans(spill, [(o, n) for _, o, n in spans])):
@@ -55,7 +55,7 @@ def shard_table(length: int, rows: list[RowRef], vocab: dict | None = None, sour
     ids = [[doc_id for doc_id, *_ in row.pieces] for row in rows]
     return pa.Table.from_arrays(
         [
-            pa.FixedSizeListArray.from_arrays(pa.array(flat), length + 1),
+            pa.FixedSizeListArray.from_arrays(pa.array(flat), row_tokens(length)),
             pa.array(starts, pa.list_(pa.int32())),
             pa.array(ids, pa.list_(pa.string())),
             pa.array([row.source for row in rows], pa.int16()),
@@ -111,7 +111,7 @@ class WriteShardFn(beam.DoFn):
         data = ipc_file_bytes(shard_table(length, rows, self._vocab, self._sources), self._compression)
         tokens = [0] * len(self._sources)
         for row in rows:
-            tokens[row.source] += length + 1
+            tokens[row.source] += row_tokens(length)
         path = FileSystems.join(self._temp_dir, f"bucket-{length:05d}-slot-{index:05d}.arrow")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)

@@ -24,6 +24,7 @@ from vocaloom.schemas.counts import (
     TOKENS_DROPPED,
     TOKENS_DROPPED_BY_REASON,
 )
+from vocaloom.schemas.shard import row_tokens
 from vocaloom.transforms import seeds
 from vocaloom.transforms.bundles import Filling, in_global_window
 from vocaloom.transforms.columns import pack, records, take, to_columns
@@ -88,7 +89,7 @@ def document_pieces(doc: DocTokens, min_bucket: int, max_bucket: int, seed: int)
 
 
 def dropped_tokens(n_tokens: int, pieces: list[tuple[int, int]]) -> int:
-    return n_tokens - sum(length + 1 for _, length in pieces)
+    return n_tokens - sum(row_tokens(length) for _, length in pieces)
 
 
 _N_TOKENS, _N_SPEECH = DocTokens._fields.index("n_tokens"), DocTokens._fields.index("n_speech")
@@ -158,11 +159,11 @@ class DecomposeDocumentFn(beam.DoFn):
                     RowRef(
                         length,
                         seeds.derive(doc_seed, i),
-                        ((doc.id, doc.spill, doc.offset + start, length + 1),),
+                        ((doc.id, doc.spill, doc.offset + start, row_tokens(length)),),
                         doc.source_index,
                     )
                 )
-                written += length + 1
+                written += row_tokens(length)
             remainder = dropped_tokens(doc.n_tokens, pieces)
             remainders += remainder
             if remainder and self._pack:
@@ -223,7 +224,7 @@ class DecomposeSegmentFn(beam.DoFn):
         starts = stream_starts(docs)
         segment_seed = seeds.derive(self._seed, "segment", segment)
         rows = list(stream_rows(docs, starts, self._min, self._max, segment_seed, docs[0].source_index))
-        kept = sum(row.length + 1 for row in rows)
+        kept = sum(row_tokens(row.length) for row in rows)
         if rows:
             yield pack(rows)
         yield count(DOCUMENTS_KEPT, len(docs))
@@ -251,7 +252,7 @@ def stream_rows(pieces: list, starts: list[int], min_bucket: int, max_bucket: in
         yield RowRef(
             length,
             seeds.derive(stream_seed, i),
-            tuple(segment_pieces(pieces, starts, start, start + length + 1)),
+            tuple(segment_pieces(pieces, starts, start, start + row_tokens(length))),
             source,
         )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED, SOURCE_DOCUMENTS_KEPT
+from vocaloom.schemas.shard import row_tokens
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack
 from vocaloom.transforms.counting import COUNTS, count
@@ -42,7 +43,7 @@ class PackLeftoversFn(beam.DoFn):
             pieces, starts, self._min, self._max, seeds.derive(self._seed, "pack-group", group), group // PACK_GROUPS
         ):
             rows.append(row)
-            written += row.length + 1
+            written += row_tokens(row.length)
             if len(rows) == ROWS_PER_BATCH:
                 yield pack(rows)
                 rows = []
