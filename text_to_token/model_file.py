@@ -113,6 +113,12 @@ def _check_config(path: str, config) -> None:
         is_number(v) or isinstance(v, (bool, str)) for v in hyperparameters.values()
     ):
         raise ModelFileError(f"{path}: hyperparameters must map names to finite numbers, booleans or strings")
+    if hyperparameters.get("codebook_size", config["codebook_size"]) != config["codebook_size"]:
+        # The architecture's output layer is built from the hyperparameter, the units are checked against the other.
+        raise ModelFileError(
+            f"{path}: hyperparameters say codebook_size {hyperparameters['codebook_size']!r}, "
+            f"{CONFIG} says {config['codebook_size']!r}"
+        )
     kind = config["input"].get("kind") if isinstance(config["input"], dict) else None
     if kind not in ("bytes", "characters") or (
         kind == "characters" and not {"alphabet", "unknown_id"} <= set(config["input"])

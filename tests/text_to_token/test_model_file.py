@@ -38,12 +38,16 @@ def test_character_input():
         (lambda d: _edit(d, frame_rate_hz=float("nan")), "frame_rate_hz must be a number in (0, 1000]"),
         (lambda d: _edit(d, frame_rate_hz=1e300), "frame_rate_hz must be a number in (0, 1000]"),
         (
-            lambda d: _edit(d, hyperparameters={"codebook_size": 32}),
+            lambda d: _edit(d, codebook_size=32, hyperparameters={"codebook_size": 32}),
             "weights do not match architecture 'toy-byte-pairs' with these hyperparameters: ",
         ),
         (
-            lambda d: _edit(d, hyperparameters={"codebook_size": 10_000_000}),
-            "hyperparameter codebook_size=10000000 is larger than anything in the weights",
+            lambda d: _edit(d, codebook_size=1_000_000, hyperparameters={"codebook_size": 1_000_000}),
+            "hyperparameter codebook_size=1000000 is larger than anything in the weights",
+        ),
+        (
+            lambda d: _edit(d, hyperparameters={"codebook_size": 32}),
+            "hyperparameters say codebook_size 32, config.json says ",
         ),
         (lambda d: _edit(d, hyperparameters={"layers": 3}), "refuses the hyperparameters: TypeError"),
         (
