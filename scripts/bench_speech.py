@@ -35,8 +35,9 @@ import zstandard
 
 from vocaloom import assets
 from vocaloom.text_to_token.causal_lm import read_causal_lm
+from vocaloom.text_to_token.failed import Failed
 from vocaloom.text_to_token.model_file import DTYPES, read_model
-from vocaloom.transforms.inference_cache import Failed, cache_key
+from vocaloom.transforms.inference_cache import cache_key
 from vocaloom.transforms.speech.speech_conversion import cut_batches
 from vocaloom.transforms.speech.speech_handlers import (
     CausalLMHandler,

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from vocaloom.schemas.digest import local_sha256
+from vocaloom.text_to_token.failed import Failed
 from vocaloom.text_to_token.model_file import DTYPES, device_dtype, is_int, is_number
 
 SETTINGS, FORMAT = "vocaloom-causal-lm.json", "vocaloom-causal-lm/1"
@@ -33,10 +34,6 @@ MAX_FRAME_RATE_HZ, MAX_UNITS_PER_CHARACTER = 1000.0, 1000.0
 
 class CausalLMError(ValueError):
     """A causal LM directory that cannot be used: one line that names the problem."""
-
-
-class Failed(str):
-    """A span the model could not convert (it hit its length cap, or made an id that is not a unit): the reason."""
 
 
 @dataclass(frozen=True)

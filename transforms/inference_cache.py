@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Count
 from vocaloom.schemas.manifest import SHA256
+from vocaloom.text_to_token.failed import Failed
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import open_to_read
@@ -63,11 +64,6 @@ class Codec(NamedTuple):
 
 # The most a cache file decompresses to: the writer's batches of at most 50,000 entries are far smaller.
 MAX_CACHE_FILE_BYTES = 1 << 30
-
-
-class Failed(str):
-    """A model's answer for one example that is a failure, not an output (the reason): the example goes to the
-    dead letters, as those of a failed batch do, and nothing is cached for it."""
 
 
 class Counters(NamedTuple):

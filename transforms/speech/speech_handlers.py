@@ -20,9 +20,9 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from vocaloom.schemas.config import BuildConfig
 from vocaloom.text_to_token.causal_lm import CausalLMSpec
+from vocaloom.text_to_token.failed import Failed
 from vocaloom.text_to_token.model_file import ModelSpec
 from vocaloom.transforms.artifacts import Artifact, localize
-from vocaloom.transforms.inference_cache import Failed
 from vocaloom.transforms.worker_setup import SetupFailures
 
 # A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
@@ -216,10 +216,7 @@ class CausalLMHandler(SpanBatchHandler):
         return CausalLM(*self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256))))
 
     def convert(self, model: CausalLM, texts: list[str]) -> list:
-        return [
-            Failed(units) if isinstance(units, str) else units
-            for units in self._spec.generate(model.model, model.tokenizer, texts)
-        ]
+        return self._spec.generate(model.model, model.tokenizer, texts)
 
 
 class CausalLM:
