@@ -30,6 +30,8 @@ from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
 
+pytestmark = pytest.mark.integration
+
 CASES = 300
 HOSTILE_VALUES: list[object] = [
     None,

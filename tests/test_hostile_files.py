@@ -26,6 +26,8 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import ManifestError, parse_manifest
 from vocaloom.transforms.artifacts import CACHE_ENV, localize, read_artifact
 
+pytestmark = pytest.mark.integration
+
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 
 

@@ -15,7 +15,7 @@ from tests.conftest import RUNNER, TEXT_ONLY
 from tests.prerequisites import needs_wheelhouse
 from tests.venvs import ROOT, WHEELHOUSE, make_venv, pip_install, sh
 
-pytestmark = needs_wheelhouse
+pytestmark = [pytest.mark.install, needs_wheelhouse]
 # A user's own module named like vocaloom's old top-level package, in the folder they work in.
 USERS_LOADER = "BucketLoader = 'the user\\'s own'\n"
 READ_BATCHES = """

@@ -12,6 +12,8 @@ from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.loader import arrow_dataset
 from vocaloom.pipelines.build import run
 
+pytestmark = pytest.mark.integration
+
 WORDS = "speech and text woven into one stream of tokens for a model to learn from".split()
 
 

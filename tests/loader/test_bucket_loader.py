@@ -12,6 +12,8 @@ from tests.loader.conftest import build_dataset, read_rows, take
 from vocaloom.loader import BucketLoader, cu_seqlens
 from vocaloom.loader.bucket_loader import FOREIGN_WORKERS
 
+pytestmark = pytest.mark.integration
+
 TOKENS = 1024  # 32, 16 and 8 rows a batch for buckets 32, 64, 128
 
 

@@ -12,6 +12,8 @@ from tests.loader.conftest import build_dataset, read_rows, split_sample, take
 from vocaloom.loader import BucketLoader
 from vocaloom.loader.mixture import apportion
 
+pytestmark = pytest.mark.integration
+
 TOKENS = 1024
 SOURCES = ["books", "books.long", "code", "code.long", "web", "web.long"]
 WEIGHTS = {"web": 0.2, "books": 0.3, "code": 0.5}  # natural shares about 0.5, 0.25, 0.25

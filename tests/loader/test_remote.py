@@ -18,6 +18,8 @@ from vocaloom.loader import remote as remote_module
 from vocaloom.loader.remote import RemoteDataset, ShardFetchError
 from vocaloom.pipelines.build import run
 
+pytestmark = pytest.mark.engines
+
 # Buckets 64..256 and shards of about 32,000 tokens: 40-odd shards of 100-130 KB.
 BUILD = ["--min-bucket", "6", "--max-bucket", "8", "--shard-tokens", "32000", *TEXT_ONLY, *RUNNER]
 TOKENS = 1024

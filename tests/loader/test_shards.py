@@ -13,6 +13,8 @@ from vocaloom.loader import BucketLoader, ManifestError, ShardIntegrityError
 from vocaloom.loader.shards import BucketRows, ShardCache
 from vocaloom.schemas.shard import row_limits
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):

@@ -9,6 +9,8 @@ from vocaloom.pipelines.bucket_lock import STORES, BucketLock, Taken, is_stale, 
 from vocaloom.pipelines.lock import LockHeld
 from vocaloom.schemas.paths import scheme
 
+pytestmark = pytest.mark.engines
+
 
 def test_a_lock_is_stale_once_its_holder_stops_renewing_it():
     now = 1_800_000_000.0

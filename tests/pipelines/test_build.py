@@ -18,6 +18,8 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
+pytestmark = pytest.mark.integration
+
 WORDS = "the quick brown fox jumps over the lazy dog while seven wise owls watch from an old oak tree".split()
 
 

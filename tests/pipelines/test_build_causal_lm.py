@@ -13,6 +13,8 @@ from tests.text_to_token.causal_lms import UNITS, make_causal_lm
 from tests.venvs import ENV
 from vocaloom.pipelines.verify import verify
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> str:

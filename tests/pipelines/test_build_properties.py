@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
+
+pytestmark = pytest.mark.integration
 
 MAX_RECORD_BYTES = 2000
 WORDS = st.lists(

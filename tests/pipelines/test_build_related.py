@@ -11,6 +11,8 @@ from vocaloom import assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 
+pytestmark = pytest.mark.integration
+
 
 def sample_records(n: int) -> list[dict]:
     """Every 25th record of the bundled sample: real text on varied subjects."""

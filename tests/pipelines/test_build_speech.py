@@ -15,6 +15,8 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
+pytestmark = pytest.mark.integration
+
 SENTENCES = [
     "the cat sat on the warm mat by the door",
     "rain fell softly over the quiet harbour town",

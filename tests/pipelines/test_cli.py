@@ -6,6 +6,8 @@ import pytest
 
 from vocaloom import __version__
 
+pytestmark = pytest.mark.integration
+
 CLI = [sys.executable, "-m", "vocaloom"]
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 

@@ -17,6 +17,8 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
+pytestmark = pytest.mark.integration
+
 BUILD = ["build", *TEXT_ONLY, "--runner=FnApiRunner"]  # the bundled sample: a few seconds of work to kill into
 # Runs `vocaloom` and SIGKILLs itself on call number N+1 of a function of transforms/io/commit.py: kills that land
 # between two renames of the commit step, where an outside signal would land only by luck.

@@ -15,6 +15,8 @@ from vocaloom.pipelines.build import build_pipeline, prepare
 from vocaloom.schemas.config import BuildConfig
 from vocaloom.transforms.artifacts import read_artifact
 
+pytestmark = pytest.mark.engines
+
 pytest.importorskip(
     "apache_beam.runners.dataflow.internal.apiclient", reason=f"{MISSING}apache-beam[gcp]: install the test extra"
 )

@@ -6,6 +6,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.pipelines.cli import main
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def no_object_stores(monkeypatch):

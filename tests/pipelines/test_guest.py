@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.pipelines.test_build_speech import write_corpus
 
 GUEST = """
@@ -29,6 +31,7 @@ print("as found")
 """
 
 
+@pytest.mark.integration  # it builds the sample
 def test_run_gives_the_process_back_as_it_found_it(tmp_path):
     # A speech build with --context related: the DoFns that tune a process (GC, torch threads, HF_HUB_OFFLINE) run.
     corpus = write_corpus(tmp_path / "corpus")

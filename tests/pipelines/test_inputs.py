@@ -13,6 +13,8 @@ from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def corpus(tmp_path):

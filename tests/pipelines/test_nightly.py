@@ -19,6 +19,8 @@ from vocaloom.pipelines.nightly_root import LocalRoot
 from vocaloom.schemas.config import ArgumentParser, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import MANIFEST
 
+pytestmark = pytest.mark.integration
+
 WORDS = "seven wise owls watch the quick brown fox jump over a lazy dog by the old oak tree".split()
 
 

@@ -26,6 +26,8 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.manifest import ManifestError
 
+pytestmark = pytest.mark.engines
+
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
 
 

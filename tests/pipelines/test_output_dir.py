@@ -20,6 +20,8 @@ from vocaloom.pipelines.output_dir import MARKER, TEMP_DIR, staging_dir
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST
 
+pytestmark = pytest.mark.integration
+
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 BUILD = ["build", *TEXT_ONLY, *RUNNER]
 

@@ -4,6 +4,7 @@ import os
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from apache_beam.ml.inference.base import PredictionResult
 
 from tests.conftest import RUNNER, TEXT_ONLY
@@ -14,6 +15,8 @@ from vocaloom.transforms import progress_tally
 from vocaloom.transforms.counting import counted
 from vocaloom.transforms.inference_cache import outputs_by_key
 from vocaloom.transforms.progress_tally import PROGRESS_DIR, progress_label
+
+pytestmark = pytest.mark.integration
 
 
 class Terminal(io.StringIO):

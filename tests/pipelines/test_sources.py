@@ -13,6 +13,8 @@ from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 
+pytestmark = pytest.mark.integration
+
 WORDS = "rivers carry silt down to the sea where tides sort it into banks of sand and mud".split()
 
 

@@ -17,6 +17,8 @@ from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
 from vocaloom.schemas.shard import shard_schema
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> Path:

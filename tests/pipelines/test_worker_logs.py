@@ -7,11 +7,14 @@ import os
 import subprocess
 
 import apache_beam
+import pytest
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.worker.log_handler import LOG_LEVEL_TO_LOGENTRY_MAP
 
 from tests.pipelines.test_cli import CLI, ENV, vocaloom
 from vocaloom.pipelines.worker_logs import WorkerRecords
+
+pytestmark = pytest.mark.integration
 
 BEAM_FILE = os.path.join(os.path.dirname(apache_beam.__file__), "runners", "worker", "sdk_worker_main.py")
 OURS = "/site-packages/vocaloom/transforms/inference_cache.py"

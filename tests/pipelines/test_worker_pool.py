@@ -8,6 +8,8 @@ from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc, e
 
 from vocaloom.pipelines.worker_pool import WorkerPool
 
+pytestmark = pytest.mark.integration
+
 # An SDK worker that does nothing until stopped; while it runs, a file named after its control endpoint says so.
 IDLE_WORKER = """#!/bin/sh
 for arg; do case $arg in --control_endpoint=*) name=${arg#*=};; esac; done

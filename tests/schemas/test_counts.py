@@ -3,6 +3,7 @@
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -14,6 +15,7 @@ from vocaloom.schemas.config import ArgumentParser, add_build_arguments, config_
 from vocaloom.transforms.counting import NAMESPACE
 
 
+@pytest.mark.integration  # it builds the sample with speech and related context
 def test_each_count_comes_from_the_steps_its_declaration_names(tmp_path):
     corpus = tmp_path / "c.jsonl"
     records = sample_records(60)

@@ -7,6 +7,8 @@ from vocaloom import assets
 from vocaloom.text_to_token import teacher
 from vocaloom.text_to_token.teacher import EspeakMissing, Teacher, check_espeak, word_starts
 
+pytestmark = pytest.mark.integration
+
 SENTENCE = "Hello there, my friend; how are you today?"
 
 
