@@ -127,7 +127,7 @@ def add_nightly_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str]) -> int:
     """Raises ConfigError on bad flags, before any work; otherwise returns the run's exit code."""
-    from vocaloom.pipelines.build import check_beam_flags, long_flags
+    from vocaloom.pipelines.beam_options import check_beam_flags
 
     parser, build_parser = ArgumentParser(prog="vocaloom nightly"), ArgumentParser(prog="vocaloom build")
     add_nightly_arguments(parser)
@@ -141,11 +141,11 @@ def main(argv: list[str]) -> int:
     own = sorted(set(vars(given)) & set(OWN_BUILD_FLAGS))
     if own:
         raise ConfigError(f"vocaloom nightly sets {OWN_BUILD_FLAGS[own[0]]} itself: leave it out")
-    check_beam_flags(rest, long_flags(parser) + long_flags(build_parser))
+    check_beam_flags(rest, parser.long_flags + build_parser.long_flags)
     if not is_local(args.root):  # the root's own objects (lock, listing, LATEST) go through Beam's filesystems
         from apache_beam.io.filesystems import FileSystems
 
-        from vocaloom.pipelines.build import pipeline_options
+        from vocaloom.pipelines.beam_options import pipeline_options
         from vocaloom.pipelines.filesystems import require_filesystems
 
         require_filesystems(args.root)

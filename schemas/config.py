@@ -97,7 +97,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        self.long_flags: list[str] = []  # every --flag added, for "did you mean"
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names, **kwargs):
+        self.long_flags.extend(name for name in names if name.startswith("--"))
+        return super().add_argument(*names, **kwargs)
 
     def error(self, message: str):
         raise ConfigError(message)

@@ -213,7 +213,7 @@ def test_an_empty_or_oversized_tokenizer_is_refused_before_work(tmp_path, capsys
     empty = tmp_path / "empty.model"
     empty.write_bytes(b"")
     assert "is empty" in one_line(capsys, 2, text_build("--output", str(tmp_path / "o"), "--tokenizer", str(empty)))
-    monkeypatch.setattr("vocaloom.pipelines.build.MAX_TOKENIZER_BYTES", 1000)
+    monkeypatch.setattr("vocaloom.pipelines.plan.MAX_TOKENIZER_BYTES", 1000)
     line = one_line(
         capsys,
         2,

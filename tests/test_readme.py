@@ -10,7 +10,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.conftest import RUNNER
 from tests.venvs import ROOT
-from vocaloom.pipelines.build import build_pipeline, prepare
+from vocaloom.pipelines.build import build_pipeline
+from vocaloom.pipelines.plan import prepare
 from vocaloom.schemas.config import BuildConfig
 
 SECTION = (ROOT / "docs" / "pipeline.md").read_text().split("## How the pipeline reads", 1)[1].split("\n## ", 1)[0]

@@ -11,7 +11,8 @@ from tests.pipelines.test_worker_pools import hidden_checkout
 from tests.prerequisites import MISSING, needs_wheelhouse
 from tests.venvs import ENV, ROOT, WHEELHOUSE, pip_install, sh
 from vocaloom import assets
-from vocaloom.pipelines.build import build_pipeline, prepare
+from vocaloom.pipelines.build import build_pipeline
+from vocaloom.pipelines.plan import prepare
 from vocaloom.schemas.config import BuildConfig
 from vocaloom.transforms.artifacts import read_artifact
 

@@ -9,7 +9,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tests.conftest import RUNNER
 from tests.pipelines.test_build_related import sample_records
-from vocaloom.pipelines.build import build_pipeline, prepare
+from vocaloom.pipelines.build import build_pipeline
+from vocaloom.pipelines.plan import prepare
 from vocaloom.schemas import counts
 from vocaloom.schemas.config import ArgumentParser, add_build_arguments, config_from_args
 from vocaloom.transforms.counting import NAMESPACE

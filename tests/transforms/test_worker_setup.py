@@ -1,7 +1,7 @@
 import pytest
 from apache_beam.runners.runner import PipelineState
 
-from vocaloom.pipelines.build import wait_watching
+from vocaloom.pipelines.job import wait_watching
 from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError, setup_failure
 
 
@@ -41,7 +41,7 @@ class Job:
 
 
 def test_the_launcher_cancels_a_job_whose_workers_cannot_start(tmp_path, monkeypatch):
-    monkeypatch.setattr("vocaloom.pipelines.build.WATCH_SECONDS", 0)
+    monkeypatch.setattr("vocaloom.pipelines.job.WATCH_SECONDS", 0)
     failures, job = SetupFailures(str(tmp_path)), Job()
     (tmp_path / "x.txt").write_text("Embed could not start on worker w1: ArtifactError: gone")
     with pytest.raises(WorkerSetupError, match="Embed could not start on worker w1"):
