@@ -9,10 +9,16 @@ use Beam import this package before Beam.
 Against a GCS emulator (`STORAGE_EMULATOR_HOST` set, as Google's own client reads it) no credentials are needed, and
 Beam would spend 30 s looking for some in every process (four retries with backoff) before it connects anonymously:
 there it connects anonymously at once.
+
+Beam's S3 filesystem makes a new boto3 session for every call (open, exists, rename, ...), and so reads botocore's
+service models again each time: about 0.2 s a call, more than the request itself. Its sessions are made once per
+thread here (boto3's sessions are not thread-safe; its clients are).
 """
 
 import logging
 import os
+import threading
+from types import SimpleNamespace
 
 
 def _import_beam_quietly() -> None:
@@ -42,5 +48,23 @@ def anonymous_against_a_gcs_emulator() -> None:
         auth._Credentials._credentials, auth._Credentials._credentials_init = None, True
 
 
+def one_s3_session_a_thread() -> None:
+    try:
+        import boto3
+        from apache_beam.io.aws.clients.s3 import boto3_client
+    except ImportError:  # no [aws] extra: no S3 either
+        return
+    local = threading.local()
+
+    def session() -> boto3.session.Session:
+        if not hasattr(local, "session"):
+            local.session = boto3.session.Session()
+        return local.session
+
+    # Beam's client module reaches boto3 only through `boto3.session.Session()`.
+    boto3_client.boto3 = SimpleNamespace(session=SimpleNamespace(Session=session))
+
+
 _import_beam_quietly()
 anonymous_against_a_gcs_emulator()
+one_s3_session_a_thread()
