@@ -164,8 +164,10 @@ def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path, monkeyp
 
 
 def test_speech_and_related_together(corpus, tmp_path):
-    """Both at once: documents are ordered by embeddings of all their words (EmbeddingText puts the spoken spans
-    back: tests/transforms/related/test_embed.py), then speech is woven into the rows."""
+    """Both at once: documents are ordered by embeddings of their own text, whichever words become speech
+    (tests/transforms/related/test_embed.py), then speech is woven into the rows. So a speech build after a text
+    build of the same corpus, with the same --cache, takes every embedding from the cache and orders alike."""
+    text = build(corpus, tmp_path / "text", "--cache", str(tmp_path / "cache"))
     manifest = run(
         [
             "--input",
@@ -182,10 +184,19 @@ def test_speech_and_related_together(corpus, tmp_path):
             "20000",
             "--speech-ratio",
             "0.3",
+            "--cache",
+            str(tmp_path / "cache"),
             *RUNNER,
         ]
     )
     assert verify(str(tmp_path / "ds")) == []
+    cache_figures = ("embeddings_computed", "embeddings_cached", "embedding_cache_hit_rate")
+    assert [manifest["ordering"][figure] for figure in cache_figures] == [0, 160, 1.0]
+
+    def placement(ordering: dict) -> dict:  # what the order is made of: not the cache, not the tokens it drops
+        return {k: v for k, v in ordering.items() if k not in cache_figures and not k.startswith("tokens_")}
+
+    assert placement(manifest["ordering"]) == placement(text["ordering"])
     ordering, speech, counts = manifest["ordering"], manifest["speech"], manifest["counts"]
     assert ordering["documents"] == counts["documents_kept"] == 160
     assert speech["spans_converted"] > 0 and counts["speech_tokens"] > 0
