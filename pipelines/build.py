@@ -168,12 +168,12 @@ def related_rows(text_docs, docs, plan: BuildPlan, long_documents: LongDocuments
     assert embedder is not None  # --context related loads one
     embedded = (
         text_docs
-        | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(embedder.sha256))
+        | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(embedder.cache_identity))
         | "Embed"
         >> CachedInference(
             EmbedderHandler(embedder.artifact, plan.setup_failures),
             list(embedder.cache_files),
-            cache_dir(config, embedder.sha256),
+            cache_dir(config, embedder.cache_identity),
             EMBEDDING_COUNTERS,
             OneByOne(),
             vector_codec(embedder.dim),
@@ -191,9 +191,9 @@ def related_rows(text_docs, docs, plan: BuildPlan, long_documents: LongDocuments
     return rows.rows, [embedded[COUNTS], order[COUNTS], placed[COUNTS], rows[COUNTS]]
 
 
-def cache_dir(config: BuildConfig, model_sha256: str) -> str | None:
-    """The --cache folder of the model whose identity is `model_sha256`, or None (no --cache)."""
-    return model_cache_dir(config.cache, model_sha256) if config.cache else None
+def cache_dir(config: BuildConfig, model_identity: str) -> str | None:
+    """The --cache folder of the model whose cache identity (a sha256) is `model_identity`, or None (no --cache)."""
+    return model_cache_dir(config.cache, model_identity) if config.cache else None
 
 
 def run(argv: list[str] | None = None) -> dict:

@@ -211,4 +211,4 @@ def load_embedder(config: BuildConfig) -> Embedder | None:
         embedder = read_embedder(config.embedder)
     except (ValueError, OSError, ArtifactError) as e:  # OSError: a file that is not a regular one (FileRefused)
         raise ConfigError(str(e)) from None
-    return embedder._replace(cache_files=tuple(cache_files(config.cache, embedder.sha256)))
+    return embedder._replace(cache_files=tuple(cache_files(config.cache, embedder.cache_identity)))

@@ -80,8 +80,9 @@ class Embedder(NamedTuple):
     cache_files: tuple[str, ...] = ()
 
     @property
-    def sha256(self) -> str:
-        """The inference cache's name for this encoder: its files and how it is applied (MAX_TOKENS)."""
+    def cache_identity(self) -> str:
+        """The inference cache's name for this encoder: a sha256 of its files' sha256 and how it is applied
+        (MAX_TOKENS)."""
         return hashlib.sha256(f"max_tokens={MAX_TOKENS}\0{self.artifact.sha256}".encode()).hexdigest()
 
 
@@ -206,12 +207,13 @@ def key_source(key: str) -> int:
 class EmbeddingTextFn(beam.DoFn):
     """DocBatches to EmbeddingInputs: each document's embedding text (made at tokenisation, from its whole text)."""
 
-    def __init__(self, embedder_sha256: str):
-        self._embedder_sha256 = embedder_sha256
+    def __init__(self, embedder_identity: str):
+        self._embedder_identity = embedder_identity
 
     def process(self, batch):
         for doc in unpack_docs(batch):
-            yield EmbeddingInput(doc_key(doc), doc.embedding_text, cache_key(self._embedder_sha256, doc.embedding_text))
+            text = doc.embedding_text
+            yield EmbeddingInput(doc_key(doc), text, cache_key(self._embedder_identity, text))
 
 
 def keyed_embedding(embedded: tuple[EmbeddingInput, bytes | None]) -> tuple[str, bytes]:
