@@ -67,7 +67,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     read = p | "ReadCorpus" >> ReadCorpus(
         [i["path"] for i in plan.inputs],
         ReadOptions(config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable),
-        plan.setup_failures,
+        plan.build_stops,
         plan.source_of_input,
     )
     tokenized = read.documents | "Tokenize" >> beam.ParDo(
@@ -76,7 +76,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
             plan.vocab.eos,
             FileSystems.join(temp, TOKEN_SPILL),
             interleaving,
-            plan.setup_failures,
+            plan.build_stops,
             plan.source_of_input,
             EMBED_TEXT_TOKENS if plan.embedder else 0,
         )
@@ -101,14 +101,14 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
             | "SpeechSpans" >> beam.FlatMap(speech_spans, identity)
             | "ConvertSpans"
             >> ConvertSpans(
-                speech_handler(plan.model, config.device, plan.setup_failures, config.batch_characters),
+                speech_handler(plan.model, config.device, plan.build_stops, config.batch_characters),
                 plan.cache_files,
                 cache_dir(config, plan.model.sha256),
                 plan.model.codebook_size,
             )
         )
         woven = (docs, speech["units"]) | "WeaveSpeech" >> Weave(
-            plan.tokenizer_file, plan.vocab, spill, plan.setup_failures
+            plan.tokenizer_file, plan.vocab, spill, plan.build_stops
         )
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
@@ -171,7 +171,7 @@ def related_rows(text_docs, docs, plan: BuildPlan, long_documents: LongDocuments
         | "EmbeddingText" >> beam.ParDo(EmbeddingTextFn(embedder.cache_identity))
         | "Embed"
         >> CachedInference(
-            EmbedderHandler(embedder.artifact, plan.setup_failures),
+            EmbedderHandler(embedder.artifact, plan.build_stops),
             list(embedder.cache_files),
             cache_dir(config, embedder.cache_identity),
             EMBEDDING_COUNTERS,
@@ -213,7 +213,7 @@ def run(argv: list[str] | None = None) -> dict:
             plan = dataclasses.replace(plan, write_dir=claim.write_dir, generation=claim.generation, provenance=made_by)
             pipeline = beam.Pipeline(runner=local_runner(options), options=options)
             build_pipeline(pipeline, plan)
-            wait_watching(pipeline.run(), plan.setup_failures)
+            wait_watching(pipeline.run(), plan.build_stops)
             claim.publish()
         finally:
             claim.abandon()

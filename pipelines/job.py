@@ -7,13 +7,13 @@ import time
 
 from apache_beam.runners.runner import PipelineState
 
-from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError
+from vocaloom.transforms.worker_setup import BuildStops, WorkerSetupError
 
 # How often the launcher looks for a line left by a worker that could not start a step.
 WATCH_SECONDS = 2
 
 
-def wait_watching(result, failures: SetupFailures) -> None:
+def wait_watching(result, failures: BuildStops) -> None:
     """Waits for the job; if a worker leaves a setup failure meanwhile, cancels the job and raises it, so that no
     runner keeps the build waiting for workers that cannot start (the portable job servers wait minutes). The job's
     state is polled: a portable runner's wait_until_finish(duration) cannot be called twice."""

@@ -29,7 +29,7 @@ from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, localize, read_artifact
 from vocaloom.transforms.inference_cache import cache_files
 from vocaloom.transforms.text.tokenize import load_sentencepiece
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 if TYPE_CHECKING:
     from vocaloom.text_to_token.causal_lm import CausalLMSpec
@@ -81,8 +81,8 @@ class BuildPlan:
         return {item["path"]: self.config.sources.index(item["source"]) for item in self.inputs}
 
     @property
-    def setup_failures(self) -> SetupFailures:
-        return SetupFailures(FileSystems.join(self.temp_dir, "setup-failures"))
+    def build_stops(self) -> BuildStops:
+        return BuildStops(FileSystems.join(self.temp_dir, "build-stops"))
 
     def manifest_base(self) -> dict:
         speech = None

@@ -28,8 +28,9 @@ class WorkerSetupError(BuildStopped):
     """A step could not start on a worker."""
 
 
-class SetupFailures(NamedTuple):
-    """Where workers leave the line of a step they could not start (None: nowhere, only the exception)."""
+class BuildStops(NamedTuple):
+    """Where workers leave the line that ends the build: a step they could not start, an input they cannot read, a
+    full disk (None: nowhere, only the exception). The launcher watches it while the job runs."""
 
     directory: str | None = None
 

@@ -2,11 +2,11 @@ import pytest
 from apache_beam.runners.runner import PipelineState
 
 from vocaloom.pipelines.job import wait_watching
-from vocaloom.transforms.worker_setup import SetupFailures, WorkerSetupError, setup_failure
+from vocaloom.transforms.worker_setup import BuildStops, WorkerSetupError, setup_failure
 
 
 def test_a_failed_setup_is_one_line_left_for_the_launcher(tmp_path):
-    failures = SetupFailures(str(tmp_path / "failures"))
+    failures = BuildStops(str(tmp_path / "failures"))
     assert failures.first() is None
     with pytest.raises(WorkerSetupError) as raised, failures.guard("Tokenize"):
         raise FileNotFoundError("no such file: tok.model\nsecond line")
@@ -42,7 +42,7 @@ class Job:
 
 def test_the_launcher_cancels_a_job_whose_workers_cannot_start(tmp_path, monkeypatch):
     monkeypatch.setattr("vocaloom.pipelines.job.WATCH_SECONDS", 0)
-    failures, job = SetupFailures(str(tmp_path)), Job()
+    failures, job = BuildStops(str(tmp_path)), Job()
     (tmp_path / "x.txt").write_text("Embed could not start on worker w1: ArtifactError: gone")
     with pytest.raises(WorkerSetupError, match="Embed could not start on worker w1"):
         wait_watching(job, failures)
@@ -58,5 +58,5 @@ def test_a_finished_job_is_waited_for(tmp_path):
             return self.state
 
     done = Done()
-    wait_watching(done, SetupFailures(str(tmp_path)))
+    wait_watching(done, BuildStops(str(tmp_path)))
     assert done.waited

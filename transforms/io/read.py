@@ -38,7 +38,7 @@ from vocaloom.transforms.io.records import (
     parse_text_file,
     split_records,
 )
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 REJECTS, UNREADABLE = "rejects", "unreadable"
 # A record (JSONL line, .txt file) longer than this is a reject: no input makes a reader hold more of one.
@@ -314,9 +314,9 @@ class ReadOptions(NamedTuple):
 class ReadFileFn(beam.DoFn):
     """A file path in; its documents out as DocumentColumns, one per chunk read (handing documents on one by one
     cost more than parsing them), its unusable records on REJECTS, and what it saw on COUNTS. A file that cannot be
-    read ends the build in one line (SetupFailures), or goes to UNREADABLE with --skip-unreadable."""
+    read ends the build in one line (BuildStops), or goes to UNREADABLE with --skip-unreadable."""
 
-    def __init__(self, options: ReadOptions, failures: SetupFailures, sources: dict[str, int] | None = None):
+    def __init__(self, options: ReadOptions, failures: BuildStops, sources: dict[str, int] | None = None):
         self._options, self._failures, self._sources = options, failures, sources or {}
 
     def setup(self):
@@ -369,7 +369,7 @@ class ReadCorpus(beam.PTransform):
         self,
         paths: list[str],
         options: ReadOptions = ReadOptions(),
-        failures: SetupFailures = SetupFailures(),
+        failures: BuildStops = BuildStops(),
         sources: dict[str, int] | None = None,
     ):
         super().__init__()

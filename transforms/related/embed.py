@@ -32,7 +32,7 @@ from vocaloom.schemas.local_files import read_regular
 from vocaloom.transforms.artifacts import Artifact, list_files, localize, read_artifact
 from vocaloom.transforms.documents import unpack_docs
 from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
 # SentencePiece tokens decoded to give it that much text.
@@ -135,7 +135,7 @@ class Encoder:
     embeddings all come from the cache never loads them. (RunInference shares models by weak reference, so an
     object, not a tuple.)"""
 
-    def __init__(self, artifact: Artifact, failures: SetupFailures):
+    def __init__(self, artifact: Artifact, failures: BuildStops):
         self._artifact, self._failures, self._loaded = artifact, failures, None
 
     def loaded(self):
@@ -161,7 +161,7 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
     """Each document is encoded on its own, on one thread: batch-mates and thread counts change float rounding,
     and the kNN graph must not depend on how a runner bundled the documents."""
 
-    def __init__(self, artifact: Artifact, failures: SetupFailures = SetupFailures()):
+    def __init__(self, artifact: Artifact, failures: BuildStops = BuildStops()):
         super().__init__()
         self._artifact, self._failures = artifact, failures
 

@@ -23,7 +23,7 @@ from vocaloom.text_to_token.causal_lm import CausalLMSpec
 from vocaloom.text_to_token.failed import Failed
 from vocaloom.text_to_token.model_file import ModelSpec
 from vocaloom.transforms.artifacts import Artifact, localize
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 # A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
 BATCH_CHARACTERS = BuildConfig.batch_characters
@@ -70,7 +70,7 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
     build in one line."""
 
     def __init__(
-        self, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS, failures: SetupFailures = SetupFailures()
+        self, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS, failures: BuildStops = BuildStops()
     ):
         super().__init__()
         self._device, self.batch_characters, self._failures = device, batch_characters, failures
@@ -136,7 +136,7 @@ class TextToTokenHandler(SpanBatchHandler):
         spec: ModelSpec,
         device: str = "cpu",
         batch_characters: int = BATCH_CHARACTERS,
-        failures: SetupFailures = SetupFailures(),
+        failures: BuildStops = BuildStops(),
     ):
         super().__init__(device, batch_characters, failures)
         self._spec = spec
@@ -207,7 +207,7 @@ class CausalLMHandler(SpanBatchHandler):
         spec: CausalLMSpec,
         device: str = "cpu",
         batch_characters: int = BATCH_CHARACTERS,
-        failures: SetupFailures = SetupFailures(),
+        failures: BuildStops = BuildStops(),
     ):
         super().__init__(device, batch_characters, failures)
         self._spec = spec
@@ -259,7 +259,7 @@ def read_teacher(tokenizer: Artifact) -> TeacherSpec:
 
 
 class TeacherHandler(SpanBatchHandler):
-    def __init__(self, spec: TeacherSpec, failures: SetupFailures = SetupFailures()):
+    def __init__(self, spec: TeacherSpec, failures: BuildStops = BuildStops()):
         super().__init__("cpu", BATCH_CHARACTERS, failures)
         self._spec = spec
 
@@ -276,7 +276,7 @@ class TeacherHandler(SpanBatchHandler):
 def speech_handler(
     spec: ModelSpec | CausalLMSpec | TeacherSpec,
     device: str,
-    failures: SetupFailures,
+    failures: BuildStops,
     batch_characters: int = BATCH_CHARACTERS,
 ) -> SpanBatchHandler:
     if isinstance(spec, TeacherSpec):

@@ -19,7 +19,7 @@ from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.documents import pack_docs, unpack_docs
 from vocaloom.transforms.io.spill import TOKEN, read_spans, write_spill
 from vocaloom.transforms.text.tokenize import worker_sentencepiece
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 # Tokens of woven documents written to one spill file.
 SPILL_TOKENS = 1 << 20
@@ -41,7 +41,7 @@ def weave(text_tokens: np.ndarray, layout: tuple, span_tokens: list[list[int]]) 
 class WeaveFn(beam.DoFn):
     """(doc key, {"doc": [DocTokens], "units": [(span index, unit ids or None)]}) in; DocBatches of woven documents."""
 
-    def __init__(self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str, failures: SetupFailures):
+    def __init__(self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str, failures: BuildStops):
         self._tokenizer, self._vocab, self._spill_dir, self._failures = tokenizer, vocab, spill_dir, failures
 
     def setup(self):
@@ -102,9 +102,7 @@ class WeaveFn(beam.DoFn):
 class Weave(beam.PTransform):
     """DocBatches and (span, units) pairs in; DocBatches of woven documents out, with COUNTS."""
 
-    def __init__(
-        self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str, failures: SetupFailures = SetupFailures()
-    ):
+    def __init__(self, tokenizer: Artifact, vocab: Vocabulary, spill_dir: str, failures: BuildStops = BuildStops()):
         super().__init__()
         self._fn = WeaveFn(tokenizer, vocab, spill_dir, failures)
 

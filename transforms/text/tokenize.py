@@ -23,7 +23,7 @@ from vocaloom.transforms.io.records import DocumentColumns
 from vocaloom.transforms.io.spill import TOKEN, write_spill
 from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
 from vocaloom.transforms.text.dedup import fingerprint
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 # Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
 # batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.
@@ -49,7 +49,7 @@ def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_proto=proto)
 
 
-def worker_sentencepiece(tokenizer: Artifact, step: str, failures: SetupFailures) -> spm.SentencePieceProcessor:
+def worker_sentencepiece(tokenizer: Artifact, step: str, failures: BuildStops) -> spm.SentencePieceProcessor:
     """The build's tokenizer in a step's setup() on a worker: its local copy, checked, or one WorkerSetupError."""
     with failures.guard(step):
         return load_sentencepiece(localize(tokenizer))
@@ -71,7 +71,7 @@ class TokenizeFn(beam.DoFn):
         eos_id: int,
         spill_dir: str,
         interleaving: Interleaving | None = None,
-        failures: SetupFailures = SetupFailures(),
+        failures: BuildStops = BuildStops(),
         sources: dict[str, int] | None = None,
         embedding_tokens: int = 0,
     ):

@@ -20,7 +20,7 @@ from vocaloom.transforms.speech.speech_conversion import (
     speech_spans,
 )
 from vocaloom.transforms.speech.speech_handlers import Span, speech_handler
-from vocaloom.transforms.worker_setup import SetupFailures
+from vocaloom.transforms.worker_setup import BuildStops
 
 
 def spans(texts: list[str]) -> list[Span]:
@@ -33,7 +33,7 @@ def convert(spec, texts):
     converted = (
         p
         | beam.Create(spans(texts))
-        | ConvertSpans(speech_handler(spec, "cpu", SetupFailures()), [], None, spec.codebook_size)
+        | ConvertSpans(speech_handler(spec, "cpu", BuildStops()), [], None, spec.codebook_size)
     )
     return p, converted
 
