@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from vocaloom.loader.curriculum import curriculum_odds
 from vocaloom.loader.mixture import Mixture
 from vocaloom.loader.remote import DEFAULT_CACHE_BYTES
-from vocaloom.loader.sampler import EpochPlan, Segment, StreamShape, mixture_rng
+from vocaloom.loader.sampler import EpochPlan, Schedule, StreamShape, mixture_rng
 from vocaloom.loader.streams import Stream, common_vocabulary, open_datasets, source_names
 from vocaloom.schemas.paths import is_local
 
@@ -164,7 +164,7 @@ class BucketLoader(IterableDataset):
 
     @property
     def epoch(self) -> int:
-        return self._segment.epoch
+        return self._schedule.epoch
 
     @property
     def step(self) -> int:
@@ -211,7 +211,7 @@ class BucketLoader(IterableDataset):
 
     def _located(self, plan: EpochPlan, streams: np.ndarray, first_rows: np.ndarray, step: int):
         """The stream this rank reads at `step`, its dataset's bucket and the runs of rows of its block there."""
-        index = step - plan.segment.step
+        index = step - plan.schedule.step
         stream = self._streams[streams[index]]
         rows = self._datasets[stream.dataset].buckets[self._lengths[stream.shape.bucket]]
         return stream, rows, stream.runs(int(first_rows[index]), stream.shape.block_rows)
@@ -231,7 +231,7 @@ class BucketLoader(IterableDataset):
             "doc_offsets": torch.from_numpy(doc_offsets),
             "source": torch.full((len(numbers),), stream.source, dtype=torch.int32),
             "rows": torch.from_numpy(numbers),
-            "epoch": plan.segment.epoch,
+            "epoch": plan.schedule.epoch,
             "step": step,
         }
 
@@ -249,10 +249,10 @@ class BucketLoader(IterableDataset):
         if step + 1 < plan.end:
             self._step = step + 1
         else:
-            self._start_epoch(plan.segment.epoch + 1)
+            self._start_epoch(plan.schedule.epoch + 1)
 
     def _start_epoch(self, epoch: int) -> None:
-        self._segment = Segment(epoch, 0, self.world_size, (0,) * len(self._streams), tuple(self._targets(epoch)))
+        self._schedule = Schedule(epoch, 0, self.world_size, (0,) * len(self._streams), tuple(self._targets(epoch)))
         self._step = 0
 
     def _targets(self, epoch: int, step: int = 0, done: Sequence[int] | None = None) -> list[int]:
@@ -268,36 +268,36 @@ class BucketLoader(IterableDataset):
     def _plan(self) -> EpochPlan:
         return self._rank_plan()[0]
 
-    def _new_plan(self, segment: Segment) -> EpochPlan:
-        return EpochPlan(self.seed, segment, [stream.shape for stream in self._streams], self._odds, self.cycles)
+    def _new_plan(self, schedule: Schedule) -> EpochPlan:
+        return EpochPlan(self.seed, schedule, [stream.shape for stream in self._streams], self._odds, self.cycles)
 
     def _rank_plan(self) -> tuple[EpochPlan, np.ndarray, np.ndarray]:
-        """The current segment's plan, and the stream and first row (in the stream) this rank reads at each of its
+        """The current schedule's plan, and the stream and first row (in the stream) this rank reads at each of its
         steps."""
-        if self._plan_cache is None or self._plan_cache[0].segment != self._segment:
-            plan = self._new_plan(self._segment)
+        if self._plan_cache is None or self._plan_cache[0].schedule != self._schedule:
+            plan = self._new_plan(self._schedule)
             self._plan_cache = (plan, *plan.blocks(self.rank))
-            if self.rank == 0 and self._segment.step == 0:
+            if self.rank == 0 and self._schedule.step == 0:
                 log.info("epoch %d: %d steps; rows left out per bucket %s", self.epoch, plan.end, self.leftover_rows())
         return self._plan_cache
 
     def state_dict(self) -> dict:
         """Where the next batch comes from, the same on every rank: save it from one. JSON-serialisable; its
         `directory` is the build read (a LATEST resolved), to resume from."""
-        segment = self._segment
+        schedule = self._schedule
         return {
             "format": STATE_FORMAT,
             **self._settings(),
             "mixture": self.mixture.to_json(),
             "directory": self.directory,
-            "epoch": segment.epoch,
+            "epoch": schedule.epoch,
             "step": self._step,
             "consumed_rows": self._rows_of(self._plan().consumed(self._step)),
             "schedule": {
-                "step": segment.step,
-                "world_size": segment.world_size,
-                "taken_rows": self._rows_of(segment.taken),
-                "remaining_rows": self._rows_of(segment.remaining),
+                "step": schedule.step,
+                "world_size": schedule.world_size,
+                "taken_rows": self._rows_of(schedule.taken),
+                "remaining_rows": self._rows_of(schedule.remaining),
             },
         }
 
@@ -324,24 +324,24 @@ class BucketLoader(IterableDataset):
                 f"loader state was saved with the mixture {state['mixture']}, this loader has "
                 f"{mixture}: pass new_weights=True to read the rest of the epoch with the new one"
             )
-        schedule, step, consumed = state["schedule"], state["step"], self._blocks_of(state["consumed_rows"])
+        saved, step, consumed = state["schedule"], state["step"], self._blocks_of(state["consumed_rows"])
         plan = self._new_plan(
-            Segment(
+            Schedule(
                 state["epoch"],
-                schedule["step"],
-                schedule["world_size"],
-                self._blocks_of(schedule["taken_rows"]),
-                self._blocks_of(schedule["remaining_rows"]),
+                saved["step"],
+                saved["world_size"],
+                self._blocks_of(saved["taken_rows"]),
+                self._blocks_of(saved["remaining_rows"]),
             )
         )
-        if not plan.segment.step <= step <= plan.end or plan.consumed(step) != consumed:
+        if not plan.schedule.step <= step <= plan.end or plan.consumed(step) != consumed:
             raise ValueError("loader state is inconsistent: its consumed_rows do not follow from its schedule")
-        segment = plan.segment
+        schedule = plan.schedule
         if state["mixture"] != mixture:
-            segment = plan.following(step, self.world_size, self._targets(state["epoch"], step, consumed))
-        elif segment.world_size != self.world_size:  # a new schedule for the rest of the epoch, from the same rows
-            segment = plan.following(step, self.world_size)
-        self._segment, self._step = segment, step
+            schedule = plan.following(step, self.world_size, self._targets(state["epoch"], step, consumed))
+        elif schedule.world_size != self.world_size:  # a new schedule for the rest of the epoch, from the same rows
+            schedule = plan.following(step, self.world_size)
+        self._schedule, self._step = schedule, step
         return self
 
     def _upgraded(self, state: dict) -> dict:

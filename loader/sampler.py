@@ -9,8 +9,8 @@ of bucket L hands blocks p, p + 1, .., p + world_size - 1 of L's order to ranks 
 the blocks taken by the steps before.
 
 Positions in a stream's passes do not depend on the world size: a job resumed on another world size, or with other
-mixture weights, starts a new segment of the epoch that continues each stream's passes where they stopped, so no
-row read in the epoch is read again before its pass is over.
+mixture weights, draws a new schedule for the rest of the epoch that continues each stream's passes where they
+stopped, so no row read in the epoch is read again before its pass is over.
 
 Left out of an epoch: each stream's rows that do not fill a block of a pass, and each bucket's last blocks that do
 not fill a step on every rank (fewer than world_size). The grids and orders change every epoch, so the rows left
@@ -57,9 +57,9 @@ class StreamShape(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Segment:
-    """Where the running schedule was drawn: at `step` of `epoch`, for `world_size` ranks; `taken` blocks of each
-    stream were read before it and it reads `remaining` more. A new segment starts at each epoch and where a job
+class Schedule:
+    """The running schedule, as it was drawn: at `step` of `epoch`, for `world_size` ranks; `taken` blocks of each
+    stream were read before it and it reads `remaining` more. A new one is drawn at each epoch and where a job
     resumes on a new world size or with new weights."""
 
     epoch: int
@@ -98,11 +98,11 @@ class Passes:
         return first
 
 
-def interleave(seed: int, segment: Segment, bucket: int, counts: Sequence[int]) -> np.ndarray:
-    """The order of a bucket's blocks in a segment: `counts[i]` blocks of its stream i, shuffled."""
+def interleave(seed: int, schedule: Schedule, bucket: int, counts: Sequence[int]) -> np.ndarray:
+    """The order of a bucket's blocks in a schedule: `counts[i]` blocks of its stream i, shuffled."""
     labels = np.repeat(np.arange(len(counts)), counts)
     if np.count_nonzero(counts) > 1:
-        labels = _rng(_INTERLEAVE, seed, segment.epoch, segment.step, bucket).permutation(labels)
+        labels = _rng(_INTERLEAVE, seed, schedule.epoch, schedule.step, bucket).permutation(labels)
     return labels
 
 
@@ -116,59 +116,59 @@ def occurrences(labels: np.ndarray) -> np.ndarray:
 
 
 class EpochPlan:
-    """The steps of one segment: the bucket each draws and the block each rank reads."""
+    """The steps of one schedule: the bucket each draws and the block each rank reads."""
 
-    def __init__(self, seed: int, segment: Segment, streams: Sequence[StreamShape], odds: np.ndarray, cycles: int):
-        self.segment, self._seed, self._streams = segment, seed, streams
-        self._order = []  # per bucket: the segment's blocks as stream numbers, in order
+    def __init__(self, seed: int, schedule: Schedule, streams: Sequence[StreamShape], odds: np.ndarray, cycles: int):
+        self.schedule, self._seed, self._streams = schedule, seed, streams
+        self._order = []  # per bucket: the schedule's blocks as stream numbers, in order
         taken = []
         for bucket in range(len(odds)):
             ids = np.array([i for i, s in enumerate(streams) if s.bucket == bucket], dtype=np.int64)
-            labels = interleave(seed, segment, bucket, [segment.remaining[i] for i in ids])
+            labels = interleave(seed, schedule, bucket, [schedule.remaining[i] for i in ids])
             self._order.append(ids[labels])
-            taken.append(sum(segment.taken[i] for i in ids))
+            taken.append(sum(schedule.taken[i] for i in ids))
         blocks = [done + len(order) for done, order in zip(taken, self._order)]
-        rng = _rng(_SCHEDULE, seed, segment.epoch, segment.step, segment.world_size)
-        self.buckets = draw_schedule(blocks, taken, segment.world_size, odds, cycles, rng)
+        rng = _rng(_SCHEDULE, seed, schedule.epoch, schedule.step, schedule.world_size)
+        self.buckets = draw_schedule(blocks, taken, schedule.world_size, odds, cycles, rng)
 
     @property
     def end(self) -> int:
         """The epoch's step count."""
-        return self.segment.step + len(self.buckets)
+        return self.schedule.step + len(self.buckets)
 
     def blocks(self, rank: int) -> tuple[np.ndarray, np.ndarray]:
-        """For each step of the segment, the stream `rank` reads and the first row of its block in the stream's
+        """For each step of the schedule, the stream `rank` reads and the first row of its block in the stream's
         numbering: the bucket's block p + rank, p being the blocks all ranks took from that bucket before."""
         streams = np.empty(len(self.buckets), dtype=np.int64)
         first = np.empty(len(self.buckets), dtype=np.int64)
         for bucket in np.unique(self.buckets):
             steps = np.flatnonzero(self.buckets == bucket)
             order = self._order[bucket]
-            positions = np.arange(len(steps)) * self.segment.world_size + rank
+            positions = np.arange(len(steps)) * self.schedule.world_size + rank
             streams[steps] = order[positions]
             seen = occurrences(order)[positions]
             for stream in np.unique(streams[steps]):
                 chosen = streams[steps] == stream
-                passes = Passes(self._seed, self.segment.epoch, self._streams[stream])
-                first[steps[chosen]] = passes.first_rows(self.segment.taken[stream] + seen[chosen])
+                passes = Passes(self._seed, self.schedule.epoch, self._streams[stream])
+                first[steps[chosen]] = passes.first_rows(self.schedule.taken[stream] + seen[chosen])
         return streams, first
 
     def consumed(self, step: int) -> tuple[int, ...]:
         """Blocks of each stream taken by all ranks in the steps before `step`."""
-        steps = np.bincount(self.buckets[: step - self.segment.step], minlength=len(self._order))
-        taken = list(self.segment.taken)
+        steps = np.bincount(self.buckets[: step - self.schedule.step], minlength=len(self._order))
+        taken = list(self.schedule.taken)
         for order, n in zip(self._order, steps):
-            for stream, count in zip(*np.unique(order[: n * self.segment.world_size], return_counts=True)):
+            for stream, count in zip(*np.unique(order[: n * self.schedule.world_size], return_counts=True)):
                 taken[stream] += int(count)
         return tuple(taken)
 
-    def following(self, step: int, world_size: int, remaining: Sequence[int] | None = None) -> Segment:
-        """A segment from `step` on `world_size` ranks that reads `remaining` blocks of each stream; by default
-        what this segment had left to read, the same blocks."""
+    def following(self, step: int, world_size: int, remaining: Sequence[int] | None = None) -> Schedule:
+        """A schedule from `step` on `world_size` ranks that reads `remaining` blocks of each stream; by default
+        what this schedule had left to read, the same blocks."""
         taken = self.consumed(step)
         if remaining is None:
             remaining = [
                 max(0, before + left - now)
-                for before, left, now in zip(self.segment.taken, self.segment.remaining, taken)
+                for before, left, now in zip(self.schedule.taken, self.schedule.remaining, taken)
             ]
-        return Segment(self.segment.epoch, step, world_size, taken, tuple(remaining))
+        return Schedule(self.schedule.epoch, step, world_size, taken, tuple(remaining))

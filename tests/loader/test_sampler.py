@@ -2,7 +2,7 @@ from collections import Counter
 
 import numpy as np
 
-from vocaloom.loader.sampler import EpochPlan, Passes, Segment, StreamShape
+from vocaloom.loader.sampler import EpochPlan, Passes, Schedule, StreamShape
 
 ROWS = (500, 230, 70)
 BLOCK_ROWS = 10
@@ -11,22 +11,22 @@ STREAMS = [StreamShape(k, 0, rows, BLOCK_ROWS) for k, rows in enumerate(ROWS)]
 BLOCKS = tuple(s.blocks for s in STREAMS)
 
 
-def plan(segment: Segment, streams=STREAMS) -> EpochPlan:
-    return EpochPlan(seed=5, segment=segment, streams=streams, odds=ODDS, cycles=2)
+def plan(schedule: Schedule, streams=STREAMS) -> EpochPlan:
+    return EpochPlan(seed=5, schedule=schedule, streams=streams, odds=ODDS, cycles=2)
 
 
-def start(world_size: int, remaining=BLOCKS) -> Segment:
-    return Segment(0, 0, world_size, (0,) * len(remaining), tuple(remaining))
+def start(world_size: int, remaining=BLOCKS) -> Schedule:
+    return Schedule(0, 0, world_size, (0,) * len(remaining), tuple(remaining))
 
 
 def rows_read(plan: EpochPlan, world_size: int, steps: range | None = None, streams=STREAMS) -> Counter:
     """(stream, row) read by any rank at `steps` (all of the plan's by default)."""
-    steps = steps or range(plan.segment.step, plan.end)
+    steps = steps or range(plan.schedule.step, plan.end)
     read: Counter[tuple[int, int]] = Counter()
     for rank in range(world_size):
         stream_of, first = plan.blocks(rank)
         for step in steps:
-            i = step - plan.segment.step
+            i = step - plan.schedule.step
             shape = streams[stream_of[i]]
             assert shape.bucket == plan.buckets[i]
             read.update((int(stream_of[i]), (first[i] + r) % shape.rows) for r in range(shape.block_rows))
@@ -90,8 +90,11 @@ def test_a_new_mixture_continues_each_stream_where_it_stopped():
     assert max(n for (s, _), n in read.items() if s == 1) == 2
 
 
-def test_plans_are_a_function_of_seed_and_segment():
-    segment = Segment(2, 0, 2, (0, 0, 0), BLOCKS)
-    schedule = lambda seed: EpochPlan(seed, segment, STREAMS, ODDS, 1).buckets.tolist()  # noqa: E731
-    assert schedule(1) == schedule(1) != schedule(2)
-    assert [a.tolist() for a in plan(segment).blocks(1)] == [a.tolist() for a in plan(segment).blocks(1)]
+def test_plans_are_a_function_of_seed_and_schedule():
+    schedule = Schedule(2, 0, 2, (0, 0, 0), BLOCKS)
+
+    def buckets(seed: int) -> list[int]:
+        return EpochPlan(seed, schedule, STREAMS, ODDS, 1).buckets.tolist()
+
+    assert buckets(1) == buckets(1) != buckets(2)
+    assert [a.tolist() for a in plan(schedule).blocks(1)] == [a.tolist() for a in plan(schedule).blocks(1)]
