@@ -55,7 +55,7 @@ def codebook_report(tokenizer: SpeechTokenizer, vectors: np.ndarray, fresh: list
     used = counts[counts > 0]
 
     def quantise(features):
-        return index.search(tokenizer.normalise(features), 1)[1][:, 0].tolist()
+        return index.search(tokenizer.standardised(features), 1)[1][:, 0].tolist()
 
     floor = unit_metrics.unit_error_rate([quantise(f) for f in fresh], [quantise(f) for f in shifted])
     return {

@@ -111,12 +111,12 @@ class SpeechTokenizer:
     def codebook_size(self) -> int:
         return len(self.centroids)
 
-    def normalise(self, features: np.ndarray) -> np.ndarray:
+    def standardised(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.std).astype(np.float32)
 
     def units(self, audio: np.ndarray, rate: int) -> np.ndarray:
         """Unit ids (int64) of one utterance given as samples at `rate` Hz (int16 range or float)."""
-        features = self.normalise(unit_features(resample(audio, rate) / 32768.0))
+        features = self.standardised(unit_features(resample(audio, rate) / 32768.0))
         products = (features[:, None, :] @ self.centroids.T)[:, 0]  # one small product a unit, as in unit_features
         return ((self.centroids**2).sum(1) - 2 * products).argmin(1).astype(np.int64)
 

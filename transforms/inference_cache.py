@@ -25,7 +25,7 @@ from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.objects import open_to_read
 from vocaloom.transforms.progress_tally import progress_label, tally
-from vocaloom.transforms.text.dedup import normalise
+from vocaloom.transforms.text.dedup import canonical_text
 
 if TYPE_CHECKING:
     from apache_beam.ml.inference.base import ModelHandler
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def cache_key(model_sha256: str, text: str) -> str:
-    return hashlib.sha256(f"{model_sha256}\0{normalise(text)}".encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(f"{model_sha256}\0{canonical_text(text)}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def model_cache_dir(cache: str, model_sha256: str) -> str:

@@ -39,7 +39,7 @@ def _folded_ascii(text: str) -> bool:
     return all(fold not in text for fold in _ASCII_FOLDS)
 
 
-def normalise(text: str) -> str:
+def canonical_text(text: str) -> str:
     """Unicode NFC with runs of whitespace folded to one space, so layout-only variants count as copies."""
     if text.isascii():  # ASCII is NFC already
         return text if _folded_ascii(text) else " ".join(text.split())
@@ -52,7 +52,8 @@ FINGERPRINT_BYTES = 16
 
 
 def fingerprint(text: str) -> bytes:
-    return hashlib.blake2b(normalise(text).encode("utf-8", "surrogatepass"), digest_size=FINGERPRINT_BYTES).digest()
+    data = canonical_text(text).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=FINGERPRINT_BYTES).digest()
 
 
 def partition_keys(fingerprints: list[bytes], partitions: int) -> np.ndarray:

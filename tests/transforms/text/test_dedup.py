@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.conftest import RUNNER, labelled_totals
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocTokens, pack_docs, unpack_docs
-from vocaloom.transforms.text.dedup import ExactDedup, fingerprint, normalise, partition_count, survivors
+from vocaloom.transforms.text.dedup import ExactDedup, canonical_text, fingerprint, partition_count, survivors
 
 
 def test_partitions_grow_with_the_corpus():
@@ -19,13 +19,13 @@ def test_partitions_grow_with_the_corpus():
 
 
 def test_normalise_folds_whitespace_and_composes():
-    assert normalise("  Cafe\u0301 \n\t au  lait ") == "Caf\u00e9 au lait"
+    assert canonical_text("  Cafe\u0301 \n\t au  lait ") == "Caf\u00e9 au lait"
     assert fingerprint("a  b") == fingerprint("a\nb") != fingerprint("ab")
 
 
 @given(st.text(alphabet=st.sampled_from("ab .\n\t\r\x0b\x0c\x1c\x1f\u00a0\u2003e\u0301\u00e9"), max_size=30))
 def test_the_ascii_fast_path_agrees_with_split_and_join(text):
-    assert normalise(text) == " ".join(unicodedata.normalize("NFC", text).split())
+    assert canonical_text(text) == " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def test_one_deterministic_survivor(tmp_path):
