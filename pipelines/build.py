@@ -31,6 +31,7 @@ from vocaloom.schemas.config import (
     config_from_args,
 )
 from vocaloom.schemas.manifest import MANIFEST, parse_manifest
+from vocaloom.schemas.shard import DEAD_LETTER_DIR, REJECTS_DIR
 from vocaloom.transforms.counting import COUNTS, SumCounts
 from vocaloom.transforms.documents import DocTokens
 from vocaloom.transforms.inference_cache import model_cache_dir
@@ -88,7 +89,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     records = [
         read[REJECTS]
         | "RejectsToJson" >> beam.Map(Reject.to_json)
-        | "WriteRejects" >> WriteRecordFiles(records_dir, "rejects")
+        | "WriteRejects" >> WriteRecordFiles(records_dir, REJECTS_DIR)
     ]
     if plan.model:
         from vocaloom.transforms.speech.speech_conversion import DEAD_LETTER, ConvertSpans, speech_spans
@@ -112,7 +113,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         )
         docs = woven.docs
         counts += [speech[COUNTS], woven[COUNTS]]
-        records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, "dead_letter"))
+        records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, DEAD_LETTER_DIR))
     long_documents = LongDocuments(config.long_documents, config.sources) if config.long_documents else None
     if plan.embedder:
         rows, ordering_counts = related_rows(unique.kept, docs, plan, long_documents)

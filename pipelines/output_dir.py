@@ -34,14 +34,22 @@ from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.local_files import FileRefused
 from vocaloom.schemas.manifest import MANIFEST, MAX_GENERATION, MAX_MANIFEST_BYTES, ManifestError, parse_manifest
 from vocaloom.schemas.paths import is_local
-from vocaloom.schemas.shard import GENERATIONS_DIR, generation_dir
+from vocaloom.schemas.shard import (
+    DATA_DIR,
+    DEAD_LETTER_DIR,
+    FIGURES_DIR,
+    GENERATIONS_DIR,
+    REJECTS_DIR,
+    REPORT,
+    TEMP_DIR,
+    generation_dir,
+)
 from vocaloom.transforms.io.dataset_card import CARD
 from vocaloom.transforms.io.objects import remove
 
 MARKER = ".vocaloom-lock"
-TEMP_DIR = ".vocaloom-tmp"
 # Everything a build writes into its output, and so everything a crashed build may have left there.
-WRITTEN = ("data", "rejects", "dead_letter", "figures", "report.md", GENERATIONS_DIR, TEMP_DIR, CARD, MANIFEST)
+WRITTEN = (DATA_DIR, REJECTS_DIR, DEAD_LETTER_DIR, FIGURES_DIR, REPORT, GENERATIONS_DIR, TEMP_DIR, CARD, MANIFEST)
 
 
 @dataclass

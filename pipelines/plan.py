@@ -20,10 +20,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from vocaloom import assets
 from vocaloom.pipelines.filesystems import require_filesystems
 from vocaloom.pipelines.inputs import match_inputs
-from vocaloom.pipelines.output_dir import TEMP_DIR
 from vocaloom.schemas.config import PATH_OPTIONS, BuildConfig, ConfigError
 from vocaloom.schemas.manifest import FORMAT, utc_now
 from vocaloom.schemas.paths import is_local
+from vocaloom.schemas.shard import TEMP_DIR
 from vocaloom.schemas.sources import base_source, split_source
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, localize, read_artifact

@@ -20,10 +20,11 @@ from typing import NamedTuple
 from tqdm import tqdm
 
 from vocaloom.pipelines.build import TOKEN_SPILL
-from vocaloom.pipelines.output_dir import TEMP_DIR, staging_dir
+from vocaloom.pipelines.output_dir import staging_dir
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
 from vocaloom.schemas.manifest import MANIFEST
 from vocaloom.schemas.paths import is_local
+from vocaloom.schemas.shard import TEMP_DIR
 from vocaloom.transforms.io.spill import TOKEN
 from vocaloom.transforms.progress_tally import PROGRESS_DIR, read_tallies
 

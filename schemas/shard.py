@@ -13,7 +13,11 @@ import numpy as np
 import pyarrow as pa
 
 FORMAT = "vocaloom/1"  # the dataset format: the manifest's "format", and every shard's schema metadata
-DATA_DIR = "data"
+# A dataset's folders and files (docs/format.md): the shards, the records set aside, the report and its figures; and
+# the folder a build works in until its commit moves the files into place.
+DATA_DIR, REJECTS_DIR, DEAD_LETTER_DIR, FIGURES_DIR = "data", "rejects", "dead_letter", "figures"
+REPORT = "report.md"
+TEMP_DIR = ".vocaloom-tmp"
 # A dataset that replaced another in a bucket keeps all its files under DIR/generations/<n>/ (pipelines/output_dir.py).
 GENERATIONS_DIR = "generations"
 

@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
-from vocaloom.pipelines.output_dir import TEMP_DIR
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST, ManifestError
+from vocaloom.schemas.shard import TEMP_DIR
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 pytestmark = pytest.mark.integration

@@ -16,9 +16,10 @@ import pytest
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.prerequisites import needs_root
 from vocaloom.pipelines.cli import main
-from vocaloom.pipelines.output_dir import MARKER, TEMP_DIR, staging_dir
+from vocaloom.pipelines.output_dir import MARKER, staging_dir
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.schemas.shard import TEMP_DIR
 
 pytestmark = pytest.mark.integration
 

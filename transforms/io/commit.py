@@ -13,12 +13,21 @@ from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Totals, count_blocks
 from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest, utc_now
-from vocaloom.schemas.shard import bucket_lengths, generation_dir, row_tokens, shard_path
+from vocaloom.schemas.shard import (
+    DEAD_LETTER_DIR,
+    FIGURES_DIR,
+    REJECTS_DIR,
+    REPORT,
+    bucket_lengths,
+    generation_dir,
+    row_tokens,
+    shard_path,
+)
 from vocaloom.transforms.io.atomic import write_atomically
 from vocaloom.transforms.io.dataset_card import CARD, render_card
 from vocaloom.transforms.io.objects import move, remove
 from vocaloom.transforms.io.rejects import record_path
-from vocaloom.transforms.io.report import FIGURES_DIR, render_figures, render_report
+from vocaloom.transforms.io.report import render_figures, render_report
 from vocaloom.transforms.worker_setup import BuildStopped
 
 
@@ -144,9 +153,9 @@ def summarise(
     speech = speech_summary(base["speech"], blocks["speech"])
     ordering = ordering_summary(base["ordering"], blocks["ordering"], base["config"]["knn"], counts["tokens_dropped"])
     errors = accounting_errors(counts)
-    if written["rejects"] != sum(counts["rejected"].values()):
+    if written[REJECTS_DIR] != sum(counts["rejected"].values()):
         errors.append(f"{written['rejects']} rejects written, {sum(counts['rejected'].values())} counted")
-    if speech and written["dead_letter"] != speech["spans_failed"]:
+    if speech and written[DEAD_LETTER_DIR] != speech["spans_failed"]:
         errors.append(f"{written['dead_letter']} dead letters written, {speech['spans_failed']} spans failed")
     if errors:
         raise AccountingError("; ".join(errors))
@@ -212,13 +221,13 @@ class CommitDatasetFn(beam.DoFn):
         buckets = commit_buckets(
             self._output, shard_files, config["min_bucket"], config["max_bucket"], self._base["generation"]
         )
-        written = {kind: self._move_record_files(record_files, kind) for kind in ("rejects", "dead_letter")}
+        written = {kind: self._move_record_files(record_files, kind) for kind in (REJECTS_DIR, DEAD_LETTER_DIR)}
         manifest = summarise(
             self._base, buckets, totals, written, unreadable, fingerprints, tokens_by_source(shard_files)
         )
         if manifest.get("provenance"):
             manifest["provenance"] = dict(manifest["provenance"], finished=utc_now())
-        problem = failed_share_problem(manifest, FileSystems.join(self._files, "dead_letter"))
+        problem = failed_share_problem(manifest, FileSystems.join(self._files, DEAD_LETTER_DIR))
         if problem:
             raise BuildStopped(problem)
         figures = render_figures(manifest)
@@ -226,7 +235,7 @@ class CommitDatasetFn(beam.DoFn):
         remove(figures_dir)  # a replaced build's figures (a speech figure may not come back)
         for name, png in figures.items():
             write_atomically(FileSystems.join(figures_dir, name), png)
-        write_atomically(FileSystems.join(self._files, "report.md"), render_report(manifest, tuple(figures)).encode())
+        write_atomically(FileSystems.join(self._files, REPORT), render_report(manifest, tuple(figures)).encode())
         write_atomically(FileSystems.join(self._output, CARD), render_card(manifest).encode())
         write_atomically(FileSystems.join(self._output, MANIFEST), dump_manifest(manifest))
         remove(self._temp_dir)

@@ -12,9 +12,15 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from vocaloom.schemas.shard import DEAD_LETTER_DIR, REJECTS_DIR
+
 # Records of one kind are spread over this many files at most, so no one worker holds them all.
 RECORD_SLOTS = 8
-KINDS = {"rejects": "rejects/rejects-{:05d}.jsonl.zst", "dead_letter": "dead_letter/dead-letter-{:05d}.jsonl.zst"}
+# Each kind's files, in the dataset folder of the same name.
+KINDS = {
+    REJECTS_DIR: f"{REJECTS_DIR}/rejects-{{:05d}}.jsonl.zst",
+    DEAD_LETTER_DIR: f"{DEAD_LETTER_DIR}/dead-letter-{{:05d}}.jsonl.zst",
+}
 
 
 class RecordFile(NamedTuple):

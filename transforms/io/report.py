@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-FIGURES_DIR = "figures"
+from vocaloom.schemas.shard import FIGURES_DIR
 
 
 def _pct(part: int, whole: int) -> str:
