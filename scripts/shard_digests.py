@@ -3,9 +3,10 @@ every output byte-identical, and compare the two files (`--compare OLD.json`).
 
     python3 scripts/shard_digests.py --out after.json [--compare before.json] [--documents 1500] [--bench-corpus DIR]
 
-Builds (FnApiRunner, into a temporary folder): the bundled sample text-only with default options; its first
---documents records with speech (the bundled student); the same with --context related, text-only and with speech;
-with --bench-corpus, the benchmark corpus (scripts/prepare_bench_corpus.py writes it) text-only with defaults.
+Builds (FnApiRunner, into a temporary folder): the bundled sample text-only and with speech (the bundled student),
+with default options; its first --documents records with speech; the same with --context related, text-only and
+with speech; with --bench-corpus, the benchmark corpus (scripts/prepare_bench_corpus.py writes it) text-only with
+defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def builds(corpus: str, bench_corpus: Path | None) -> dict[str, list[str]]:
     small = ["--input", corpus, "--min-bucket", "6", "--max-bucket", "9", "--shard-tokens", "20000", *RUNNER]
     found = {
         "sample-text": ["--speech-ratio", "0", *RUNNER],
+        "sample-speech": [*RUNNER],
         "subset-speech": small,
         "subset-related-text": [*small, "--context", "related", "--speech-ratio", "0"],
         "subset-related-speech": [*small, "--context", "related"],

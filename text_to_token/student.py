@@ -127,8 +127,8 @@ def padding(mask: torch.Tensor) -> torch.Tensor:
 
 class EncoderLayer(nn.TransformerEncoderLayer):
     """torch's pre-norm encoder layer without dropout, always computed as written here: at inference torch
-    otherwise takes a fused "fast path" whose masked softmax made the student 1.2-2x slower on CPU for padded
-    batches (longest lines worst), for the same units. Same parameters and state-dict keys as torch's layer."""
+    otherwise takes a fused "fast path" whose masked softmax is slower on CPU for padded batches (longest lines
+    worst), for the same units. Same parameters and state-dict keys as torch's layer."""
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = self.norm1(src)

@@ -80,14 +80,14 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
             device = resolve_device(self._device)
             if device == "cpu":
                 # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared
-                # machine were measured 100x slower on small batches (spin-waiting against other processes).
+                # machine spin-wait against the other processes, far slower on small batches.
                 torch.set_num_threads(1)
             else:
                 # float32 means float32 on a GPU too: cuDNN's default TF32 convolutions would round the student's
                 # inputs to 10-bit mantissas and move its units away from the CPU's.
                 torch.backends.cudnn.allow_tf32 = False
                 # cuDNN's attention (torch's first choice for bf16 on Hopper) plans every new shape on the host,
-                # and every batch and decoding step brings new ones: a bf16 build on an H200 kept its GPU 1-5% busy.
+                # and every batch and decoding step brings new ones, so the GPU would mostly wait for the host.
                 torch.backends.cuda.enable_cudnn_sdp(False)
             return self.load(device)
 

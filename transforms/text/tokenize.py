@@ -60,9 +60,8 @@ class TokenizeFn(beam.DoFn):
     spans are set aside for the text-to-token model.
 
     SentencePiece encodes batches on background threads (it releases the GIL), one batch per core at a time and
-    one SentencePiece thread per batch (its own threads share out one batch less well: 2.3 s instead of 1.9 s for
-    the benchmark corpus on two cores), while this thread reads the next one; batches come out in the order they
-    were filled.
+    one SentencePiece thread per batch (its own threads share out one batch less well), while this thread reads the
+    next one; batches come out in the order they were filled.
     """
 
     def __init__(
