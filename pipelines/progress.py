@@ -22,6 +22,7 @@ from tqdm import tqdm
 from vocaloom.pipelines.build import TOKEN_SPILL
 from vocaloom.pipelines.output_dir import staging_dir
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
+from vocaloom.schemas.counts import tokens_produced
 from vocaloom.schemas.manifest import MANIFEST
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.shard import TEMP_DIR
@@ -43,7 +44,7 @@ class Stage(NamedTuple):
         counts, speech, ordering = manifest["counts"], manifest.get("speech") or {}, manifest.get("ordering") or {}
         return {
             "records read": counts["records_read"],
-            "tokens": counts["text_tokens"] + counts["speech_tokens"],
+            "tokens": tokens_produced(counts),
             "speech spans": speech.get("spans", 0),
             "embeddings": ordering.get("embeddings_cached", 0) + ordering.get("embeddings_computed", 0),
             "ordered documents": ordering.get("documents", 0),

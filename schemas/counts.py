@@ -94,6 +94,11 @@ FORMAT_COUNTS = tuple(c for c in DECLARED.values() if c.block == "counts")
 Totals = dict[tuple[str, str, str], "int | float"]
 
 
+def tokens_produced(counts: dict) -> int:
+    """The tokens a build made, text and speech, from a manifest's `counts` block: each is written or dropped."""
+    return counts[TEXT_TOKENS.name] + counts[SPEECH_TOKENS.name]
+
+
 def label(key: tuple[str, str, str]) -> str:
     """A count's key as people read it (Beam's metric names): "counts.rejected/malformed_json"."""
     block, name, detail = key

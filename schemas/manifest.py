@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeGuard
 
-from vocaloom.schemas.counts import FORMAT_COUNTS
+from vocaloom.schemas.counts import FORMAT_COUNTS, tokens_produced
 from vocaloom.schemas.shard import (
     FORMAT,
     MAX_BUCKET_EXPONENT,
@@ -193,7 +193,7 @@ def accounting_errors(counts: dict) -> list[str]:
     )
     if counts["records_read"] != records:
         errors.append(f"records_read {counts['records_read']} != kept + rejected + filtered + duplicates {records}")
-    produced = counts["text_tokens"] + counts["speech_tokens"]
+    produced = tokens_produced(counts)
     if produced != counts["tokens_written"] + counts["tokens_dropped"]:
         errors.append(
             f"tokens produced {produced} != written {counts['tokens_written']} + dropped {counts['tokens_dropped']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from vocaloom.schemas.counts import tokens_produced
 from vocaloom.schemas.shard import FIGURES_DIR
 
 
@@ -24,7 +25,7 @@ def provenance_lines(made: dict | None) -> list[str]:
 def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
     """The report's Markdown; `figures` (file names under FIGURES_DIR) are linked below the title."""
     counts, config = manifest["counts"], manifest["config"]
-    produced = counts["text_tokens"] + counts["speech_tokens"]
+    produced = tokens_produced(counts)
     lines = [
         f"# vocaloom build: {config['output']}",
         "",
@@ -253,7 +254,7 @@ def _accounting_figure(figure, counts: dict):
     records_axis.set(title=f"{counts['records_read']:,} records read", xlabel="records (log scale)")
     tokens = [("written", counts["tokens_written"], "tab:blue"), ("dropped", counts["tokens_dropped"], "tab:red")]
     bars = tokens_axis.bar([t[0] for t in tokens], [t[1] / 1e6 for t in tokens], color=[t[2] for t in tokens])
-    produced = counts["text_tokens"] + counts["speech_tokens"]
+    produced = tokens_produced(counts)
     tokens_axis.bar_label(bars, labels=[_pct(t[1], produced) for t in tokens], padding=2)
     tokens_axis.margins(y=0.12)
     tokens_axis.set(title=f"{produced / 1e6:,.2f}M tokens produced", ylabel="million tokens")
@@ -262,7 +263,7 @@ def _accounting_figure(figure, counts: dict):
 
 def _speech_figure(figure, counts: dict, speech: dict):
     share_axis, spans_axis = figure.subplots(1, 2)
-    produced, left = counts["text_tokens"] + counts["speech_tokens"], 0.0
+    produced, left = tokens_produced(counts), 0.0
     for name, tokens, color in (
         ("text", counts["text_tokens"], "tab:blue"),
         ("speech", counts["speech_tokens"], "tab:purple"),
