@@ -32,7 +32,7 @@ from vocaloom.schemas.local_files import read_regular
 from vocaloom.transforms.artifacts import Artifact, list_files, localize, read_artifact
 from vocaloom.transforms.documents import unpack_docs
 from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
-from vocaloom.transforms.worker_setup import BuildStops
+from vocaloom.transforms.worker_setup import BuildStops, one_torch_thread
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
 # SentencePiece tokens decoded to give it that much text.
@@ -147,11 +147,10 @@ class Encoder:
 
     def _load(self):
         with self._failures.guard("Embed"):
-            import torch
             from transformers import AutoModel, AutoTokenizer
             from transformers.utils import logging as transformers_logging
 
-            torch.set_num_threads(1)
+            one_torch_thread()
             transformers_logging.disable_progress_bar()  # a worker's "Loading weights" bar would draw over the build's
             path = localize(self._artifact)
             return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()

@@ -23,7 +23,7 @@ from vocaloom.text_to_token.causal_lm import CausalLMSpec
 from vocaloom.text_to_token.failed import Failed
 from vocaloom.text_to_token.model_file import ModelSpec
 from vocaloom.transforms.artifacts import Artifact, localize
-from vocaloom.transforms.worker_setup import BuildStops
+from vocaloom.transforms.worker_setup import BuildStops, one_torch_thread
 
 # A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
 BATCH_CHARACTERS = BuildConfig.batch_characters
@@ -79,9 +79,7 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
         with self._failures.guard("ConvertSpans"):
             device = resolve_device(self._device)
             if device == "cpu":
-                # One thread a worker process: Beam runs a process a core, and torch's own threads on a shared
-                # machine spin-wait against the other processes, far slower on small batches.
-                torch.set_num_threads(1)
+                one_torch_thread()
             else:
                 # float32 means float32 on a GPU too: cuDNN's default TF32 convolutions would round the student's
                 # inputs to 10-bit mantissas and move its units away from the CPU's.
