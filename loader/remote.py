@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 from vocaloom.schemas.manifest import ManifestError
 from vocaloom.schemas.paths import LATEST, latest_target, scheme
+from vocaloom.schemas.shard import SHA256_DIFFERS
 
 CHUNK_BYTES = 8 << 20
 DEFAULT_CACHE_BYTES = 32 << 30
@@ -189,7 +190,7 @@ class RemoteDataset:
             if size > entry["bytes"]:
                 raise IntegrityProblem(f"more than the manifest's {entry['bytes']} bytes")
             if digest.hexdigest() != entry["sha256"]:
-                raise IntegrityProblem("sha256 differs from the manifest (corrupt or replaced)")
+                raise IntegrityProblem(SHA256_DIFFERS)
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)

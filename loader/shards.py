@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from vocaloom.loader.remote import IntegrityProblem, RemoteDataset
-from vocaloom.schemas.shard import RowLimits, local_file_problem, rows_problem
+from vocaloom.schemas.shard import RowLimits, ShardProblem, checked_table, local_file_problem
 
 
 class ShardIntegrityError(RuntimeError):
@@ -39,18 +39,15 @@ class Shard:
             data = bytearray(entry["bytes"])
             if f.readinto(data) != entry["bytes"]:  # truncated while it was read
                 raise ShardIntegrityError(f"shard {path}: changed while it was read")
-        if verify and (path, entry["sha256"]) not in _verified:
-            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                raise ShardIntegrityError(f"shard {path}: sha256 differs from the manifest (corrupt or replaced)")
-            _verified.add((path, entry["sha256"]))
+        hashed = verify and (path, entry["sha256"]) not in _verified
+        digest = hashlib.sha256(data).hexdigest() if hashed else None
         file_buffer = pa.py_buffer(data)
         try:
-            table = pa.ipc.open_file(file_buffer).read_all()
-        except (pa.ArrowException, OSError) as e:
-            raise ShardIntegrityError(f"shard {path}: not an Arrow IPC file ({e})") from None
-        problem = rows_problem(table, length, entry["rows"], limits)
-        if problem:
-            raise ShardIntegrityError(f"shard {path}: {problem}")
+            table = checked_table(file_buffer, length, entry, limits, digest)
+        except ShardProblem as e:
+            raise ShardIntegrityError(f"shard {path}: {e}") from None
+        if hashed:
+            _verified.add((path, entry["sha256"]))
         # The writer writes one record batch a shard; more would have to be joined (a copy).
         batch = table.to_batches()[0] if table.column(0).num_chunks == 1 else table.combine_chunks().to_batches()[0]
         self.rows = batch.num_rows

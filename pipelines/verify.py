@@ -12,7 +12,7 @@ from vocaloom.schemas.local_files import open_regular
 from vocaloom.schemas.manifest import accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
 from vocaloom.schemas.paths import is_local
-from vocaloom.schemas.shard import RowLimits, local_file_problem, row_limits, rows_problem
+from vocaloom.schemas.shard import RowLimits, ShardProblem, checked_table, local_file_problem, row_limits
 
 
 def read_manifest(directory: str) -> dict:
@@ -38,15 +38,14 @@ def shard_problems(directory: str, length: int, entry: dict, limits: RowLimits) 
         digest, size = stream_sha256(f), f.tell()
     if size != entry["bytes"]:
         return [f"{entry['path']}: {size} bytes read, manifest says {entry['bytes']}"]
-    if digest.hex() != entry["sha256"]:
-        return [f"{entry['path']}: sha256 mismatch"]
     try:  # mapped, so that its pages are the page cache's, not this process's memory
         with pa.memory_map(path) as mapped:
-            table = pa.ipc.open_file(mapped).read_all()
-            problem = rows_problem(table, length, entry["rows"], limits)
-    except (pa.ArrowException, OSError) as e:
-        return [f"{entry['path']}: not an Arrow IPC file ({e})"]
-    return [f"{entry['path']}: {problem}"] if problem else []
+            checked_table(mapped, length, entry, limits, digest.hex())
+    except ShardProblem as e:
+        return [f"{entry['path']}: {e}"]
+    except OSError as e:
+        return [f"{entry['path']}: cannot be mapped ({e})"]
+    return []
 
 
 def remote_shard_problems(remote, length: int, entry: dict, limits: RowLimits) -> list[str]:
@@ -54,7 +53,7 @@ def remote_shard_problems(remote, length: int, entry: dict, limits: RowLimits) -
     try:
         local = remote.local(entry)
     except IntegrityProblem as e:
-        return [f"{entry['path']}: {'sha256 mismatch' if 'sha256' in str(e) else e}"]
+        return [f"{entry['path']}: {e}"]
     except FileNotFoundError:
         return [f"{entry['path']}: missing"]
     except OSError as e:

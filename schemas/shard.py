@@ -156,3 +156,26 @@ def rows_problem(table: pa.Table, length: int, rows: int, limits: RowLimits) -> 
     if np.any(values[first] != 0) or not rising.all() or values.max() > length:
         return f"doc_starts not 0 then rising within [0, {length}]"
     return None
+
+
+SHA256_DIFFERS = "sha256 differs from the manifest (corrupt or replaced)"
+
+
+class ShardProblem(ValueError):
+    """What is wrong with a shard's bytes, in a few words; the reader names the shard."""
+
+
+def checked_table(source: pa.Buffer | pa.NativeFile, length: int, entry: dict, limits: RowLimits, sha256: str | None):
+    """The table of shard `entry` of bucket `length`, read from `source` (its bytes, or a memory map of its file)
+    after the checks every reader makes, in this order: the sha256 the reader computed (None: not hashed this
+    time) against the manifest's, the Arrow IPC file format, then every row (rows_problem). Raises ShardProblem."""
+    if sha256 is not None and sha256 != entry["sha256"]:
+        raise ShardProblem(SHA256_DIFFERS)
+    try:
+        table = pa.ipc.open_file(source).read_all()
+    except (pa.ArrowException, OSError) as e:
+        raise ShardProblem(f"not an Arrow IPC file ({e})") from None
+    problem = rows_problem(table, length, entry["rows"], limits)
+    if problem:
+        raise ShardProblem(problem)
+    return table

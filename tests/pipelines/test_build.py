@@ -16,6 +16,7 @@ from vocaloom import __version__, assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.shard import SHA256_DIFFERS
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 pytestmark = pytest.mark.integration
@@ -265,7 +266,8 @@ def test_verify_finds_a_corrupted_shard(corpus, tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert verify(str(tmp_path / "c")) == [f"{manifest['buckets'][0]['shards'][0]['path']}: sha256 mismatch"]
+    shard = manifest["buckets"][0]["shards"][0]["path"]
+    assert verify(str(tmp_path / "c")) == [f"{shard}: {SHA256_DIFFERS}"]
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,7 @@ def test_verify_and_inspect_read_the_bucket_and_find_a_damaged_shard(bucket):
     with FileSystems.create(shard, compression_type=UNCOMPRESSED) as f:
         f.write(bytes(data))
     verified = subprocess.run([*command, "verify", dataset], env=env, capture_output=True, text=True, timeout=120)
-    assert verified.returncode == 1 and "sha256 mismatch" in verified.stdout
+    assert verified.returncode == 1 and "sha256 differs from the manifest" in verified.stdout
 
 
 def test_a_complete_dataset_in_a_bucket_is_replaced_only_when_asked(bucket):

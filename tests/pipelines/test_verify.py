@@ -86,7 +86,7 @@ def add_to_first(key: str, n: int):
 DAMAGES = {
     "missing": (lambda d: first_shard(d)[0].unlink(), "missing"),
     "size": (lambda d: first_shard(d)[0].write_bytes(first_shard(d)[0].read_bytes()[:-1]), "bytes, manifest says"),
-    "sha256": (lambda d: first_shard(d)[0].write_bytes(b"x" + first_shard(d)[0].read_bytes()[1:]), "sha256 mismatch"),
+    "sha256": (lambda d: first_shard(d)[0].write_bytes(b"x" + first_shard(d)[0].read_bytes()[1:]), "sha256 differs"),
     "not-arrow": (lambda d: rewrite_first_shard(d, data=b"not arrow at all"), "not an Arrow IPC file"),
     "schema": (lambda d: rewrite_first_shard(d, shard_of_other_bucket(d)), "schema differs from bucket"),
     "rows": (
