@@ -19,30 +19,28 @@ from vocaloom.schemas.config import ConfigError
 from vocaloom.schemas.paths import is_local, plain
 
 
-def beam_flags() -> list[str]:
-    """Every flag of Beam's registered PipelineOptions, as --name."""
-    return [f"--{name}" for name in PipelineOptions([]).get_all_options()]
-
-
 @contextlib.contextmanager
 def quiet_beam_parser() -> Iterator[io.StringIO]:
-    """Beam's parser as a check: its "Discarding unparseable args" warning unsaid (the check says it in one line)
-    and its usage text on stderr caught (the caller keeps the error line)."""
-    logger = logging.getLogger("apache_beam.options.pipeline_options")
-    level, logger.level = logger.level, logging.ERROR
+    """Beam's parser as a check: its "Discarding unparseable args" warning unsaid (the check says it in one line),
+    its usage text on stderr caught (the caller keeps the error line), and the root logger's handlers left as they
+    were (PipelineOptions() calls logging.basicConfig, which gives the root logger a stderr handler)."""
+    logger, root = logging.getLogger("apache_beam.options.pipeline_options"), logging.getLogger()
+    level, handlers = logger.level, list(root.handlers)
+    logger.setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stderr(io.StringIO()) as stderr:
             yield stderr
     finally:
         logger.setLevel(level)
+        root.handlers[:] = handlers
 
 
 def check_beam_flags(args: list[str], ours: list[str]) -> None:
     """Raises ConfigError naming the first of `args` that is not a Beam flag, and the flag it resembles among
     `ours` and Beam's, or the first value Beam's parser refuses: Beam itself only logs "Discarding unparseable
     args" and runs on its defaults, or exits with its usage."""
-    options = PipelineOptions(args)
     with quiet_beam_parser() as stderr:
+        options = PipelineOptions(args)
         try:
             known = options.get_all_options()
             given = options.get_all_options(retain_unknown_options=True)
@@ -57,7 +55,7 @@ def check_beam_flags(args: list[str], ours: list[str]) -> None:
             if arg not in values:  # not the value of the flag before it
                 raise ConfigError(f"unexpected argument {arg!r}")
         elif name.lstrip("-") in strays:
-            unknown(name, [*ours, *beam_flags()])
+            unknown(name, [*ours, *(f"--{flag}" for flag in known)])
 
 
 def unknown(name: str, flags: list[str]) -> NoReturn:
