@@ -54,6 +54,21 @@ def serve(command: list[str], url: str, probe: str):
         process.wait(10)
 
 
+def fake_gcs(port: int) -> list[str]:
+    """The command of a fake-gcs-server on loopback `port`, holding its objects in memory."""
+    host = f"127.0.0.1:{port}"
+    flags = {
+        "-scheme": "http",
+        "-host": "127.0.0.1",
+        "-port": str(port),
+        "-backend": "memory",
+        "-public-host": host,
+        "-external-url": f"http://{host}",
+        "-log-level": "error",
+    }
+    return [str(FAKE_GCS), *(part for flag in flags.items() for part in flag)]
+
+
 @pytest.fixture(scope="session")
 def gcs_server():
     """A fake-gcs-server holding its objects in memory, for the whole session; its URL."""
@@ -62,23 +77,7 @@ def gcs_server():
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     yield from serve(
-        [
-            str(FAKE_GCS),
-            "-scheme",
-            "http",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-backend",
-            "memory",
-            "-public-host",
-            f"127.0.0.1:{port}",
-            "-external-url",
-            url,
-            "-log-level",
-            "error",
-        ],
+        fake_gcs(port),
         url,
         "/storage/v1/b",
     )

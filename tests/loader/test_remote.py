@@ -12,7 +12,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tests.conftest import RUNNER, TEXT_ONLY
-from tests.object_stores import FAKE_GCS, free_port, serve, upload
+from tests.object_stores import fake_gcs, free_port, serve, upload
 from vocaloom.loader import BucketLoader, ShardIntegrityError
 from vocaloom.loader import remote as remote_module
 from vocaloom.loader.remote import RemoteDataset, ShardFetchError
@@ -103,23 +103,7 @@ def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_pat
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = serve(
-        [
-            str(FAKE_GCS),
-            "-scheme",
-            "http",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-backend",
-            "memory",
-            "-public-host",
-            f"127.0.0.1:{port}",
-            "-external-url",
-            url,
-            "-log-level",
-            "error",
-        ],
+        fake_gcs(port),
         url,
         "/storage/v1/b",
     )
