@@ -81,11 +81,13 @@ setup(
         # filesystems of the object-store tests, whose S3 server is moto's; torchdata: the StatefulDataLoader test;
         # polars, datasets and duckdb: the whole-dataset readers' tests;
         # pytest-timeout: a test that hangs (a job server waiting on a worker) fails with its stacks, CI goes on;
+        # pytest-xdist: CI runs the tests in two processes (tests/conftest.py keeps each module on one);
         # ruff, mypy and pre-commit: the quality gate (.pre-commit-config.yaml), which CI runs before the tests.
         "test": [
             *PIPELINE,
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",
             "hypothesis>=6.100",
             "polars>=1.0",
             "datasets>=3.0",
@@ -98,9 +100,10 @@ setup(
             "mypy>=1.15",
             "pre-commit>=4.0",
         ],
-        # scripts/bench_text_path.py: datatrove's tokenizer pipeline beside ours, and process-tree memory sampling.
+        # scripts/bench/bench_text_path.py: datatrove's tokenizer pipeline beside ours, and process-tree memory
+        # sampling.
         "bench": [*PIPELINE, "datatrove>=0.10", "psutil>=5.9"],
-        # scripts/make_eval_sets.py: Jane Austen's novels as r-cran-janeaustenr stores them (R's serialization).
+        # scripts/recipes/make_eval_sets.py: Jane Austen's novels as r-cran-janeaustenr stores them (R's serialization).
         "eval": [*PIPELINE, "rdata>=1.0"],
     },
     entry_points={"console_scripts": ["vocaloom=vocaloom.pipelines.cli:main"]},

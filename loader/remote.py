@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from vocaloom.schemas.manifest import ManifestError
+from vocaloom.schemas.manifest import ManifestError, ShardEntry
 from vocaloom.schemas.paths import LATEST, latest_target, scheme
 from vocaloom.schemas.shard import SHA256_DIFFERS
 
@@ -131,14 +131,14 @@ class RemoteDataset:
         except pa.ArrowInvalid as e:  # pyarrow's answer for a missing object on some stores
             raise FileNotFoundError(str(e)) from None
 
-    def local(self, entry: dict) -> Path:
+    def local(self, entry: ShardEntry) -> Path:
         """The local copy of the shard `entry` (a manifest shard entry), fetched and checked if not cached."""
         pending = self._prefetching.pop(entry["path"], None)
         if pending is not None:
             pending.result()  # a failed prefetch raises its error here
         return self._cached(entry)
 
-    def _cached(self, entry: dict) -> Path:
+    def _cached(self, entry: ShardEntry) -> Path:
         """local() without the prefetch bookkeeping (which belongs to the caller's thread)."""
         target = self.cache_dir / f"{entry['sha256']}.arrow"
         with self._lock:  # a prefetch thread may be evicting
@@ -158,16 +158,16 @@ class RemoteDataset:
             self._evict(keep=target)
         return target
 
-    def prefetch(self, entries: list[dict]) -> None:
+    def prefetch(self, entries: list[ShardEntry]) -> None:
         """Starts fetching these shards in the background (two at a time)."""
         for entry in entries:
             if entry["path"] in self._prefetching or (self.cache_dir / f"{entry['sha256']}.arrow").exists():
                 continue
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(2, thread_name_prefix="vocaloom-prefetch")
-            self._prefetching[entry["path"]] = self._pool.submit(self._cached, dict(entry))
+            self._prefetching[entry["path"]] = self._pool.submit(self._cached, entry.copy())
 
-    def _fetch(self, entry: dict, target: Path) -> None:
+    def _fetch(self, entry: ShardEntry, target: Path) -> None:
         source = f"{self._root}/{entry['path']}"
         info = self._fs.get_file_info(source)
         if info.size is None:

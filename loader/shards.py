@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from vocaloom.loader.remote import IntegrityProblem, RemoteDataset
+from vocaloom.schemas.manifest import BucketEntry, ShardEntry
 from vocaloom.schemas.shard import RowLimits, ShardProblem, checked_table, local_file_problem
 
 
@@ -28,7 +29,7 @@ _verified: set[tuple[str, str]] = set()  # (path, sha256) hashed in this process
 class Shard:
     """One shard, in this process's own memory: in-place writes to handed-out tensors never reach the file."""
 
-    def __init__(self, directory: Path, length: int, entry: dict, verify: bool, limits: RowLimits):
+    def __init__(self, directory: Path, length: int, entry: ShardEntry, verify: bool, limits: RowLimits):
         path = str(directory / entry["path"])
         problem = local_file_problem(str(directory), entry["path"], entry["bytes"])
         if problem:
@@ -80,7 +81,7 @@ class ShardCache:
         self._source, self._capacity, self._verify, self._limits = source, capacity, verify, limits
         self._open: OrderedDict[str, Shard] = OrderedDict()
 
-    def get(self, length: int, entry: dict) -> Shard:
+    def get(self, length: int, entry: ShardEntry) -> Shard:
         path = entry["path"]
         shard = self._open.pop(path, None)
         if shard is None:
@@ -91,7 +92,7 @@ class ShardCache:
             self._open.popitem(last=False)
         return shard
 
-    def _located(self, entry: dict) -> tuple[Path, dict]:
+    def _located(self, entry: ShardEntry) -> tuple[Path, ShardEntry]:
         """(folder, entry) of the shard's local file: the dataset's own, or the checked copy in the cache."""
         if isinstance(self._source, Path):
             return self._source, entry
@@ -99,9 +100,9 @@ class ShardCache:
             local = self._source.local(entry)
         except IntegrityProblem as e:
             raise ShardIntegrityError(f"shard {self._source.url}/{entry['path']}: {e}") from None
-        return local.parent, dict(entry, path=local.name)
+        return local.parent, {**entry, "path": local.name}
 
-    def prefetch(self, entries: list[dict]) -> None:
+    def prefetch(self, entries: list[ShardEntry]) -> None:
         if not isinstance(self._source, Path):
             self._source.prefetch([entry for entry in entries if entry["path"] not in self._open])
 
@@ -112,7 +113,7 @@ class ShardCache:
 class BucketRows:
     """One bucket's rows over its shards, numbered 0..rows-1 in the manifest's shard order."""
 
-    def __init__(self, bucket: dict, cache: ShardCache):
+    def __init__(self, bucket: BucketEntry, cache: ShardCache):
         self.length = bucket["length"]
         self.shards = bucket["shards"]
         self._first_rows = list(itertools.accumulate((entry["rows"] for entry in self.shards), initial=0))

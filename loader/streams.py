@@ -151,7 +151,7 @@ def common_vocabulary(datasets: list[Dataset]) -> Vocabulary:
                 f"token ids mean different things"
             )
         if other.speech_size:
-            model = dataset.manifest["speech"]["sha256"]
+            model = speech["sha256"] if (speech := dataset.manifest["speech"]) else None
             if speech_model and model != speech_model:
                 raise ValueError(
                     f"dataset {dataset.name}'s speech units come from another model than an earlier "

@@ -1,4 +1,5 @@
-"""`vocaloom build`: read text, tokenise, deduplicate, decompose into buckets, write checksummed Arrow shards.
+"""`vocaloom build`: read text, deduplicate, sample speech spans, tokenise, convert the spans to speech tokens and
+weave them in, order related documents, decompose into buckets, write checksummed Arrow shards.
 
 `build_pipeline` is the graph, one labelled step per stage in that order; `run` is the launcher's sequence around
 it: Beam's flags checked (pipelines/beam_options.py), the plan made (pipelines/plan.py: everything that can be wrong
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import TYPE_CHECKING
 
 import vocaloom.transforms  # noqa: F401  (first: it imports Beam quietly)
 
@@ -30,11 +30,11 @@ from vocaloom.schemas.config import (
     add_build_arguments,
     config_from_args,
 )
-from vocaloom.schemas.manifest import MANIFEST, parse_manifest
+from vocaloom.schemas.manifest import MANIFEST, Manifest, parse_manifest
 from vocaloom.schemas.shard import DEAD_LETTER_DIR, REJECTS_DIR
 from vocaloom.transforms.counting import COUNTS, SumCounts
-from vocaloom.transforms.documents import DocTokens
-from vocaloom.transforms.inference_cache import model_cache_dir
+from vocaloom.transforms.documents import DocText, doc_texts
+from vocaloom.transforms.inference.cache import model_cache_dir
 from vocaloom.transforms.io.commit import CommitDataset
 from vocaloom.transforms.io.fingerprint import FingerprintInputs
 from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOptions
@@ -42,14 +42,12 @@ from vocaloom.transforms.io.records import Reject
 from vocaloom.transforms.io.rejects import WriteRecordFiles
 from vocaloom.transforms.io.shard_writer import WriteShards
 from vocaloom.transforms.related.embed import EMBED_TEXT_TOKENS
+from vocaloom.transforms.speech.synthetic_interleaving import Interleaving, sample_spans
 from vocaloom.transforms.text.dataset_decomposition import LEFTOVERS, DecomposeDocuments, DecomposeSegments
 from vocaloom.transforms.text.dedup import ExactDedup, partition_count
 from vocaloom.transforms.text.long_documents import LongDocuments
 from vocaloom.transforms.text.packing import PackLeftovers
-from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn
-
-if TYPE_CHECKING:
-    pass
+from vocaloom.transforms.text.tokenize import TokenizeFn
 
 # Under TEMP_DIR (pipelines/output_dir.py): the tokenizer's spill files (each document's text tokens), which the
 # progress bars count.
@@ -60,32 +58,32 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     """The mission statement, top to bottom. Returns the PCollection holding the committed manifest."""
     config, temp = plan.config, plan.temp_dir
     spill, records_dir = FileSystems.join(temp, "spill"), FileSystems.join(temp, "records")
-    interleaving = (
-        Interleaving(tuple(map(config.source_speech_ratio, config.sources)), config.span_lambda, config.seed)
-        if plan.model
-        else None
-    )
     read = p | "ReadCorpus" >> ReadCorpus(
         [i["path"] for i in plan.inputs],
         ReadOptions(config.text_field, config.id_field, config.max_record_bytes, config.skip_unreadable),
         plan.build_stops,
         plan.source_of_input,
     )
-    tokenized = read.documents | "Tokenize" >> beam.ParDo(
+    unique = (
+        read.documents
+        | "Fingerprint" >> beam.Map(doc_texts, plan.source_of_input)
+        | "ExactDedup" >> ExactDedup(DocText, spill, partition_count(sum(i["bytes"] for i in plan.inputs)))
+    )
+    texts = unique.kept
+    if plan.model:
+        ratios = tuple(map(config.source_speech_ratio, config.sources))
+        texts = texts | "SampleSpans" >> beam.Map(sample_spans, Interleaving(ratios, config.span_lambda, config.seed))
+    tokenized = texts | "Tokenize" >> beam.ParDo(
         TokenizeFn(
             plan.tokenizer_file,
             plan.vocab.eos,
             FileSystems.join(temp, TOKEN_SPILL),
-            interleaving,
+            bool(plan.model),
             plan.build_stops,
-            plan.source_of_input,
             EMBED_TEXT_TOKENS if plan.embedder else 0,
         )
     )
-    unique = tokenized | "ExactDedup" >> ExactDedup(
-        DocTokens, spill, partition_count(sum(i["bytes"] for i in plan.inputs))
-    )
-    docs, counts = unique.kept, [read[COUNTS], unique[COUNTS]]
+    docs, counts = tokenized, [read[COUNTS], unique[COUNTS]]
     records = [
         read[REJECTS]
         | "RejectsToJson" >> beam.Map(Reject.to_json)
@@ -116,7 +114,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
         records.append(speech[DEAD_LETTER] | "WriteDeadLetters" >> WriteRecordFiles(records_dir, DEAD_LETTER_DIR))
     long_documents = LongDocuments(config.long_documents, config.sources) if config.long_documents else None
     if plan.embedder:
-        rows, ordering_counts = related_rows(unique.kept, docs, plan, long_documents)
+        rows, ordering_counts = related_rows(tokenized, docs, plan, long_documents)
         counts += ordering_counts
     else:
         if long_documents:
@@ -155,7 +153,7 @@ def document_rows(docs, config: BuildConfig):
 def related_rows(text_docs, docs, plan: BuildPlan, long_documents: LongDocuments | None):
     """`--context related`: embed the kept documents' text, order them (In-Context Pretraining), decompose path
     segments. `text_docs` still hold only text (before speech is woven in); `docs` are what rows are made of."""
-    from vocaloom.transforms.inference_cache import CachedInference, OneByOne
+    from vocaloom.transforms.inference.cache import CachedInference, OneByOne
     from vocaloom.transforms.related.embed import (
         EMBEDDING_COUNTERS,
         EmbedderHandler,
@@ -197,7 +195,7 @@ def cache_dir(config: BuildConfig, model_identity: str) -> str | None:
     return model_cache_dir(config.cache, model_identity) if config.cache else None
 
 
-def run(argv: list[str] | None = None) -> dict:
+def run(argv: list[str] | None = None) -> Manifest:
     """Parses flags, builds the dataset and returns its manifest; raises ConfigError before any work on bad input.
     The calling process is left as it was found (pipelines/guest.py)."""
     parser = ArgumentParser(prog="vocaloom build")

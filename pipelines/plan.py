@@ -27,7 +27,7 @@ from vocaloom.schemas.shard import TEMP_DIR
 from vocaloom.schemas.sources import base_source, split_source
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import Artifact, ArtifactError, localize, read_artifact
-from vocaloom.transforms.inference_cache import cache_files
+from vocaloom.transforms.inference.cache import cache_files
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 from vocaloom.transforms.worker_setup import BuildStops
 
@@ -148,7 +148,8 @@ def load_speech_model(config: BuildConfig) -> ModelSpec | CausalLMSpec | Teacher
     # Speech and ordering import torch, transformers and faiss: only the builds that use them pay for the import.
     from vocaloom.text_to_token.causal_lm import CausalLMError, is_causal_lm, read_causal_lm
     from vocaloom.text_to_token.model_file import ModelFileError, read_model
-    from vocaloom.transforms.speech.speech_handlers import read_teacher, resolve_device
+    from vocaloom.transforms.inference.handler import resolve_device
+    from vocaloom.transforms.speech.speech_handlers import read_teacher
 
     try:
         if config.speech_source == "tts":

@@ -23,7 +23,7 @@ from vocaloom.pipelines.build import TOKEN_SPILL
 from vocaloom.pipelines.output_dir import staging_dir
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments, config_from_args
 from vocaloom.schemas.counts import tokens_produced
-from vocaloom.schemas.manifest import MANIFEST
+from vocaloom.schemas.manifest import MANIFEST, Manifest
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.shard import TEMP_DIR
 from vocaloom.transforms.io.spill import TOKEN
@@ -39,15 +39,15 @@ class Stage(NamedTuple):
     unit: str
     tallies: tuple[str, ...]  # the counts (labels) it sums; none: it counts files instead
 
-    def final(self, manifest: dict) -> int:
+    def final(self, manifest: Manifest) -> int:
         """The stage's figure in the manifest."""
-        counts, speech, ordering = manifest["counts"], manifest.get("speech") or {}, manifest.get("ordering") or {}
+        counts, speech, ordering = manifest["counts"], manifest["speech"], manifest["ordering"]
         return {
             "records read": counts["records_read"],
             "tokens": tokens_produced(counts),
-            "speech spans": speech.get("spans", 0),
-            "embeddings": ordering.get("embeddings_cached", 0) + ordering.get("embeddings_computed", 0),
-            "ordered documents": ordering.get("documents", 0),
+            "speech spans": speech["spans"] if speech else 0,
+            "embeddings": ordering["embeddings_cached"] + ordering["embeddings_computed"] if ordering else 0,
+            "ordered documents": ordering["documents"] if ordering else 0,
             "shards written": sum(len(bucket["shards"]) for bucket in manifest["buckets"]),
         }[self.bar]
 
@@ -98,7 +98,7 @@ class TempDirProgress:
         if bar is not None and seen > bar.n:
             bar.update(seen - bar.n)
 
-    def finish(self, manifest: dict) -> None:
+    def finish(self, manifest: Manifest) -> None:
         """Every bar ends on the manifest's figure; a stage the build had (its figure is not 0) gets its bar."""
         with self._lock:
             self._finished = True
@@ -118,7 +118,7 @@ class TempDirProgress:
 
 
 class _NoProgress:
-    def finish(self, manifest: dict) -> None:
+    def finish(self, manifest: Manifest) -> None:
         pass
 
 

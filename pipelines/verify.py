@@ -9,13 +9,13 @@ import pyarrow as pa
 from vocaloom.loader.remote import IntegrityProblem, scratch_dataset
 from vocaloom.schemas.digest import stream_sha256
 from vocaloom.schemas.local_files import open_regular
-from vocaloom.schemas.manifest import accounting_errors
+from vocaloom.schemas.manifest import Manifest, ShardEntry, accounting_errors
 from vocaloom.schemas.manifest import read_manifest as manifest_at
 from vocaloom.schemas.paths import is_local
 from vocaloom.schemas.shard import RowLimits, ShardProblem, checked_table, local_file_problem, row_limits
 
 
-def read_manifest(directory: str) -> dict:
+def read_manifest(directory: str) -> Manifest:
     if is_local(directory):
         return manifest_at(directory)
     remote, scratch = scratch_dataset(directory)
@@ -23,11 +23,11 @@ def read_manifest(directory: str) -> dict:
         return remote_manifest(remote)
 
 
-def remote_manifest(remote) -> dict:
+def remote_manifest(remote) -> Manifest:
     return manifest_at(remote.url, remote.read)
 
 
-def shard_problems(directory: str, length: int, entry: dict, limits: RowLimits) -> list[str]:
+def shard_problems(directory: str, length: int, entry: ShardEntry, limits: RowLimits) -> list[str]:
     """The size is checked before a byte is read, the sha256 before the bytes are parsed, and every row before the
     shard is called good."""
     path = f"{directory.rstrip('/')}/{entry['path']}"
@@ -48,7 +48,7 @@ def shard_problems(directory: str, length: int, entry: dict, limits: RowLimits) 
     return []
 
 
-def remote_shard_problems(remote, length: int, entry: dict, limits: RowLimits) -> list[str]:
+def remote_shard_problems(remote, length: int, entry: ShardEntry, limits: RowLimits) -> list[str]:
     """A shard in a bucket: fetched (size first, sha256 as it arrives) into the scratch folder, checked, removed."""
     try:
         local = remote.local(entry)
@@ -59,7 +59,7 @@ def remote_shard_problems(remote, length: int, entry: dict, limits: RowLimits) -
     except OSError as e:
         return [f"{entry['path']}: cannot be read: {e}"]
     try:
-        return shard_problems(str(local.parent), length, dict(entry, path=local.name), limits)
+        return shard_problems(str(local.parent), length, {**entry, "path": local.name}, limits)
     finally:
         local.unlink(missing_ok=True)
 

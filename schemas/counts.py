@@ -8,7 +8,9 @@ the block its declaration names; nothing is routed by how its name is spelled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 BLOCKS = ("counts", "speech", "ordering", "sources")
 
@@ -94,7 +96,7 @@ FORMAT_COUNTS = tuple(c for c in DECLARED.values() if c.block == "counts")
 Totals = dict[tuple[str, str, str], "int | float"]
 
 
-def tokens_produced(counts: dict) -> int:
+def tokens_produced(counts: Mapping[str, Any]) -> int:
     """The tokens a build made, text and speech, from a manifest's `counts` block: each is written or dropped."""
     return counts[TEXT_TOKENS.name] + counts[SPEECH_TOKENS.name]
 

@@ -1,14 +1,18 @@
-"""manifest.json: what a training job and `vocaloom verify` rely on (docs/format.md)."""
+"""manifest.json: what a training job and `vocaloom verify` rely on (docs/format.md).
 
-from __future__ import annotations
+Every reader gets a manifest through `read_manifest` or `parse_manifest`: checked, and typed as `Manifest` below,
+so that the type checker holds each field read (report, nightly, progress, the CLI, verify, the loader) to the
+format. Keys that manifests written before a field existed may lack are NotRequired (no postponed annotations in
+this module: TypedDict sees NotRequired only when the class is made).
+"""
 
 import json
 import os
 import re
 import stat
 import time
-from collections.abc import Callable
-from typing import TypeGuard
+from collections.abc import Callable, Mapping
+from typing import Any, NotRequired, TypedDict, TypeGuard, cast
 
 from vocaloom.schemas.counts import FORMAT_COUNTS, tokens_produced
 from vocaloom.schemas.shard import (
@@ -23,6 +27,135 @@ from vocaloom.schemas.shard import (
 from vocaloom.schemas.sources import is_source_name
 
 MANIFEST = "manifest.json"
+
+
+class ShardEntry(TypedDict):
+    path: str  # shard_path: data/bucket-LLLLL/shard-IIIII-of-NNNNN.arrow, under generations/G/ past generation 0
+    rows: int
+    bytes: int
+    sha256: str
+    source_rows: NotRequired[list[int]]  # each source's rows, in source order (named sources)
+
+
+class BucketEntry(TypedDict):
+    length: int  # 2^k: each row holds length + 1 tokens (schemas/shard.py's row_tokens)
+    rows: int
+    tokens: int
+    shards: list[ShardEntry]
+
+
+class Counts(TypedDict):
+    """The `counts` block: the figures schemas/counts.py declares for it (a test holds the two together)."""
+
+    records_read: int
+    rejected: dict[str, int]  # by reason
+    filtered: dict[str, int]  # by reason
+    duplicates: int
+    documents_kept: int
+    text_tokens: int
+    speech_tokens: int
+    tokens_written: int
+    tokens_dropped: int
+    tokens_dropped_by_reason: NotRequired[dict[str, int]]
+
+
+class Speech(TypedDict):
+    """The `speech` block (speech builds): the model's facts, then what the build spoke and converted."""
+
+    source: str
+    model: str
+    sha256: str
+    frame_rate_hz: float
+    codebook_size: int
+    speech_ratio: float
+    span_lambda: float
+    speech_ratio_by_source: dict[str, float]
+    dtype: NotRequired[str]
+    spans: int
+    spans_cached: int
+    spans_converted: int
+    spans_failed: int
+    cache_entries_invalid: NotRequired[int]
+    span_words: dict[str, int]  # spans by their length in words
+    cache_hit_rate: float
+    achieved_word_share: float
+
+
+class Ordering(TypedDict):
+    """The `ordering` block (`--context related`): the embedder, In-Context Pretraining's path and its quality."""
+
+    method: str
+    embedder: str
+    embedder_sha256: str
+    documents: int
+    partitions: int
+    embeddings_cached: int
+    embeddings_computed: int
+    embedding_cache_entries_invalid: NotRequired[int]
+    embedding_cache_hit_rate: float
+    segments: int
+    knn: int
+    mean_adjacent_similarity: float
+    random_order_similarity: float
+    best_neighbour_similarity: float
+    quality: float | None
+    approximate_partitions: int
+    approximate_recall: float | None
+    sample_knn_edges: int
+    sample_knn_edges_lost: int
+    edges_lost_fraction: float
+    tokens_dropped: int
+    tokens_dropped_document_mode: int
+
+
+class Source(TypedDict):
+    patterns: list[str]
+    speech_ratio: float
+    long_documents_of: NotRequired[str]  # NAME.long: the source it holds the long documents of
+    inputs: int
+    records_read: int
+    rejected: int
+    documents_kept: int
+    tokens_written: int
+
+
+class Input(TypedDict):
+    path: str
+    bytes: int
+    source: NotRequired[str]
+    sha256: str | None
+
+
+class Tokenizer(TypedDict):
+    path: str
+    sha256: str
+    text_size: int
+
+
+class Vocab(TypedDict):
+    text_size: int
+    specials: dict[str, int]
+    speech_offset: int
+    speech_size: int
+    size: int
+
+
+class Manifest(TypedDict):
+    format: str
+    generation: NotRequired[int]
+    provenance: NotRequired[dict[str, Any]]  # who built it, how and when (pipelines/plan.py's provenance)
+    config: dict[str, Any]  # the build's options (schemas/config.py's BuildConfig.to_json)
+    sources: NotRequired[dict[str, Source]]
+    inputs: list[Input]
+    inputs_unreadable: NotRequired[list[dict[str, str]]]
+    tokenizer: Tokenizer
+    speech: Speech | None
+    vocab: Vocab
+    ordering: Ordering | None
+    buckets: list[BucketEntry]
+    counts: Counts
+
+
 REQUIRED_KEYS = ("format", "config", "inputs", "tokenizer", "speech", "vocab", "buckets", "counts", "ordering")
 
 
@@ -42,7 +175,7 @@ def read_local(path: str, limit: int) -> bytes:
         return f.read(limit)
 
 
-def read_manifest(directory: str | os.PathLike, read: Callable[[str, int], bytes] = read_local) -> dict:
+def read_manifest(directory: str | os.PathLike, read: Callable[[str, int], bytes] = read_local) -> Manifest:
     """A dataset's manifest, checked (parse_manifest). `read(path, limit)`: how to read a file, local by default;
     it raises FileNotFoundError for a missing one."""
     path = f"{str(directory).rstrip('/')}/{MANIFEST}"
@@ -57,7 +190,7 @@ def read_manifest(directory: str | os.PathLike, read: Callable[[str, int], bytes
     return parse_manifest(text, path)
 
 
-def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
+def parse_manifest(text: str | bytes, where: str = MANIFEST) -> Manifest:
     try:
         manifest = json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, NaN, an integer of more than 4,300 digits
@@ -72,7 +205,7 @@ def parse_manifest(text: str | bytes, where: str = MANIFEST) -> dict:
     problem = structure_problem(manifest)
     if problem:
         raise ManifestError(f"{where}: {problem}")
-    return manifest
+    return cast(Manifest, manifest)
 
 
 def _not_json(constant: str):
@@ -178,11 +311,11 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def dump_manifest(manifest: dict) -> bytes:
+def dump_manifest(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
-def accounting_errors(counts: dict) -> list[str]:
+def accounting_errors(counts: Mapping[str, Any]) -> list[str]:
     """The two identities the format demands of every build; empty when they hold."""
     errors = []
     records = (

@@ -7,10 +7,14 @@ import json
 import math
 import os
 import stat
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:  # the manifest module reads shard names from this one
+    from vocaloom.schemas.manifest import Manifest, ShardEntry
 
 FORMAT = "vocaloom/1"  # the dataset format: the manifest's "format", and every shard's schema metadata
 # A dataset's folders and files (docs/format.md): the shards, the records set aside, the report and its figures; and
@@ -42,7 +46,7 @@ SOURCE = pa.field("source", pa.int16(), nullable=False)
 MAX_SOURCES = 1 << 15
 
 
-def any_bucket_schema(vocab: dict | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
+def any_bucket_schema(vocab: Mapping[str, Any] | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
     """The columns of every bucket's rows, input_ids as a plain list: what whole-dataset readers scan with, since a
     fixed-size list of L + 1 differs from bucket to bucket. The metadata says what the rows are without the
     manifest: the format and, given `vocab` (the manifest's "vocab"), which ids are text, special and speech, and
@@ -63,7 +67,9 @@ def any_bucket_schema(vocab: dict | None = None, sources: tuple[str, ...] | None
     )
 
 
-def shard_schema(length: int, vocab: dict | None = None, sources: tuple[str, ...] | None = ()) -> pa.Schema:
+def shard_schema(
+    length: int, vocab: Mapping[str, Any] | None = None, sources: tuple[str, ...] | None = ()
+) -> pa.Schema:
     """Bucket `length`'s shards: rows of exactly L + 1 tokens; the metadata names the bucket too."""
     schema = any_bucket_schema(vocab, sources)
     return schema.set(0, pa.field("input_ids", pa.list_(pa.int32(), row_tokens(length)), nullable=False)).with_metadata(
@@ -116,7 +122,7 @@ class RowLimits(NamedTuple):
     sources: int | None
 
 
-def row_limits(manifest: dict) -> RowLimits:
+def row_limits(manifest: Manifest) -> RowLimits:
     sources = manifest.get("sources")
     return RowLimits(manifest["vocab"]["size"], len(sources) if isinstance(sources, dict) else None)
 
@@ -165,7 +171,9 @@ class ShardProblem(ValueError):
     """What is wrong with a shard's bytes, in a few words; the reader names the shard."""
 
 
-def checked_table(source: pa.Buffer | pa.NativeFile, length: int, entry: dict, limits: RowLimits, sha256: str | None):
+def checked_table(
+    source: pa.Buffer | pa.NativeFile, length: int, entry: ShardEntry, limits: RowLimits, sha256: str | None
+):
     """The table of shard `entry` of bucket `length`, read from `source` (its bytes, or a memory map of its file)
     after the checks every reader makes, in this order: the sha256 the reader computed (None: not hashed this
     time) against the manifest's, the Arrow IPC file format, then every row (rows_problem). Raises ShardProblem."""

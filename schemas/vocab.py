@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 BEGIN_OF_AUDIO, END_OF_AUDIO, EOS = "begin_of_audio", "end_of_audio", "eos"
 
@@ -41,5 +43,5 @@ class Vocabulary:
         }
 
     @classmethod
-    def from_json(cls, obj: dict) -> Vocabulary:
+    def from_json(cls, obj: Mapping[str, Any]) -> Vocabulary:
         return cls(obj["text_size"], dict(obj["specials"]), obj["speech_offset"], obj["speech_size"])

@@ -13,6 +13,7 @@ import pytest
 from tests.prerequisites import MISSING, missing
 from tests.venvs import WHEELHOUSE, build_dist, pipeline_venv
 from vocaloom import assets
+from vocaloom.schemas.manifest import Manifest, Ordering, Speech
 
 # The GCS and S3 servers on loopback and the `bucket` fixture, for every module that reads or writes a bucket.
 pytest_plugins = ["tests.object_stores"]
@@ -29,6 +30,18 @@ def labelled_totals(counts):
     from vocaloom.schemas.counts import label
 
     return counts | "SumPerKey" >> beam.CombinePerKey(sum) | "Label" >> beam.MapTuple(lambda key, n: (label(key), n))
+
+
+def speech_of(manifest: Manifest) -> Speech:
+    """The speech block of a build the test made with speech."""
+    assert manifest["speech"] is not None, "a build without speech"
+    return manifest["speech"]
+
+
+def ordering_of(manifest: Manifest) -> Ordering:
+    """The ordering block of a build the test made with --context related."""
+    assert manifest["ordering"] is not None, "a build without related context"
+    return manifest["ordering"]
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +73,7 @@ def pipeline_env(tmp_path_factory, wheel) -> Iterator[Path]:
     """The bin folder of one venv holding the wheel with its pipeline extra, shared by the tests that need one and
     removed after them: with torch's CUDA libraries it takes 6 GB, and CI's disk is shared."""
     if not WHEELHOUSE.is_dir():
-        missing(f"no {WHEELHOUSE}: run python3 scripts/fetch_wheelhouse.py")
+        missing(f"no {WHEELHOUSE}: run python3 -m scripts.ci.fetch_wheelhouse")
     folder = tmp_path_factory.mktemp("pipeline-env")
     yield pipeline_venv(folder / "venv", wheel)
     shutil.rmtree(folder)
@@ -78,10 +91,19 @@ def pytest_addoption(parser):
     )
 
 
+# Fixtures that install the wheel: the modules using any of them share one pytest-xdist worker, and so one venv.
+WHEEL_FIXTURES = {"dist", "wheel", "pipeline_env"}
+
+
 def pytest_collection_modifyitems(items):
     """A test of no other tier is a unit test, so that `-m unit` selects the fast tier; each gets its tier's
-    timeout."""
+    timeout. Under pytest-xdist's `--dist loadgroup` (CI's `-n 2`), a module's tests run in one worker, so that
+    its fixtures are made once, and the modules that install the wheel in the same one."""
+    installing = {item.module for item in items if WHEEL_FIXTURES & set(item.fixturenames)}
     for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            group = "wheel" if item.module in installing else item.module.__name__
+            item.add_marker(pytest.mark.xdist_group(group))
         tier = next((tier for tier in TIER_TIMEOUTS if item.get_closest_marker(tier)), None)
         if tier is None:
             tier = "unit"

@@ -1,5 +1,5 @@
 """Object-store servers on loopback for the tests, never a real cloud: fake-gcs-server for gs:// (a Go program,
-built by scripts/fetch_object_stores.py into .object-stores/) and moto's standalone S3 server for s3://. Commands,
+built by scripts/ci/fetch_object_stores.py into .object-stores/) and moto's standalone S3 server for s3://. Commands,
 Beam and the reader find them as Google's and AWS's own clients do: STORAGE_EMULATOR_HOST (no credentials) and
 AWS_ENDPOINT_URL (with dummy keys: boto3 signs every request, and the server accepts any signature)."""
 
@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -18,78 +14,28 @@ from pathlib import Path
 
 import pytest
 
+from scripts.ci.fetch_object_stores import FAKE_GCS, fake_gcs, free_port, moto_s3, serving
 from tests.prerequisites import missing
 
-ROOT = Path(__file__).resolve().parent.parent
-FAKE_GCS = ROOT / ".object-stores" / "fake-gcs-server"
 STORES = ("gs", "s3")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(command: list[str], url: str, probe: str):
-    """Starts a server, waits until `probe` answers, yields, stops it."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited with status {process.returncode}")
-            try:
-                urllib.request.urlopen(url + probe, timeout=1).close()
-                break
-            except urllib.error.HTTPError:  # an answer, if not a 200
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{url} did not answer in 60 s") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def fake_gcs(port: int) -> list[str]:
-    """The command of a fake-gcs-server on loopback `port`, holding its objects in memory."""
-    host = f"127.0.0.1:{port}"
-    flags = {
-        "-scheme": "http",
-        "-host": "127.0.0.1",
-        "-port": str(port),
-        "-backend": "memory",
-        "-public-host": host,
-        "-external-url": f"http://{host}",
-        "-log-level": "error",
-    }
-    return [str(FAKE_GCS), *(part for flag in flags.items() for part in flag)]
 
 
 @pytest.fixture(scope="session")
 def gcs_server():
     """A fake-gcs-server holding its objects in memory, for the whole session; its URL."""
     if not FAKE_GCS.exists():
-        missing(f"no fake-gcs-server at {FAKE_GCS}: run python3 scripts/fetch_object_stores.py")
+        missing(f"no fake-gcs-server at {FAKE_GCS}: run python3 -m scripts.ci.fetch_object_stores")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    yield from serve(
-        fake_gcs(port),
-        url,
-        "/storage/v1/b",
-    )
+    with serving(fake_gcs(port), f"http://127.0.0.1:{port}", "/storage/v1/b") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server, in memory, for the whole session; its URL."""
     port = free_port()
-    yield from serve(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}", "/"
-    )
+    with serving(moto_s3(port), f"http://127.0.0.1:{port}", "/") as url:
+        yield url
 
 
 @dataclass(frozen=True)

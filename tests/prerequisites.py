@@ -21,6 +21,6 @@ def missing(what: str) -> NoReturn:
 
 
 needs_wheelhouse = pytest.mark.skipif(
-    not WHEELHOUSE.is_dir(), reason=f"{MISSING}no {WHEELHOUSE}: run python3 scripts/fetch_wheelhouse.py"
+    not WHEELHOUSE.is_dir(), reason=f"{MISSING}no {WHEELHOUSE}: run python3 -m scripts.ci.fetch_wheelhouse"
 )
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=f"{MISSING}not root: mounts need root (as in CI)")

@@ -17,7 +17,7 @@ import orjson
 import pytest
 import zstandard
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, speech_of
 from tests.pipelines.test_build_speech import build, model, rows, write_corpus  # noqa: F401 (model: a fixture)
 from tests.test_hostile_datasets import deadline, make_special
 from vocaloom import assets
@@ -136,9 +136,9 @@ def test_edited_speech_units_in_the_cache_are_recomputed_and_counted(model, tmp_
     first = build(corpus, tmp_path / "a", model, "--cache", str(tmp_path / "cache"))
     edited = edit_cache(tmp_path / "cache", edit)
     second = build(corpus, tmp_path / "b", model, "--cache", str(tmp_path / "cache"))
-    assert second["speech"]["cache_entries_invalid"] == edited > 0
-    assert second["speech"]["spans_cached"] == 0
-    assert second["speech"]["spans_converted"] == first["speech"]["spans_converted"]
+    assert speech_of(second)["cache_entries_invalid"] == edited > 0
+    assert speech_of(second)["spans_cached"] == 0
+    assert speech_of(second)["spans_converted"] == speech_of(first)["spans_converted"]
     assert list(rows(tmp_path / "b", second)) == list(rows(tmp_path / "a", first))
     assert verify(str(tmp_path / "b")) == []
 

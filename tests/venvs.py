@@ -1,6 +1,6 @@
 """Fresh virtual environments with vocaloom installed from its wheel, as users and worker machines get it.
 
-They install from `.wheelhouse/` with --no-index (scripts/fetch_wheelhouse.py, which .ci/run calls), so nothing
+They install from `.wheelhouse/` with --no-index (scripts/ci/fetch_wheelhouse.py, which .ci/run calls), so nothing
 reaches the network. Commands run outside the checkout: a checkout in the working folder is importable.
 """
 

@@ -2,7 +2,7 @@
 
 16 kHz audio -> 80-bin log-mel every 10 ms (25 ms Hann window) -> mean of 8 frames (80 ms, 12.5 Hz) ->
 per-dimension standardisation -> nearest centroid of a k-means codebook (learned with faiss by
-scripts/build_speech_tokenizer.py). A tokenizer directory holds config.json and codebook.safetensors
+scripts/recipes/build_speech_tokenizer.py). A tokenizer directory holds config.json and codebook.safetensors
 (mean, std, centroids); no pickle.
 """
 

@@ -1,5 +1,5 @@
-"""The record every step after tokenisation passes on: a tokenised document (DocTokens), by reference to its
-tokens in a spill file, travelling in batches (DocBatch).
+"""The records documents travel as, in packed batches (DocBatch): a read document by its text (DocText) up to
+tokenisation, and after it by reference to its tokens in a spill file (DocTokens).
 """
 
 from __future__ import annotations
@@ -7,6 +7,22 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from vocaloom.transforms.columns import from_columns, pack, unpack
+from vocaloom.transforms.io.records import DocumentColumns
+from vocaloom.transforms.text.dedup import fingerprint
+
+
+class DocText(NamedTuple):
+    """A read document before tokenisation: its text, with the fingerprint dedup compares and its source index
+    (as in DocTokens). In interleaved builds `segments` (SampleSpans) cuts the text into runs of whole words,
+    (start, end, speech) each, plain tuples so that batches stay primitives."""
+
+    fingerprint: bytes
+    id: str
+    text: str
+    source: str
+    line: int
+    source_index: int = 0
+    segments: tuple = ()
 
 
 class DocTokens(NamedTuple):
@@ -44,15 +60,33 @@ def pack_docs(docs: list[DocTokens]) -> DocBatch:
     return pack(docs)
 
 
-def doc_batch(**columns) -> DocBatch:
-    """A DocBatch from whole columns, built without a record per document; a field given one value (not a list)
-    or not given at all has that value, or its default, for every document."""
+def packed_columns(record_type, **columns) -> DocBatch:
+    """A batch of `record_type` from whole columns, built without a record per document; a field given one value
+    (not a list) or not given at all has that value, or its default, for every document."""
     n = len(columns["id"])
     return from_columns(
         [
             values if isinstance(values, list) else [values] * n
-            for values in (columns.get(field, DocTokens._field_defaults.get(field)) for field in DocTokens._fields)
+            for values in (columns.get(field, record_type._field_defaults.get(field)) for field in record_type._fields)
         ]
+    )
+
+
+def doc_batch(**columns) -> DocBatch:
+    return packed_columns(DocTokens, **columns)
+
+
+def doc_texts(documents: DocumentColumns, sources: dict[str, int]) -> DocBatch:
+    """Read documents (`sources`: input file to source index) as a batch of DocText."""
+    ids, texts, paths, lines = documents
+    return packed_columns(
+        DocText,
+        fingerprint=list(map(fingerprint, texts)),
+        id=list(ids),
+        text=list(texts),
+        source=list(paths),
+        line=list(lines),
+        source_index=[sources.get(path, 0) for path in paths],
     )
 
 

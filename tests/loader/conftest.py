@@ -7,16 +7,17 @@ import pyarrow as pa
 
 from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
+from vocaloom.schemas.manifest import Manifest
 
 # Buckets 32, 64, 128 and shards of about 2,000 tokens: the bundled sample gives ~32,000 rows in ~900 shards.
 SMALL_BUILD = ["--min-bucket", "5", "--max-bucket", "7", "--shard-tokens", "2000", *TEXT_ONLY]
 
 
-def build_dataset(output: Path, *extra: str) -> dict:
+def build_dataset(output: Path, *extra: str) -> Manifest:
     return run(["--output", str(output), *SMALL_BUILD, *RUNNER, *extra])
 
 
-def read_rows(directory: Path, manifest: dict) -> dict[int, tuple[np.ndarray, list[list[int]]]]:
+def read_rows(directory: Path, manifest: Manifest) -> dict[int, tuple[np.ndarray, list[list[int]]]]:
     """Each bucket's input_ids [rows, L + 1] and doc_starts, rows numbered in manifest shard order."""
     rows = {}
     for bucket in manifest["buckets"]:

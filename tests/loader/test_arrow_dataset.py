@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.loader import arrow_dataset
 from vocaloom.pipelines.build import run
+from vocaloom.schemas.manifest import Manifest
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ WORDS = "speech and text woven into one stream of tokens for a model to learn fr
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, dict]:
+def built(tmp_path_factory) -> tuple[Path, Manifest]:
     """Documents of 5 to 400 words: rows in every bucket from 32 to 256, in zstd-compressed shards."""
     folder = tmp_path_factory.mktemp("arrow")
     docs = [

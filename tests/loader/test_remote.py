@@ -11,8 +11,9 @@ import pytest
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from scripts.ci.fetch_object_stores import fake_gcs, free_port, serving
 from tests.conftest import RUNNER, TEXT_ONLY
-from tests.object_stores import fake_gcs, free_port, serve, upload
+from tests.object_stores import upload
 from vocaloom.loader import BucketLoader, ShardIntegrityError
 from vocaloom.loader import remote as remote_module
 from vocaloom.loader.remote import RemoteDataset, ShardFetchError
@@ -102,12 +103,8 @@ def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_pat
     """A server of this test's own, stopped after the manifest was read."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = serve(
-        fake_gcs(port),
-        url,
-        "/storage/v1/b",
-    )
-    next(server)
+    server = serving(fake_gcs(port), url, "/storage/v1/b")
+    server.__enter__()
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
     import vocaloom.transforms
 
@@ -133,7 +130,7 @@ def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_pat
     from vocaloom.schemas.manifest import read_manifest
 
     entry = read_manifest(dataset.url, dataset.read)["buckets"][0]["shards"][0]
-    next(server, None)  # stops it
+    server.__exit__(None, None, None)  # stops it
     with pytest.raises(ShardFetchError) as e:
         dataset.local(entry)
     assert f"gs://alone/ds/{entry['path']}: " in str(e.value) and "(after 3 attempts)" in str(e.value)

@@ -56,7 +56,7 @@ def compress(directory, bucket: dict) -> None:
 def test_rows_across_shards_and_past_the_last_row(dataset, copy, compressed):
     directory, manifest = dataset
     truth = read_rows(directory, manifest)
-    bucket = dict(manifest["buckets"][0])
+    bucket = manifest["buckets"][0].copy()
     if compressed:
         compress(copy, bucket)
     rows = BucketRows(bucket, ShardCache(copy, 4, True, row_limits(manifest)))

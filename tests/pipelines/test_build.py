@@ -16,6 +16,7 @@ from vocaloom import __version__, assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.manifest import Manifest
 from vocaloom.schemas.shard import SHA256_DIFFERS
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
@@ -51,7 +52,7 @@ def corpus(tmp_path_factory) -> Path:
     return folder
 
 
-def build(corpus: Path, output: Path, *extra: str) -> dict:
+def build(corpus: Path, output: Path, *extra: str) -> Manifest:
     return run(
         [
             "--input",
@@ -72,7 +73,7 @@ def build(corpus: Path, output: Path, *extra: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(corpus, tmp_path_factory) -> tuple[Path, dict]:
+def built(corpus, tmp_path_factory) -> tuple[Path, Manifest]:
     output = tmp_path_factory.mktemp("out") / "ds"
     return output, build(corpus, output)
 
@@ -148,7 +149,7 @@ def test_rejects_keep_source_line_reason_and_raw_bytes(built, corpus):
     assert all(r["source"] == str(corpus / "part-0.jsonl.zst") for r in rejects)
 
 
-def row_pieces(output: Path, manifest: dict):
+def row_pieces(output: Path, manifest: Manifest):
     """(bucket length, row, [(doc id, its tokens in the row)]) of every row of a dataset."""
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
@@ -302,7 +303,7 @@ def test_bundled_sample_builds_and_verifies(tmp_path):
     assert_no_token_lost(tmp_path / "sample", manifest)
 
 
-def assert_no_token_lost(output: Path, manifest: dict) -> None:
+def assert_no_token_lost(output: Path, manifest: Manifest) -> None:
     """At least 99.5% of the kept documents' tokens written; "documents kept" are exactly the documents in some
     row, and every other document read is counted under a reason."""
     counts = manifest["counts"]

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.conftest import speech_of
 from tests.pipelines.test_build_speech import build, build_sample, rows, write_corpus
 from tests.pipelines.test_runners import dataset_files
 from tests.text_to_token.causal_lms import UNITS, make_causal_lm
@@ -46,7 +47,7 @@ def test_two_worker_processes_write_the_same_shards(built, model, tmp_path):
 def test_spans_past_the_length_cap_are_dead_letters(tmp_path):
     model = make_causal_lm(tmp_path / "lm", max_units_per_character=1.0)
     manifest = build(write_corpus(tmp_path / "in"), tmp_path / "out", str(model), "--max-failed-batch-share", "1")
-    speech = manifest["speech"]
+    speech = speech_of(manifest)
     assert speech["spans_failed"] > 0 and speech["spans_converted"] > 0
     assert verify(str(tmp_path / "out")) == []  # dead letters counted, their words kept as text
 

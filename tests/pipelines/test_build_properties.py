@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.manifest import Manifest
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def corpora(draw):
     return files, reasons
 
 
-def shard_digests(output: Path, manifest: dict) -> list[str]:
+def shard_digests(output: Path, manifest: Manifest) -> list[str]:
     return [
         hashlib.sha256((output / s["path"]).read_bytes()).hexdigest()
         for bucket in manifest["buckets"]

@@ -6,10 +6,12 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-from tests.conftest import RUNNER, TEXT_ONLY
+from tests.conftest import RUNNER, TEXT_ONLY, ordering_of
+from tests.schemas.test_manifest import key_problems
 from vocaloom import assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.manifest import Manifest, Ordering
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +30,7 @@ def corpus(tmp_path_factory) -> str:
     return str(path)
 
 
-def build(corpus: str, output: Path, *extra: str) -> dict:
+def build(corpus: str, output: Path, *extra: str) -> Manifest:
     return run(
         [
             "--input",
@@ -56,7 +58,7 @@ def built(corpus, tmp_path_factory):
     return output, build(corpus, output)
 
 
-def row_pieces(output: Path, manifest: dict):
+def row_pieces(output: Path, manifest: Manifest):
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
             table = pa.ipc.open_file(str(output / shard["path"])).read_all()
@@ -124,10 +126,10 @@ def test_identical_with_two_worker_processes(built, corpus, tmp_path):
 def test_partitions_are_walked_separately_and_lost_edges_counted(built, corpus, tmp_path):
     _, single = built
     parted = build(corpus, tmp_path / "p", "--partition-size", "40")
-    assert single["ordering"]["partitions"] == 1 and single["ordering"]["edges_lost_fraction"] == 0
-    assert parted["ordering"]["partitions"] == 4
-    assert parted["ordering"]["documents"] == 160 and 0 < parted["ordering"]["edges_lost_fraction"] < 1
-    assert parted["ordering"]["segments"] >= single["ordering"]["segments"]
+    assert ordering_of(single)["partitions"] == 1 and ordering_of(single)["edges_lost_fraction"] == 0
+    assert ordering_of(parted)["partitions"] == 4
+    assert ordering_of(parted)["documents"] == 160 and 0 < ordering_of(parted)["edges_lost_fraction"] < 1
+    assert ordering_of(parted)["segments"] >= ordering_of(single)["segments"]
     assert verify(str(tmp_path / "p")) == []
 
 
@@ -154,9 +156,9 @@ def test_embeddings_cache_serves_a_second_build(built, corpus, tmp_path, monkeyp
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", never)
     second = build(corpus, tmp_path / "b", "--cache", str(tmp_path / "cache"))
-    assert (first["ordering"]["embeddings_computed"], first["ordering"]["embeddings_cached"]) == (160, 0)
-    assert (second["ordering"]["embeddings_computed"], second["ordering"]["embeddings_cached"]) == (0, 160)
-    assert second["ordering"]["embedding_cache_hit_rate"] == 1.0
+    assert (ordering_of(first)["embeddings_computed"], ordering_of(first)["embeddings_cached"]) == (160, 0)
+    assert (ordering_of(second)["embeddings_computed"], ordering_of(second)["embeddings_cached"]) == (0, 160)
+    assert ordering_of(second)["embedding_cache_hit_rate"] == 1.0
     assert second["buckets"] == first["buckets"] == manifest["buckets"]
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
@@ -190,14 +192,20 @@ def test_speech_and_related_together(corpus, tmp_path):
         ]
     )
     assert verify(str(tmp_path / "ds")) == []
+    assert key_problems(manifest, Manifest) == key_problems(text, Manifest) == []  # schemas/manifest.py's types
+    ordering, speech, counts = manifest["ordering"], manifest["speech"], manifest["counts"]
+    assert ordering and speech and text["ordering"]
     cache_figures = ("embeddings_computed", "embeddings_cached", "embedding_cache_hit_rate")
-    assert [manifest["ordering"][figure] for figure in cache_figures] == [0, 160, 1.0]
+    assert [ordering["embeddings_computed"], ordering["embeddings_cached"], ordering["embedding_cache_hit_rate"]] == [
+        0,
+        160,
+        1.0,
+    ]
 
-    def placement(ordering: dict) -> dict:  # what the order is made of: not the cache, not the tokens it drops
+    def placement(ordering: Ordering) -> dict:  # what the order is made of: not the cache, not the tokens it drops
         return {k: v for k, v in ordering.items() if k not in cache_figures and not k.startswith("tokens_")}
 
-    assert placement(manifest["ordering"]) == placement(text["ordering"])
-    ordering, speech, counts = manifest["ordering"], manifest["speech"], manifest["counts"]
+    assert placement(ordering) == placement(text["ordering"])
     assert ordering["documents"] == counts["documents_kept"] == 160
     assert speech["spans_converted"] > 0 and counts["speech_tokens"] > 0
     assert ordering["random_order_similarity"] < ordering["mean_adjacent_similarity"]

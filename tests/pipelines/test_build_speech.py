@@ -6,13 +6,14 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, speech_of
 from tests.text_to_token.toy_models import make_toy_model
 from vocaloom import assets
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.cli import main
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
+from vocaloom.schemas.manifest import Manifest
 from vocaloom.transforms.text.tokenize import load_sentencepiece
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def write_corpus(folder: Path, with_zebra: bool = False) -> str:
     return str(path)
 
 
-def build(corpus: str, output: Path, model: str, *extra: str) -> dict:
+def build(corpus: str, output: Path, model: str, *extra: str) -> Manifest:
     return run(
         [
             "--input",
@@ -68,7 +69,7 @@ def build(corpus: str, output: Path, model: str, *extra: str) -> dict:
     )
 
 
-def rows(output: Path, manifest: dict):
+def rows(output: Path, manifest: Manifest):
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:
             yield from pa.ipc.open_file(str(output / shard["path"])).read_all().column("input_ids").to_pylist()
@@ -83,7 +84,7 @@ def pieces(output: Path, manifest: dict):
                 yield from (row[start:end] for start, end in zip(starts, [*starts[1:], len(row)]))
 
 
-def build_sample(tmp_path_factory, model: str) -> tuple[Path, str, dict]:
+def build_sample(tmp_path_factory, model: str) -> tuple[Path, str, Manifest]:
     """The sample corpus built with `model`: (folder, corpus, manifest); the dataset is folder/out."""
     folder = tmp_path_factory.mktemp("speech")
     corpus = write_corpus(folder / "in")
@@ -144,8 +145,8 @@ def test_cache_serves_a_second_build(model, tmp_path):
     corpus = write_corpus(tmp_path / "in")
     first = build(corpus, tmp_path / "a", model, "--cache", str(tmp_path / "cache"))
     second = build(corpus, tmp_path / "b", model, "--cache", str(tmp_path / "cache"))
-    assert first["speech"]["cache_hit_rate"] == 0 and first["speech"]["spans_converted"] > 0
-    assert second["speech"]["cache_hit_rate"] == 1.0 and second["speech"]["spans_converted"] == 0
+    assert speech_of(first)["cache_hit_rate"] == 0 and speech_of(first)["spans_converted"] > 0
+    assert speech_of(second)["cache_hit_rate"] == 1.0 and speech_of(second)["spans_converted"] == 0
     assert second["buckets"] == first["buckets"]
 
 
@@ -153,7 +154,7 @@ def test_failed_batches_go_to_dead_letter_and_stay_text(tmp_path):
     model = make_toy_model(tmp_path / "zebra", "toy-fails-on-zebra")
     corpus = write_corpus(tmp_path / "in", with_zebra=True)
     manifest = build(corpus, tmp_path / "out", model, "--max-failed-batch-share", "1")
-    speech = manifest["speech"]
+    speech = speech_of(manifest)
     assert speech["spans_failed"] > 0 and speech["spans_converted"] > 0
     assert verify(str(tmp_path / "out")) == []
     letters = [
@@ -261,7 +262,7 @@ def test_tts_teacher_is_the_reference_source(tmp_path):
             *RUNNER,
         ]
     )
-    speech = manifest["speech"]
+    speech = speech_of(manifest)
     assert speech["source"] == "tts" and speech["frame_rate_hz"] == 12.5
     assert speech["spans_converted"] == speech["spans"] > 0 and manifest["counts"]["speech_tokens"] > 0
     assert verify(str(tmp_path / "out")) == []
@@ -284,6 +285,6 @@ def test_bundled_student_is_the_default_model(tmp_path):
             *RUNNER,
         ]
     )
-    assert manifest["speech"]["model"] == "bundled:text-to-token"
-    assert manifest["speech"]["codebook_size"] == 256 and manifest["counts"]["speech_tokens"] > 0
+    assert speech_of(manifest)["model"] == "bundled:text-to-token"
+    assert speech_of(manifest)["codebook_size"] == 256 and manifest["counts"]["speech_tokens"] > 0
     assert verify(str(tmp_path / "out")) == []

@@ -13,7 +13,7 @@ import pytest
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from tests.conftest import RUNNER, TEXT_ONLY
+from tests.conftest import RUNNER, TEXT_ONLY, speech_of
 from tests.object_stores import upload
 from vocaloom import assets
 from vocaloom.loader import BucketLoader
@@ -24,14 +24,14 @@ from vocaloom.pipelines.cli import main as vocaloom
 from vocaloom.pipelines.lock import LockHeld
 from vocaloom.pipelines.verify import verify
 from vocaloom.schemas.config import ConfigError
-from vocaloom.schemas.manifest import ManifestError
+from vocaloom.schemas.manifest import Manifest, ManifestError
 
 pytestmark = pytest.mark.engines
 
 UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
 
 
-def shard_digests(manifest: dict) -> list[tuple[str, str]]:
+def shard_digests(manifest: Manifest) -> list[tuple[str, str]]:
     return [(shard["path"], shard["sha256"]) for length in manifest["buckets"] for shard in length["shards"]]
 
 
@@ -40,7 +40,7 @@ def names_under(prefix: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def local_build(tmp_path_factory) -> dict:
+def local_build(tmp_path_factory) -> Manifest:
     return run(
         [
             "--input",
@@ -178,7 +178,7 @@ def test_a_small_speech_build_in_a_bucket(bucket, tmp_path):
     options = ["--input", f"{bucket.url}/in/docs.jsonl", "--cache", f"{bucket.url}/cache", "--min-bucket", "6", *RUNNER]
     first = run([*options, "--output", f"{bucket.url}/speech"])
     second = run([*options, "--output", f"{bucket.url}/again"])
-    assert first["speech"]["spans_converted"] > 0 and second["speech"]["cache_hit_rate"] == 1.0
+    assert speech_of(first)["spans_converted"] > 0 and speech_of(second)["cache_hit_rate"] == 1.0
     assert shard_digests(first) == shard_digests(second) and verify(f"{bucket.url}/again") == []
 
 

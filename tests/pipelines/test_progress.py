@@ -13,7 +13,7 @@ from vocaloom.pipelines.progress import PROGRESS, TempDirProgress, build_progres
 from vocaloom.schemas.counts import SPANS_CACHED, SPANS_CONVERTED
 from vocaloom.transforms import progress_tally
 from vocaloom.transforms.counting import counted
-from vocaloom.transforms.inference_cache import outputs_by_key
+from vocaloom.transforms.inference.cache import outputs_by_key
 from vocaloom.transforms.progress_tally import PROGRESS_DIR, progress_label
 
 pytestmark = pytest.mark.integration

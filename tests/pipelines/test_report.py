@@ -1,3 +1,6 @@
+from typing import cast
+
+from vocaloom.schemas.manifest import Manifest
 from vocaloom.transforms.io.report import render_figures, render_report
 
 BUCKETS = [
@@ -33,15 +36,20 @@ SPEECH = {
 }
 
 
-def manifest(speech):
-    return {
-        "format": "vocaloom/1",
-        "config": {"output": "out", "context": "document", "seed": 0},
-        "tokenizer": {"path": "sp.model", "text_size": 8000},
-        "speech": speech,
-        "buckets": BUCKETS,
-        "counts": COUNTS,
-    }
+def manifest(speech) -> Manifest:
+    """A manifest of the fields the report reads."""
+    return cast(
+        Manifest,
+        {
+            "format": "vocaloom/1",
+            "config": {"output": "out", "context": "document", "seed": 0},
+            "tokenizer": {"path": "sp.model", "text_size": 8000},
+            "speech": speech,
+            "ordering": None,
+            "buckets": BUCKETS,
+            "counts": COUNTS,
+        },
+    )
 
 
 def test_figures_are_pngs_with_a_speech_figure_only_for_speech_builds():

@@ -2,7 +2,7 @@
 engine (local[2] Spark, [local] Flink) and the Python SDK in LOOPBACK, and the sample on Prism: the shards must be the
 bytes FnApiRunner writes. (Workers in other processes that cannot see this checkout: test_worker_pools.py.)
 
-The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); nothing is downloaded here.
+The job servers come from `scripts/ci/fetch_job_servers.py` (which .ci/run calls first); nothing is downloaded here.
 Run only these: `pytest -m runners tests/pipelines/test_runners.py`.
 """
 
@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path, prism_path
-from tests.conftest import RUNNER, TEXT_ONLY
+from scripts.ci.fetch_job_servers import DEFAULT_DEST, launcher_path, prism_path
+from tests.conftest import RUNNER, TEXT_ONLY, speech_of
 from tests.pipelines.test_build_speech import write_corpus
 from tests.prerequisites import missing
 from tests.text_to_token.toy_models import make_toy_model
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.manifest import Manifest
 
 pytestmark = pytest.mark.engines
 
@@ -37,7 +38,7 @@ def dataset_files(output: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def fnapi_sample(tmp_path_factory) -> tuple[Path, dict]:
+def fnapi_sample(tmp_path_factory) -> tuple[Path, Manifest]:
     output = tmp_path_factory.mktemp("fnapi") / "sample"
     return output, run(["--output", str(output), *TEXT_ONLY, *RUNNER])
 
@@ -45,7 +46,7 @@ def fnapi_sample(tmp_path_factory) -> tuple[Path, dict]:
 def engine_flags(engine: str) -> list[str]:
     jar = launcher_path(DEFAULT_DEST, engine)
     if not jar.exists():
-        missing(f"no {engine} job server at {jar}: run python3 scripts/fetch_job_servers.py")
+        missing(f"no {engine} job server at {jar}: run python3 -m scripts.ci.fetch_job_servers")
     assert shutil.which("java"), "the job servers need a Java runtime (17)"
     # LOOPBACK: the SDK worker is this process, so the toy model registered here is known to it.
     return [flag.format(jar=jar) for flag in ENGINES[engine]] + ["--environment_type=LOOPBACK"]
@@ -77,7 +78,7 @@ def speech_build(tmp_path_factory) -> list[str]:
 def test_speech_build_on_portable_runner_matches_fnapi(engine, speech_build, tmp_path):
     expected = run([*speech_build, "--output", str(tmp_path / "fnapi"), *RUNNER])
     manifest = run([*speech_build, "--output", str(tmp_path / engine), *engine_flags(engine)])
-    assert manifest["speech"]["spans_converted"] > 0 and manifest["speech"] == expected["speech"]
+    assert speech_of(manifest)["spans_converted"] > 0 and manifest["speech"] == expected["speech"]
     assert dataset_files(tmp_path / engine) == dataset_files(tmp_path / "fnapi")
 
 
@@ -93,10 +94,10 @@ def test_sample_on_portable_runner_matches_fnapi(engine, fnapi_sample, tmp_path)
 
 def test_sample_on_prism_matches_fnapi(fnapi_sample, tmp_path):
     """Prism, Beam's own local runner (what DirectRunner tries first in Beam 2.77), built from the Go module proxy
-    by scripts/fetch_job_servers.py: offline it needs --prism_location, as the README says."""
+    by scripts/ci/fetch_job_servers.py: offline it needs --prism_location, as the README says."""
     prism = prism_path(DEFAULT_DEST)
     if not prism.exists():
-        missing(f"no Prism at {prism}: run python3 scripts/fetch_job_servers.py")
+        missing(f"no Prism at {prism}: run python3 -m scripts.ci.fetch_job_servers")
     expected_dir, expected = fnapi_sample
     output = tmp_path / "prism"
     manifest = run(["--output", str(output), *TEXT_ONLY, "--runner=PrismRunner", f"--prism_location={prism}"])

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import RUNNER, TEXT_ONLY
 from vocaloom.pipelines.build import run
 from vocaloom.pipelines.verify import verify
+from vocaloom.schemas.manifest import Manifest
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def corpora(tmp_path_factory) -> Path:
     return folder
 
 
-def build(corpora: Path, output: Path, *extra: str) -> dict:
+def build(corpora: Path, output: Path, *extra: str) -> Manifest:
     return run(
         [
             "--input",
@@ -70,7 +71,7 @@ def build(corpora: Path, output: Path, *extra: str) -> dict:
     )
 
 
-def rows(output: Path, manifest: dict):
+def rows(output: Path, manifest: Manifest):
     """(source index, input_ids, doc_ids) of every row."""
     for bucket in manifest["buckets"]:
         for shard in bucket["shards"]:

@@ -17,7 +17,7 @@ from vocaloom.pipelines.worker_logs import WorkerRecords
 pytestmark = pytest.mark.integration
 
 BEAM_FILE = os.path.join(os.path.dirname(apache_beam.__file__), "runners", "worker", "sdk_worker_main.py")
-OURS = "/site-packages/vocaloom/transforms/inference_cache.py"
+OURS = "/site-packages/vocaloom/transforms/inference/cache.py"
 
 
 def forwarded(level: int, location: str, message: str) -> logging.LogRecord:
@@ -42,7 +42,7 @@ def test_workers_records_kept_or_dropped():
     assert not quiet.filter(forwarded(logging.INFO, OURS, "loaded"))
     assert verbose.filter(forwarded(logging.INFO, BEAM_FILE, "Python sdk harness starting."))
     kept = forwarded(logging.WARNING, OURS, 'an entry "x" was invalid')
-    assert quiet.filter(kept) and kept.getMessage() == 'worker (inference_cache.py:42): an entry "x" was invalid'
+    assert quiet.filter(kept) and kept.getMessage() == 'worker (cache.py:42): an entry "x" was invalid'
     assert quiet.filter(forwarded(logging.ERROR, BEAM_FILE, "Error processing instruction"))
 
 

@@ -7,7 +7,7 @@ Also a Spark standalone cluster (a master and two workers, each its own JVM, fro
 worker running its executors in JVMs of their own), and a worker whose setup cannot start a step: the build ends
 with that error in one line and status 1, never a hang.
 
-The job servers come from `scripts/fetch_job_servers.py` (which .ci/run calls first); the venv from the wheelhouse.
+The job servers come from `scripts/ci/fetch_job_servers.py` (which .ci/run calls first); the venv from the wheelhouse.
 Run only these: `pytest -m runners tests/pipelines/test_worker_pools.py`.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.fetch_job_servers import DEFAULT_DEST, launcher_path
+from scripts.ci.fetch_job_servers import DEFAULT_DEST, launcher_path
 from tests.conftest import RUNNER, TEXT_ONLY
 from tests.object_stores import server_env
 from tests.pipelines.test_build_speech import write_corpus
@@ -146,7 +146,7 @@ def run_build(output: Path, name: str, corpus: str, runner: list[str]) -> Path:
 def portable(engine: str, master: str, workers: str) -> list[str]:
     jar = launcher_path(DEFAULT_DEST, engine)
     if not jar.exists():
-        missing(f"no {jar}: run python3 scripts/fetch_job_servers.py")
+        missing(f"no {jar}: run python3 -m scripts.ci.fetch_job_servers")
     flags = {
         "flink": ["--runner=FlinkRunner", f"--flink_master={master}", f"--flink_job_server_jar={jar}"],
         "spark": ["--runner=SparkRunner", f"--spark_master_url={master}", f"--spark_job_server_jar={jar}"],
@@ -233,7 +233,7 @@ def spark_cluster(tmp_path_factory):
     by its RELEASE file and its jars/ folder; yields the master's URL."""
     lib = launcher_path(DEFAULT_DEST, "spark").parent / "lib"
     if not lib.is_dir():
-        missing(f"no {lib}: run python3 scripts/fetch_job_servers.py")
+        missing(f"no {lib}: run python3 -m scripts.ci.fetch_job_servers")
     home = tmp_path_factory.mktemp("spark-home")
     (home / "jars").symlink_to(lib)
     (home / "RELEASE").write_text("Spark 3.5.0, the jars of Beam's Spark job server\n")

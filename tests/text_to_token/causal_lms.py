@@ -1,7 +1,7 @@
 """A tiny Hugging Face causal LM whose greedy output is known, in vocaloom's causal LM format, made by the tests.
 
-It is scripts/make_causal_lm.py's Llama (bytes 0-255, padding 256, the end token 257, then UNITS speech units) with
-random layers, but with embeddings that dominate the residual stream and an output layer set so that the prompt's
+It is scripts/recipes/make_causal_lm.py's Llama (bytes 0-255, padding 256, the end token 257, then UNITS speech units)
+with random layers, but with embeddings that dominate the residual stream and an output layer set so that the prompt's
 last byte b is followed by unit b mod UNITS, unit u by unit u + 1, and the last unit by the end token.
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from scripts.make_causal_lm import END, UNIT_OFFSET, llama, save
+from scripts.recipes.make_causal_lm import END, UNIT_OFFSET, llama, save
 
 UNITS, HIDDEN = 64, 128
 

@@ -7,12 +7,13 @@ The manifest is written last and atomically (temporary name, then rename): no ma
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import cast
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from vocaloom.schemas.counts import Totals, count_blocks
-from vocaloom.schemas.manifest import MANIFEST, accounting_errors, dump_manifest, utc_now
+from vocaloom.schemas.manifest import MANIFEST, Manifest, accounting_errors, dump_manifest, structure_problem, utc_now
 from vocaloom.schemas.shard import (
     DEAD_LETTER_DIR,
     FIGURES_DIR,
@@ -144,10 +145,11 @@ def summarise(
     unreadable: list[dict],
     fingerprints: dict[str, str],
     tokens_by_source: list[int],
-) -> dict:
+) -> Manifest:
     """The manifest of a build (pure): its base (build.py's BuildPlan.manifest_base), the committed buckets, the
     summed counts, the reject and dead-letter records written, the inputs left out as unreadable and the sha256 of
-    each input read. Raises AccountingError when the counts do not balance: then no manifest may be written."""
+    each input read. Raises AccountingError when the counts do not balance, or the manifest would not pass the
+    checks every reader makes (schemas/manifest.py): then no manifest may be written."""
     blocks = count_blocks(totals)
     counts = dict(blocks["counts"], tokens_written=sum(b["tokens"] for b in buckets))
     speech = speech_summary(base["speech"], blocks["speech"])
@@ -165,7 +167,7 @@ def summarise(
     for figure in ("records_read", "documents_kept", "tokens_written"):
         if sum(source[figure] for source in sources.values()) != counts[figure]:
             raise AccountingError(f"the sources' {figure} do not add up to {counts[figure]}")
-    return dict(
+    manifest = dict(
         base,
         inputs=inputs,
         inputs_unreadable=unreadable,
@@ -175,6 +177,10 @@ def summarise(
         counts=counts,
         sources=sources,
     )
+    problem = structure_problem(manifest)
+    if problem:
+        raise AccountingError(f"the manifest would not be readable: {problem}")
+    return cast(Manifest, manifest)
 
 
 def sources_summary(sources: dict, inputs: list[dict], figures: dict, tokens_written: list[int]) -> dict:
@@ -195,7 +201,7 @@ def sources_summary(sources: dict, inputs: list[dict], figures: dict, tokens_wri
     return summary
 
 
-def failed_share_problem(manifest: dict, dead_letter_dir: str) -> str | None:
+def failed_share_problem(manifest: Manifest, dead_letter_dir: str) -> str | None:
     """Why the build must fail for its failed speech spans (--max-failed-batch-share), or None."""
     speech, share = manifest["speech"], manifest["config"]["max_failed_batch_share"]
     if speech and speech["spans_failed"] > share * speech["spans"]:

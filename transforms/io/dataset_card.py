@@ -8,6 +8,7 @@ the buckets' schemas differ). Paths are the manifest's folders, so a replaced da
 
 from __future__ import annotations
 
+from vocaloom.schemas.manifest import Manifest
 from vocaloom.schemas.shard import bucket_dir, generation_dir
 
 CARD = "README.md"
@@ -32,7 +33,7 @@ def _config(name: str, pattern: str, default: bool = False) -> list[str]:
     ]
 
 
-def render_card(manifest: dict) -> str:
+def render_card(manifest: Manifest) -> str:
     """The card of the dataset `manifest` describes (pure: same manifest, same card)."""
     generation = generation_dir(manifest.get("generation", 0))
     prefix = f"{generation}/" if generation else ""

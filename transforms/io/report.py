@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from vocaloom.schemas.counts import tokens_produced
+from vocaloom.schemas.manifest import Counts, Manifest, Ordering, Speech
 from vocaloom.schemas.shard import FIGURES_DIR
 
 
@@ -22,7 +23,7 @@ def provenance_lines(made: dict | None) -> list[str]:
     return [f"built by vocaloom {vocaloom} (Apache Beam {beam}, {runner}), {started} to {finished}", ""]
 
 
-def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
+def render_report(manifest: Manifest, figures: tuple[str, ...] = ()) -> str:
     """The report's Markdown; `figures` (file names under FIGURES_DIR) are linked below the title."""
     counts, config = manifest["counts"], manifest["config"]
     produced = tokens_produced(counts)
@@ -70,8 +71,8 @@ def render_report(manifest: dict, figures: tuple[str, ...] = ()) -> str:
             "",
         ]
     lines += _source_lines(manifest["sources"], counts["tokens_written"]) if manifest.get("sources") else []
-    lines += _speech_lines(manifest["speech"]) if manifest["speech"] else []
-    lines += _ordering_lines(manifest["ordering"]) if manifest.get("ordering") else []
+    lines += _speech_lines(speech) if (speech := manifest["speech"]) else []
+    lines += _ordering_lines(ordering) if (ordering := manifest["ordering"]) else []
     lines += [
         "## Buckets",
         "",
@@ -103,7 +104,7 @@ def _source_lines(sources: dict, tokens_written: int) -> list[str]:
     return [*lines, ""]
 
 
-def _speech_lines(speech: dict) -> list[str]:
+def _speech_lines(speech: Speech) -> list[str]:
     return [
         "## Speech",
         "",
@@ -127,7 +128,7 @@ def _speech_lines(speech: dict) -> list[str]:
     ]
 
 
-def _ordering_lines(ordering: dict) -> list[str]:
+def _ordering_lines(ordering: Ordering) -> list[str]:
     """`--context related`: how well the path keeps related documents together, and where embeddings came from."""
 
     def share(value) -> str:
@@ -169,7 +170,7 @@ def mean_span_words(span_words: dict) -> float:
     return sum(int(words) * n for words, n in span_words.items()) / spans if spans else 0.0
 
 
-def render_figures(manifest: dict) -> dict[str, bytes]:
+def render_figures(manifest: Manifest) -> dict[str, bytes]:
     """PNG figures by file name: tokens and rows per bucket, what happened to the records and tokens, and for
     speech builds the speech share, where the spans' units came from and the spoken spans' lengths."""
     import matplotlib
@@ -222,7 +223,7 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _buckets_figure(figure, manifest: dict):
+def _buckets_figure(figure, manifest: Manifest):
     buckets = manifest["buckets"]
     labels = [f"{b['length']:,}" for b in buckets]
     tokens_axis, rows_axis = figure.subplots(1, 2)
@@ -240,7 +241,7 @@ def _buckets_figure(figure, manifest: dict):
     return _margins(figure, left=0.85, bottom=0.85, gap=0.45 + rows_width)
 
 
-def _accounting_figure(figure, counts: dict):
+def _accounting_figure(figure, counts: Counts):
     records_axis, tokens_axis = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     records = [("kept", counts["documents_kept"], "tab:green"), ("duplicates", counts["duplicates"], "tab:olive")]
     records += [(f"rejected: {r}", n, "tab:red") for r, n in sorted(counts["rejected"].items())]
@@ -261,7 +262,7 @@ def _accounting_figure(figure, counts: dict):
     return _margins(figure, left=0.25 + _label_inches([r[0] for r in records]), bottom=0.6, gap=1.1)
 
 
-def _speech_figure(figure, counts: dict, speech: dict):
+def _speech_figure(figure, counts: Counts, speech: Speech):
     share_axis, spans_axis = figure.subplots(1, 2)
     produced, left = tokens_produced(counts), 0.0
     for name, tokens, color in (
@@ -289,7 +290,7 @@ def _speech_figure(figure, counts: dict, speech: dict):
     return _margins(figure, left=0.7, bottom=0.6, gap=0.7 + _label_inches([f"{max(s[1] for s in spans):,}"]))
 
 
-def _span_lengths_figure(figure, speech: dict):
+def _span_lengths_figure(figure, speech: Speech):
     axis = figure.subplots()
     lengths = [int(words) for words in speech["span_words"]]
     axis.bar(lengths, list(speech["span_words"].values()), width=0.8, color="tab:purple")

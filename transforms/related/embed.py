@@ -14,13 +14,12 @@ import hashlib
 import json
 import math
 import os
-import threading
 from pathlib import Path
 from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.ml.inference.base import PredictionResult
 
 from vocaloom.schemas.counts import (
     EMBEDDING_CACHE_ENTRIES_INVALID,
@@ -31,8 +30,9 @@ from vocaloom.schemas.counts import (
 from vocaloom.schemas.local_files import read_regular
 from vocaloom.transforms.artifacts import Artifact, list_files, localize, read_artifact
 from vocaloom.transforms.documents import unpack_docs
-from vocaloom.transforms.inference_cache import Codec, Counters, cache_key
-from vocaloom.transforms.worker_setup import BuildStops, one_torch_thread
+from vocaloom.transforms.inference.cache import Codec, Counters, cache_key
+from vocaloom.transforms.inference.handler import PretrainedModel, WorkerModelHandler
+from vocaloom.transforms.worker_setup import BuildStops
 
 # Tokens of each document the encoder sees (the encoder's own tokens; the paper used 512 with Contriever), and the
 # SentencePiece tokens decoded to give it that much text.
@@ -127,56 +127,40 @@ def config_problem(config, directory: str) -> str | None:
 
 # Loading happens inside process(), where a runner may call several threads at once: transformers' lazy imports
 # are not safe to race ("cannot import name 'AutoModel'", seen on Spark's worker pool).
-_LOADING = threading.Lock()
+def load_encoder(artifact: Artifact) -> tuple:
+    """(model, tokenizer) of a Hugging Face encoder, from the worker's local copy."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a worker's "Loading weights" bar would draw over the build's
+    path = localize(artifact)
+    return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
 
 
-class Encoder:
-    """A tokenizer and its model, loaded for the first document the inference cache does not hold: a build whose
-    embeddings all come from the cache never loads them. (RunInference shares models by weak reference, so an
-    object, not a tuple.)"""
-
-    def __init__(self, artifact: Artifact, failures: BuildStops):
-        self._artifact, self._failures, self._loaded = artifact, failures, None
-
-    def loaded(self):
-        """(tokenizer, model)."""
-        with _LOADING:
-            if self._loaded is None:
-                self._loaded = self._load()
-        return self._loaded
-
-    def _load(self):
-        with self._failures.guard("Embed"):
-            from transformers import AutoModel, AutoTokenizer
-            from transformers.utils import logging as transformers_logging
-
-            one_torch_thread()
-            transformers_logging.disable_progress_bar()  # a worker's "Loading weights" bar would draw over the build's
-            path = localize(self._artifact)
-            return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-
-
-class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
+class EmbedderHandler(WorkerModelHandler[EmbeddingInput, PretrainedModel]):
     """Each document is encoded on its own, on one thread: batch-mates and thread counts change float rounding,
-    and the kNN graph must not depend on how a runner bundled the documents."""
+    and the kNN graph must not depend on how a runner bundled the documents. The encoder is loaded for the first
+    document the inference cache does not hold."""
+
+    step = "Embed"
 
     def __init__(self, artifact: Artifact, failures: BuildStops = BuildStops()):
-        super().__init__()
-        self._artifact, self._failures = artifact, failures
+        super().__init__("cpu", failures)
+        self._artifact = artifact
 
-    def load_model(self):
+    def load(self, device: str) -> PretrainedModel:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        return Encoder(self._artifact, self._failures)
+        return PretrainedModel(functools.partial(load_encoder, self._artifact), self._failures, self.step)
 
     def run_inference(self, batch, model, inference_args=None):
-        """`batch`: tuples of one EmbeddingInput (inference_cache.OneByOne); each gets its vector."""
+        """`batch`: tuples of one EmbeddingInput (inference/cache.OneByOne); each gets its vector."""
         return [PredictionResult(items, [self._embed(model, item) for item in items]) for items in batch]
 
     @staticmethod
-    def _embed(model: Encoder, item: EmbeddingInput) -> bytes:
+    def _embed(model: PretrainedModel, item: EmbeddingInput) -> bytes:
         import torch
 
-        tokenizer, encoder = model.loaded()
+        encoder, tokenizer = model.loaded()
         encoded = tokenizer(item.text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         with torch.inference_mode():
             hidden = encoder(**encoded).last_hidden_state[0]
@@ -185,9 +169,6 @@ class EmbedderHandler(ModelHandler[EmbeddingInput, PredictionResult, Encoder]):
 
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 64}
-
-    def share_model_across_processes(self) -> bool:
-        return False
 
 
 def doc_key(doc) -> str:

@@ -14,7 +14,7 @@ import apache_beam as beam
 from vocaloom.schemas.counts import SPAN_CACHE_ENTRIES_INVALID, SPANS_CACHED, SPANS_CONVERTED, SPANS_FAILED
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocBatch, unpack_docs
-from vocaloom.transforms.inference_cache import DEAD_LETTER, CachedInference, Codec, Counters, cache_key, same
+from vocaloom.transforms.inference.cache import DEAD_LETTER, CachedInference, Codec, Counters, cache_key, same
 from vocaloom.transforms.speech.speech_handlers import Span, SpanBatchHandler, text_size
 
 # A length class is spread over hash shards, each of them grouped on one worker, so that one class can keep many

@@ -1,29 +1,30 @@
 """The text-to-token model slot: Beam RunInference ModelHandlers for the bundled kind of model (the text_to_token
 file format), for a lab's Hugging Face causal LM (text_to_token/causal_lm.py), and for the espeak-ng teacher.
 
-RunInference loads the model once per worker process. Each element a handler gets is one batch of spans that the
-pipeline formed (speech_conversion.SpanBatches: similar lengths, within `batch_characters` padded characters), and
-it answers with each span's unit ids, or a Failed reason for a span it could not convert.
+RunInference loads the model once per worker process (transforms/inference/handler.py). Each element a handler
+gets is one batch of spans that the pipeline formed (speech_conversion.SpanBatches: similar lengths, within
+`batch_characters` padded characters), and it answers with each span's unit ids, or a Failed reason for a span it
+could not convert.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.ml.inference.base import PredictionResult
 
 from vocaloom.schemas.config import BuildConfig
 from vocaloom.text_to_token.causal_lm import CausalLMSpec
 from vocaloom.text_to_token.failed import Failed
 from vocaloom.text_to_token.model_file import ModelSpec
 from vocaloom.transforms.artifacts import Artifact, localize
-from vocaloom.transforms.worker_setup import BuildStops, one_torch_thread
+from vocaloom.transforms.inference.handler import ModelT, PretrainedModel, WorkerModelHandler
+from vocaloom.transforms.worker_setup import BuildStops
 
 # A batch's spans times its longest span, in characters, unless --batch-characters says otherwise.
 BATCH_CHARACTERS = BuildConfig.batch_characters
@@ -53,41 +54,17 @@ def text_size(text: str) -> int:
     return max(1, len(text))
 
 
-def resolve_device(device: str) -> str:
-    """'cuda' only when asked for and present (an absent GPU is an error, not a silent CPU run), as one GPU of the
-    machine: its worker processes spread over its GPUs by process id, one model each. Which GPU of a type runs a
-    batch does not change its units."""
-    if device != "cuda":
-        return device
-    if not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
-    return f"cuda:{os.getpid() % torch.cuda.device_count()}"
-
-
-class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
+class SpanBatchHandler(WorkerModelHandler[tuple, ModelT]):
     """What every speech handler shares: one pipeline-formed batch of spans per call, its failures caught by
-    RunInference (the whole batch becomes dead letters), and a worker that cannot load the model stopping the
-    build in one line."""
+    RunInference (the whole batch becomes dead letters)."""
+
+    step = "ConvertSpans"
 
     def __init__(
         self, device: str = "cpu", batch_characters: int = BATCH_CHARACTERS, failures: BuildStops = BuildStops()
     ):
-        super().__init__()
-        self._device, self.batch_characters, self._failures = device, batch_characters, failures
-
-    def load_model(self):
-        with self._failures.guard("ConvertSpans"):
-            device = resolve_device(self._device)
-            if device == "cpu":
-                one_torch_thread()
-            else:
-                # float32 means float32 on a GPU too: cuDNN's default TF32 convolutions would round the student's
-                # inputs to 10-bit mantissas and move its units away from the CPU's.
-                torch.backends.cudnn.allow_tf32 = False
-                # cuDNN's attention (torch's first choice for bf16 on Hopper) plans every new shape on the host,
-                # and every batch and decoding step brings new ones, so the GPU would mostly wait for the host.
-                torch.backends.cuda.enable_cudnn_sdp(False)
-            return self.load(device)
+        super().__init__(device, failures)
+        self.batch_characters = batch_characters
 
     def run_inference(self, batch, model, inference_args=None):
         # A list, not a generator: a failure must raise here, where RunInference catches it.
@@ -113,20 +90,14 @@ class SpanBatchHandler(ModelHandler[tuple, PredictionResult, object]):
         """A span's size for batching: what the model's tensors grow with (SpanBatches cuts batches by it)."""
         return text_size(text)
 
-    def share_model_across_processes(self) -> bool:
-        return False
-
     def get_metrics_namespace(self) -> str:
         return "vocaloom_text_to_token"
-
-    def load(self, device: str):
-        raise NotImplementedError
 
     def convert(self, model, texts: list[str]) -> list:
         raise NotImplementedError
 
 
-class TextToTokenHandler(SpanBatchHandler):
+class TextToTokenHandler(SpanBatchHandler[torch.nn.Module]):
     """A model in the text_to_token file format (the bundled student): a batch in one pass."""
 
     def __init__(
@@ -196,7 +167,7 @@ def precision(device: torch.device, dtype: torch.dtype):
     return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype)
 
 
-class CausalLMHandler(SpanBatchHandler):
+class CausalLMHandler(SpanBatchHandler[PretrainedModel]):
     """A lab's Hugging Face causal LM (text_to_token/causal_lm.py): greedy, the batch left-padded; a span that hits
     its length cap, or gets an id that is not a unit, is Failed (a dead letter with that reason)."""
 
@@ -210,18 +181,12 @@ class CausalLMHandler(SpanBatchHandler):
         super().__init__(device, batch_characters, failures)
         self._spec = spec
 
-    def load(self, device: str) -> CausalLM:
-        return CausalLM(*self._spec.load(device, localize(Artifact(self._spec.path, self._spec.sha256))))
+    def load(self, device: str) -> PretrainedModel:
+        location = Artifact(self._spec.path, self._spec.sha256)
+        return PretrainedModel(lambda: self._spec.load(device, localize(location)), self._failures, self.step)
 
-    def convert(self, model: CausalLM, texts: list[str]) -> list:
-        return self._spec.generate(model.model, model.tokenizer, texts)
-
-
-class CausalLM:
-    """A model and its tokenizer (RunInference shares models by weak reference, so not a plain tuple)."""
-
-    def __init__(self, model, tokenizer):
-        self.model, self.tokenizer = model, tokenizer
+    def convert(self, model: PretrainedModel, texts: list[str]) -> list:
+        return self._spec.generate(*model.loaded(), texts)
 
 
 def precision_name(spec: ModelSpec | CausalLMSpec | TeacherSpec, device: str) -> str:
@@ -256,16 +221,15 @@ def read_teacher(tokenizer: Artifact) -> TeacherSpec:
     return TeacherSpec(tokenizer.location, tokenizer.sha256, FRAME_RATE_HZ, codebook_size)
 
 
-class TeacherHandler(SpanBatchHandler):
+class TeacherHandler(SpanBatchHandler[Any]):
     def __init__(self, spec: TeacherSpec, failures: BuildStops = BuildStops()):
         super().__init__("cpu", BATCH_CHARACTERS, failures)
         self._spec = spec
 
-    def load_model(self):
-        with self._failures.guard("ConvertSpans"):
-            from vocaloom.text_to_token.teacher import Teacher
+    def load(self, device: str):
+        from vocaloom.text_to_token.teacher import Teacher
 
-            return Teacher(localize(Artifact(self._spec.path, self._spec.sha256)))
+        return Teacher(localize(Artifact(self._spec.path, self._spec.sha256)))
 
     def convert(self, model, texts: list[str]) -> list[list[int]]:
         return list(model.units(texts))
@@ -276,7 +240,7 @@ def speech_handler(
     device: str,
     failures: BuildStops,
     batch_characters: int = BATCH_CHARACTERS,
-) -> SpanBatchHandler:
+) -> SpanBatchHandler[Any]:
     if isinstance(spec, TeacherSpec):
         return TeacherHandler(spec, failures)
     if isinstance(spec, CausalLMSpec):

@@ -14,6 +14,8 @@ import re
 from typing import NamedTuple
 
 from vocaloom.transforms import seeds
+from vocaloom.transforms.columns import column, from_columns
+from vocaloom.transforms.documents import DocBatch, DocText
 
 _WORD = re.compile(r"\S+")
 # The longest span spoken, in UTF-8 bytes: a model's memory grows with the square of a span's length (the student's
@@ -24,6 +26,15 @@ MAX_SPAN_BYTES = 1024
 
 def too_long(span_text: str) -> bool:
     return len(span_text) > MAX_SPAN_BYTES or len(span_text.encode("utf-8", "surrogatepass")) > MAX_SPAN_BYTES
+
+
+class Interleaving(NamedTuple):
+    """`--speech-ratio` (each source's, by source index), `--span-lambda` and `--seed`: which words become
+    speech."""
+
+    ratios: tuple[float, ...]
+    span_lambda: float
+    seed: int
 
 
 class Segment(NamedTuple):
@@ -96,3 +107,17 @@ def segments(text: str, ratio: float, lam: float, seed: int, doc_id: str) -> lis
     if word < len(words):
         out.append(Segment(words[word][0], words[-1][1], False))
     return out
+
+
+_TEXT, _ID, _SOURCE_INDEX, _SEGMENTS = (DocText._fields.index(f) for f in ("text", "id", "source_index", "segments"))
+
+
+def sample_spans(batch: DocBatch, interleaving: Interleaving) -> DocBatch:
+    """SampleSpans: a batch of DocText in, the same with each document's segments set. Runs after dedup, so no
+    span is drawn for a document dropped as a copy."""
+    ratios, span_lambda, seed = interleaving
+    plans = [
+        tuple(map(tuple, segments(text, ratios[source], span_lambda, seed, doc_id)))
+        for text, doc_id, source in zip(column(batch, _TEXT), column(batch, _ID), column(batch, _SOURCE_INDEX))
+    ]
+    return (*batch[:_SEGMENTS], *from_columns([plans]), *batch[_SEGMENTS + 1 :])

@@ -1,5 +1,5 @@
-"""SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file: read
-documents in, DocBatches out (transforms/documents.py).
+"""SentencePiece tokenisation, batched, with each document's tokens (and its eos) written to a spill file: DocText
+batches in, DocTokens batches out (transforms/documents.py).
 """
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -16,27 +15,19 @@ import sentencepiece as spm
 from vocaloom.schemas.local_files import open_regular
 from vocaloom.transforms.artifacts import Artifact, localize
 from vocaloom.transforms.bundles import Filling, in_global_window
-from vocaloom.transforms.columns import concat
-from vocaloom.transforms.documents import DocBatch, doc_batch
+from vocaloom.transforms.columns import concat, to_columns
+from vocaloom.transforms.documents import DocBatch, DocText, doc_batch
 from vocaloom.transforms.gc_tuning import tune_gc
-from vocaloom.transforms.io.records import DocumentColumns
 from vocaloom.transforms.io.spill import TOKEN, write_spill
-from vocaloom.transforms.speech.synthetic_interleaving import segments, word_bounds
-from vocaloom.transforms.text.dedup import fingerprint
+from vocaloom.transforms.speech.synthetic_interleaving import word_bounds
 from vocaloom.transforms.worker_setup import BuildStops
 
 # Characters of text encoded in one SentencePiece call: enough to amortise the call, and few enough that the first
 # batch (read while nothing is encoded) and the last (encoded while nothing is read) are short.
 BATCH_CHARS = 1 << 20
 
-
-class Interleaving(NamedTuple):
-    """`--speech-ratio` (each source's, by source index), `--span-lambda` and `--seed`: which words become
-    speech."""
-
-    ratios: tuple[float, ...]
-    span_lambda: float
-    seed: int
+_FIELDS = ("fingerprint", "id", "text", "source", "line", "source_index", "segments")
+_FINGERPRINT, _ID, _TEXT, _SOURCE, _LINE, _SOURCE_INDEX, _SEGMENTS = map(DocText._fields.index, _FIELDS)
 
 
 def load_sentencepiece(path: str) -> spm.SentencePieceProcessor:
@@ -56,8 +47,8 @@ def worker_sentencepiece(tokenizer: Artifact, step: str, failures: BuildStops) -
 
 
 class TokenizeFn(beam.DoFn):
-    """DocumentColumns in, DocBatches out. With `interleaving`, only the text segments are encoded and the speech
-    spans are set aside for the text-to-token model.
+    """DocText batches in, DocTokens batches out. When `interleaved`, only the text segments (SampleSpans) are
+    encoded and the speech spans are set aside for the text-to-token model.
 
     SentencePiece encodes batches on background threads (it releases the GIL), one batch per core at a time and
     one SentencePiece thread per batch (its own threads share out one batch less well), while this thread reads the
@@ -69,13 +60,12 @@ class TokenizeFn(beam.DoFn):
         tokenizer: Artifact,
         eos_id: int,
         spill_dir: str,
-        interleaving: Interleaving | None = None,
+        interleaved: bool = False,
         failures: BuildStops = BuildStops(),
-        sources: dict[str, int] | None = None,
         embedding_tokens: int = 0,
     ):
         self._tokenizer, self._eos, self._spill_dir, self._failures = tokenizer, eos_id, spill_dir, failures
-        self._interleaving, self._sources = interleaving, sources or {}  # input file -> source index (else 0)
+        self._interleaved = interleaved
         # Related builds: each document's first `embedding_tokens` tokens of its whole text, decoded, are the text
         # it is embedded from (DocTokens.embedding_text); the same at any --speech-ratio.
         self._embedding_tokens = embedding_tokens
@@ -90,13 +80,14 @@ class TokenizeFn(beam.DoFn):
         self._encoder.shutdown()
 
     def start_bundle(self):
-        self._filling = Filling(BATCH_CHARS)  # DocumentColumns, weighed in characters
+        self._filling = Filling(BATCH_CHARS)  # DocText columns, weighed in characters
         # (batch, speech plans or None, future of its encoding, future of its whole texts' encoding or None), oldest
         # first
         self._pending: deque[tuple] = deque()
 
-    def process(self, documents: DocumentColumns):
-        self._filling.add(documents, sum(map(len, documents[1])))
+    def process(self, batch: DocBatch):
+        documents = to_columns(batch)
+        self._filling.add(documents, sum(map(len, documents[_TEXT])))
         if self._filling.full:
             yield from self._flush()
 
@@ -110,19 +101,15 @@ class TokenizeFn(beam.DoFn):
         done = self._collect(self._encoders - 1)
         if filling:
             batch = concat(filling)
-            ids, texts, paths = batch[0], batch[1], batch[2]
+            texts = batch[_TEXT]
             whole = None
-            if self._interleaving and self._embedding_tokens:
+            if self._interleaved and self._embedding_tokens:
                 whole = self._encoder.submit(self._sp.encode, texts, out_type="numpy", num_threads=1)
-            if self._interleaving:
-                ratios, span_lambda, seed = self._interleaving
-                plans = [
-                    segments(text, ratios[self._sources.get(path, 0)], span_lambda, seed, doc_id)
-                    for doc_id, text, path in zip(ids, texts, paths)
+            plans = batch[_SEGMENTS] if self._interleaved else None
+            if plans is not None:
+                texts = [
+                    text[start:end] for text, plan in zip(texts, plans) for start, end, speech in plan if not speech
                 ]
-                texts = [text[s.start : s.end] for text, plan in zip(texts, plans) for s in plan if not s.speech]
-            else:
-                plans = None
             encoding = self._encoder.submit(self._sp.encode, texts, out_type="numpy", num_threads=1)
             self._pending.append((batch, plans, encoding, whole))
         return done
@@ -157,7 +144,6 @@ class TokenizeFn(beam.DoFn):
         tokens[text_positions] = np.concatenate(encoded)
         return _tokenized(
             batch,
-            self._sources,
             n_tokens=lengths.tolist(),
             spill=write_spill(self._spill_dir, tokens),
             offset=(ends - lengths).tolist(),
@@ -169,12 +155,12 @@ class TokenizeFn(beam.DoFn):
     ) -> DocBatch:
         pieces, eos = iter(encoded), np.array([self._eos], dtype=TOKEN)
         arrays, n_tokens, offsets, layouts, spans, n_words, start = [], [], [], [], [], [], 0
-        for text, plan in zip(batch[1], plans):
+        for text, plan in zip(batch[_TEXT], plans):
             layout, spoken, n = [], [], 1
-            for segment in plan:
-                if segment.speech:
+            for first, last, speech in plan:
+                if speech:
                     layout.append(-1)
-                    spoken.append(text[segment.start : segment.end])
+                    spoken.append(text[first:last])
                 else:
                     piece = next(pieces)
                     layout.append(len(piece))
@@ -189,7 +175,6 @@ class TokenizeFn(beam.DoFn):
             n_words.append(len(word_bounds(text)))
         return _tokenized(
             batch,
-            self._sources,
             n_tokens=n_tokens,
             spill=write_spill(self._spill_dir, np.concatenate(arrays)),
             offset=offsets,
@@ -200,15 +185,13 @@ class TokenizeFn(beam.DoFn):
         )
 
 
-def _tokenized(documents: list[list], sources: dict[str, int], **columns) -> DocBatch:
-    """The DocBatch of DocumentColumns whose tokens are spilled as `columns` say (`sources`: input file to source
-    index)."""
-    ids, texts, paths, lines = documents
+def _tokenized(documents: list[list], **columns) -> DocBatch:
+    """The DocTokens batch of DocText columns whose tokens are spilled as `columns` say."""
     return doc_batch(
-        fingerprint=list(map(fingerprint, texts)),
-        id=ids,
-        source=paths,
-        line=lines,
-        source_index=[sources.get(path, 0) for path in paths],
+        fingerprint=documents[_FINGERPRINT],
+        id=documents[_ID],
+        source=documents[_SOURCE],
+        line=documents[_LINE],
+        source_index=documents[_SOURCE_INDEX],
         **columns,
     )

@@ -10,9 +10,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import RUNNER
+from tests.conftest import RUNNER, speech_of
 from vocaloom.schemas import counts as c
 from vocaloom.schemas.counts import count_blocks
+from vocaloom.schemas.shard import shard_path
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.counting import counted
 from vocaloom.transforms.io.commit import AccountingError, CommitDataset, failed_share_problem, summarise
@@ -28,10 +29,14 @@ BASE: dict[str, Any] = {  # a manifest's fields, as JSON
     "inputs_unreadable": [{"path": "b", "reason": "it is a directory"}],
     "tokenizer": {},
     "speech": None,
-    "vocab": {},
+    "vocab": Vocabulary.build(8000, text_eos=2).to_json(),
     "ordering": None,
 }
-BUCKETS = [{"length": 32, "rows": 2, "tokens": 66, "shards": []}, {"length": 64, "rows": 0, "tokens": 0, "shards": []}]
+SHARD = {"path": shard_path(32, 0, 1), "rows": 2, "bytes": 100, "sha256": "a" * 64, "source_rows": [2]}
+BUCKETS = [
+    {"length": 32, "rows": 2, "tokens": 66, "shards": [SHARD]},
+    {"length": 64, "rows": 0, "tokens": 0, "shards": []},
+]
 
 
 def totals(*pairs) -> dict:
@@ -105,12 +110,18 @@ def test_counts_that_do_not_balance_refuse_a_manifest(totals, written, message):
         summarise(BASE, BUCKETS, totals, written, [], {}, [66])
 
 
+def test_a_manifest_no_reader_would_accept_is_refused():
+    misnamed = [{**BUCKETS[0], "shards": [{**SHARD, "path": "data/elsewhere.arrow"}]}, BUCKETS[1]]
+    with pytest.raises(AccountingError, match="the manifest would not be readable: bucket 32: shard 0 is"):
+        summarise(BASE, misnamed, TOTALS, WRITTEN, [], {}, [66])
+
+
 @pytest.mark.parametrize("failed, fails", [(1, False), (2, True)])
 def test_failed_spans_over_the_share_fail_the_build(failed, fails):
     base = dict(BASE, speech={"source": "text-to-token"})
     speech = totals((c.WORDS, 50), (c.SPEECH_WORDS, 15), (c.SPANS_CONVERTED, 100 - failed), (c.SPANS_FAILED, failed))
     manifest = summarise(base, BUCKETS, {**TOTALS, **speech}, dict(WRITTEN, dead_letter=failed), [], {}, [66])
-    assert manifest["speech"]["spans"] == 100
+    assert speech_of(manifest)["spans"] == 100
     problem = failed_share_problem(manifest, "out/dead_letter")
     assert (problem is not None) == fails
     if fails:

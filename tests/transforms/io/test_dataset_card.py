@@ -1,21 +1,28 @@
+from typing import cast
+
 import yaml
 
+from vocaloom.schemas.manifest import Manifest
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.io.dataset_card import render_card
 
 
-def manifest(generation: int, rows: list[int]) -> dict:
+def manifest(generation: int, rows: list[int]) -> Manifest:
+    """A manifest of the fields the card reads."""
     buckets = [
         {"length": 32 << i, "rows": n, "tokens": n * ((32 << i) + 1), "shards": [{"path": "x"}] if n else []}
         for i, n in enumerate(rows)
     ]
-    return {
-        "format": "vocaloom/1",
-        "generation": generation,
-        "buckets": buckets,
-        "vocab": Vocabulary.build(100, text_eos=2, speech_size=16).to_json(),
-        "counts": {"tokens_written": sum(b["tokens"] for b in buckets), "documents_kept": 3},
-    }
+    return cast(
+        Manifest,
+        {
+            "format": "vocaloom/1",
+            "generation": generation,
+            "buckets": buckets,
+            "vocab": Vocabulary.build(100, text_eos=2, speech_size=16).to_json(),
+            "counts": {"tokens_written": sum(b["tokens"] for b in buckets), "documents_kept": 3},
+        },
+    )
 
 
 def header(card: str) -> dict:

@@ -11,9 +11,10 @@ from safetensors.torch import save_file
 from tests.conftest import RUNNER
 from vocaloom.schemas.vocab import Vocabulary
 from vocaloom.transforms.artifacts import read_artifact
-from vocaloom.transforms.documents import unpack_docs
+from vocaloom.transforms.documents import doc_texts, unpack_docs
 from vocaloom.transforms.related.embed import EmbeddingTextFn, read_embedder, vector_codec
-from vocaloom.transforms.text.tokenize import Interleaving, TokenizeFn, load_sentencepiece
+from vocaloom.transforms.speech.synthetic_interleaving import Interleaving, sample_spans
+from vocaloom.transforms.text.tokenize import TokenizeFn, load_sentencepiece
 
 
 def encoder_dir(path, weights: bytes, config: str = '{"hidden_size": 2}'):
@@ -81,19 +82,20 @@ def test_embedding_text_is_the_documents_own_whatever_becomes_speech(tmp_path, t
     sp = load_sentencepiece(tokenizer_path)
     eos = Vocabulary.build(sp.get_piece_size(), sp.eos_id() if sp.eos_id() >= 0 else None).eos
     texts = ["In the beginning God created the heaven and the earth.", " ".join(["And the ark rested."] * 40)]
-    documents = (["a", "b"], texts, ["in.jsonl", "in.jsonl"], [1, 2])
+    documents = doc_texts((["a", "b"], texts, ["in.jsonl", "in.jsonl"], [1, 2]), {})
     first = 12  # tokens embedded: the second document is longer, and is cut
-    expected = [(doc_id, sp.decode(sp.encode(text)[:first])) for doc_id, text in zip(documents[0], texts)]
+    expected = [(doc_id, sp.decode(sp.encode(text)[:first])) for doc_id, text in zip("ab", texts)]
     assert len(sp.encode(texts[1])) > first and expected[1][1] != texts[1]
     for ratio in (None, 0.0, 0.5, 1.0):
-        interleaving = None if ratio is None else Interleaving((ratio,), 3.0, 7)
         tokenize = TokenizeFn(
-            read_artifact("bundled:tokenizer"), eos, str(tmp_path), interleaving, embedding_tokens=first
+            read_artifact("bundled:tokenizer"), eos, str(tmp_path), ratio is not None, embedding_tokens=first
         )
         with TestPipeline(argv=RUNNER) as p:
+            texts_in = p | f"Documents{ratio}" >> beam.Create([documents])
+            if ratio is not None:
+                texts_in = texts_in | f"SampleSpans{ratio}" >> beam.Map(sample_spans, Interleaving((ratio,), 3.0, 7))
             embedded = (
-                p
-                | f"Documents{ratio}" >> beam.Create([documents])
+                texts_in
                 | f"Tokenize{ratio}" >> beam.ParDo(tokenize)
                 | f"EmbeddingText{ratio}" >> beam.ParDo(EmbeddingTextFn("e" * 64))
                 | f"Text{ratio}" >> beam.Map(lambda e: (e.doc.split("\0")[0], e.text))
@@ -103,11 +105,12 @@ def test_embedding_text_is_the_documents_own_whatever_becomes_speech(tmp_path, t
 
 def test_a_build_that_is_not_related_carries_no_embedding_text(tmp_path, tokenizer_path):
     sp = load_sentencepiece(tokenizer_path)
-    tokenize = TokenizeFn(read_artifact("bundled:tokenizer"), sp.eos_id(), str(tmp_path), Interleaving((0.5,), 3.0, 7))
+    tokenize = TokenizeFn(read_artifact("bundled:tokenizer"), sp.eos_id(), str(tmp_path), True)
     with TestPipeline(argv=RUNNER) as p:
         texts = (
             p
-            | beam.Create([(["a"], ["some words to speak and to read"], ["in.jsonl"], [1])])
+            | beam.Create([doc_texts((["a"], ["some words to speak and to read"], ["in.jsonl"], [1]), {})])
+            | beam.Map(sample_spans, Interleaving((0.5,), 3.0, 7))
             | beam.ParDo(tokenize)
             | beam.FlatMap(lambda batch: [doc.embedding_text for doc in unpack_docs(batch)])
         )

@@ -11,7 +11,7 @@ from tests.text_to_token.toy_models import FailsOnZebra, make_toy_model
 from vocaloom.text_to_token.model_file import read_model
 from vocaloom.transforms.counting import COUNTS
 from vocaloom.transforms.documents import DocTokens, pack_docs
-from vocaloom.transforms.inference_cache import DEAD_LETTER, cache_key
+from vocaloom.transforms.inference.cache import DEAD_LETTER, cache_key
 from vocaloom.transforms.speech.speech_conversion import (
     SPREAD_CHARACTERS,
     ConvertSpans,

@@ -1,10 +1,5 @@
-"""The text-to-token model slot (transforms/speech/speech_handlers.py): device choice, precision in cache keys, how a
-span is sized for batching and how a GPU-sized batch is split into model calls."""
-
-import os
-
-import pytest
-import torch
+"""The text-to-token model slot (transforms/speech/speech_handlers.py): precision in cache keys, how a span is sized
+for batching and how a GPU-sized batch is split into model calls."""
 
 from tests.text_to_token.toy_models import make_toy_model
 from vocaloom.text_to_token.model_file import read_model
@@ -12,24 +7,8 @@ from vocaloom.transforms.speech.speech_handlers import (
     TextToTokenHandler,
     model_calls,
     precision_name,
-    resolve_device,
     units_identity,
 )
-
-
-def test_worker_processes_spread_over_the_machines_gpus(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    for pid, gpu in ((4242, 2), (4243, 3), (4244, 0)):
-        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
-        assert resolve_device("cuda") == f"cuda:{gpu}"
-    assert resolve_device("cpu") == "cpu"
-
-
-def test_an_absent_gpu_is_an_error_not_a_cpu_run(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="--device cuda was asked for, but torch sees no CUDA device"):
-        resolve_device("cuda")
 
 
 def test_bf16_units_get_their_own_cache_identity(tmp_path):

@@ -7,7 +7,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vocaloom import assets
-from vocaloom.transforms.speech.synthetic_interleaving import place_spans, poisson, segments, span_lengths, word_bounds
+from vocaloom.transforms.columns import unpack
+from vocaloom.transforms.documents import DocText, doc_texts
+from vocaloom.transforms.speech.synthetic_interleaving import (
+    Interleaving,
+    place_spans,
+    poisson,
+    sample_spans,
+    segments,
+    span_lengths,
+    word_bounds,
+)
 
 
 def test_poisson_mean_and_variance():
@@ -60,3 +70,16 @@ def test_share_over_the_sample_corpus_is_within_two_points_of_the_target():
                 words += n
                 speech += n if s.speech else 0
         assert abs(speech / words - ratio) <= 0.02, (ratio, speech / words)
+
+
+def test_sample_spans_sets_each_documents_segments_at_its_sources_ratio():
+    texts = ["one two three four five six seven eight nine ten"] * 2 + ["a b c d e f g h i j k l"]
+    batch = doc_texts((["x", "x", "y"], texts, ["a.jsonl", "b.jsonl", "b.jsonl"], [1, 1, 2]), {"b.jsonl": 1})
+    out = unpack(DocText, sample_spans(batch, Interleaving((0.0, 0.5), 2.0, 3)))
+    assert [doc._replace(segments=()) for doc in out] == unpack(DocText, batch)  # nothing else changes
+    assert [doc.segments for doc in out] == [
+        tuple(map(tuple, segments(text, ratio, 2.0, 3, doc_id)))
+        for doc_id, text, ratio in zip("xxy", texts, (0.0, 0.5, 0.5))
+    ]
+    assert not any(speech for *_, speech in out[0].segments)  # source 0 speaks nothing
+    assert any(speech for *_, speech in out[1].segments)

@@ -1,0 +1,1 @@
+"""Benchmarks and checks whose figures the docs report, each with the commit it measured."""
