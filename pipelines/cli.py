@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from vocaloom import __version__
-from vocaloom.pipelines.interrupt import remembering_sigint, reraise_if_interrupted
+from vocaloom.pipelines.interrupt import Interrupted, remembering_sigint, reraise_if_interrupted
 from vocaloom.schemas.config import ArgumentParser, ConfigError, add_build_arguments
 from vocaloom.schemas.manifest import ManifestError
 
@@ -114,7 +114,7 @@ def _main(argv: list[str]) -> int:
             raise
         return _fail(PIPELINE_EXTRA.format(command=args_command(argv), error=e))  # a reader-only install
     except KeyboardInterrupt:  # the lock and any half-built replacement were let go on the way out
-        return _fail("interrupted", 130)
+        return Interrupted.report()
 
 
 def args_command(argv: list[str]) -> str | None:

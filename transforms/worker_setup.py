@@ -70,15 +70,6 @@ class BuildStops(NamedTuple):
         return None
 
 
-def one_torch_thread() -> None:
-    """A model step's one torch thread a worker process: Beam runs a process a core, and torch's own threads on a
-    shared machine spin-wait against the other processes, far slower on small batches. A build run inside the
-    caller's process gives the caller its thread count back when it ends (pipelines/guest.py)."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 _LINE = re.compile(r"(?:WorkerSetupError|BuildStopped): ([^\n]+)")
 # A full disk, wherever a worker was writing: the user's to fix, so one line rather than a traceback.
 _NO_SPACE = re.compile(r"\[Errno 28\] No space left on device(?:: '([^']*)')?")

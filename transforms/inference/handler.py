@@ -1,8 +1,7 @@
 """The base of every model slot's Beam RunInference ModelHandler, and the holder of a model with its tokenizer.
 
 A worker process loads a step's model once, inside the step's guard, so a worker that cannot load it stops the build
-in one line (transforms/worker_setup.py). On a CPU the model runs on one torch thread (one_torch_thread: a build run
-in the caller's process gives the caller its thread count back, pipelines/guest.py); on a GPU, with the settings
+in one line (transforms/worker_setup.py). On a CPU the model runs on one torch thread; on a GPU, with the settings
 that keep its outputs those of the CPU. Models are never shared across processes: Beam runs one process a core.
 """
 
@@ -15,10 +14,19 @@ from typing import Any, TypeVar
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from vocaloom.transforms.worker_setup import BuildStops, one_torch_thread
+from vocaloom.transforms.worker_setup import BuildStops
 
 ExampleT = TypeVar("ExampleT")
 ModelT = TypeVar("ModelT")
+
+
+def one_torch_thread() -> None:
+    """A model step's one torch thread a worker process: Beam runs a process a core, and torch's own threads on a
+    shared machine spin-wait against the other processes, far slower on small batches. A build run inside the
+    caller's process gives the caller its thread count back when it ends (pipelines/guest.py)."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def resolve_device(device: str) -> str:
