@@ -36,6 +36,14 @@ def check_espeak() -> None:
         raise EspeakMissing(MISSING) from None
 
 
+def espeak_version() -> str:
+    """The installed espeak-ng's version ("1.51"): the teacher's audio, and so its units, depend on it."""
+    check_espeak()
+    info = ctypes.CDLL(LIBRARY).espeak_Info
+    info.restype, info.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
+    return info(None).decode()
+
+
 @dataclass(frozen=True)
 class Utterance:
     audio: np.ndarray  # int16 at SAMPLE_RATE, silence margins trimmed

@@ -10,6 +10,7 @@ could not convert.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -206,19 +207,27 @@ class TeacherSpec:
     units (InSerter's route: the slow reference for the text-to-token model)."""
 
     path: str  # the speech tokenizer's reference (bundled:speech-tokenizer)
-    sha256: str  # of the tokenizer's files (schemas/digest.py): the inference cache key
+    tokenizer_sha256: str  # of the tokenizer's files (schemas/digest.py)
+    espeak_version: str  # of the espeak-ng the build was planned with; every worker must have the same
     frame_rate_hz: float
     codebook_size: int
+
+    @property
+    def sha256(self) -> str:
+        """The teacher's identity, as every model's (the inference cache key, the manifest): the sha256 of what its
+        units depend on, the speech tokenizer's files and espeak-ng's version."""
+        teacher = f"{self.tokenizer_sha256}\0espeak-ng {self.espeak_version}"
+        return hashlib.sha256(teacher.encode()).hexdigest()
 
 
 def read_teacher(tokenizer: Artifact) -> TeacherSpec:
     """Checks espeak-ng and loads the speech tokenizer; raises with one line naming what is missing."""
     from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ, SpeechTokenizer
-    from vocaloom.text_to_token.teacher import check_espeak
+    from vocaloom.text_to_token.teacher import espeak_version
 
-    check_espeak()
+    version = espeak_version()
     codebook_size = SpeechTokenizer.load(localize(tokenizer)).codebook_size
-    return TeacherSpec(tokenizer.location, tokenizer.sha256, FRAME_RATE_HZ, codebook_size)
+    return TeacherSpec(tokenizer.location, tokenizer.sha256, version, FRAME_RATE_HZ, codebook_size)
 
 
 class TeacherHandler(SpanBatchHandler[Any]):
@@ -227,9 +236,15 @@ class TeacherHandler(SpanBatchHandler[Any]):
         self._spec = spec
 
     def load(self, device: str):
-        from vocaloom.text_to_token.teacher import Teacher
+        from vocaloom.text_to_token.teacher import Teacher, espeak_version
 
-        return Teacher(localize(Artifact(self._spec.path, self._spec.sha256)))
+        found = espeak_version()
+        if found != self._spec.espeak_version:
+            raise RuntimeError(
+                f"espeak-ng {found} here, the build was planned with {self._spec.espeak_version}: its speech would "
+                "differ; install the same version on every worker"
+            )
+        return Teacher(localize(Artifact(self._spec.path, self._spec.tokenizer_sha256)))
 
     def convert(self, model, texts: list[str]) -> list[list[int]]:
         return list(model.units(texts))
