@@ -13,9 +13,12 @@ import time
 from vocaloom.pipelines import interrupt
 interrupt.GRACE_SECONDS = 1
 with interrupt.remembering_sigint():
-    print("ready", flush=True)
+    ready = False
     while True:
-        try:
+        try:  # "ready" inside it: a Ctrl-C sent on reading it is swallowed too
+            if not ready:
+                ready = True
+                print("ready", flush=True)
             time.sleep(60)
         except KeyboardInterrupt:
             pass
