@@ -2,6 +2,7 @@
 batches, byte for byte, as from the local copy, through a cache smaller than the dataset; an exact resume; a shard
 changed in the bucket refused; a server that stops answering retried, then one line."""
 
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -99,12 +100,13 @@ def test_a_shard_changed_in_the_bucket_is_refused(remote, local, tmp_path):
             pass
 
 
-def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_path, monkeypatch):
+def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_path, monkeypatch, request):
     """A server of this test's own, stopped after the manifest was read."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = serving(fake_gcs(port), url, "/storage/v1/b")
-    server.__enter__()
+    server = contextlib.ExitStack()  # stopped mid-test below, or on the way out if the test fails first
+    request.addfinalizer(server.close)
+    server.enter_context(serving(fake_gcs(port), url, "/storage/v1/b"))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
     import vocaloom.transforms
 
@@ -130,7 +132,7 @@ def test_a_server_that_stops_answering_is_retried_then_named_in_one_line(tmp_pat
     from vocaloom.schemas.manifest import read_manifest
 
     entry = read_manifest(dataset.url, dataset.read)["buckets"][0]["shards"][0]
-    server.__exit__(None, None, None)  # stops it
+    server.close()  # stops it
     with pytest.raises(ShardFetchError) as e:
         dataset.local(entry)
     assert f"gs://alone/ds/{entry['path']}: " in str(e.value) and "(after 3 attempts)" in str(e.value)
