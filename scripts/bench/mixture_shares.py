@@ -22,8 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 import zstandard
-from kept_tokens import commit
 
+from scripts.bench.kept_tokens import commit
 from vocaloom import assets
 from vocaloom.loader import BucketLoader
 from vocaloom.pipelines.build import run

@@ -15,6 +15,7 @@ has the same mix of sources and lengths.
 import argparse
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import zstandard
@@ -96,9 +97,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.scale < 1 or args.files < 1:
         parser.error("--scale and --files must be at least 1")
+    if problem := corpus_sources.missing_packages("bible-kjv", "fortunes", "dict-gcide", "wordnet-base"):
+        parser.error(problem)
 
-    docs = bench_documents(args.scale * TARGET_BYTES_PER_SCALE)
-    count, text_bytes = write_shards(docs, args.out, args.files)
+    # Written beside --out and renamed into place whole: a run that stops half-way leaves no corpus that a later
+    # benchmark would take for a finished one.
+    partial = args.out.with_name(args.out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    count, text_bytes = write_shards(bench_documents(args.scale * TARGET_BYTES_PER_SCALE), partial, args.files)
+    shutil.rmtree(args.out, ignore_errors=True)
+    partial.rename(args.out)
     print(f"{count:,} documents, {text_bytes / 1e6:.1f} MB of text in {args.files} files -> {args.out}")
 
 

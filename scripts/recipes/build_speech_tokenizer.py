@@ -17,7 +17,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from scripts.recipes import teacher_text
+from scripts.recipes import corpus_sources, teacher_text
 from vocaloom import assets
 from vocaloom.text_to_token import unit_metrics
 from vocaloom.text_to_token.espeak_zygote import RATE_WPM, SAMPLE_RATE, VOICE
@@ -71,6 +71,8 @@ def main(argv=None):
     parser.add_argument("--sweep", default="", help="comma-separated sizes to fit and report as well")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if problem := corpus_sources.missing_packages(*teacher_text.PACKAGES):
+        parser.error(problem)
     faiss.omp_set_num_threads(1)
 
     train, _ = teacher_text.split_corpus()

@@ -17,6 +17,7 @@ import functools
 import gzip
 import json
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -38,6 +39,18 @@ AUSTEN_DATA = Path("/usr/lib/R/site-library/janeaustenr/data/Rdata")
 ISO_CODES_DIR = Path("/usr/share/iso-codes/json")
 ZONE_TABLE = Path("/usr/share/zoneinfo/zone1970.tab")
 SERVICES = Path("/etc/services")
+# Each Debian package these documents come from, and how to tell it is installed.
+PACKAGES = {
+    "bible-kjv": lambda: shutil.which("bible") is not None,
+    "fortunes": FORTUNE_DIR.is_dir,
+    "dict-gcide": GCIDE_DICT.is_file,
+    "wordnet-base": WORDNET_DIR.is_dir,
+    "dict-devil": DEVIL_DICT.is_file,
+    "r-cran-janeaustenr": AUSTEN_DATA.with_suffix(".rdb").is_file,
+    "iso-codes": ISO_CODES_DIR.is_dir,
+    "tzdata": ZONE_TABLE.is_file,
+    "netbase": SERVICES.is_file,
+}
 # Gutenberg's _emphasis_ markup and chapter headings are not text anyone would speak.
 AUSTEN_EMPHASIS = re.compile(r"_([^_]+)_")
 AUSTEN_HEADING = re.compile(r"^(CHAPTER|Chapter|VOLUME|Volume)\b|^[A-Z0-9 ,.()]+$")
@@ -97,6 +110,13 @@ GCIDE_NAMED = {
 }
 QUESTION_RUN = re.compile(r"\?{3,}")
 SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:])")
+
+
+def missing_packages(*packages: str) -> str | None:
+    """One line naming those of `packages` (PACKAGES' names) that are not installed, or None: a script stops with it
+    before it starts work."""
+    absent = [package for package in packages if not PACKAGES[package]()]
+    return f"not installed: apt-get install {' '.join(absent)}" if absent else None
 
 
 def normalize_space(text):

@@ -13,33 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.recipes import teacher_text
+from scripts.recipes import corpus_sources, teacher_text
 from vocaloom import assets
 
 IN_DOMAIN_PER_SOURCE = 100
 OUT_OF_TRAINING_COUNT = 200
 SEED = 0
-
-
-def missing_packages() -> str | None:
-    """One line naming the Debian packages the sets are read from that are not installed, or None."""
-    import shutil
-
-    import corpus_sources as c
-
-    needs = [
-        ("bible-kjv", shutil.which("bible")),
-        ("fortunes", c.FORTUNE_DIR.is_dir()),
-        ("dict-gcide", c.GCIDE_DICT.is_file()),
-        ("wordnet-base", c.WORDNET_DIR.is_dir()),
-        ("dict-devil", c.DEVIL_DICT.is_file()),
-        ("r-cran-janeaustenr", c.AUSTEN_DATA.with_suffix(".rdb").is_file()),
-        ("iso-codes", c.ISO_CODES_DIR.is_dir()),
-        ("tzdata", c.ZONE_TABLE.is_file()),
-        ("netbase", c.SERVICES.is_file()),
-    ]
-    absent = [package for package, present in needs if not present]
-    return f"not installed: apt-get install {' '.join(absent)}" if absent else None
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
@@ -52,7 +31,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(assets.EVAL_SENTENCES.parent))
     args = parser.parse_args(argv)
-    if problem := missing_packages():
+    if problem := corpus_sources.missing_packages(*teacher_text.PACKAGES, *teacher_text.OUT_OF_TRAINING_PACKAGES):
         parser.error(problem)
     out = Path(args.out)
     train, held_out = teacher_text.split_corpus()

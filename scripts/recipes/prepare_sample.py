@@ -60,6 +60,8 @@ def main(argv=None):
         "--out", type=Path, default=assets.SAMPLE_CORPUS, help="output .jsonl.zst path (default: %(default)s)"
     )
     args = parser.parse_args(argv)
+    if problem := corpus_sources.missing_packages("bible-kjv", "fortunes", "dict-gcide"):
+        parser.error(problem)
 
     payload, counts = to_jsonl(sample_documents())
     compressed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(payload)

@@ -20,7 +20,7 @@ import numpy as np
 from safetensors.numpy import save_file
 from tqdm import tqdm
 
-from scripts.recipes import teacher_text
+from scripts.recipes import corpus_sources, teacher_text
 from vocaloom import assets
 from vocaloom.text_to_token.speech_tokenizer import FRAME_RATE_HZ
 from vocaloom.text_to_token.teacher import Teacher
@@ -52,6 +52,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2, help="the codebook used seeds 0 and 1")
     args = parser.parse_args(argv)
+    if problem := corpus_sources.missing_packages(*teacher_text.PACKAGES):
+        parser.error(problem)
 
     train, _ = teacher_text.split_corpus()
     # as the teacher speaks them (numbers in words), so that word starts and texts agree

@@ -22,6 +22,7 @@ from scripts.recipes import corpus_sources
 from vocaloom.transforms.speech.synthetic_interleaving import poisson
 
 SOURCES = ("kjv", "fortunes", "gcide", "wordnet", "devil")
+PACKAGES = ("bible-kjv", "fortunes", "dict-gcide", "wordnet-base", "dict-devil")  # SOURCES' (corpus_sources.PACKAGES)
 # Each source's share of the training fragments: equal, but for the small Devil's Dictionary (65 k words), which
 # would otherwise be repeated many times over.
 SOURCE_SHARES = (0.235, 0.235, 0.235, 0.235, 0.06)
@@ -123,6 +124,7 @@ OUT_OF_TRAINING = {
     "dialogue": austen_speech,
     "lists": reference_entries,
 }
+OUT_OF_TRAINING_PACKAGES = ("r-cran-janeaustenr", "iso-codes", "tzdata", "netbase")
 
 
 def out_of_training_sentences(domain: str, count: int, seed: int) -> list[str]:
