@@ -41,7 +41,6 @@ from vocaloom.transforms.io.read import REJECTS, UNREADABLE, ReadCorpus, ReadOpt
 from vocaloom.transforms.io.records import Reject
 from vocaloom.transforms.io.rejects import WriteRecordFiles
 from vocaloom.transforms.io.shard_writer import WriteShards
-from vocaloom.transforms.related.embed import EMBED_TEXT_TOKENS
 from vocaloom.transforms.speech.synthetic_interleaving import Interleaving, sample_spans
 from vocaloom.transforms.text.dataset_decomposition import LEFTOVERS, DecomposeDocuments, DecomposeSegments
 from vocaloom.transforms.text.dedup import ExactDedup, partition_count
@@ -73,6 +72,9 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     if plan.model:
         ratios = tuple(map(config.source_speech_ratio, config.sources))
         texts = texts | "SampleSpans" >> beam.Map(sample_spans, Interleaving(ratios, config.span_lambda, config.seed))
+    embedding_tokens = 0
+    if plan.embedder:  # imported only here: the embedder's module imports torch, which a text build never needs
+        from vocaloom.transforms.related.embed import EMBED_TEXT_TOKENS as embedding_tokens
     tokenized = texts | "Tokenize" >> beam.ParDo(
         TokenizeFn(
             plan.tokenizer_file,
@@ -80,7 +82,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
             FileSystems.join(temp, TOKEN_SPILL),
             bool(plan.model),
             plan.build_stops,
-            EMBED_TEXT_TOKENS if plan.embedder else 0,
+            embedding_tokens,
         )
     )
     docs, counts = tokenized, [read[COUNTS], unique[COUNTS]]

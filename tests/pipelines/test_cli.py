@@ -101,6 +101,18 @@ def test_the_commands_parser_needs_neither_beam_nor_torch():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
+def test_a_text_build_imports_no_model_library(tmp_path):
+    """torch and Beam's RunInference (which imports torch) cost a text build 0.6 GB and 2 s in every process."""
+    code = (
+        "import sys; from vocaloom.pipelines.build import run; "
+        f"run(['--output', {str(tmp_path / 'ds')!r}, '--speech-ratio', '0', '--runner=FnApiRunner']); "
+        "print(sorted({'apache_beam.ml.inference.base', 'torch', 'transformers', 'faiss'} & set(sys.modules)))"
+    )
+    built = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert built.stdout.splitlines()[-1] == "[]"
+
+
 def test_build_inspect_verify(tmp_path):
     out = str(tmp_path / "ds")
     # The README's first command: the whole sample with speech in two worker processes, minutes on a 2-core machine.

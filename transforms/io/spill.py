@@ -27,17 +27,35 @@ def write_spill(directory: str, tokens: np.ndarray) -> str:
     return path
 
 
+# read_spans reads spans closer together than this in one read (on a bucket each read is a request), and no more
+# than READ_LIMIT bytes at once: what a read keeps in memory until its spans' arrays are let go.
+READ_GAP, READ_LIMIT = 1 << 16, 1 << 24
+
+
 def read_spans(path: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:
-    """The tokens at (offset, count) spans of one spill file, read in file order."""
+    """The tokens at (offset, count) spans of one spill file, read in file order: near spans in one read."""
     out: list[np.ndarray] = [np.empty(0, TOKEN)] * len(spans)
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        for i in sorted(range(len(spans)), key=lambda i: spans[i][0]):
-            offset, n = spans[i]
-            f.seek(offset * TOKEN.itemsize)
-            data = f.read(n * TOKEN.itemsize)
-            if len(data) != n * TOKEN.itemsize:
-                raise OSError(f"spill file {path} is short: wanted {n} tokens at {offset}")
-            out[i] = np.frombuffer(data, dtype=TOKEN)
+        first = 0
+        while first < len(order):
+            begin = end = spans[order[first]][0] * TOKEN.itemsize
+            last = first
+            while last < len(order):
+                offset, n = spans[order[last]]
+                start, stop = offset * TOKEN.itemsize, (offset + n) * TOKEN.itemsize
+                if last > first and (start > end + READ_GAP or max(end, stop) - begin > READ_LIMIT):
+                    break
+                end, last = max(end, stop), last + 1
+            f.seek(begin)
+            data = f.read(end - begin)
+            for i in order[first:last]:
+                offset, n = spans[i]
+                at = offset * TOKEN.itemsize - begin
+                if at + n * TOKEN.itemsize > len(data):
+                    raise OSError(f"spill file {path} is short: wanted {n} tokens at {offset}")
+                out[i] = np.frombuffer(data, dtype=TOKEN, count=n, offset=at)
+            first = last
     return out
 
 

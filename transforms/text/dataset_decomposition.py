@@ -135,6 +135,16 @@ def leftover(seed: int, doc: DocTokens, start: int, n_tokens: int) -> tuple[int,
     )
 
 
+def by_group(leftovers: list[tuple[int, Leftover]]):
+    """(group, packed Leftovers) for each pack group among `leftovers`: a batch's leftovers cross the shuffle as a
+    few packed batches, not one pickled element each (a corpus of short documents has one for nearly every one)."""
+    groups: dict[int, list[Leftover]] = {}
+    for group, left in leftovers:
+        groups.setdefault(group, []).append(left)
+    for group in sorted(groups):
+        yield group, pack(groups[group])
+
+
 class DecomposeDocumentFn(beam.DoFn):
     """`--context document`: each row holds a piece of a single document. DocBatches in, their rows out in packed
     batches of up to ROWS_PER_BATCH. What makes no row of its own (a document shorter than the shortest row, the
@@ -152,6 +162,7 @@ class DecomposeDocumentFn(beam.DoFn):
         long = [i for i, n in enumerate(n_tokens) if makes_rows(n, self._min)]
         # Documents that make rows are looked at one by one; the others only when they are packed.
         written = remainders = 0
+        leftovers = []
         for doc in records(DocTokens, take(columns, long)):
             doc_seed, pieces = document_pieces(doc, self._min, self._max, self._seed)
             for i, (start, length) in enumerate(pieces):
@@ -167,13 +178,14 @@ class DecomposeDocumentFn(beam.DoFn):
             remainder = dropped_tokens(doc.n_tokens, pieces)
             remainders += remainder
             if remainder and self._pack:
-                yield beam.pvalue.TaggedOutput(
-                    LEFTOVERS, leftover(self._seed, doc, doc.n_tokens - remainder, remainder)
-                )
+                leftovers.append(leftover(self._seed, doc, doc.n_tokens - remainder, remainder))
         short = [i for i, n in enumerate(n_tokens) if not makes_rows(n, self._min)]
         if self._pack:
-            for doc in records(DocTokens, take(columns, short)):
-                yield beam.pvalue.TaggedOutput(LEFTOVERS, leftover(self._seed, doc, 0, doc.n_tokens))
+            leftovers += (
+                leftover(self._seed, doc, 0, doc.n_tokens) for doc in records(DocTokens, take(columns, short))
+            )
+            for packed_group in by_group(leftovers):
+                yield beam.pvalue.TaggedOutput(LEFTOVERS, packed_group)
         if self._rows.full:
             yield pack(self._rows.take())
         yield count(DOCUMENTS_KEPT, len(long))

@@ -12,16 +12,19 @@ is dropped and counted (`pack_tail`), as are the documents all of whose tokens w
 
 from __future__ import annotations
 
+from itertools import chain
+
 import apache_beam as beam
 
 from vocaloom.schemas.counts import DOCUMENTS_KEPT, FILTERED, SOURCE_DOCUMENTS_KEPT
 from vocaloom.schemas.shard import row_tokens
 from vocaloom.transforms import seeds
-from vocaloom.transforms.columns import pack
+from vocaloom.transforms.columns import pack, unpack
 from vocaloom.transforms.counting import COUNTS, count
 from vocaloom.transforms.text.dataset_decomposition import (
     PACK_GROUPS,
     ROWS_PER_BATCH,
+    Leftover,
     dropped_counts,
     stream_rows,
     stream_starts,
@@ -29,14 +32,16 @@ from vocaloom.transforms.text.dataset_decomposition import (
 
 
 class PackLeftoversFn(beam.DoFn):
-    """(group, leftovers) in; packed batches of RowRefs out, and what the group's tail dropped on COUNTS."""
+    """(group, packed batches of its Leftovers) in; packed batches of RowRefs out, and what the group's tail dropped
+    on COUNTS."""
 
     def __init__(self, min_bucket: int, max_bucket: int, seed: int):
         self._min, self._max, self._seed = min_bucket, max_bucket, seed
 
     def process(self, element):
-        group, leftovers = element
-        pieces = sorted(leftovers)  # by order, then id and offset: the same on every runner
+        group, batches = element
+        # By order, then id and offset: the same on every runner, however the leftovers were batched.
+        pieces = sorted(chain.from_iterable(unpack(Leftover, batch) for batch in batches))
         starts = stream_starts(pieces)
         rows, written = [], 0
         for row in stream_rows(
@@ -62,7 +67,8 @@ class PackLeftoversFn(beam.DoFn):
 
 
 class PackLeftovers(beam.PTransform):
-    """(the documents' own rows, their leftovers) in; {"rows": those rows and the packed ones, COUNTS: ...} out."""
+    """(the documents' own rows, their leftovers as dataset_decomposition.by_group batches them) in; {"rows": those
+    rows and the packed ones, COUNTS: ...} out."""
 
     def __init__(self, min_bucket: int, max_bucket: int, seed: int):
         super().__init__()

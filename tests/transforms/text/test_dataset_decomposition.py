@@ -12,8 +12,10 @@ from vocaloom.transforms.text.dataset_decomposition import (
     LEFTOVERS,
     DecomposeDocuments,
     DecomposeSegments,
+    Leftover,
     RowRef,
     decompose,
+    leftover,
     over_long_odds,
 )
 
@@ -98,8 +100,16 @@ def test_decompose_documents_exact_rows_and_counts_with_remainders_dropped():
 def test_decompose_documents_hands_what_makes_no_row_to_packing():
     with TestPipeline(argv=RUNNER) as p:
         out = p | beam.Create(DOCS) | DecomposeDocuments(min_bucket=8, max_bucket=10, seed=0, pack_remainders=True)
-        leftovers = out[LEFTOVERS] | beam.MapTuple(lambda _, left: (left.id, left.offset, left.n_tokens, left.whole))
-        assert_that(leftovers, equal_to([("d1", 1257, 43, False), ("d2", 2000, 100, True)]), label="Leftovers")
+        leftovers = out[LEFTOVERS] | beam.FlatMapTuple(
+            lambda group, batch: [(group, x.id, x.offset, x.n_tokens, x.whole) for x in unpack(Leftover, batch)]
+        )
+        # Each in the pack group hashed from (seed, its id and fingerprint), one packed batch per group and batch.
+        d1, d2 = unpack(DocTokens, DOCS[0])
+        groups = {name: leftover(0, doc, 0, doc.n_tokens)[0] for name, doc in (("d1", d1), ("d2", d2))}
+        expected = [(groups["d1"], "d1", 1257, 43, False), (groups["d2"], "d2", 2000, 100, True)]
+        assert_that(leftovers, equal_to(expected), label="Leftovers")
+        batches = out[LEFTOVERS] | beam.combiners.Count.Globally()
+        assert_that(batches, equal_to([len(set(groups.values()))]), label="Batches")
         assert_that(
             labelled_totals(out[COUNTS]),
             equal_to(
