@@ -121,7 +121,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     else:
         if long_documents:
             docs = docs | "LongDocumentsApart" >> beam.Map(long_documents.batch)
-        rows, decomposition_counts = document_rows(docs, config)
+        rows, decomposition_counts = document_rows(docs, config, spill)
         counts += decomposition_counts
     shards = rows | "WriteShards" >> WriteShards(
         FileSystems.join(temp, "shards"),
@@ -139,7 +139,7 @@ def build_pipeline(p: beam.Pipeline, plan: BuildPlan):
     )
 
 
-def document_rows(docs, config: BuildConfig):
+def document_rows(docs, config: BuildConfig, spill: str):
     """`--context document`: each document cut into rows (Dataset Decomposition), what is left over packed."""
     decomposed = docs | "DatasetDecomposition" >> DecomposeDocuments(
         config.min_bucket, config.max_bucket, config.seed, config.remainders == "pack"
@@ -147,7 +147,7 @@ def document_rows(docs, config: BuildConfig):
     if config.remainders == "drop":
         return decomposed.rows, [decomposed[COUNTS]]
     packed = (decomposed.rows, decomposed[LEFTOVERS]) | "PackLeftovers" >> PackLeftovers(
-        config.min_bucket, config.max_bucket, config.seed
+        config.min_bucket, config.max_bucket, config.seed, spill
     )
     return packed["rows"], [decomposed[COUNTS], packed[COUNTS]]
 

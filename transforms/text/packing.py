@@ -21,6 +21,7 @@ from vocaloom.schemas.shard import row_tokens
 from vocaloom.transforms import seeds
 from vocaloom.transforms.columns import pack, unpack
 from vocaloom.transforms.counting import COUNTS, count
+from vocaloom.transforms.io.spill import SpilledGroupByKey
 from vocaloom.transforms.text.dataset_decomposition import (
     PACK_GROUPS,
     ROWS_PER_BATCH,
@@ -70,15 +71,18 @@ class PackLeftovers(beam.PTransform):
     """(the documents' own rows, their leftovers as dataset_decomposition.by_group batches them) in; {"rows": those
     rows and the packed ones, COUNTS: ...} out."""
 
-    def __init__(self, min_bucket: int, max_bucket: int, seed: int):
+    def __init__(self, min_bucket: int, max_bucket: int, seed: int, spill_dir: str):
         super().__init__()
         self._fn = PackLeftoversFn(min_bucket, max_bucket, seed)
+        self._spill_dir = spill_dir
 
     def expand(self, rows_and_leftovers):
         rows, leftovers = rows_and_leftovers
         packed = (
             leftovers
-            | "GroupLeftovers" >> beam.GroupByKey()
+            # Through spill files: a corpus of short documents leaves over nearly every one, and the in-process
+            # runner would hold them all in memory.
+            | "GroupLeftovers" >> SpilledGroupByKey(self._spill_dir)
             | "Pack" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")
         )
         return {"rows": (rows, packed.rows) | "AllRows" >> beam.Flatten(), COUNTS: packed[COUNTS]}

@@ -13,7 +13,7 @@ def leftover(order, name, offset, n, whole):
     return Leftover(order, name, "s", offset, n, whole)
 
 
-def test_packing_lays_leftovers_end_to_end_in_their_order_and_drops_only_the_tail():
+def test_packing_lays_leftovers_end_to_end_in_their_order_and_drops_only_the_tail(tmp_path):
     # 10 tokens in order a, b, c, d (not as they arrive, in two batches): one row of 9 (a's end, then b and c whole),
     # d's 1 token left at the group's end. d was a whole document: it is left out.
     group = [
@@ -26,7 +26,7 @@ def test_packing_lays_leftovers_end_to_end_in_their_order_and_drops_only_the_tai
         out = (
             p | "Rows" >> beam.Create([]),
             p | "Leftovers" >> beam.Create([(7, pack(group[:2])), (7, pack(group[2:]))]),
-        ) | PackLeftovers(min_bucket=2, max_bucket=4, seed=0)
+        ) | PackLeftovers(min_bucket=2, max_bucket=4, seed=0, spill_dir=str(tmp_path))
         rows = out["rows"] | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
         assert_that(rows, equal_to([(8, (("a", "s", 5, 2), ("b", "s", 100, 3), ("c", "s", 200, 4)))]), label="Rows")
         assert_that(
