@@ -4,8 +4,8 @@ Four jobs per corpus scale, each in its own process tree, timed by wall clock wi
 whole tree (Beam's worker processes included) and the kernel's high-water mark of the tree's largest process:
   raw        zstd decode + SentencePiece batch encode + pyarrow IPC write, no Beam (the limit)
   bare-beam  the same per file in a bare Beam pipeline (the reference point: read-tokenise-write only)
-  vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, sharding, manifest; on Beam's
-             in-process runner (the default) and with --workers worker processes
+  vocaloom   `vocaloom build` text-only: read, validate, dedup, decomposition, packing, sharding, manifest; on
+             Beam's in-process runner (the default), with --workers worker processes, and with --remainders drop
   datatrove  datatrove's JsonlReader + DocumentTokenizer with the same vocabulary (converted tokenizer.json)
 Run it where `pip install -c constraints.txt -e '.[bench]'` installed the package, without the test extras: Beam imports
 pandas and the Google Cloud clients at start-up when they are installed, which the README's first command does not
@@ -220,6 +220,7 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
         "bare-beam": stage("bare-beam"),
         "vocaloom": build([]),  # the default: Beam's in-process runner
         f"vocaloom-{workers}p": build([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]),
+        "vocaloom-drop": build(["--remainders", "drop"]),  # as vocaloom built before it packed what rows leave over
         "datatrove": stage("datatrove"),
     }
     runs: dict[str, list[dict]] = {name: [] for name in jobs}
@@ -244,6 +245,7 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
             result[name]["over_raw"] = round(result[name]["tokens_per_s"] / result["raw"]["tokens_per_s"], 3)
         if name.startswith("vocaloom"):
             result[name]["duplicates_removed"] = job_runs[0]["duplicates"]
+            result[name]["tokens_written"] = job_runs[0]["written"]
     for name in jobs:
         if name.startswith("vocaloom"):
             result[name]["over_datatrove"] = round(
@@ -253,7 +255,8 @@ def bench_scale(scale: int, data: Path, workers: int, repeats: int) -> dict:
 
 
 def vocaloom_build(corpus: Path, output: Path, beam_flags: list[str]) -> dict:
-    """`vocaloom build` text-only with these Beam flags; its time, memory, text tokens and duplicates removed."""
+    """`vocaloom build` text-only with these flags; its time, memory, text tokens, tokens written and duplicates
+    removed."""
     run = measure(
         [
             sys.executable,
@@ -271,7 +274,7 @@ def vocaloom_build(corpus: Path, output: Path, beam_flags: list[str]) -> dict:
         ]
     )
     counts = json.loads((output / "manifest.json").read_text())["counts"]
-    return dict(run, tokens=counts["text_tokens"], duplicates=counts["duplicates"])
+    return dict(run, tokens=counts["text_tokens"], duplicates=counts["duplicates"], written=counts["tokens_written"])
 
 
 def _corpus_lines(corpus: Path):
