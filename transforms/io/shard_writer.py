@@ -120,8 +120,9 @@ class WriteShardFn(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    """Packed batches of RowRefs in, ShardFiles out. Rows reach their shard through spill files in `spill_dir`;
-    every shard's schema metadata holds `vocab` (the manifest's) and the build's `sources` (names by index)."""
+    """Packed batches of RowRefs in (one PCollection, or a tuple of them), ShardFiles out. Rows reach their shard
+    through spill files in `spill_dir`; every shard's schema metadata holds `vocab` (the manifest's) and the build's
+    `sources` (names by index)."""
 
     def __init__(
         self,
@@ -137,13 +138,21 @@ class WriteShards(beam.PTransform):
         self._spill_dir, self._vocab, self._sources = spill_dir, vocab, sources
 
     def expand(self, rows):
+        # Shards are sized from every bucket's row count, so rows wait for the count: they wait in spill files. Each
+        # branch is spilled and counted before the branches meet, so that what the in-process runner holds where they
+        # meet is references and counts, not every row (with packing, a row per few short documents).
+        branches = rows if isinstance(rows, tuple) else (rows,)
         bucket_rows = (
-            rows | "BucketsOfRows" >> beam.FlatMap(rows_per_bucket) | "RowsPerBucket" >> beam.CombinePerKey(sum)
+            tuple(b | f"BucketsOfRows{i}" >> beam.FlatMap(rows_per_bucket) for i, b in enumerate(branches))
+            | "AllBuckets" >> beam.Flatten()
+            | "RowsPerBucket" >> beam.CombinePerKey(sum)
         )
-        # Shards are sized from every bucket's row count, so rows wait for the count: they wait in spill files.
+        spilled = tuple(
+            b | f"SpillRows{i}" >> beam.ParDo(SpillBatchFn(self._spill_dir)) for i, b in enumerate(branches)
+        )
         return (
-            rows
-            | "SpillRows" >> beam.ParDo(SpillBatchFn(self._spill_dir))
+            spilled
+            | "AllSpilled" >> beam.Flatten()
             | "AssignShard"
             >> beam.ParDo(AssignShardFn(self._shard_tokens), bucket_rows=beam.pvalue.AsDict(bucket_rows))
             | "GroupByShard" >> SpilledGroupByKey(self._spill_dir)

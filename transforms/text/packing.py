@@ -68,8 +68,8 @@ class PackLeftoversFn(beam.DoFn):
 
 
 class PackLeftovers(beam.PTransform):
-    """(the documents' own rows, their leftovers as dataset_decomposition.by_group batches them) in; {"rows": those
-    rows and the packed ones, COUNTS: ...} out."""
+    """(the documents' own rows, their leftovers as dataset_decomposition.by_group batches them) in; {"rows": (those
+    rows, the packed ones), for WriteShards, COUNTS: ...} out."""
 
     def __init__(self, min_bucket: int, max_bucket: int, seed: int, spill_dir: str):
         super().__init__()
@@ -85,4 +85,4 @@ class PackLeftovers(beam.PTransform):
             | "GroupLeftovers" >> SpilledGroupByKey(self._spill_dir)
             | "Pack" >> beam.ParDo(self._fn).with_outputs(COUNTS, main="rows")
         )
-        return {"rows": (rows, packed.rows) | "AllRows" >> beam.Flatten(), COUNTS: packed[COUNTS]}
+        return {"rows": (rows, packed.rows), COUNTS: packed[COUNTS]}

@@ -27,7 +27,7 @@ def test_packing_lays_leftovers_end_to_end_in_their_order_and_drops_only_the_tai
             p | "Rows" >> beam.Create([]),
             p | "Leftovers" >> beam.Create([(7, pack(group[:2])), (7, pack(group[2:]))]),
         ) | PackLeftovers(min_bucket=2, max_bucket=4, seed=0, spill_dir=str(tmp_path))
-        rows = out["rows"] | beam.FlatMap(lambda packed: [(r.length, r.pieces) for r in unpack(RowRef, packed)])
+        rows = out["rows"] | beam.Flatten() | beam.FlatMap(lambda b: [(r.length, r.pieces) for r in unpack(RowRef, b)])
         assert_that(rows, equal_to([(8, (("a", "s", 5, 2), ("b", "s", 100, 3), ("c", "s", 200, 4)))]), label="Rows")
         assert_that(
             labelled_totals(out[COUNTS]),
