@@ -32,30 +32,37 @@ def write_spill(directory: str, tokens: np.ndarray) -> str:
 READ_GAP, READ_LIMIT = 1 << 16, 1 << 24
 
 
+def _reads(spans: list[tuple[int, int]]):
+    """(begin, end, span indices) in bytes: the reads that cover the spans, in file order, near spans together."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
+    group: list[int] = []
+    begin = end = 0
+    for i in order:
+        start, stop = spans[i][0] * TOKEN.itemsize, sum(spans[i]) * TOKEN.itemsize
+        if group and (start > end + READ_GAP or max(end, stop) - begin > READ_LIMIT):
+            yield begin, end, group
+            group = []
+        if not group:
+            begin = end = start
+        group.append(i)
+        end = max(end, stop)
+    if group:
+        yield begin, end, group
+
+
 def read_spans(path: str, spans: list[tuple[int, int]]) -> list[np.ndarray]:
     """The tokens at (offset, count) spans of one spill file, read in file order: near spans in one read."""
     out: list[np.ndarray] = [np.empty(0, TOKEN)] * len(spans)
-    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        first = 0
-        while first < len(order):
-            begin = end = spans[order[first]][0] * TOKEN.itemsize
-            last = first
-            while last < len(order):
-                offset, n = spans[order[last]]
-                start, stop = offset * TOKEN.itemsize, (offset + n) * TOKEN.itemsize
-                if last > first and (start > end + READ_GAP or max(end, stop) - begin > READ_LIMIT):
-                    break
-                end, last = max(end, stop), last + 1
+        for begin, end, group in _reads(spans):
             f.seek(begin)
             data = f.read(end - begin)
-            for i in order[first:last]:
+            for i in group:
                 offset, n = spans[i]
                 at = offset * TOKEN.itemsize - begin
                 if at + n * TOKEN.itemsize > len(data):
                     raise OSError(f"spill file {path} is short: wanted {n} tokens at {offset}")
                 out[i] = np.frombuffer(data, dtype=TOKEN, count=n, offset=at)
-            first = last
     return out
 
 
