@@ -13,6 +13,9 @@
 set -euo pipefail
 docs=${1:-3000}
 python_version=${2:-3.12}
+[[ $docs =~ ^[1-9][0-9]*$ ]] || { echo "prepare_cuda_check: DOCS must be a positive integer, not '$docs'" >&2; exit 2; }
+[[ $python_version =~ ^3\.[0-9]+$ ]] \
+    || { echo "prepare_cuda_check: PYTHON_VERSION must be 3.N, not '$python_version'" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
 
 rm -rf .gpucheck .whl
